@@ -1,0 +1,3 @@
+"""Keepup facade."""
+
+__all__: list[str] = []

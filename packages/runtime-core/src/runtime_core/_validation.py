@@ -1,0 +1,79 @@
+"""Checks shared by the records' constructors. Private: other packages use the public validators."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from runtime_core.errors import ValidationError
+
+MAX_NAME_CHARS = 200
+MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 16
+
+
+def check_name(value: object, what: str, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise ValidationError(f"{what} must not be empty")
+    if len(value) > MAX_NAME_CHARS:
+        raise ValidationError(f"{what} is {len(value)} characters; the limit is {MAX_NAME_CHARS}")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise ValidationError(f"{what} must not contain control characters or lone surrogates")
+    return value
+
+
+def check_aware(value: object, what: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(f"{what} must be a timezone-aware datetime, got {value!r:.60}")
+    return value
+
+
+def check_non_negative(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative integer, got {value!r:.40}")
+    return value
+
+
+def check_plain(value: Any, what: str, depth: int = 0) -> int:
+    """Check that ``value`` is plain data (JSON-like: None, bool, int, float, str, list, dict with
+    str keys) and return an estimate of its encoded size."""
+    if depth > MAX_METADATA_DEPTH:
+        raise ValidationError(f"{what} is nested deeper than {MAX_METADATA_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return 4
+    if isinstance(value, int):
+        return 8
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{what} must not contain NaN or infinity")
+        return 8
+    if isinstance(value, str):
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise ValidationError(f"{what} must not contain lone surrogates")
+        return len(value) + 2
+    if isinstance(value, (list, tuple)):
+        return 2 + sum(check_plain(v, what, depth + 1) for v in value)
+    if isinstance(value, Mapping):
+        total = 2
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(f"{what} keys must be strings, got {type(k).__name__}")
+            total += len(k) + 2 + check_plain(v, what, depth + 1)
+        return total
+    raise ValidationError(
+        f"{what} must hold plain data (None, bool, int, float, str, list, dict); got {type(value).__name__}"
+    )
+
+
+def check_metadata(value: object, what: str = "metadata") -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a mapping with string keys")
+    size = check_plain(value, what)
+    if size > MAX_METADATA_BYTES:
+        raise ValidationError(f"{what} is about {size} bytes; the limit is {MAX_METADATA_BYTES}")
+    return dict(value)

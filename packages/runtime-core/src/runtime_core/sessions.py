@@ -1,0 +1,130 @@
+"""Sessions, leases and run records: who is running what, until when."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from runtime_core._validation import check_aware, check_metadata, check_name
+from runtime_core.errors import ValidationError
+from runtime_core.ids import validate_id
+from runtime_core.runs import Run, RunStatus
+
+__all__ = [
+    "Lease",
+    "LeaseStore",
+    "RunStore",
+    "Session",
+    "SessionStatus",
+    "SessionStore",
+]
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A client's session with the runtime; ``last_seen_at`` moves with its heartbeats."""
+
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    name: str = ""
+    status: SessionStatus = SessionStatus.ACTIVE
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_id(self.id, "session id")
+        check_aware(self.created_at, "created_at")
+        check_aware(self.last_seen_at, "last_seen_at")
+        check_name(self.name, "session name")
+        object.__setattr__(self, "status", SessionStatus(self.status))
+        object.__setattr__(self, "metadata", check_metadata(self.metadata, "session metadata"))
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on a thread by one run, valid until ``expires_at`` unless renewed (heartbeats).
+
+    Persistence refuses to restore a thread under a live lease; an expired lease (its runner
+    crashed) no longer blocks anything."""
+
+    thread_id: str
+    holder: str  # the run id holding the thread
+    owner: str  # host:pid of the process, for people
+    acquired_at: datetime
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        validate_id(self.thread_id, "thread id")
+        check_name(self.holder, "lease holder", allow_empty=False)
+        check_name(self.owner, "lease owner")
+        check_aware(self.acquired_at, "acquired_at")
+        check_aware(self.expires_at, "expires_at")
+        if self.expires_at < self.acquired_at:
+            raise ValidationError("a lease cannot expire before it was acquired")
+
+    def is_live(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """Leases on threads, moved by compare-and-set."""
+
+    def acquire(self, thread_id: str, holder: str, ttl: timedelta) -> Lease:
+        """Take the thread; raises RuntimeBusyError if another holder has a live lease."""
+        ...
+
+    def renew(self, lease: Lease, ttl: timedelta) -> Lease:
+        """Extend a lease we hold; raises ConflictError if it was lost (expired and taken)."""
+        ...
+
+    def release(self, lease: Lease) -> None: ...
+
+    def current(self, thread_id: str) -> Lease | None:
+        """The live lease on the thread, if any."""
+        ...
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """Run records, so runs can be listed, shown, cancelled and resumed from another process."""
+
+    def create(self, run: Run) -> Run: ...
+
+    def get(self, run_id: str) -> Run: ...
+
+    def update(self, run: Run) -> Run: ...
+
+    def list(
+        self, *, thread_id: str | None = None, status: RunStatus | None = None, limit: int = 50
+    ) -> builtins.list[Run]: ...
+
+    def request_cancel(self, run_id: str) -> Run: ...
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """The session DB: sessions with heartbeats and stale-session cleanup."""
+
+    def open(self, name: str = "", *, metadata: dict[str, Any] | None = None) -> Session: ...
+
+    def get(self, session_id: str) -> Session: ...
+
+    def touch(self, session_id: str) -> Session: ...
+
+    def close(self, session_id: str) -> Session: ...
+
+    def list(self, *, status: SessionStatus | None = None, limit: int = 50) -> builtins.list[Session]: ...
+
+    def cleanup_stale(self, older_than: timedelta) -> builtins.list[str]:
+        """Mark sessions not seen for ``older_than`` as stale; return their ids."""
+        ...

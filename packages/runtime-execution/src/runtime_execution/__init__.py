@@ -1,0 +1,3 @@
+"""runtime-execution."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""runtime-persistence."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""runtime-telemetry."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""runtime-tools."""
+
+__all__: list[str] = []
