@@ -8,11 +8,13 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from runtime_core import (
     BlobInfo,
     ConflictError,
     Delete,
+    Durability,
     Entry,
     NotFoundError,
     Put,
@@ -52,6 +54,13 @@ class MemoryDriver:
         self._lock = threading.RLock()
         self._ns: dict[str, _Namespace] = {}
         self._blobs: dict[str, tuple[bytes, BlobInfo]] = {}
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any
+    ) -> MemoryDriver:
+        """``memory://`` (an optional name after the slashes is only a label)."""
+        return cls(url, **options)
 
     @property
     def url(self) -> str:
