@@ -1,0 +1,208 @@
+"""Fresh, isolated test stores for every backend this machine offers.
+
+Local backends (``memory``, ``file``, ``sqlite``) are always available. Server backends are used
+when their URL is in the environment: ``KEEPUP_TEST_POSTGRES_URL``, ``KEEPUP_TEST_MYSQL_URL``,
+``KEEPUP_TEST_REDIS_URL``, ``KEEPUP_TEST_MONGODB_URL``. Where a URL is unset the backend's tests
+skip with a reason; under ``CI=true`` a set URL whose server does not answer fails the test.
+
+Isolation convention (every server driver implements it): the URL query parameter
+``prefix=<str>`` (1-32 characters of ``a-z 0-9 _``) is prepended to every table name (SQL
+drivers), key (Redis) or collection (MongoDB) the driver uses, and ``driver.destroy()`` removes
+every table, key or collection under that prefix. Each test store gets its own random prefix and
+is destroyed afterwards, so tests never see each other's data, and a test may open the same store
+again (in this or another process) with ``open_store(store.url)``.
+
+``KEEPUP_TEST_DRIVERS`` (comma-separated names) restricts which backends are used, for example
+``KEEPUP_TEST_DRIVERS=memory,sqlite`` while iterating locally.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+from runtime_core import Driver, Durability
+
+from runtime_persistence.stores import open_store
+
+__all__ = [
+    "LOCAL_DRIVERS",
+    "SERVER_DRIVERS",
+    "TestStore",
+    "any_driver",
+    "any_store",
+    "driver_names",
+    "driver_params",
+    "isolated_url",
+    "open_test_driver",
+    "open_test_store",
+    "server_url",
+    "store_fixture",
+]
+
+LOCAL_DRIVERS: tuple[str, ...] = ("memory", "file", "sqlite")
+SERVER_DRIVERS: dict[str, str] = {
+    "postgres": "KEEPUP_TEST_POSTGRES_URL",
+    "mysql": "KEEPUP_TEST_MYSQL_URL",
+    "redis": "KEEPUP_TEST_REDIS_URL",
+    "mongodb": "KEEPUP_TEST_MONGODB_URL",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TestStore:
+    """A fresh test store.
+
+    ``url`` opens the same store again with :func:`runtime_persistence.open_store` (in this or
+    another process); it is None when the store lives only inside this driver object (memory).
+    ``open`` returns another, independent driver on the same store (the caller closes it)."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    driver: Driver
+    url: str | None
+    in_process: bool = False  # the data lives in this process's memory (memory://)
+
+    def open(self, **options: Any) -> Driver:
+        if self.url is None:
+            pytest.skip(f"the {self.name} store cannot be opened twice (it lives in one driver object)")
+        return open_store(self.url, **options)
+
+
+def _selected(name: str) -> bool:
+    only = os.environ.get("KEEPUP_TEST_DRIVERS", "").strip()
+    return not only or name in {n.strip() for n in only.split(",")}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def server_url(name: str) -> str | None:
+    """The configured test server URL for ``name`` (``postgres``, ``mysql``, ``redis``,
+    ``mongodb``), or None when its environment variable is unset or empty."""
+    return os.environ.get(SERVER_DRIVERS[name], "").strip() or None
+
+
+def driver_names() -> list[str]:
+    """Every backend name the test helpers know: local ones first, then servers."""
+    return [*LOCAL_DRIVERS, *SERVER_DRIVERS]
+
+
+def driver_params(names: tuple[str, ...] | list[str] | None = None) -> list[Any]:
+    """``pytest.param`` objects, one per backend (all by default) not excluded by
+    ``KEEPUP_TEST_DRIVERS``, with a visible skip mark on server backends whose URL is not set."""
+    params: list[Any] = []
+    for name in names or driver_names():
+        if name not in LOCAL_DRIVERS and name not in SERVER_DRIVERS:
+            raise ValueError(f"unknown test backend {name!r}; known: {', '.join(driver_names())}")
+        if not _selected(name):
+            continue
+        marks: list[Any] = []
+        if name in SERVER_DRIVERS and server_url(name) is None:
+            marks.append(
+                pytest.mark.skip(
+                    reason=f"{SERVER_DRIVERS[name]} is not set: no {name} server to test against"
+                )
+            )
+        params.append(pytest.param(name, id=name, marks=marks))
+    return params
+
+
+def _with_prefix(url: str, prefix: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "prefix"]
+    query.append(("prefix", prefix))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def isolated_url(name: str, tmp_path: Path) -> str:
+    """A URL for a new, empty store of backend ``name`` that nothing else uses: a file or
+    directory under ``tmp_path`` for local backends, a random ``prefix=`` on the server URL for
+    server backends. Skips (or fails under CI=true) when a server backend is not configured."""
+    if name == "memory":
+        return "memory://"
+    if name == "file":
+        return f"file://{(tmp_path / f'store-{secrets.token_hex(4)}').resolve()}"
+    if name == "sqlite":
+        return f"sqlite://{(tmp_path / f'store-{secrets.token_hex(4)}.db').resolve()}"
+    url = server_url(name)
+    if url is None:
+        message = f"{SERVER_DRIVERS[name]} is not set: no {name} server to test against"
+        pytest.skip(message)
+    return _with_prefix(url, f"kt{secrets.token_hex(5)}_")
+
+
+def _open_or_report(name: str, url: str, **options: Any) -> Driver:
+    try:
+        return open_store(url, **options)
+    except Exception as exc:
+        if name in LOCAL_DRIVERS:
+            raise
+        message = f"the {name} test server at {SERVER_DRIVERS[name]} cannot be used: {exc!r}"
+        if _in_ci():
+            pytest.fail(message + " (CI=true: a configured server that does not answer is a failure)")
+        pytest.skip(message)
+
+
+def _destroy(driver: Driver) -> None:
+    destroy: Callable[[], None] | None = getattr(driver, "destroy", None)
+    try:
+        if destroy is not None:
+            destroy()
+    finally:
+        driver.close()
+
+
+@contextmanager
+def open_test_store(
+    name: str, tmp_path: Path, *, durability: Durability | str = Durability.DURABLE, **options: Any
+) -> Iterator[TestStore]:
+    """Open a fresh, isolated store of backend ``name``; destroy and close it on exit."""
+    url = isolated_url(name, tmp_path)
+    driver = _open_or_report(name, url, durability=durability, **options)
+    try:
+        yield TestStore(name, driver, None if name == "memory" else url, in_process=name == "memory")
+    finally:
+        _destroy(driver)
+
+
+@contextmanager
+def open_test_driver(name: str, tmp_path: Path, **options: Any) -> Iterator[Driver]:
+    """Open a fresh, isolated driver of backend ``name``; destroy and close it on exit."""
+    with open_test_store(name, tmp_path, **options) as store:
+        yield store.driver
+
+
+def store_fixture(*names: str, durability: Durability | str = Durability.DURABLE) -> Any:
+    """A pytest fixture yielding a fresh :class:`TestStore`, parametrized over backends
+    ``names`` (every backend when empty). Assign it at module level or in a conftest::
+
+        my_store = store_fixture("sqlite", "postgres")
+    """
+
+    @pytest.fixture(params=driver_params(list(names) or None))
+    def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
+        with open_test_store(request.param, tmp_path, durability=durability) as store:
+            yield store
+
+    return _store
+
+
+any_store = store_fixture()
+"""Fixture: a fresh :class:`TestStore` for every available backend (import it into a conftest)."""
+
+
+@pytest.fixture
+def any_driver(any_store: TestStore) -> Driver:
+    """Fixture: a fresh driver for every available backend (import it and ``any_store`` into a
+    conftest: ``from runtime_persistence.testing import any_driver, any_store``)."""
+    return any_store.driver
