@@ -1,0 +1,1 @@
+"""The ``keepup`` command line, one private module per command group (see :mod:`keepup.cli`)."""

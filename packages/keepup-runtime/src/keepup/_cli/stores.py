@@ -1,0 +1,198 @@
+"""``keepup store``: what the store is, migrating its schema, collecting garbage, and a doctor
+that checks everything Keepup needs and says what to do."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import typer
+from runtime_core import DriverUnavailableError, KeepupError, new_id
+
+from keepup._cli.context import runtime_of, store_option_of
+from keepup._cli.exit_codes import Unhealthy
+from keepup._cli.options import JsonOption
+from keepup._cli.rendering import err_console, escape, out_console, print_json, table
+from keepup.runtime import open_runtime
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The store: info, schema migrations, garbage collection, health checks.", no_args_is_help=True
+)
+
+_MIN_GIT = (2, 25)
+_DISK_WARN = 1 << 30
+_DISK_FAIL = 100 << 20
+_PROBE_NAMESPACE = "keepup-doctor"
+
+Status = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One doctor check: its status, what was found and, when not ok, what to do."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+
+@app.command("info")
+def info(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Show which store is in use and what it holds."""
+    runtime = runtime_of(ctx)
+    driver = runtime.driver
+    data = {
+        "url": driver.url,
+        "driver": type(driver).__name__,
+        "home": str(runtime.home),
+        "atomic_batch": driver.atomic_batch,
+        "max_value_size": driver.max_value_size,
+    }
+    if json_:
+        print_json(data)
+        return
+    table("Store", ["", ""], [(k.replace("_", " "), v) for k, v in data.items()])
+
+
+@app.command("doctor")
+def doctor(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Check the store, the git binary, permissions and free disk; say what to do about each
+    problem. Exits 15 when a check fails."""
+    from keepup.runtime import keepup_home
+
+    home = keepup_home()
+    checks = [
+        _check_home(home),
+        _check_store(store_option_of(ctx)),
+        _check_git(),
+        _check_writable("shadow snapshots", home / "shadow"),
+        _check_disk(home),
+    ]
+    healthy = all(c.status != "fail" for c in checks)
+    if json_:
+        print_json({"ok": healthy, "checks": checks})
+    else:
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+        console = out_console()
+        for c in checks:
+            console.print(f"{marks[c.status]:>14}  [bold]{escape(c.name)}[/]: {escape(c.detail)}")
+            if c.fix:
+                console.print(f"{'':>6}  → {escape(c.fix)}")
+    if not healthy:
+        failed = ", ".join(c.name for c in checks if c.status == "fail")
+        raise Unhealthy(f"store doctor: {failed} failed; see the fixes above")
+    if not json_:
+        err_console().print("everything Keepup needs is in place")
+
+
+def _check_home(home: Path) -> Check:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check(
+            "home",
+            "fail",
+            f"{home} is not writable: {exc.strerror or exc}",
+            f"fix the permissions of {home}, or point KEEPUP_HOME at a folder you can write",
+        )
+    return Check("home", "ok", str(home))
+
+
+def _check_writable(name: str, folder: Path) -> Check:
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if os.access(probe, os.W_OK | os.X_OK):
+        return Check(name, "ok", f"{folder} can be written")
+    return Check(
+        name,
+        "fail",
+        f"{probe} is not writable, so {folder} cannot hold snapshots",
+        f"fix the permissions of {probe}, or point KEEPUP_HOME at a folder you can write",
+    )
+
+
+def _check_store(url: str | None) -> Check:
+    try:
+        with open_runtime(url) as runtime:
+            driver = runtime.driver
+            key = f"probe-{new_id()}"
+            driver.put(_PROBE_NAMESPACE, key, b"ok", if_absent=True)
+            entry = driver.get(_PROBE_NAMESPACE, key)
+            driver.delete(_PROBE_NAMESPACE, key)
+            if entry is None or entry.value != b"ok":
+                return Check(
+                    "store",
+                    "fail",
+                    f"{driver.url}: a value written was not read back",
+                    "the store is not keeping writes; check the backend's logs and disk",
+                )
+            return Check("store", "ok", f"{driver.url} ({type(driver).__name__}) reads and writes")
+    except DriverUnavailableError as exc:
+        fix = (
+            f"install the driver: pip install 'runtime-persistence[{exc.extra}]'"
+            if exc.extra
+            else "check the URL (scheme, host, port) and that the server is running"
+        )
+        return Check("store", "fail", _one_line(exc), fix)
+    except KeepupError as exc:
+        return Check("store", "fail", _one_line(exc), "check the store URL and the backend's logs")
+    except OSError as exc:
+        return Check(
+            "store", "fail", _one_line(exc), "check the permissions and free space of the store's folder"
+        )
+    except Exception as exc:  # the doctor reports every failure instead of crashing on it
+        return Check(
+            "store",
+            "fail",
+            f"{type(exc).__name__}: {_one_line(exc)}",
+            "reinstall keepup-runtime; if it persists, report it with this message",
+        )
+
+
+def _check_git() -> Check:
+    git = shutil.which("git")
+    install = "install git 2.25 or newer (e.g. `apt install git`, `brew install git`)"
+    if git is None:
+        return Check("git", "fail", "no git binary on PATH: workspace snapshots need it", install)
+    try:
+        out = subprocess.run(
+            [git, "--version"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("git", "fail", f"{git} --version failed: {exc}", install)
+    match = re.search(r"(\d+)\.(\d+)", out)
+    version = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if version < _MIN_GIT:
+        return Check("git", "fail", f"{out.strip()} is older than 2.25", install)
+    return Check("git", "ok", f"{out.strip()} at {git}")
+
+
+def _check_disk(home: Path) -> Check:
+    probe = home
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    detail = f"{free / (1 << 30):.1f} GiB free at {probe}"
+    if free < _DISK_FAIL:
+        return Check("disk", "fail", detail, "free some disk space: writes will start failing")
+    if free < _DISK_WARN:
+        return Check(
+            "disk", "warn", detail, "free some disk space soon; `keepup store gc` reclaims unused blobs"
+        )
+    return Check("disk", "ok", detail)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
