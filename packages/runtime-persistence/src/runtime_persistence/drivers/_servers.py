@@ -1,0 +1,154 @@
+"""What the server drivers (PostgreSQL, MySQL/MariaDB, Redis, MongoDB) share: the options they
+read from a store URL (``prefix=`` above all), one-line errors with the password removed, and the
+re-chunking of blob streams into fixed-size pieces so memory stays bounded."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from runtime_core import DriverUnavailableError, StorageError, ValidationError
+
+from runtime_persistence.stores import redact_url
+
+PREFIX_RE = re.compile(r"^[a-z0-9_]{0,32}$")
+"""A store prefix: up to 32 characters of ``a-z 0-9 _`` (empty: no prefix)."""
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a server to answer when a store is opened."""
+
+
+def split_options(url: str, owned: Iterable[str]) -> tuple[str, dict[str, str]]:
+    """Split ``url``'s query into the parameters a Keepup driver reads itself (``owned``) and the
+    rest, which stay in the returned URL for the client library. A parameter given twice raises
+    ValidationError."""
+    owned_names = set(owned)
+    parts = urlsplit(url)
+    kept: list[tuple[str, str]] = []
+    mine: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in owned_names:
+            if name in mine:
+                raise ValidationError(f"the store URL gives {name!r} twice: {redact_url(url)}")
+            mine[name] = value
+        else:
+            kept.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), mine
+
+
+def store_prefix(value: object) -> str:
+    """Validate a ``prefix=`` value: what keeps two stores on one server apart."""
+    if not isinstance(value, str) or not PREFIX_RE.match(value):
+        raise ValidationError(
+            f"a store prefix is at most 32 characters of a-z, 0-9 and '_'; got {value!r:.60}"
+        )
+    return value
+
+
+def merged_options(
+    query: Mapping[str, str], options: Mapping[str, Any], allowed: Iterable[str], url: str
+) -> dict[str, Any]:
+    """URL query options overridden by keyword options; an unknown keyword raises ValidationError."""
+    allowed_names = set(allowed)
+    unknown = sorted(set(options) - allowed_names)
+    if unknown:
+        raise ValidationError(
+            f"unknown option(s) {', '.join(unknown)} for {redact_url(url)}; "
+            f"known: {', '.join(sorted(allowed_names))}"
+        )
+    merged: dict[str, Any] = dict(query)
+    merged.update(options)
+    return merged
+
+
+def int_option(options: Mapping[str, Any], name: str, default: int, *, low: int, high: int) -> int:
+    """An integer option between ``low`` and ``high`` (inclusive), or ``default`` when absent."""
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError(f"option {name} must be an integer, got {raw!r:.40}") from None
+    if isinstance(raw, bool) or not low <= value <= high:
+        raise ValidationError(f"option {name} must be between {low} and {high}, got {raw!r:.40}")
+    return value
+
+
+def float_option(options: Mapping[str, Any], name: str, default: float, *, low: float, high: float) -> float:
+    """A number option between ``low`` and ``high`` (inclusive), or ``default`` when absent."""
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValidationError(f"option {name} must be a number, got {raw!r:.40}") from None
+    if isinstance(raw, bool) or not low <= value <= high:
+        raise ValidationError(f"option {name} must be between {low} and {high}, got {raw!r:.40}")
+    return value
+
+
+def one_line(exc: BaseException, url: str) -> str:
+    """The first line of ``exc``'s message, with the URL's password (if any) replaced by ``***``."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    password = urlsplit(url).password
+    if password:
+        text = text.replace(password, "***")
+    return text[:300]
+
+
+def unavailable(kind: str, url: str, exc: BaseException) -> DriverUnavailableError:
+    """The error for a server that cannot be reached or refuses us when a store is opened."""
+    return DriverUnavailableError(f"cannot open the {kind} store at {redact_url(url)}: {one_line(exc, url)}")
+
+
+def storage_failure(kind: str, url: str, action: str, exc: BaseException) -> StorageError:
+    """The error for a server failure in the middle of an operation (lost connection, server error)."""
+    return StorageError(
+        f"{kind} {action} failed at {redact_url(url)}: {one_line(exc, url)} "
+        "(the operation may or may not have been applied; read to find out)"
+    )
+
+
+def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut a stream of byte strings into pieces of exactly ``size`` bytes (the last one may be
+    shorter; an empty stream yields nothing). Holds at most about ``2 * size`` bytes."""
+    buffer = bytearray()
+    for chunk in chunks:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise ValidationError(f"a blob stream yields bytes, got {type(chunk).__name__}")
+        view = memoryview(chunk).cast("B")
+        start = 0
+        if buffer:
+            take = min(size - len(buffer), len(view))
+            buffer += view[:take]
+            start = take
+            if len(buffer) < size:
+                continue
+            yield bytes(buffer)
+            buffer.clear()
+        while len(view) - start >= size:
+            yield bytes(view[start : start + size])
+            start += size
+        buffer += view[start:]
+    if buffer:
+        yield bytes(buffer)
+
+
+def pieces(chunk: bytes, size: int) -> Iterator[bytes]:
+    """``chunk`` cut into pieces of at most ``size`` bytes (a reader's requested chunk size)."""
+    if len(chunk) <= size:
+        yield chunk
+        return
+    view = memoryview(chunk)
+    for i in range(0, len(chunk), size):
+        yield bytes(view[i : i + size])
+
+
+def check_chunk_size(chunk_size: int) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    return chunk_size
