@@ -1,0 +1,318 @@
+"""The built-in workspace tools: read, write, edit, list, delete and run a command, confined to a
+workspace root. Every tool that changes the workspace calls the before-change hook first."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime_core import BeforeChangeHook, UnsafeWorkspaceError, ValidationError
+
+from runtime_tools.commands import run_process
+from runtime_tools.confinement import WorkspaceRoot
+from runtime_tools.registry import ToolRegistry
+from runtime_tools.specs import ToolContext, ToolError, ToolSpec
+
+__all__ = ["WORKSPACE_TOOL_NAMES", "WorkspaceTools"]
+
+WORKSPACE_TOOL_NAMES = ("read_file", "write_file", "edit_file", "list_dir", "delete_file", "run_command")
+_CHANGING = frozenset({"write_file", "edit_file", "delete_file", "run_command"})
+
+
+class WorkspaceTools:
+    """Workspace tools bound to one root directory.
+
+    Paths are relative to the root; anything that escapes it (``..``, absolute paths, ``~``, NUL,
+    symlinks that lead outside) raises UnsafeWorkspaceError before anything is read or written.
+    ``before_change(tool, paths)`` is called just before write_file, edit_file, delete_file and
+    run_command change anything, with the root-relative paths they will touch ('.' for
+    run_command, which may touch anything); if the hook raises, nothing is changed and the error
+    propagates (the registry reports it as the call's failure). Calls whose inputs are refused
+    (unsafe path, no match for an edit) never reach the hook.
+
+    The methods raise on failure; registered in a ToolRegistry they become tool calls whose
+    failures are reported in the result instead."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        before_change: BeforeChangeHook | None = None,
+        max_read_bytes: int = 1024 * 1024,
+        command_timeout: float = 60.0,
+        max_command_timeout: float = 600.0,
+        max_output_bytes: int = 1024 * 1024,
+        allow_shell: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_read_bytes < 1 or max_output_bytes < 1:
+            raise ValidationError("max_read_bytes and max_output_bytes must be positive")
+        if not 0 < command_timeout <= max_command_timeout:
+            raise ValidationError("command_timeout must be positive and at most max_command_timeout")
+        self.root = WorkspaceRoot(root)
+        self.before_change = before_change
+        self.max_read_bytes = max_read_bytes
+        self.command_timeout = command_timeout
+        self.max_command_timeout = max_command_timeout
+        self.max_output_bytes = max_output_bytes
+        self.allow_shell = allow_shell
+        self.env = dict(env) if env is not None else None
+
+    # registration
+
+    def specs(self) -> list[ToolSpec]:
+        """A ToolSpec for each workspace tool."""
+        return [
+            ToolSpec.from_function(getattr(self, name), changes_workspace=name in _CHANGING)
+            for name in WORKSPACE_TOOL_NAMES
+        ]
+
+    def register(self, registry: ToolRegistry) -> list[ToolSpec]:
+        """Register every workspace tool in ``registry``; raises ConflictError on a name clash."""
+        specs = self.specs()
+        for spec in specs:
+            registry.register(spec)
+        return specs
+
+    # the tools
+
+    def read_file(self, path: str, start_line: int = 1, max_lines: int | None = None) -> str:
+        """Read a UTF-8 text file of the workspace.
+
+        Args:
+            path: file path relative to the workspace root.
+            start_line: first line to return, counting from 1.
+            max_lines: how many lines to return at most (all when omitted).
+        """
+        if start_line < 1 or (max_lines is not None and max_lines < 0):
+            raise ValidationError("start_line counts from 1 and max_lines must not be negative")
+        real = self.root.resolve(path)
+        data = self._read_bytes(real, path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ToolError(f"{path!r} is not a UTF-8 text file") from None
+        if start_line == 1 and max_lines is None:
+            return text
+        lines = text.splitlines(keepends=True)
+        end = None if max_lines is None else start_line - 1 + max_lines
+        return "".join(lines[start_line - 1 : end])
+
+    def write_file(self, path: str, content: str, create_dirs: bool = True) -> dict[str, Any]:
+        """Write a text file (replace it whole, or create it), atomically.
+
+        Args:
+            path: file path relative to the workspace root.
+            content: the complete new content of the file.
+            create_dirs: create missing parent directories.
+        """
+        real = self.root.resolve(path)
+        if real == self.root.path or real.is_dir():
+            raise ToolError(f"{path!r} is a directory")
+        if not real.parent.is_dir() and not create_dirs:
+            raise ToolError(f"the directory of {path!r} does not exist (pass create_dirs=true)")
+        data = content.encode("utf-8")
+        existed = real.exists()
+        self._before_change("write_file", [self.root.relative(real)])
+        real.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(real, data)
+        return {"path": self.root.relative(real), "bytes": len(data), "created": not existed}
+
+    def edit_file(self, path: str, old: str, new: str, replace_all: bool = False) -> dict[str, Any]:
+        """Replace exact text in a file. Fails if ``old`` is not found, or found more than once
+        unless ``replace_all`` is set.
+
+        Args:
+            path: file path relative to the workspace root.
+            old: the exact text to replace (must not be empty).
+            new: the replacement text.
+            replace_all: replace every occurrence instead of requiring exactly one.
+        """
+        if not old:
+            raise ValidationError("old must not be empty")
+        real = self.root.resolve(path)
+        data = self._read_bytes(real, path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ToolError(f"{path!r} is not a UTF-8 text file") from None
+        count = text.count(old)
+        if count == 0:
+            raise ToolError(f"the text to replace was not found in {path!r}")
+        if count > 1 and not replace_all:
+            raise ToolError(
+                f"the text to replace occurs {count} times in {path!r}; give more context or set replace_all"
+            )
+        self._before_change("edit_file", [self.root.relative(real)])
+        _atomic_write(real, text.replace(old, new).encode("utf-8"))
+        return {"path": self.root.relative(real), "replacements": count}
+
+    def list_dir(self, path: str = ".", recursive: bool = False, max_entries: int = 1000) -> dict[str, Any]:
+        """List a directory of the workspace (symlinks are listed, never followed).
+
+        Args:
+            path: directory path relative to the workspace root.
+            recursive: include the contents of subdirectories.
+            max_entries: stop after this many entries.
+        """
+        if max_entries < 1:
+            raise ValidationError("max_entries must be positive")
+        real = self.root.resolve(path)
+        if not real.is_dir():
+            raise ToolError(f"{path!r} is not a directory")
+        entries: list[dict[str, Any]] = []
+        truncated = False
+        for current, dirs, files in os.walk(real, followlinks=False):
+            dirs.sort()
+            for name in [*sorted(dirs), *sorted(files)] if recursive else sorted([*dirs, *files]):
+                if len(entries) >= max_entries:
+                    truncated = True
+                    break
+                entries.append(self._entry(Path(current) / name))
+            if truncated or not recursive:
+                break
+        if recursive:
+            entries.sort(key=lambda e: str(e["path"]))
+        return {"path": self.root.relative(real), "entries": entries, "truncated": truncated}
+
+    def delete_file(self, path: str, missing_ok: bool = False) -> dict[str, Any]:
+        """Delete a file (or a symlink, not its target) of the workspace. Directories are refused.
+
+        Args:
+            path: file path relative to the workspace root.
+            missing_ok: succeed without doing anything when the file does not exist.
+        """
+        self.root.resolve(path)  # refuses links that lead outside, and every other escape
+        parent, _, name = path.rstrip("/").rpartition("/")
+        if name in ("", "."):
+            raise ToolError(f"{path!r} names a directory")
+        named = self.root.resolve(parent or ".") / name
+        try:
+            st = named.lstat()
+        except FileNotFoundError:
+            if missing_ok:
+                return {"path": self.root.relative(named), "deleted": False}
+            raise ToolError(f"{path!r} does not exist") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"{path!r} is a directory; delete_file deletes files only")
+        self._before_change("delete_file", [self.root.relative(named)])
+        named.unlink()
+        return {"path": self.root.relative(named), "deleted": True}
+
+    def run_command(
+        self,
+        command: list[str] | str,
+        cwd: str = ".",
+        timeout: float | None = None,
+        shell: bool = False,
+        stdin: str | None = None,
+        context: ToolContext | None = None,
+    ) -> dict[str, Any]:
+        """Run a program in the workspace and return its exit code and captured output.
+
+        A non-zero exit code is reported, not raised. The command runs without a shell unless
+        shell is set and shells are allowed; a timeout kills its whole process group.
+
+        Args:
+            command: the program and its arguments (a list, or a string split like a shell would).
+            cwd: working directory relative to the workspace root.
+            timeout: seconds before the command is killed.
+            shell: run the command string through /bin/sh (only if shells are allowed).
+            stdin: text given to the command on standard input.
+        """
+        if shell and not self.allow_shell:
+            raise ToolError(
+                "running through a shell is disabled for this workspace; pass the command as a list"
+            )
+        if shell:
+            if not isinstance(command, str):
+                raise ValidationError("with shell, the command is one string")
+            argv: list[str] | str = command
+        else:
+            argv = shlex.split(command) if isinstance(command, str) else list(command)
+            if not argv:
+                raise ValidationError("the command is empty")
+        real_cwd = self.root.resolve(cwd)
+        if not real_cwd.is_dir():
+            raise ToolError(f"cwd {cwd!r} is not a directory")
+        limit = min(self.command_timeout if timeout is None else timeout, self.max_command_timeout)
+        if limit <= 0:
+            raise ValidationError("timeout must be positive")
+        if context is not None and context.remaining() is not None:
+            limit = min(limit, context.remaining() or 0.0)
+        self._before_change("run_command", ["."])
+        outcome = run_process(
+            argv,
+            cwd=str(real_cwd),
+            timeout=limit,
+            max_output_bytes=self.max_output_bytes,
+            shell=shell,
+            env=self.env,
+            stdin=stdin,
+        )
+        if outcome.timed_out:
+            raise ToolError(
+                f"the command timed out after {limit:g}s; its process group was killed",
+                output=outcome.to_plain(),
+            )
+        return outcome.to_plain()
+
+    # internals
+
+    def _before_change(self, tool: str, paths: Sequence[str]) -> None:
+        if self.before_change is not None:
+            self.before_change(tool, list(paths))
+
+    def _read_bytes(self, real: Path, shown: str) -> bytes:
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise ToolError(f"{shown!r} does not exist") from None
+        except OSError as exc:
+            raise ToolError(f"cannot open {shown!r}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ToolError(f"{shown!r} is not a regular file")
+            if st.st_size > self.max_read_bytes:
+                raise ToolError(f"{shown!r} is {st.st_size} bytes; the limit is {self.max_read_bytes}")
+            return fh.read(self.max_read_bytes + 1)[: self.max_read_bytes]
+
+    def _entry(self, p: Path) -> dict[str, Any]:
+        st = p.lstat()
+        kind = (
+            "symlink"
+            if stat.S_ISLNK(st.st_mode)
+            else "dir"
+            if stat.S_ISDIR(st.st_mode)
+            else "file"
+            if stat.S_ISREG(st.st_mode)
+            else "other"
+        )
+        return {"path": p.relative_to(self.root.path).as_posix(), "type": kind, "size": st.st_size}
+
+
+def _atomic_write(real: Path, data: bytes) -> None:
+    """Write ``data`` to ``real`` through a temporary file and a rename, keeping the old mode."""
+    if real.is_symlink():  # resolved paths are never links; one appeared since: refuse
+        raise UnsafeWorkspaceError(f"{real.name!r} became a symlink while being written")
+    try:
+        mode: int | None = stat.S_IMODE(real.lstat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    tmp = real.with_name(f".{real.name}.{uuid.uuid4().hex[:12]}.keepup-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
