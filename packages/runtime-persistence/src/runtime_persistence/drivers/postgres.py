@@ -34,7 +34,6 @@ from runtime_core import (
     ConflictError,
     CorruptionError,
     Delete,
-    DriverUnavailableError,
     Durability,
     Entry,
     KeepupError,
@@ -54,6 +53,7 @@ from runtime_persistence.drivers._common import (
     prefix_upper_bound,
     verified_chunks,
 )
+from runtime_persistence.drivers._migrations import Migration, MigrationRunner
 from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     check_chunk_size,
@@ -68,7 +68,7 @@ from runtime_persistence.drivers._servers import (
 )
 from runtime_persistence.stores import redact_url
 
-__all__ = ["MIGRATIONS", "PostgresDriver"]
+__all__ = ["PostgresDriver", "migrations", "table_names"]
 
 _T = TypeVar("_T")
 _KIND = "PostgreSQL"
@@ -80,9 +80,8 @@ _SCAN_PAGE = 500  # rows fetched per query when a scan has no (small) limit
 _MAX_VALUE = 64 << 20
 _DEADLOCK_RETRIES = 5
 
-MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+_MIGRATION_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
-        1,
         "key-value table",
         (
             "CREATE TABLE {kv} (ns text NOT NULL, k bytea NOT NULL, v bytea NOT NULL, "
@@ -90,7 +89,6 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         ),
     ),
     (
-        2,
         "blob area",
         (
             "CREATE TABLE {blobs} (digest text PRIMARY KEY, upload bigint NOT NULL, "
@@ -101,9 +99,30 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
             "ALTER TABLE {chunks} ALTER COLUMN data SET STORAGE EXTERNAL",
         ),
     ),
-]
-"""The schema, as an ordered list of (version, name, statements); ``{kv}``, ``{blobs}``,
-``{chunks}`` stand for the store's table names. Append new versions; never edit old ones."""
+)
+# Append new steps at the end; never edit or reorder old ones (stores record them by number and name).
+
+
+def table_names(prefix: str = "", schema: str | None = None) -> dict[str, str]:
+    """The quoted, schema-qualified names of a store's tables (``kv``, ``blobs``, ``chunks``,
+    ``migrations``), for ``prefix`` and ``schema``."""
+    store_prefix(prefix)
+    if schema is not None and not _SCHEMA_RE.match(schema):
+        raise ValidationError(f"a schema name is 1-63 characters of a-z, 0-9, '_'; got {schema!r:.80}")
+    # both parts are validated to [a-z0-9_], so double quotes need no escaping
+    qualifier = f'"{schema}".' if schema else ""
+    tables = {"kv": "kv", "blobs": "blobs", "chunks": "blob_chunks", "migrations": "migrations"}
+    return {role: f'{qualifier}"{prefix}keepup_{table}"' for role, table in tables.items()}
+
+
+def migrations(prefix: str = "", schema: str | None = None) -> list[Migration]:
+    """The schema of a store with ``prefix`` and ``schema``, as the ordered migrations the shared
+    runner applies (version 1 is the oldest schema)."""
+    names = table_names(prefix, schema)
+    return [
+        Migration(version, title, tuple(step.format(**names) for step in steps))
+        for version, (title, steps) in enumerate(_MIGRATION_STEPS, start=1)
+    ]
 
 
 class _Dedup(Exception):
@@ -138,10 +157,9 @@ class PostgresDriver:
             kwargs["connect_timeout"] = int(DEFAULT_CONNECT_TIMEOUT)
         self._conninfo = psycopg.conninfo.make_conninfo(conninfo, **kwargs)
         try:
-            with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                self._configure(conn)
-                self._q = _Queries(conn, self._names())
+            with psycopg.connect(self._conninfo) as conn:
                 self._migrate(conn)
+                self._q = _Queries(conn, self._names())
         except KeepupError:
             raise
         except psycopg.Error as exc:
@@ -185,56 +203,34 @@ class PostgresDriver:
         return "postgresql://" + rest if scheme.lower().startswith(("postgresql", "postgres")) else url
 
     def _names(self) -> dict[str, sql.Composable]:
-        def name(table: str) -> sql.Composable:
-            full = f"{self._prefix}keepup_{table}"
-            return sql.Identifier(self._schema, full) if self._schema else sql.Identifier(full)
-
-        return {
-            "kv": name("kv"),
-            "blobs": name("blobs"),
-            "chunks": name("blob_chunks"),
-            "migrations": name("migrations"),
-        }
+        return {role: sql.SQL(name) for role, name in table_names(self._prefix, self._schema).items()}
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         level = "on" if self._durability is Durability.DURABLE else "off"
         conn.execute(sql.SQL("SET synchronous_commit TO {}").format(sql.SQL(level)))
 
     # schema ------------------------------------------------------------------------------------
-    def _migrate(self, conn: psycopg.Connection[Any], upto: int | None = None) -> None:
-        names = self._names()
-        if self._schema:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
-        with conn.transaction():
-            # one opener at a time migrates; the lock key is derived from the table names
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY, name text NOT NULL, "
-                    "applied_at timestamptz NOT NULL DEFAULT now())"
-                ).format(names["migrations"])
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        """Create or migrate the tables, one opener at a time (a session advisory lock keyed by the
+        table names, held around the shared runner's transaction)."""
+        key = hashlib.blake2b(f"keepup:{self._schema}:{self._prefix}".encode(), digest_size=8).digest()
+        lock = int.from_bytes(key, "big", signed=True)
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+        conn.commit()
+        try:
+            if self._schema:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+                conn.commit()
+            runner = MigrationRunner(
+                migrations(self._prefix, self._schema),
+                table=table_names(self._prefix, self._schema)["migrations"],
+                placeholder="%s",
             )
-            row = conn.execute(sql.SQL("SELECT max(version) FROM {}").format(names["migrations"])).fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            latest = MIGRATIONS[-1][0]
-            if current > latest:
-                raise DriverUnavailableError(
-                    f"the store at {self._url} has schema version {current}, newer than this Keepup "
-                    f"knows ({latest}): upgrade runtime-persistence to open it"
-                )
-            for version, title, statements in MIGRATIONS:
-                if version <= current or (upto is not None and version > upto):
-                    continue
-                for statement in statements:
-                    conn.execute(sql.SQL(statement).format(**names))
-                conn.execute(
-                    sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(names["migrations"]),
-                    (version, title),
-                )
-
-    def _lock_key(self) -> int:
-        digest = hashlib.blake2b(f"keepup:{self._schema}:{self._prefix}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+            runner.migrate(conn, store=self._url)
+        finally:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+            conn.commit()
 
     def schema_version(self) -> int:
         """The schema version this store is at (the highest applied migration)."""
