@@ -6,13 +6,26 @@ import math
 import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
+from uuid import UUID
 
 from runtime_core.errors import ValidationError
 
 MAX_NAME_CHARS = 200
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 16
+
+E = TypeVar("E", bound=Enum)
+
+
+def check_enum(value: object, enum: type[E], what: str) -> E:
+    """``value`` as a member of ``enum`` (members and their values are accepted)."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in enum)
+        raise ValidationError(f"{what} must be one of {allowed}; got {value!r:.40}") from None
 
 
 def check_name(value: object, what: str, *, allow_empty: bool = True) -> str:
@@ -39,9 +52,12 @@ def check_non_negative(value: object, what: str) -> int:
     return value
 
 
-def check_plain(value: Any, what: str, depth: int = 0) -> int:
-    """Check that ``value`` is plain data (JSON-like: None, bool, int, float, str, list, dict with
-    str keys) and return an estimate of its encoded size."""
+def check_plain(value: Any, what: str, depth: int = 0, *, json_only: bool = False) -> int:
+    """Check that ``value`` is plain data and return an estimate of its encoded size.
+
+    Plain data is the serializer's allowlist: None, bool, int, float, str, bytes, datetime, UUID,
+    list (or tuple) and dict with str keys. With ``json_only`` (metadata, which stores filter on),
+    bytes, datetime and UUID are refused too."""
     if depth > MAX_METADATA_DEPTH:
         raise ValidationError(f"{what} is nested deeper than {MAX_METADATA_DEPTH} levels")
     if value is None or isinstance(value, bool):
@@ -56,24 +72,29 @@ def check_plain(value: Any, what: str, depth: int = 0) -> int:
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
             raise ValidationError(f"{what} must not contain lone surrogates")
         return len(value) + 2
+    if not json_only and isinstance(value, (bytes, datetime, UUID)):
+        return len(value) + 2 if isinstance(value, bytes) else 16
     if isinstance(value, (list, tuple)):
-        return 2 + sum(check_plain(v, what, depth + 1) for v in value)
+        return 2 + sum(check_plain(v, what, depth + 1, json_only=json_only) for v in value)
     if isinstance(value, Mapping):
         total = 2
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValidationError(f"{what} keys must be strings, got {type(k).__name__}")
-            total += len(k) + 2 + check_plain(v, what, depth + 1)
+            total += len(k) + 2 + check_plain(v, what, depth + 1, json_only=json_only)
         return total
-    raise ValidationError(
-        f"{what} must hold plain data (None, bool, int, float, str, list, dict); got {type(value).__name__}"
+    allowed = (
+        "None, bool, int, float, str, list, dict"
+        if json_only
+        else ("None, bool, int, float, str, bytes, datetime, UUID, list, dict")
     )
+    raise ValidationError(f"{what} must hold plain data ({allowed}); got {type(value).__name__}")
 
 
 def check_metadata(value: object, what: str = "metadata") -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValidationError(f"{what} must be a mapping with string keys")
-    size = check_plain(value, what)
+    size = check_plain(value, what, json_only=True)
     if size > MAX_METADATA_BYTES:
         raise ValidationError(f"{what} is about {size} bytes; the limit is {MAX_METADATA_BYTES}")
     return dict(value)

@@ -9,8 +9,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from runtime_core._validation import check_aware, check_metadata, check_name, check_non_negative
 from runtime_core.errors import ValidationError
+from runtime_core.storage import validate_digest
 
 __all__ = ["ArtifactRef", "ArtifactStore", "ArtifactVersion", "TypedArtifact"]
+
+
+def _check_artifact_type(value: object) -> None:
+    name, sep, version = value.partition("@") if isinstance(value, str) else ("", "", "")
+    if not sep or not name or not version or "@" in version:
+        raise ValidationError(f"artifact type must look like 'name@version', got {value!r:.80}")
+    check_name(value, "artifact type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +58,15 @@ class ArtifactVersion:
         check_name(self.scope, "artifact scope", allow_empty=False)
         check_name(self.key, "artifact key", allow_empty=False)
         check_non_negative(self.version, "artifact version")
+        validate_digest(self.digest)
         check_non_negative(self.size, "artifact size")
         check_name(self.media_type, "media type", allow_empty=False)
         check_aware(self.created_at, "created_at")
         object.__setattr__(self, "metadata", check_metadata(self.metadata, "artifact metadata"))
-        if self.artifact_type is not None and "@" not in self.artifact_type:
-            raise ValidationError(
-                f"artifact type must look like 'name@version', got {self.artifact_type!r:.80}"
-            )
+        if self.artifact_type is not None:
+            _check_artifact_type(self.artifact_type)
+        if self.quarantine_reason is not None and not self.quarantined:
+            raise ValidationError("only a quarantined artifact version carries a quarantine reason")
 
     @property
     def ref(self) -> ArtifactRef:
@@ -73,9 +82,7 @@ class TypedArtifact:
     body: dict[str, Any]
 
     def __post_init__(self) -> None:
-        name, sep, version = self.type.partition("@")
-        if not sep or not name or not version:
-            raise ValidationError(f"artifact type must look like 'name@version', got {self.type!r:.80}")
+        _check_artifact_type(self.type)
         object.__setattr__(self, "body", check_metadata(self.body, "typed artifact body"))
 
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from runtime_core._validation import (
     check_aware,
+    check_enum,
     check_metadata,
     check_name,
     check_non_negative,
@@ -91,7 +92,7 @@ class Checkpoint:
             if self.parent_id == self.id:
                 raise ValidationError("a checkpoint cannot be its own parent")
         check_non_negative(self.step, "step")
-        object.__setattr__(self, "source", CheckpointSource(self.source))
+        object.__setattr__(self, "source", check_enum(self.source, CheckpointSource, "checkpoint source"))
         check_aware(self.created_at, "created_at")
         if not isinstance(self.state, Mapping):
             raise ValidationError("checkpoint state must be a mapping of channel name to value")
@@ -105,6 +106,16 @@ class Checkpoint:
         if self.label is not None:
             check_name(self.label, "checkpoint label", allow_empty=False)
         object.__setattr__(self, "metadata", check_metadata(self.metadata, "checkpoint metadata"))
+        if not isinstance(self.pending_writes, tuple) or not all(
+            isinstance(w, PendingWrite) and w.checkpoint_id == self.id for w in self.pending_writes
+        ):
+            raise ValidationError("pending_writes must be a tuple of this checkpoint's PendingWrite records")
+        if self.workspace is not None and not isinstance(self.workspace, WorkspaceRef):
+            raise ValidationError("workspace must be a WorkspaceRef or None")
+        if not isinstance(self.artifacts, tuple) or not all(
+            isinstance(a, ArtifactRef) for a in self.artifacts
+        ):
+            raise ValidationError("artifacts must be a tuple of ArtifactRef")
 
     @property
     def pinned(self) -> bool:

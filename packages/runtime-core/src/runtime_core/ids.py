@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from runtime_core.errors import ValidationError
 
@@ -22,12 +22,17 @@ _ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def new_id(now_ms: int | None = None) -> str:
     """Return a new UUIDv7 as a lowercase string (36 characters), greater than every id this
     process returned before."""
     global _last_ms, _counter
+    if now_ms is not None and (
+        isinstance(now_ms, bool) or not isinstance(now_ms, int) or not 0 <= now_ms < 1 << 48
+    ):
+        raise ValidationError(f"now_ms must be milliseconds since 1970 in 0..2**48-1, got {now_ms!r:.40}")
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with _lock:
         if ms <= _last_ms:
@@ -58,4 +63,4 @@ def id_timestamp(value: str) -> datetime:
     """The creation time (UTC, millisecond precision) encoded in an id from :func:`new_id`."""
     validate_id(value)
     ms = int(value.replace("-", "")[:12], 16)
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return _EPOCH + timedelta(milliseconds=ms)

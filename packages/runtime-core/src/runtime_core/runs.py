@@ -8,7 +8,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from runtime_core._validation import check_aware, check_metadata, check_name, check_non_negative, check_plain
+from runtime_core._validation import (
+    check_aware,
+    check_enum,
+    check_metadata,
+    check_name,
+    check_non_negative,
+    check_plain,
+)
 from runtime_core.errors import RecoveryRefusedError, ValidationError
 from runtime_core.ids import validate_id
 
@@ -55,6 +62,10 @@ class Message:
         if not isinstance(self.content, str):
             raise ValidationError("message content must be a string")
         check_plain(self.content, "message content")
+        if self.name is not None:
+            check_name(self.name, "message name", allow_empty=False)
+        if self.tool_call_id is not None:
+            check_name(self.tool_call_id, "message tool call id", allow_empty=False)
         object.__setattr__(self, "metadata", check_metadata(self.metadata, "message metadata"))
 
 
@@ -86,9 +97,21 @@ class ToolCallResult:
 
     def __post_init__(self) -> None:
         check_name(self.call_id, "tool call id", allow_empty=False)
+        check_name(self.name, "tool name", allow_empty=False)
+        object.__setattr__(self, "arguments", check_metadata(self.arguments, "tool arguments"))
+        if not isinstance(self.success, bool):
+            raise ValidationError(f"tool call success must be a bool, got {self.success!r:.40}")
         check_plain(self.output, "tool output")
+        if self.error is not None and not isinstance(self.error, str):
+            raise ValidationError("a tool call error must be a string")
         if not self.success and not self.error:
             raise ValidationError("a failed tool call result must carry an error message")
+        if (
+            isinstance(self.duration_ms, bool)
+            or not isinstance(self.duration_ms, (int, float))
+            or not 0 <= self.duration_ms < float("inf")
+        ):
+            raise ValidationError(f"duration_ms must be a non-negative number, got {self.duration_ms!r:.40}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +121,13 @@ class RunError:
     message: str
     code: str = "error"
     recoverable: bool = True
+
+    def __post_init__(self) -> None:
+        check_name(self.code, "run error code", allow_empty=False)
+        if not isinstance(self.message, str):
+            raise ValidationError("a run error message must be a string")
+        if not isinstance(self.recoverable, bool):
+            raise ValidationError(f"run error recoverable must be a bool, got {self.recoverable!r:.40}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +146,17 @@ class RunState:
     error: RunError | None = None
 
     def __post_init__(self) -> None:
+        for what, items, kind in (
+            ("messages", self.messages, Message),
+            ("pending_tool_calls", self.pending_tool_calls, ToolCall),
+            ("completed_tool_calls", self.completed_tool_calls, ToolCallResult),
+        ):
+            if not isinstance(items, tuple) or not all(isinstance(i, kind) for i in items):
+                raise ValidationError(f"run state {what} must be a tuple of {kind.__name__}")
         check_non_negative(self.step, "step")
+        object.__setattr__(self, "status", check_enum(self.status, RunStatus, "run status"))
+        if self.error is not None and not isinstance(self.error, RunError):
+            raise ValidationError("run state error must be a RunError or None")
         if self.max_steps is not None and (
             isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1
         ):
@@ -152,6 +192,8 @@ class RunState:
     @classmethod
     def from_channels(cls, channels: Mapping[str, Any]) -> RunState:
         """Rebuild a run state from :meth:`to_channels` output; raises ValidationError if malformed."""
+        if not isinstance(channels, Mapping):
+            raise ValidationError(f"a run state is a mapping of channels, got {type(channels).__name__}")
         try:
             err = channels.get("error")
             return cls(
@@ -162,10 +204,10 @@ class RunState:
                 ),
                 step=channels.get("step", 0),
                 max_steps=channels.get("max_steps"),
-                status=RunStatus(channels.get("status", "pending")),
+                status=check_enum(channels.get("status", "pending"), RunStatus, "run status"),
                 error=None if err is None else RunError(**err),
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, ValidationError):
                 raise
             raise ValidationError(f"checkpoint state is not a run state: {exc}") from exc
@@ -244,6 +286,9 @@ class Run:
         validate_id(self.id, "run id")
         validate_id(self.thread_id, "thread id")
         check_name(self.agent, "agent name", allow_empty=False)
+        object.__setattr__(self, "status", check_enum(self.status, RunStatus, "run status"))
+        if self.error is not None and not isinstance(self.error, RunError):
+            raise ValidationError("run error must be a RunError or None")
         check_aware(self.started_at, "started_at")
         if self.ended_at is not None:
             check_aware(self.ended_at, "ended_at")

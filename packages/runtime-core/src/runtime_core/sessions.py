@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from runtime_core._validation import check_aware, check_metadata, check_name
+from runtime_core._validation import check_aware, check_enum, check_metadata, check_name
 from runtime_core.errors import ValidationError
 from runtime_core.ids import validate_id
 from runtime_core.runs import Run, RunStatus
@@ -45,7 +45,7 @@ class Session:
         check_aware(self.created_at, "created_at")
         check_aware(self.last_seen_at, "last_seen_at")
         check_name(self.name, "session name")
-        object.__setattr__(self, "status", SessionStatus(self.status))
+        object.__setattr__(self, "status", check_enum(self.status, SessionStatus, "session status"))
         object.__setattr__(self, "metadata", check_metadata(self.metadata, "session metadata"))
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from runtime_core._validation import check_aware, check_metadata, check_name
+from runtime_core._validation import check_aware, check_enum, check_metadata, check_name
 from runtime_core.errors import ValidationError
 from runtime_core.ids import validate_id
 
@@ -35,8 +35,13 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 }
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def check_transition(old: TaskStatus, new: TaskStatus) -> None:
     """Raise ValidationError unless a task may move from ``old`` to ``new``."""
+    old = check_enum(old, TaskStatus, "task status")
+    new = check_enum(new, TaskStatus, "task status")
     if new not in TASK_TRANSITIONS[old]:
         allowed = ", ".join(sorted(s.value for s in TASK_TRANSITIONS[old])) or "nothing"
         raise ValidationError(f"a {old.value} task cannot become {new.value} (allowed: {allowed})")
@@ -59,10 +64,14 @@ class Task:
         check_name(self.title, "task title", allow_empty=False)
         check_aware(self.created_at, "created_at")
         check_aware(self.updated_at, "updated_at")
-        object.__setattr__(self, "status", TaskStatus(self.status))
+        object.__setattr__(self, "status", check_enum(self.status, TaskStatus, "task status"))
         if self.parent_id is not None:
             validate_id(self.parent_id, "parent task id")
-        if not isinstance(self.progress, (int, float)) or not 0.0 <= self.progress <= 1.0:
+        if (
+            isinstance(self.progress, bool)
+            or not isinstance(self.progress, (int, float))
+            or not 0.0 <= self.progress <= 1.0
+        ):
             raise ValidationError(f"task progress must be between 0 and 1, got {self.progress!r}")
         if self.assignee is not None:
             check_name(self.assignee, "assignee", allow_empty=False)
@@ -75,6 +84,16 @@ class TaskLog:
     at: datetime
     message: str
     level: str = "info"
+
+    def __post_init__(self) -> None:
+        validate_id(self.task_id, "task id")
+        check_aware(self.at, "at")
+        if not isinstance(self.message, str):
+            raise ValidationError("a task log message must be a string")
+        if self.level not in _LOG_LEVELS:
+            raise ValidationError(
+                f"task log level must be one of {', '.join(_LOG_LEVELS)}; got {self.level!r:.40}"
+            )
 
 
 @runtime_checkable
