@@ -1,0 +1,261 @@
+"""Content-addressed storage of checkpoint state (channels), shared between consecutive checkpoints.
+
+A checkpoint record does not hold its state; it holds one :class:`ChannelRef` per channel:
+
+* ``INLINE``: values whose envelope is at most :data:`INLINE_MAX` bytes live in the record itself
+  (a digest would be about as large as they are);
+* ``BLOB``: any other value is one blob, addressed by the SHA-256 of its envelope;
+* ``CHUNKED``: a list longer than :data:`CHUNK_ITEMS` is cut by position into fixed-size chunks of
+  :data:`CHUNK_ITEMS` items, each its own blob. A list that grows at the end (the messages of a
+  conversation) therefore rewrites only its last chunk; every full chunk is shared by every later
+  checkpoint.
+
+Each blob reference is 33 bytes: a location byte and the raw digest. Blobs up to
+:data:`KV_BLOB_MAX` bytes live in the ``ckpt.blob`` namespace of the key-value store (key: the hex
+digest; value: an 8-byte write time in milliseconds, then the envelope), so that a save puts its
+new blobs, its record and the thread head in one batch, a single transaction on drivers with
+atomic batches. Larger blobs go to the driver's blob area (``put_blob``), written before the batch.
+Either way blobs are written first, then the record that names them, then the head.
+
+Reads verify everything: the SHA-256 of every blob against its address and the envelope checksum
+of its content; a mismatch raises CorruptionError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import msgspec
+from runtime_core import (
+    Clock,
+    CorruptionError,
+    Driver,
+    NotFoundError,
+    Put,
+    Serializer,
+)
+
+__all__ = [
+    "BLOB",
+    "BLOB_NS",
+    "CHUNKED",
+    "CHUNK_ITEMS",
+    "INLINE",
+    "INLINE_MAX",
+    "KV_BLOB_MAX",
+    "LOC_AREA",
+    "LOC_KV",
+    "ChannelRef",
+    "ChannelStore",
+    "EncodedState",
+]
+
+BLOB_NS = "ckpt.blob"
+INLINE_MAX = 256
+CHUNK_ITEMS = 16
+KV_BLOB_MAX = 1 << 20
+
+INLINE = 0
+BLOB = 1
+CHUNKED = 2
+
+LOC_KV = 1
+LOC_AREA = 2
+
+_STAMP = struct.Struct(">Q")
+
+
+class ChannelRef(msgspec.Struct, array_like=True, frozen=True):
+    """How one channel's value is stored: inline, as one blob, or as a chunked list."""
+
+    kind: int
+    value: Any = None
+    blobs: list[bytes] = []
+    count: int = 0
+
+
+class EncodedState(msgspec.Struct, frozen=True):
+    """The result of encoding a state: its channel refs and the blobs that must be written first."""
+
+    refs: dict[str, ChannelRef]
+    kv_puts: list[Put]
+    area_blobs: list[bytes]
+
+
+def ref_digest(ref: bytes) -> str:
+    """The hex SHA-256 named by a 33-byte blob reference."""
+    return ref[1:].hex()
+
+
+def iter_blob_refs(refs: Mapping[str, ChannelRef]) -> Iterator[bytes]:
+    """Every blob reference (33 bytes) a record's channels name."""
+    for ref in refs.values():
+        yield from ref.blobs
+
+
+def _check_ref(ref: object) -> bytes:
+    if not isinstance(ref, bytes) or len(ref) != 33 or ref[0] not in (LOC_KV, LOC_AREA):
+        raise CorruptionError("a blob reference in a checkpoint record is malformed")
+    return ref
+
+
+class _BlobCache:
+    """A bounded LRU of verified envelope bytes by digest. Blobs are immutable and content-
+    addressed, so a cached copy is never stale."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._size = 0
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ref: bytes) -> bytes | None:
+        with self._lock:
+            data = self._items.get(ref)
+            if data is not None:
+                self._items.move_to_end(ref)
+            return data
+
+    def put(self, ref: bytes, data: bytes) -> None:
+        if len(data) > self._max // 4:
+            return
+        with self._lock:
+            if ref in self._items:
+                return
+            self._items[ref] = data
+            self._size += len(data)
+            while self._size > self._max:
+                _, old = self._items.popitem(last=False)
+                self._size -= len(old)
+
+
+class ChannelStore:
+    """Encodes states into channel refs plus blobs, and decodes refs back into states."""
+
+    def __init__(
+        self, driver: Driver, serializer: Serializer, clock: Clock, *, cache_bytes: int = 64 << 20
+    ) -> None:
+        self._driver = driver
+        self._serializer = serializer
+        self._clock = clock
+        self._cache = _BlobCache(cache_bytes)
+        self._kv_max = min(KV_BLOB_MAX, max(0, driver.max_value_size - _STAMP.size))
+
+    # encoding ----------------------------------------------------------------------------------
+    def encode(self, state: Mapping[str, Any], known: Iterable[bytes] = ()) -> EncodedState:
+        """Split ``state`` into refs and the blobs to write. Blobs named in ``known`` (those the
+        parent checkpoint already references, hence stored and kept alive) are not written again."""
+        skip = set(known)
+        stamp = _STAMP.pack(int(self._clock.now().timestamp() * 1000))
+        kv_puts: list[Put] = []
+        area: list[bytes] = []
+        refs: dict[str, ChannelRef] = {}
+
+        def blob(envelope: bytes) -> bytes:
+            digest = hashlib.sha256(envelope).digest()
+            loc = LOC_KV if len(envelope) <= self._kv_max else LOC_AREA
+            ref = bytes((loc,)) + digest
+            if ref not in skip:
+                skip.add(ref)
+                if loc == LOC_KV:
+                    kv_puts.append(Put(BLOB_NS, digest.hex(), stamp + envelope))
+                else:
+                    area.append(envelope)
+                self._cache.put(ref, envelope)
+            return ref
+
+        for name, value in state.items():
+            if isinstance(value, (list, tuple)) and len(value) > CHUNK_ITEMS:
+                items = list(value)
+                chunk_refs = [
+                    blob(self._serializer.dumps(items[i : i + CHUNK_ITEMS]))
+                    for i in range(0, len(items), CHUNK_ITEMS)
+                ]
+                refs[name] = ChannelRef(CHUNKED, None, chunk_refs, len(items))
+                continue
+            envelope = self._serializer.dumps(value)
+            if len(envelope) <= INLINE_MAX:
+                refs[name] = ChannelRef(INLINE, value)
+            else:
+                refs[name] = ChannelRef(BLOB, None, [blob(envelope)])
+        return EncodedState(refs, kv_puts, area)
+
+    def write_area_blobs(self, encoded: EncodedState) -> None:
+        """Store the large blobs of ``encoded`` in the driver's blob area (before the record)."""
+        for envelope in encoded.area_blobs:
+            self._driver.put_blob(envelope)
+
+    # decoding ----------------------------------------------------------------------------------
+    def decode(self, refs: Mapping[str, ChannelRef]) -> dict[str, Any]:
+        """Rebuild the state named by ``refs``. Raises CorruptionError when a blob is missing or
+        damaged (a referenced blob is never collected, so a missing one means damage)."""
+        state: dict[str, Any] = {}
+        for name, ref in refs.items():
+            if ref.kind == INLINE:
+                state[name] = ref.value
+            elif ref.kind == BLOB:
+                if len(ref.blobs) != 1:
+                    raise CorruptionError(f"channel {name!r} names {len(ref.blobs)} blobs, not 1")
+                state[name] = self._load(ref.blobs[0])
+            elif ref.kind == CHUNKED:
+                items: list[Any] = []
+                for chunk_ref in ref.blobs:
+                    chunk = self._load(chunk_ref)
+                    if not isinstance(chunk, list):
+                        raise CorruptionError(f"a chunk of channel {name!r} is not a list")
+                    items.extend(chunk)
+                if len(items) != ref.count:
+                    raise CorruptionError(
+                        f"channel {name!r} has {len(items)} items in its chunks, its record says {ref.count}"
+                    )
+                state[name] = items
+            else:
+                raise CorruptionError(f"channel {name!r} has an unknown storage kind {ref.kind}")
+        return state
+
+    def _load(self, ref: bytes) -> Any:
+        _check_ref(ref)
+        envelope = self._cache.get(ref)
+        if envelope is None:
+            envelope = self.read_blob(ref)
+            self._cache.put(ref, envelope)
+        return self._serializer.loads(envelope)
+
+    def read_blob(self, ref: bytes) -> bytes:
+        """The verified envelope bytes of one blob reference (no cache)."""
+        digest = ref_digest(_check_ref(ref))
+        if ref[0] == LOC_KV:
+            entry = self._driver.get(BLOB_NS, digest)
+            if entry is None:
+                raise CorruptionError(f"blob {digest} named by a checkpoint is missing")
+            envelope = entry.value[_STAMP.size :]
+            if len(entry.value) < _STAMP.size or hashlib.sha256(envelope).hexdigest() != digest:
+                raise CorruptionError(f"blob {digest} failed its digest check: the stored bytes were damaged")
+            return envelope
+        try:
+            return self._driver.get_blob(digest)
+        except NotFoundError:
+            raise CorruptionError(f"blob {digest} named by a checkpoint is missing") from None
+
+    def blob_exists(self, ref: bytes) -> bool:
+        digest = ref_digest(_check_ref(ref))
+        if ref[0] == LOC_KV:
+            return self._driver.get(BLOB_NS, digest) is not None
+        return self._driver.has_blob(digest)
+
+    def kv_put_for(self, ref: bytes, envelope: bytes) -> Put:
+        """A fresh (re-stamped) put of a KV blob, for copying blobs between stores (import)."""
+        stamp = _STAMP.pack(int(self._clock.now().timestamp() * 1000))
+        return Put(BLOB_NS, ref_digest(ref), stamp + envelope)
+
+
+def kv_blob_written_ms(value: bytes) -> int:
+    """The write time (ms since the epoch) stored in front of a KV blob."""
+    if len(value) < _STAMP.size:
+        raise CorruptionError("a stored blob is shorter than its header")
+    return int(_STAMP.unpack_from(value)[0])

@@ -1,0 +1,237 @@
+"""Garbage collection of blobs nothing references, safe against concurrent writers.
+
+**Roots.** Checkpoint records and pending writes are marked here. Every other repository that
+keeps blobs in the driver's blob area registers a *root provider* with
+:func:`register_blob_roots` (``fn(driver) -> iterable of hex digests``); the artifact store does
+so when imported, and gc imports the built-in repositories before collecting so their roots are
+never missing. Third-party packages register through the ``keepup.blob_roots`` entry-point group
+(``name = "module:function"``). A blob in the blob area that no provider names is garbage: a
+package that stores blobs must register its roots.
+
+**Safety.** Writes go bottom-up (blobs, then the record that names them, then the head) and
+collection top-down: mark from every live record, then delete only unreferenced blobs older than
+``grace``. A writer that stored a blob but has not yet published its record is protected by the
+grace period (each KV blob carries its write time, refreshed whenever a save writes it again;
+a re-put between our read and our delete wins through the delete's version check). Records
+published during the collection that reuse old blobs without rewriting them (restore, fork,
+copy) are found by a second look at every checkpoint id created since shortly before the
+collection began, and their blobs are spared.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+from runtime_core import (
+    Clock,
+    ConflictError,
+    Delete,
+    Driver,
+    GcReport,
+    NotFoundError,
+    Serializer,
+    SystemClock,
+    ValidationError,
+    id_timestamp,
+    validate_digest,
+)
+
+from runtime_persistence._state import (
+    BLOB_NS,
+    LOC_AREA,
+    LOC_KV,
+    iter_blob_refs,
+    kv_blob_written_ms,
+)
+from runtime_persistence.serialization import EnvelopeSerializer
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "ENTRY_POINT_GROUP",
+    "BlobRootProvider",
+    "blob_root_providers",
+    "collect",
+    "register_blob_roots",
+    "unregister_blob_roots",
+]
+
+DEFAULT_GRACE = timedelta(hours=1)
+ENTRY_POINT_GROUP = "keepup.blob_roots"
+RECENT_MARGIN = timedelta(minutes=10)
+
+BlobRootProvider = Callable[[Driver], Iterable[str]]
+"""Returns the hex SHA-256 digests of every blob a repository still needs in ``driver``."""
+
+_T = TypeVar("_T")
+_PROVIDERS: dict[str, BlobRootProvider] = {}
+_BUILTIN_MODULES = ("runtime_persistence.artifacts",)
+
+
+def _decode(ser: Serializer, data: bytes, cls: type[_T]) -> _T:
+    return ser.loads(data, cls)
+
+
+def register_blob_roots(name: str, fn: BlobRootProvider) -> None:
+    """Register (or replace) the root provider ``name``; gc keeps every blob it names."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError("a blob root provider needs a non-empty name")
+    if not callable(fn):
+        raise ValidationError("a blob root provider must be callable: fn(driver) -> iterable of digests")
+    _PROVIDERS[name] = fn
+
+
+def unregister_blob_roots(name: str) -> None:
+    """Remove the root provider ``name`` (no-op if absent)."""
+    _PROVIDERS.pop(name, None)
+
+
+def blob_root_providers() -> dict[str, BlobRootProvider]:
+    """Every registered provider, after loading the built-in repositories and the entry points.
+
+    A built-in repository that is absent is skipped; one that fails to import raises, because
+    collecting without its roots would delete its blobs."""
+    for module in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _PROVIDERS:
+            register_blob_roots(ep.name, ep.load())
+    return dict(_PROVIDERS)
+
+
+def collect(
+    driver: Driver,
+    *,
+    grace: timedelta | None = None,
+    dry_run: bool = False,
+    clock: Clock | None = None,
+    serializer: Serializer | None = None,
+) -> GcReport:
+    """Remove unreferenced blobs older than ``grace`` (default one hour), id entries of
+    checkpoints that were never published, and records of threads that no longer exist
+    (older than ``grace``). With ``dry_run`` nothing is deleted and the report says what would be."""
+    from runtime_persistence.checkpoints import (
+        CKPT_ID_NS,
+        CKPT_NS,
+        THREAD_NS,
+        _IdEntry,
+        _is_record_key,
+        _Record,
+        _slot,
+        _WriteRecord,
+    )
+
+    grace = DEFAULT_GRACE if grace is None else grace
+    if not isinstance(grace, timedelta) or grace < timedelta(0):
+        raise ValidationError(f"grace must be a non-negative timedelta, got {grace!r:.40}")
+    clock = clock or SystemClock()
+    ser = serializer or EnvelopeSerializer()
+    started = clock.now()
+    cutoff = started - grace
+    cutoff_ms = int(cutoff.timestamp() * 1000)
+    providers = blob_root_providers()
+
+    live: set[bytes] = set()
+    threads = {entry.key for entry in driver.scan(THREAD_NS)}
+    published: dict[str, str] = {}  # checkpoint id -> slot key
+    orphan_keys: list[str] = []
+    orphan_ids: list[str] = []
+    for entry in driver.scan(CKPT_NS):
+        thread_id = entry.key.split("/", 1)[0]
+        is_record = _is_record_key(entry.key, thread_id)
+        if is_record:
+            rec = _decode(ser, entry.value, _Record)
+            refs = list(iter_blob_refs(rec.channels))
+            published[rec.id] = entry.key
+            created = rec.created_at
+        else:
+            write = _decode(ser, entry.value, _WriteRecord)
+            refs = list(write.value.blobs)
+            created = write.created_at
+        if thread_id not in threads and created < cutoff:
+            orphan_keys.append(entry.key)
+            if is_record:
+                orphan_ids.append(rec.id)
+            continue
+        live.update(refs)
+    for fn in providers.values():
+        for digest in fn(driver):
+            raw = bytes.fromhex(validate_digest(digest))
+            live.add(bytes((LOC_KV,)) + raw)
+            live.add(bytes((LOC_AREA,)) + raw)
+
+    dangling: list[str] = []
+    for entry in driver.scan(CKPT_ID_NS):
+        if entry.key in published:
+            continue
+        try:
+            old = id_timestamp(entry.key) < cutoff
+        except ValidationError:
+            old = True
+        if old:
+            dangling.append(entry.key)
+
+    # a second look at checkpoints published since shortly before we started
+    since = started - RECENT_MARGIN
+    since_key = f"{int(since.timestamp() * 1000):012x}"
+    since_key = f"{since_key[:8]}-{since_key[8:]}"
+    for entry in driver.scan(CKPT_ID_NS, after=since_key):
+        if entry.key in published:
+            continue
+        loc = _decode(ser, entry.value, _IdEntry)
+        found = driver.get(CKPT_NS, _slot(loc.thread_id, loc.seq))
+        if found is not None:
+            found_rec = _decode(ser, found.value, _Record)
+            live.update(iter_blob_refs(found_rec.channels))
+            if found_rec.id == entry.key and entry.key in dangling:
+                dangling.remove(entry.key)
+
+    removed = freed = young = 0
+    for entry in driver.scan(BLOB_NS):
+        if bytes((LOC_KV,)) + bytes.fromhex(entry.key) in live:
+            continue
+        if kv_blob_written_ms(entry.value) >= cutoff_ms:
+            young += 1
+            continue
+        if not dry_run:
+            try:
+                driver.delete(BLOB_NS, entry.key, if_version=entry.version)
+            except ConflictError:
+                continue  # rewritten meanwhile: it is young again
+        removed += 1
+        freed += len(entry.value)
+    for info in list(driver.list_blobs()):
+        if bytes((LOC_AREA,)) + bytes.fromhex(info.digest) in live:
+            continue
+        if info.created_at is None or info.created_at >= cutoff:
+            young += 1
+            continue
+        if not dry_run:
+            try:
+                driver.delete_blob(info.digest)
+            except NotFoundError:
+                continue
+        removed += 1
+        freed += info.size
+
+    records = len(orphan_ids) + len(dangling)
+    if not dry_run:
+        ops = [Delete(CKPT_NS, k) for k in orphan_keys]
+        ops += [Delete(CKPT_ID_NS, k) for k in orphan_ids]
+        ops += [Delete(CKPT_ID_NS, k) for k in dangling]
+        for i in range(0, len(ops), 200):
+            driver.batch(ops[i : i + 200])
+    return GcReport(
+        blobs_removed=removed,
+        bytes_freed=freed,
+        records_removed=records,
+        blobs_kept_young=young,
+        dry_run=dry_run,
+    )

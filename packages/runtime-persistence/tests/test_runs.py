@@ -1,0 +1,71 @@
+"""Run records on every available driver: create, get, update (CAS), list, request_cancel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from runtime_core import (
+    ConflictError,
+    ManualClock,
+    NotFoundError,
+    Run,
+    RunError,
+    RunStatus,
+    RunStore,
+    new_id,
+)
+from runtime_persistence import RunRecords
+from runtime_persistence.testing import TestStore, store_fixture
+
+run_store = store_fixture()
+
+
+@pytest.fixture
+def runs(run_store: TestStore) -> RunRecords:
+    return RunRecords(run_store.driver)
+
+
+def _run(thread: str, status: RunStatus = RunStatus.RUNNING) -> Run:
+    return Run(id=new_id(), thread_id=thread, agent="coder", status=status, started_at=ManualClock().now())
+
+
+def test_run_records_implement_the_core_protocol(runs: RunRecords) -> None:
+    assert isinstance(runs, RunStore)
+
+
+def test_create_get_round_trip(runs: RunRecords) -> None:
+    run = replace(_run(new_id()), error=RunError("boom", "E1", False), metadata={"a": [1, 2]})
+    runs.create(run)
+    assert runs.get(run.id) == run
+    with pytest.raises(ConflictError):
+        runs.create(run)
+    with pytest.raises(NotFoundError):
+        runs.get(new_id())
+
+
+def test_list_by_thread_and_status_newest_first(runs: RunRecords) -> None:
+    t1, t2 = new_id(), new_id()
+    made = [runs.create(_run(t1 if i % 2 else t2)) for i in range(6)]
+    assert [r.id for r in runs.list(limit=4)] == [r.id for r in made[::-1][:4]]
+    assert [r.id for r in runs.list(thread_id=t1)] == [r.id for r in made[::-1] if r.thread_id == t1]
+    runs.update(replace(made[1], status=RunStatus.COMPLETED, steps=3))
+    assert [r.id for r in runs.list(status=RunStatus.COMPLETED)] == [made[1].id]
+    assert made[1].id not in {r.id for r in runs.list(status=RunStatus.RUNNING)}
+    assert [r.id for r in runs.list(thread_id=t1, status=RunStatus.COMPLETED)] == [made[1].id]
+
+
+def test_cancel_request_survives_a_concurrent_update(runs: RunRecords) -> None:
+    run = runs.create(_run(new_id()))
+    assert runs.request_cancel(run.id).cancel_requested
+    updated = runs.update(replace(run, steps=5))  # the runner did not see the request yet
+    assert updated.cancel_requested and updated.steps == 5
+    assert runs.get(run.id).cancel_requested
+
+
+def test_a_finished_run_cannot_change_status(runs: RunRecords) -> None:
+    run = runs.create(_run(new_id()))
+    runs.update(replace(run, status=RunStatus.CANCELLED))
+    with pytest.raises(ConflictError):
+        runs.update(replace(run, status=RunStatus.RUNNING))
+    assert not runs.request_cancel(run.id).cancel_requested
