@@ -1,0 +1,105 @@
+"""Keeping a lease alive while a run works: a background thread that renews it (heartbeats) and
+knows when it was lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from runtime_core import ConflictError, Lease, LeaseStore, NotFoundError, NullTelemetry, Telemetry
+
+__all__ = ["LeaseKeeper"]
+
+
+class LeaseKeeper:
+    """Renews ``lease`` every ``every`` seconds on a daemon thread until :meth:`stop`.
+
+    :meth:`valid` is False once the lease is known lost (a renewal found another holder) or may
+    have expired (no successful renewal within ``ttl``, measured on the local monotonic clock from
+    before the renewal was sent, so the estimate errs on the safe side). A runner checks it before
+    every tool call and checkpoint, so that a runner that lost its thread stops touching it."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        lease: Lease,
+        *,
+        ttl: timedelta,
+        every: float,
+        telemetry: Telemetry | None = None,
+        since: float | None = None,
+    ) -> None:
+        self._leases = leases
+        self._lease = lease
+        self._ttl = ttl
+        self._every = every
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._lost: str | None = None
+        # ``since``: the monotonic time just before the lease was acquired (the safe side)
+        self._valid_until = (time.monotonic() if since is None else since) + ttl.total_seconds()
+        self._thread = threading.Thread(target=self._loop, name="keepup-heartbeat", daemon=True)
+        self.renewals = 0
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    @property
+    def lease(self) -> Lease:
+        with self._lock:
+            return self._lease
+
+    @property
+    def lost_reason(self) -> str | None:
+        """Why the lease is no longer ours (None while it is)."""
+        with self._lock:
+            if self._lost is not None:
+                return self._lost
+            if time.monotonic() >= self._valid_until:
+                return "no heartbeat succeeded within the lease ttl"
+            return None
+
+    def valid(self) -> bool:
+        return self.lost_reason is None
+
+    def renew_now(self) -> bool:
+        """Renew once, now; return whether the lease is still ours."""
+        with self._lock:
+            if self._lost is not None:
+                return False
+            lease = self._lease
+        sent = time.monotonic()
+        try:
+            renewed = self._leases.renew(lease, self._ttl)
+        except (ConflictError, NotFoundError) as exc:
+            with self._lock:
+                self._lost = str(exc)
+            self._telemetry.event(
+                "run.lease_lost", thread_id=lease.thread_id, holder=lease.holder, reason=str(exc)
+            )
+            return False
+        except Exception as exc:  # a storage hiccup: keep trying until the ttl runs out
+            self._telemetry.event(
+                "run.heartbeat_failed", thread_id=lease.thread_id, error=f"{type(exc).__name__}: {exc}"
+            )
+            return self.valid()
+        with self._lock:
+            self._lease = renewed
+            self._valid_until = sent + self._ttl.total_seconds()
+            self.renewals += 1
+        return True
+
+    def stop(self) -> Lease:
+        """Stop renewing; return the last lease held (for release)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+        return self.lease
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            if not self.renew_now() and self._lost is not None:
+                return
