@@ -1,0 +1,56 @@
+"""The committed facade modules are exactly what scripts/gen_facade.py generates from the
+packages' current ``__all__``, and the generator refuses name collisions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts import gen_facade  # noqa: E402
+from scripts.workspace import load_packages  # noqa: E402
+
+
+def test_the_committed_facade_is_current() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_facade.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_two_packages_exporting_different_objects_under_one_name_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runtime_telemetry
+
+    # runtime_telemetry suddenly exports its own `Checkpoint`: a collision with runtime_core's.
+    monkeypatch.setattr(runtime_telemetry, "Checkpoint", type("Checkpoint", (), {}), raising=False)
+    monkeypatch.setattr(runtime_telemetry, "__all__", [*runtime_telemetry.__all__, "Checkpoint"])
+    with pytest.raises(gen_facade.FacadeError, match="name collision: 'Checkpoint'"):
+        gen_facade.generate()
+
+
+def test_a_reexport_of_the_same_object_is_not_a_collision() -> None:
+    import runtime_core
+    import runtime_telemetry
+
+    assert runtime_telemetry.NullTelemetry is runtime_core.NullTelemetry
+    text = gen_facade.generate()[load_packages()["keepup-runtime"].src / "__init__.py"]
+    assert text.count("    NullTelemetry,\n") == 1
+
+
+def test_a_new_public_name_makes_the_check_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runtime_tools
+
+    monkeypatch.setattr(runtime_tools, "brand_new_tool", lambda: None, raising=False)
+    monkeypatch.setattr(runtime_tools, "__all__", [*runtime_tools.__all__, "brand_new_tool"])
+    monkeypatch.setattr(sys, "argv", ["gen_facade.py", "--check"])
+    assert gen_facade.main(["--check"]) == 1
