@@ -188,7 +188,9 @@ def generate() -> dict[Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the keepup facade modules.")
-    parser.add_argument("--check", action="store_true", help="fail if a file differs from what would be generated")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if a file differs from what would be generated"
+    )
     args = parser.parse_args(argv)
     try:
         files = generate()
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(ROOT)}")
     if stale:
         print(
-            "gen_facade: the facade is out of date; run `uv run python scripts/gen_facade.py`", file=sys.stderr
+            "gen_facade: the facade is out of date; run `uv run python scripts/gen_facade.py`",
+            file=sys.stderr,
         )
         return 1
     return 0
