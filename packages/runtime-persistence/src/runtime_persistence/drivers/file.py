@@ -602,17 +602,24 @@ class FileDriver:
         tmp = self._temp_path()
         h = hashlib.sha256()
         try:
-            with open(tmp, "xb") as out:
-                for chunk in chunks:
+            out = open(tmp, "xb")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise StorageError(f"cannot write a blob into {self._tmp}: {exc}") from exc
+        try:
+            with out:
+                for chunk in chunks:  # errors raised by the caller's iterator pass through as they are
                     if not isinstance(chunk, (bytes, bytearray, memoryview)):
                         raise ValidationError(f"a blob stream yields bytes, got {type(chunk).__name__}")
                     h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write a blob into {self._tmp}: {exc}") from exc
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise StorageError(f"cannot write a blob into {self._tmp}: {exc}") from exc
+                try:
+                    out.flush()
+                    os.fsync(out.fileno())
+                except OSError as exc:
+                    raise StorageError(f"cannot write a blob into {self._tmp}: {exc}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
