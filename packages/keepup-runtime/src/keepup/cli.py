@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from keepup._cli import stores
+from keepup._cli import artifacts, checkpoints, demos, snapshots, stores, threads
 from keepup._cli.command import KeepupGroup
 from keepup._cli.context import CliContext
 
@@ -42,7 +42,12 @@ def _root(
     ctx.obj = CliContext(store=store or None)
 
 
+app.add_typer(checkpoints.app, name="checkpoint")
+app.add_typer(threads.app, name="thread")
+app.add_typer(artifacts.app, name="artifact")
+app.add_typer(snapshots.app, name="snapshot")
 app.add_typer(stores.app, name="store")
+app.command("demo")(demos.demo)
 
 
 def main() -> None:

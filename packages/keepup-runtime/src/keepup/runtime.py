@@ -8,19 +8,47 @@ another; ``KEEPUP_STORE_URL`` (or the ``store`` argument) chooses any other stor
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import platformdirs
-from runtime_core import Clock, Driver, Durability, NullTelemetry, SystemClock, Telemetry
+from runtime_core import (
+    ArtifactRef,
+    Checkpoint,
+    Clock,
+    Driver,
+    Durability,
+    NullTelemetry,
+    RestoreReport,
+    SystemClock,
+    Telemetry,
+    ValidationError,
+)
+from runtime_execution import Agent, Runner
+from runtime_persistence import Checkpoints, Leases, RunRecords
+from runtime_persistence.artifacts import Artifacts
+from runtime_persistence.shadow_git import ShadowGit
 from runtime_persistence.stores import open_store
+from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
-__all__ = ["HOME_ENV", "STORE_URL_ENV", "Runtime", "default_store_url", "keepup_home", "open_runtime"]
+__all__ = [
+    "HOME_ENV",
+    "STORE_URL_ENV",
+    "TOOL_OUTPUT_SCOPE",
+    "ArtifactOutputSink",
+    "Runtime",
+    "default_store_url",
+    "keepup_home",
+    "open_runtime",
+]
 
 HOME_ENV = "KEEPUP_HOME"
 STORE_URL_ENV = "KEEPUP_STORE_URL"
 STORE_FILE = "keepup.db"
+TOOL_OUTPUT_SCOPE = "tool-outputs"
 
 
 def keepup_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -29,11 +57,11 @@ def keepup_home(home: str | os.PathLike[str] | None = None) -> Path:
     Holds the default SQLite store (``keepup.db``), the shadow-git snapshots (``shadow/``) and the
     demo's scratch workspaces (``demo/``). Not created here."""
     if home is not None:
-        return Path(home).expanduser().absolute()
+        return Path(home).expanduser().resolve()
     env = os.environ.get(HOME_ENV)
     if env:
-        return Path(env).expanduser().absolute()
-    return Path(platformdirs.user_state_dir("keepup")).absolute()
+        return Path(env).expanduser().resolve()
+    return Path(platformdirs.user_state_dir("keepup")).resolve()
 
 
 def default_store_url(home: str | os.PathLike[str] | None = None) -> str:
@@ -41,8 +69,37 @@ def default_store_url(home: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{keepup_home(home) / STORE_FILE}"
 
 
+class ArtifactOutputSink:
+    """Where the tool registry puts outputs too large to keep inline: an artifact per call, in
+    ``scope`` (implements :class:`runtime_core.OutputSink`)."""
+
+    def __init__(self, artifacts: Artifacts, scope: str = TOOL_OUTPUT_SCOPE) -> None:
+        self.artifacts = artifacts
+        self.scope = scope
+
+    def store_output(self, call_id: str, data: bytes, media_type: str) -> ArtifactRef:
+        """Store ``data`` as the next version of the key ``call_id`` and return its reference."""
+        return self.artifacts.put(self.scope, call_id, data, media_type=media_type).ref
+
+
+ToolSource = ToolRegistry | Iterable[ToolSpec | Callable[..., Any]]
+"""Tools for :meth:`Runtime.runner`: a registry to use as is, or tool specs and plain functions to
+register (their JSON Schema is derived from the type hints)."""
+
+
 class Runtime:
-    """Every part of Keepup over one store. Close it (or use it as a context manager) when done."""
+    """Every part of Keepup over one store, wired together. Close it (or use it as a context
+    manager) when done: that closes the store if this runtime opened it.
+
+    * ``checkpoints``: threads and checkpoints (:class:`runtime_persistence.Checkpoints`);
+    * ``leases`` and ``runs``: who runs which thread, and the run records;
+    * ``artifacts``: versioned, content-addressed artifacts;
+    * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``;
+    * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
+      snapshot before every change;
+    * ``telemetry`` and ``clock``: what every part reports to and reads the time from.
+
+    Safe to share between threads of one process."""
 
     def __init__(
         self,
@@ -57,8 +114,96 @@ class Runtime:
         self.home = home
         self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.leases = Leases(driver, clock=self.clock)
+        self.checkpoints = Checkpoints(driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
+        self.runs = RunRecords(driver)
+        self.artifacts = Artifacts(driver, clock=self.clock, telemetry=self.telemetry)
         self._owns_driver = owns_driver
         self._closed = False
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, ShadowGit] = {}
+
+    @property
+    def shadow_dir(self) -> Path:
+        """Where the shadow-git directories of every workspace live."""
+        return self.home / "shadow"
+
+    def snapshots(self, workspace: str | os.PathLike[str]) -> ShadowGit:
+        """The shadow-git snapshots of ``workspace`` (one shared object per resolved path).
+
+        Raises ValidationError when the path is not a directory, UnsafeWorkspaceError for a home
+        or system folder, DriverUnavailableError when git is not installed."""
+        key = str(Path(workspace).expanduser().resolve())
+        with self._lock:
+            found = self._snapshots.get(key)
+            if found is None:
+                found = ShadowGit(key, state_dir=self.home, telemetry=self.telemetry)
+                self._snapshots[key] = found
+            return found
+
+    def tools(
+        self, tools: ToolSource | None = None, workspace: str | os.PathLike[str] | None = None
+    ) -> ToolRegistry:
+        """A tool registry holding ``tools`` and, with ``workspace``, the workspace tools confined
+        to it, which take a shadow-git snapshot before every change (so every change can be
+        undone with ``keepup snapshot restore``)."""
+        if isinstance(tools, ToolRegistry):
+            registry = tools
+        else:
+            registry = ToolRegistry(telemetry=self.telemetry, output_sink=ArtifactOutputSink(self.artifacts))
+            for tool in tools or ():
+                registry.register(tool if isinstance(tool, ToolSpec) else ToolSpec.from_function(tool))
+        if workspace is not None:
+            snaps = self.snapshots(workspace)
+
+            def before_change(tool: str, paths: Sequence[str]) -> None:
+                snaps.snapshot(f"before {tool} {', '.join(paths)}"[:500])
+
+            WorkspaceTools(snaps.workspace, before_change=before_change).register(registry)
+        return registry
+
+    def runner(
+        self,
+        tools: ToolSource | None = None,
+        workspace: str | os.PathLike[str] | None = None,
+        *,
+        agents: Sequence[Agent] = (),
+        **options: Any,
+    ) -> Runner:
+        """A durable runner on this runtime's stores, with the tools of :meth:`tools`; with
+        ``workspace`` it also snapshots the workspace with every checkpoint, so files and
+        conversation restore together. ``options`` go to :class:`runtime_execution.Runner`
+        (``lease_ttl``, ``tool_timeout``…)."""
+        return Runner(
+            self.checkpoints,
+            self.leases,
+            self.runs,
+            self.tools(tools, workspace),
+            agents=agents,
+            workspace=None if workspace is None else self.snapshots(workspace),
+            clock=self.clock,
+            telemetry=self.telemetry,
+            **options,
+        )
+
+    def restore(
+        self, checkpoint_id: str, *, workspace: bool = False
+    ) -> tuple[Checkpoint, RestoreReport | None]:
+        """Make ``checkpoint_id`` its thread's head again (a new checkpoint with its state) and,
+        with ``workspace``, bring the workspace files back to the checkpoint's snapshot first.
+
+        Refused with RuntimeBusyError (naming the run) while a live lease holds the thread, before
+        any file is touched. The file restore takes a rescue snapshot first, so the files it
+        replaces can be brought back (see the report's ``rescue_commit``). Raises
+        ValidationError with ``workspace`` when the checkpoint has no snapshot."""
+        cp = self.checkpoints.get(checkpoint_id)
+        self.leases.check_free(cp.thread_id, "restore")
+        report: RestoreReport | None = None
+        if workspace:
+            if cp.workspace is None:
+                raise ValidationError(f"checkpoint {cp.id} has no workspace snapshot to restore files from")
+            report = self.snapshots(cp.workspace.workspace).restore(cp.workspace.commit)
+        return self.checkpoints.restore(checkpoint_id), report
 
     def close(self) -> None:
         """Close the store (when this runtime opened it). Safe to call twice."""

@@ -32,6 +32,7 @@ __all__ = [
     "ProgressCallback",
     "err_console",
     "escape",
+    "fields",
     "out_console",
     "plain",
     "print_json",
@@ -44,9 +45,18 @@ __all__ = [
 ProgressCallback = Callable[[int, int | None], None]
 
 
+_PIPE_WIDTH = 240
+
+
 def out_console() -> Console:
-    """A console on the current stdout (looked up at call time, so tests can swap streams)."""
-    return Console(file=sys.stdout, soft_wrap=True, highlight=False)
+    """A console on the current stdout (looked up at call time, so tests can swap streams).
+
+    When stdout is not a terminal, lines are laid out 240 columns wide, so that ids in tables are
+    never folded and can be copied from a log."""
+    console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, soft_wrap=True, highlight=False, width=_PIPE_WIDTH)
+    return console
 
 
 def err_console() -> Console:
@@ -99,12 +109,23 @@ def short(identifier: str | None, width: int = 13) -> str:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a rich table on stdout (cells are escaped, never read as markup)."""
+    """Print a rich table on stdout (cells are escaped, never read as markup). The first column
+    (an id, usually) is never wrapped."""
     t = Table(title=title, title_justify="left", show_lines=False)
-    for column in columns:
-        t.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        t.add_column(column, overflow="fold", no_wrap=i == 0)
     for row in rows:
         t.add_row(*(escape("-" if cell is None else str(cell)) for cell in row))
+    out_console().print(t)
+
+
+def fields(title: str | None, rows: Sequence[tuple[str, Any]]) -> None:
+    """Print name/value pairs as a two-column table without a header."""
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    for name, value in rows:
+        t.add_row(escape(name), escape("-" if value is None else str(value)))
     out_console().print(t)
 
 

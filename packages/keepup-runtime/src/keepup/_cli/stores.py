@@ -18,7 +18,7 @@ from runtime_core import DriverUnavailableError, KeepupError, new_id
 from keepup._cli.context import runtime_of, store_option_of
 from keepup._cli.exit_codes import Unhealthy
 from keepup._cli.options import JsonOption
-from keepup._cli.rendering import err_console, escape, out_console, print_json, table
+from keepup._cli.rendering import err_console, escape, fields, out_console, print_json
 from keepup.runtime import open_runtime
 
 __all__ = ["app"]
@@ -60,7 +60,7 @@ def info(ctx: typer.Context, json_: JsonOption = False) -> None:
     if json_:
         print_json(data)
         return
-    table("Store", ["", ""], [(k.replace("_", " "), v) for k, v in data.items()])
+    fields("Store", [(k.replace("_", " "), v) for k, v in data.items()])
 
 
 @app.command("doctor")

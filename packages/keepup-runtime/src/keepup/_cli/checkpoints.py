@@ -1,0 +1,315 @@
+"""``keepup checkpoint``: list, show, diff, restore, replay, fork, prune, delete, export, import."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.json import JSON
+from runtime_core import Checkpoint, FileChange, ValidationError
+
+from keepup._cli.context import runtime_of
+from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
+from keepup._cli.rendering import escape, fields, out_console, print_json, progress, short, table, when
+from keepup._cli.shapes import (
+    checkpoint_json,
+    diff_entry_json,
+    file_change_json,
+    prune_json,
+    restore_report_json,
+    thread_json,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Checkpoints: the saved points of a thread.", no_args_is_help=True)
+
+CheckpointArg = Annotated[str, typer.Argument(metavar="CHECKPOINT", help="Checkpoint id.")]
+ThreadArg = Annotated[str, typer.Argument(metavar="THREAD", help="Thread id.")]
+
+
+def _event(cp: Checkpoint) -> str:
+    event = cp.metadata.get("event")
+    return str(event) if event is not None else "-"
+
+
+def _rows(checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            cp.id,
+            cp.step,
+            cp.source.value,
+            _event(cp),
+            cp.state.get("status", "-"),
+            cp.label or "-",
+            "-" if cp.workspace is None else cp.workspace.commit[:10],
+            when(cp.created_at),
+        )
+        for cp in checkpoints
+    ]
+
+
+_COLUMNS = ["checkpoint", "step", "source", "event", "status", "label", "files", "created"]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
+    before: Annotated[
+        str | None, typer.Option("--before", metavar="CHECKPOINT", help="Page: checkpoints older than this.")
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """List a thread's checkpoints, newest first."""
+    runtime = runtime_of(ctx)
+    thread = runtime.checkpoints.get_thread(thread_id)
+    checkpoints = runtime.checkpoints.list(thread_id, limit=limit, before=before)
+    if json_:
+        print_json({"thread": thread_json(thread), "checkpoints": [checkpoint_json(c) for c in checkpoints]})
+        return
+    table(f"Thread {thread.name or thread.id} ({thread.id})", _COLUMNS, _rows(checkpoints))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    checkpoint_id: CheckpointArg,
+    state: Annotated[bool, typer.Option("--state/--no-state", help="Include the state channels.")] = True,
+    json_: JsonOption = False,
+) -> None:
+    """Show one checkpoint: where it sits, its workspace snapshot and artifacts, and its state."""
+    cp = runtime_of(ctx).checkpoints.get(checkpoint_id)
+    data = checkpoint_json(cp, state=state)
+    if json_:
+        print_json(data)
+        return
+    rows: list[tuple[str, Any]] = [
+        ("id", cp.id),
+        ("thread", cp.thread_id),
+        ("parent", cp.parent_id or "-"),
+        ("step", cp.step),
+        ("source", cp.source.value),
+        ("event", _event(cp)),
+        ("status", cp.state.get("status", "-")),
+        ("label", cp.label or "-"),
+        ("created", when(cp.created_at)),
+        ("workspace", "-" if cp.workspace is None else f"{cp.workspace.workspace} @ {cp.workspace.commit}"),
+        ("artifacts", ", ".join(f"{a.scope}/{a.key}@{a.version}" for a in cp.artifacts) or "-"),
+        ("pending writes", len(cp.pending_writes)),
+    ]
+    fields(f"Checkpoint {cp.id}", rows)
+    if state:
+        console = out_console()
+        messages = cp.state.get("messages")
+        if isinstance(messages, list) and messages:
+            console.print("[bold]conversation[/]")
+            for m in messages:
+                if isinstance(m, dict):
+                    who = m.get("name") or m.get("role", "?")
+                    console.print(
+                        f"  [cyan]{escape(str(who))}[/]: {escape(_clip(str(m.get('content', ''))))}"
+                    )
+        others = {k: v for k, v in data["state"].items() if k != "messages"}
+        if others:
+            console.print("[bold]other channels[/]")
+            console.print(JSON(json.dumps(others, ensure_ascii=False, default=str)))
+
+
+def _clip(text: str, width: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(metavar="A", help="The older checkpoint id.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The newer checkpoint id.")],
+    patch: Annotated[bool, typer.Option("--patch", help="Include unified diffs of changed files.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """What changed from checkpoint A to checkpoint B: state paths, and the workspace files when
+    both have a snapshot of the same workspace."""
+    runtime = runtime_of(ctx)
+    old, new = runtime.checkpoints.get(a), runtime.checkpoints.get(b)
+    entries = runtime.checkpoints.diff(a, b)
+    files: list[FileChange] | None = None
+    if (
+        old.workspace is not None
+        and new.workspace is not None
+        and old.workspace.workspace == new.workspace.workspace
+    ):
+        files = runtime.snapshots(old.workspace.workspace).diff(
+            old.workspace.commit, new.workspace.commit, content=patch
+        )
+    if json_:
+        print_json(
+            {
+                "a": a,
+                "b": b,
+                "changes": [diff_entry_json(e) for e in entries],
+                "files": None if files is None else [file_change_json(f) for f in files],
+            }
+        )
+        return
+    console = out_console()
+    if entries:
+        table(
+            f"State changes {short(a)} → {short(b)}",
+            ["path", "change", "old", "new"],
+            [(e.path, e.kind.value, _clip(_text(e.old), 60), _clip(_text(e.new), 60)) for e in entries],
+        )
+    else:
+        console.print("no state changes")
+    if files is None:
+        console.print("files: not compared (the two checkpoints have no snapshots of one workspace)")
+    elif not files:
+        console.print("files: unchanged")
+    else:
+        table("Files", ["path", "change"], [(f.path, f.status.value) for f in files])
+        if patch:
+            for f in files:
+                if f.patch:
+                    console.print(escape(f.patch), markup=False)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@app.command("restore")
+def restore(
+    ctx: typer.Context,
+    checkpoint_id: CheckpointArg,
+    workspace: Annotated[
+        bool, typer.Option("--workspace", "-w", help="Restore the workspace files of its snapshot too.")
+    ] = False,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Make a checkpoint the thread's head again (a new checkpoint; nothing is deleted), and with
+    --workspace its files too. Refused while a run holds the thread."""
+    runtime = runtime_of(ctx)
+    cp = runtime.checkpoints.get(checkpoint_id)
+    if workspace and cp.workspace is None:
+        raise ValidationError(f"checkpoint {cp.id} has no workspace snapshot; restore it without --workspace")
+    what = f" and the files of {cp.workspace.workspace}" if workspace and cp.workspace else ""
+    runtime.leases.check_free(cp.thread_id, "restore")
+    confirm(f"Restore thread {cp.thread_id} to checkpoint {cp.id} (step {cp.step}){what}?", yes=yes)
+    new, report = runtime.restore(checkpoint_id, workspace=workspace)
+    if json_:
+        print_json(
+            {
+                "restored_from": cp.id,
+                "checkpoint": checkpoint_json(new),
+                "workspace": None if report is None else restore_report_json(report),
+            }
+        )
+        return
+    console = out_console()
+    console.print(f"restored thread {new.thread_id} to checkpoint {cp.id}: new head {new.id}")
+    if report is not None:
+        console.print(
+            f"files: {len(report.changed)} changed, {len(report.created)} brought back, "
+            f"{len(report.removed)} removed"
+            + (
+                f"; the files as they were are kept in snapshot {report.rescue_commit}"
+                if report.rescue_commit
+                else ""
+            )
+        )
+        for path in report.skipped:
+            console.print(f"  left alone (could not be brought back): {escape(path)}")
+
+
+@app.command("replay")
+def replay(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Argument(metavar="START", help="Checkpoint to start from.")],
+    end: Annotated[
+        str | None,
+        typer.Argument(metavar="[END]", help="Checkpoint to stop at (default: the thread's head)."),
+    ] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", help="From END back to START.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Walk the checkpoints from START to END along their lineage, in order."""
+    checkpoints = list(runtime_of(ctx).checkpoints.replay(start, end, reverse=reverse))
+    if json_:
+        print_json({"checkpoints": [checkpoint_json(c) for c in checkpoints]})
+        return
+    table(f"Replay {short(start)} → {short(end) if end else 'head'}", _COLUMNS, _rows(checkpoints))
+
+
+@app.command("fork")
+def fork(
+    ctx: typer.Context,
+    checkpoint_id: CheckpointArg,
+    name: Annotated[str, typer.Option("--name", help="Name of the new thread.")] = "",
+    json_: JsonOption = False,
+) -> None:
+    """Start a new thread from a checkpoint (the original thread is untouched)."""
+    thread = runtime_of(ctx).checkpoints.fork(checkpoint_id, name=name)
+    if json_:
+        print_json({"thread": thread_json(thread)})
+        return
+    out_console().print(
+        f"forked checkpoint {checkpoint_id} into thread {thread.id}"
+        + (f" ({thread.name!r})" if thread.name else "")
+        + f"; its head is {thread.head}"
+    )
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    keep_last: Annotated[
+        int | None, typer.Option("--keep-last", min=1, help="Keep the newest N checkpoints.")
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Only remove checkpoints older than AGE (30d, 12h)."
+        ),
+    ] = None,
+    keep_labeled: Annotated[
+        bool, typer.Option("--keep-labeled/--drop-labeled", help="Keep labeled checkpoints (default).")
+    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Remove old checkpoints of a thread. Never the head, a pinned or labeled one, or one a fork
+    starts from; refused while a run holds the thread."""
+    if keep_last is None and older_than is None:
+        raise ValidationError("say what to remove: --keep-last N and/or --older-than AGE")
+    age = None if older_than is None else parse_duration(older_than)
+    runtime = runtime_of(ctx)
+    if not dry_run:
+        plan = runtime.checkpoints.prune(
+            thread_id, keep_last=keep_last, older_than=age, keep_labeled=keep_labeled, dry_run=True
+        )
+        if plan.removed:
+            confirm(f"Remove {len(plan.removed)} checkpoints of thread {thread_id}?", yes=yes)
+    with progress("pruning", enabled=not json_) as update:
+        update(0, None)
+        report = runtime.checkpoints.prune(
+            thread_id, keep_last=keep_last, older_than=age, keep_labeled=keep_labeled, dry_run=dry_run
+        )
+    if json_:
+        print_json(prune_json(report))
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    out_console().print(
+        f"{verb} {len(report.removed)} checkpoints of thread {thread_id}; kept {len(report.kept)}"
+    )
+    if report.protected:
+        table("Kept on purpose", ["checkpoint", "why"], sorted(report.protected.items()))

@@ -1,0 +1,118 @@
+"""``keepup thread``: list, show, rename, copy and delete threads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keepup._cli.context import runtime_of
+from keepup._cli.options import JsonOption, YesOption, confirm
+from keepup._cli.rendering import fields, out_console, print_json, short, table, when
+from keepup._cli.shapes import checkpoint_json, lease_json, thread_json
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Threads: named lines of checkpoints.", no_args_is_help=True)
+
+ThreadArg = Annotated[str, typer.Argument(metavar="THREAD", help="Thread id.")]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
+    before: Annotated[
+        str | None, typer.Option("--before", metavar="THREAD", help="Page: threads older than this one.")
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """List threads, newest first."""
+    threads = runtime_of(ctx).checkpoints.list_threads(limit=limit, before=before)
+    if json_:
+        print_json({"threads": [thread_json(t) for t in threads]})
+        return
+    if not threads:
+        out_console().print("no threads yet: run `keepup demo` to make one")
+        return
+    table(
+        None,
+        ["thread", "name", "head", "forked from", "updated"],
+        [(t.id, t.name, short(t.head), short(t.forked_from), when(t.updated_at)) for t in threads],
+    )
+
+
+@app.command("show")
+def show(ctx: typer.Context, thread_id: ThreadArg, json_: JsonOption = False) -> None:
+    """Show a thread, its newest checkpoint and the run holding it (if any)."""
+    runtime = runtime_of(ctx)
+    thread = runtime.checkpoints.get_thread(thread_id)
+    head = runtime.checkpoints.latest(thread_id)
+    lease = runtime.leases.current(thread_id)
+    if json_:
+        print_json(
+            {
+                "thread": thread_json(thread),
+                "head": None if head is None else checkpoint_json(head),
+                "lease": lease_json(lease),
+            }
+        )
+        return
+    rows: list[tuple[str, object]] = [
+        ("id", thread.id),
+        ("name", thread.name or "-"),
+        ("created", when(thread.created_at)),
+        ("updated", when(thread.updated_at)),
+        ("forked from", thread.forked_from or "-"),
+        ("parent thread", thread.parent_thread_id or "-"),
+        ("head", thread.head or "-"),
+        ("head step", "-" if head is None else head.step),
+        ("head status", "-" if head is None else head.state.get("status", "-")),
+        (
+            "held by",
+            "-" if lease is None else f"{lease.holder} ({lease.owner}) until {when(lease.expires_at)}",
+        ),
+    ]
+    if thread.metadata:
+        rows.append(("metadata", thread.metadata))
+    fields(f"Thread {thread.name or thread.id}", rows)
+
+
+@app.command("rename")
+def rename(ctx: typer.Context, thread_id: ThreadArg, name: str, json_: JsonOption = False) -> None:
+    """Rename a thread."""
+    thread = runtime_of(ctx).checkpoints.rename_thread(thread_id, name)
+    if json_:
+        print_json({"thread": thread_json(thread)})
+    else:
+        out_console().print(f"renamed thread {thread.id} to {thread.name!r}")
+
+
+@app.command("copy")
+def copy(
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the copy.")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Copy a thread with all its checkpoints into a new, independent thread."""
+    thread = runtime_of(ctx).checkpoints.copy_thread(thread_id, name=name)
+    if json_:
+        print_json({"thread": thread_json(thread)})
+    else:
+        out_console().print(f"copied thread {thread_id} to {thread.id} ({thread.name!r})")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context, thread_id: ThreadArg, yes: YesOption = False, json_: JsonOption = False
+) -> None:
+    """Delete a thread and its checkpoints (refused while a run holds it)."""
+    runtime = runtime_of(ctx)
+    thread = runtime.checkpoints.get_thread(thread_id)
+    confirm(f"Delete thread {thread.id} ({thread.name or 'unnamed'}) and all its checkpoints?", yes=yes)
+    runtime.checkpoints.delete_thread(thread_id)
+    if json_:
+        print_json({"deleted": thread_id})
+    else:
+        out_console().print(f"deleted thread {thread_id}")
