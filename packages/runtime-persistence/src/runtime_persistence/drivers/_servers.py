@@ -152,3 +152,16 @@ def check_chunk_size(chunk_size: int) -> int:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return chunk_size
+
+
+def bool_option(options: Mapping[str, Any], name: str) -> bool:
+    """A yes/no option (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``); False when absent."""
+    raw = options.get(name)
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValidationError(f"option {name} is a yes/no flag (1 or 0), got {raw!r:.40}")

@@ -21,7 +21,8 @@ less some headroom, and at most 64 MiB. Larger data belongs in the blob area.
 
 URL options: ``prefix`` (table-name prefix, at most 32 of ``a-z 0-9 _``), ``pool_size`` (most
 connections this process opens, default 4), ``connect_timeout`` (seconds, default 5),
-``max_value_size`` (to lower the limit), ``unix_socket``, ``ssl_ca`` (a CA file: use TLS)."""
+``max_value_size`` (to lower the limit), ``unix_socket``, ``ssl_ca`` (a CA file: use TLS),
+``read_only`` (``1``: never migrate, refuse a store that needs it, and open read-only sessions)."""
 
 from __future__ import annotations
 
@@ -63,9 +64,10 @@ from runtime_persistence.drivers._common import (
     prefix_upper_bound,
     verified_chunks,
 )
-from runtime_persistence.drivers._migrations import Migration, MigrationRunner
+from runtime_persistence.drivers._migrations import Migration, MigrationRunner, SchemaStatus
 from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
+    bool_option,
     check_chunk_size,
     float_option,
     int_option,
@@ -83,7 +85,7 @@ __all__ = ["MysqlDriver", "migrations", "table_names"]
 
 _T = TypeVar("_T")
 _KIND = "MySQL"
-_OPTIONS = ("prefix", "pool_size", "connect_timeout", "max_value_size", "unix_socket", "ssl_ca")
+_OPTIONS = ("prefix", "pool_size", "connect_timeout", "max_value_size", "unix_socket", "ssl_ca", "read_only")
 _MAX_VALUE = 64 << 20
 _HEADROOM = 64 << 10  # statement text around a value: keys, names, escaping prefix
 _STORED_CHUNK = 1 << 20
@@ -222,8 +224,10 @@ class MysqlDriver:
         max_value_size: int | None = None,
         unix_socket: str | None = None,
         ssl_ca: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self._url = redact_url(url)
+        self._read_only = read_only
         self._raw_url = url
         self._prefix = store_prefix(prefix)
         self._durability = Durability(durability)
@@ -291,10 +295,15 @@ class MysqlDriver:
             else None,
             unix_socket=opts.get("unix_socket") or None,
             ssl_ca=opts.get("ssl_ca") or None,
+            read_only=bool_option(opts, "read_only"),
         )
 
     def _connect(self) -> pymysql.Connection[Any]:
-        return pymysql.connect(**self._params)
+        conn = pymysql.connect(**self._params)
+        if self._read_only:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+        return conn
 
     def _migrate(self, conn: pymysql.Connection[Any]) -> None:
         """Create or migrate the tables, one opener at a time (a named server lock)."""
@@ -304,6 +313,9 @@ class MysqlDriver:
                 f"{self._params['database']}:{self._prefix}".encode(), digest_size=16
             ).hexdigest()
         )
+        if self._read_only:
+            self._runner().migrate(conn, read_only=True, store=self._url)
+            return
         conn.autocommit(False)
         with conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, 60)", (lock,))
@@ -311,20 +323,22 @@ class MysqlDriver:
             if not got or got[0] != 1:
                 raise StorageError(f"another process has been migrating {self._url} for a minute; try again")
             try:
-                MigrationRunner(
-                    migrations(self._prefix), table=self._names["migrations"], placeholder="%s"
-                ).migrate(conn, store=self._url)
+                self._runner().migrate(conn, store=self._url)
             finally:
                 cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
                 conn.commit()
         conn.autocommit(True)
 
-    def schema_version(self) -> int:
-        """The schema version this store is at (the highest applied migration)."""
-        with self._op("read the schema version") as cur:
-            cur.execute(f"SELECT MAX(version) FROM {self._names['migrations']}")
-            row = cur.fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+    def _runner(self) -> MigrationRunner:
+        return MigrationRunner(migrations(self._prefix), table=self._names["migrations"], placeholder="%s")
+
+    def schema_status(self) -> SchemaStatus:
+        """The store's schema version against this code's (up to date after a read-write open)."""
+        try:
+            with self._pool.connection() as conn:
+                return self._runner().status(conn, self._url)
+        except pymysql.MySQLError as exc:
+            raise storage_failure(_KIND, self._raw_url, "read the schema version", exc) from exc
 
     # plumbing ----------------------------------------------------------------------------------
     @contextmanager

@@ -14,7 +14,8 @@ server's ``fsync`` setting must be on), ``relaxed`` with ``synchronous_commit = 
 of the server may lose the last few hundred milliseconds of acknowledged writes, never corrupt).
 
 URL options: ``prefix`` (table-name prefix, at most 32 of ``a-z 0-9 _``), ``schema``,
-``pool_size`` (most connections this process opens, default 4), ``max_value_size``; every other
+``pool_size`` (most connections this process opens, default 4), ``max_value_size``, ``read_only``
+(``1``: never migrate, refuse a store that needs it, and open read-only sessions); every other
 query parameter is a libpq parameter (``connect_timeout`` defaults to 5 seconds)."""
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ from runtime_persistence.drivers._common import (
     prefix_upper_bound,
     verified_chunks,
 )
-from runtime_persistence.drivers._migrations import Migration, MigrationRunner
+from runtime_persistence.drivers._migrations import Migration, MigrationRunner, SchemaStatus
 from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
+    bool_option,
     check_chunk_size,
     int_option,
     merged_options,
@@ -72,7 +74,7 @@ __all__ = ["PostgresDriver", "migrations", "table_names"]
 
 _T = TypeVar("_T")
 _KIND = "PostgreSQL"
-_OWN_OPTIONS = ("prefix", "schema", "pool_size", "max_value_size")
+_OWN_OPTIONS = ("prefix", "schema", "pool_size", "max_value_size", "read_only")
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _STORED_CHUNK = 1 << 20  # blob bytes per chunk row
 _READ_AHEAD = 4  # chunk rows fetched per query when streaming a blob out
@@ -142,8 +144,10 @@ class PostgresDriver:
         schema: str | None = None,
         pool_size: int = 4,
         max_value_size: int = _MAX_VALUE,
+        read_only: bool = False,
     ) -> None:
         self._url = redact_url(url)
+        self._read_only = read_only
         self._raw_url = url
         self._prefix = store_prefix(prefix)
         if schema is not None and not _SCHEMA_RE.match(schema):
@@ -195,6 +199,7 @@ class PostgresDriver:
             schema=opts.get("schema") or None,
             pool_size=int_option(opts, "pool_size", 4, low=1, high=256),
             max_value_size=int_option(opts, "max_value_size", _MAX_VALUE, low=1, high=_MAX_VALUE),
+            read_only=bool_option(opts, "read_only"),
         )
 
     @staticmethod
@@ -208,6 +213,8 @@ class PostgresDriver:
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         level = "on" if self._durability is Durability.DURABLE else "off"
         conn.execute(sql.SQL("SET synchronous_commit TO {}").format(sql.SQL(level)))
+        if self._read_only:
+            conn.execute("SET default_transaction_read_only TO on")
 
     # schema ------------------------------------------------------------------------------------
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
@@ -218,25 +225,26 @@ class PostgresDriver:
         conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
         conn.commit()
         try:
-            if self._schema:
+            if self._schema and not self._read_only:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
                 conn.commit()
-            runner = MigrationRunner(
-                migrations(self._prefix, self._schema),
-                table=table_names(self._prefix, self._schema)["migrations"],
-                placeholder="%s",
-            )
-            runner.migrate(conn, store=self._url)
+            self._runner().migrate(conn, read_only=self._read_only, store=self._url)
         finally:
             conn.rollback()
             conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
             conn.commit()
 
-    def schema_version(self) -> int:
-        """The schema version this store is at (the highest applied migration)."""
+    def _runner(self) -> MigrationRunner:
+        return MigrationRunner(
+            migrations(self._prefix, self._schema),
+            table=table_names(self._prefix, self._schema)["migrations"],
+            placeholder="%s",
+        )
+
+    def schema_status(self) -> SchemaStatus:
+        """The store's schema version against this code's (up to date after a read-write open)."""
         with self._op("read the schema version") as conn:
-            row = conn.execute(self._q.schema_version).fetchone()
-            return int(row[0]) if row and row[0] is not None else 0
+            return self._runner().status(conn, self._url)
 
     # plumbing ----------------------------------------------------------------------------------
     @contextmanager
@@ -595,7 +603,6 @@ class _Queries:
         self.list_blobs = q(
             "SELECT digest, size, created_at FROM {blobs} WHERE digest > %s ORDER BY digest LIMIT %s"
         )
-        self.schema_version = q("SELECT max(version) FROM {migrations}")
 
     def scan(self, reverse: bool, low_inclusive: bool, has_high: bool) -> bytes:
         return self._scans[(reverse, low_inclusive, has_high)]

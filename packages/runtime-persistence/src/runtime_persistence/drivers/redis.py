@@ -34,6 +34,8 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from runtime_core import (
     BlobInfo,
     ConflictError,
@@ -210,7 +212,15 @@ class RedisDriver:
         if "socket_timeout" not in clean:
             client_options["socket_timeout"] = 60.0
         try:
-            self._r: redis.Redis = redis.Redis.from_url(clean, decode_responses=False, **client_options)
+            # no automatic retry: a write whose reply was lost must surface as StorageError
+            # ("may or may not have been applied"), never be applied twice
+            self._r: redis.Redis = redis.Redis.from_url(
+                clean,
+                decode_responses=False,
+                retry=Retry(NoBackoff(), 0),
+                health_check_interval=30,
+                **client_options,
+            )
             self._r.ping()
         except (redis.RedisError, ValueError) as exc:
             raise unavailable(_KIND, url, exc) from None
