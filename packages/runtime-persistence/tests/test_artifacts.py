@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -204,7 +204,9 @@ def test_bad_keys_are_refused_before_anything_is_written(arts: Artifacts, driver
     assert _blob_count(driver) == blobs
 
 
-@pytest.mark.parametrize("key", ["a.txt", "dir/sub/file name.md", "ünïcode/日本語.txt", ".hidden", "a..b", "x" * 200])
+@pytest.mark.parametrize(
+    "key", ["a.txt", "dir/sub/file name.md", "ünïcode/日本語.txt", ".hidden", "a..b", "x" * 200]
+)
 def test_good_keys_are_accepted(arts: Artifacts, key: str) -> None:
     assert arts.put("t1", key, b"x").key == key
 
@@ -240,7 +242,7 @@ def test_case_variant_is_allowed_once_the_original_is_deleted(arts: Artifacts) -
 
 
 def test_bad_scope_media_type_or_metadata_write_nothing(arts: Artifacts, driver: Driver) -> None:
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: arts.put("", "a", b"x"),
         lambda: arts.put("s\x00", "a", b"x"),
         lambda: arts.put("s" * 200, "a", b"x"),
@@ -248,7 +250,8 @@ def test_bad_scope_media_type_or_metadata_write_nothing(arts: Artifacts, driver:
         lambda: arts.put("s", "a", b"x", metadata={"bad": object()}),
         lambda: arts.put("s", "a", "text, not bytes"),  # type: ignore[arg-type]
         lambda: arts.put("s", "a", [b"ok", "not bytes"]),  # type: ignore[list-item]
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ValidationError):
             call()
     assert list(driver.scan(ARTIFACT_NS)) == []
@@ -389,7 +392,9 @@ def test_get_typed_refuses_a_plain_artifact(arts: Artifacts) -> None:
 
 def test_custom_schema_validates_its_type(driver: Driver) -> None:
     schemas = ArtifactSchemas()
-    schemas.register("metric@1", {"type": "object", "required": ["value"], "properties": {"value": {"type": "number"}}})
+    schemas.register(
+        "metric@1", {"type": "object", "required": ["value"], "properties": {"value": {"type": "number"}}}
+    )
     arts = Artifacts(driver, schemas=schemas)
     assert not arts.put_typed("t1", "m.json", TypedArtifact("metric@1", {"value": 1.5})).quarantined
     assert arts.put_typed("t1", "n.json", TypedArtifact("metric@1", {"value": "high"})).quarantined
@@ -466,7 +471,7 @@ big_store = store_fixture("file", "sqlite")
 def test_one_gib_artifact_streams_in_bounded_memory(big_store: TestStore) -> None:
     import tracemalloc
 
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     arts = Artifacts(big_store.driver)
     chunk = bytes(range(256)) * 4096  # 1 MiB

@@ -1,0 +1,333 @@
+"""Safety of shadow-git snapshots, with real git in temporary directories: the user's repository
+is never touched, restores never delete what they cannot bring back, nested repositories and
+symlinks are left alone, odd paths work, the caller's git environment changes nothing, and
+protected folders are refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from runtime_core import UnsafeWorkspaceError
+from runtime_persistence.shadow_git import ShadowGit, check_workspace
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "User",
+        "GIT_AUTHOR_EMAIL": "user@example.com",
+        "GIT_COMMITTER_NAME": "User",
+        "GIT_COMMITTER_EMAIL": "user@example.com",
+    }
+
+
+def user_git(repo: Path, *args: str) -> str:
+    """The user's own git, run the way a person would (isolated from this machine's config)."""
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, check=True, text=True, env=_clean_env(repo.parent)
+    ).stdout
+
+
+def write(root: Path, rel: str, text: str = "x\n") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file, folder and link under ``folder``: mode and content hash (or link target)."""
+    result: dict[str, tuple[int, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(folder))
+            st = path.lstat()
+            if path.is_symlink():
+                result[rel] = (st.st_mode, "link:" + os.readlink(path))
+            elif path.is_file():
+                result[rel] = (st.st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
+            else:
+                result[rel] = (st.st_mode, "dir")
+    return result
+
+
+def snapshot_paths(sg: ShadowGit, commit: str) -> set[str]:
+    out = subprocess.run(
+        ["git", f"--git-dir={sg.git_dir}", "ls-tree", "-r", "-z", "--name-only", commit],
+        capture_output=True,
+        check=True,
+        env=_clean_env(Path(sg.git_dir).parent),
+    ).stdout
+    return {os.fsdecode(p) for p in out.split(b"\x00") if p}
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "keepup-state"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A workspace that is the user's own git repository, with a commit, a hook and config."""
+    path = tmp_path / "project"
+    path.mkdir()
+    user_git(path, "init", "-q", "-b", "main")
+    write(path, "README.md", "# project\n")
+    write(path, "src/app.py", "print('hi')\n")
+    write(path, ".gitignore", "*.log\n")
+    user_git(path, "add", "-A")
+    user_git(path, "commit", "-q", "-m", "initial")
+    write(path, ".git/hooks/pre-commit", "#!/bin/sh\nexit 1\n").chmod(0o755)
+    return path
+
+
+@pytest.mark.slow
+def test_the_users_git_dir_is_byte_identical_after_100_snapshots_and_restores(
+    repo: Path, state: Path
+) -> None:
+    before = fingerprint(repo / ".git")
+    sg = ShadowGit(repo, state_dir=state)
+    commits: list[str] = []
+    for i in range(100):
+        write(repo, "src/app.py", f"print({i})\n")
+        write(repo, f"notes/n{i % 7}.md", f"note {i}\n")
+        if i % 10 == 9:
+            report = sg.restore(commits[i // 2])
+            assert report.rescue_commit is not None
+        commit = sg.snapshot(f"step {i}")
+        assert commit is not None
+        commits.append(commit)
+    assert fingerprint(repo / ".git") == before
+    assert ".git/HEAD" not in snapshot_paths(sg, commits[-1])
+    assert not any(p.startswith(".git/") for p in snapshot_paths(sg, commits[-1]))
+    # and the user's repository still works as before
+    assert user_git(repo, "log", "--format=%s") == "initial\n"
+
+
+def test_ignored_files_are_never_deleted_by_a_restore(repo: Path, state: Path) -> None:
+    sg = ShadowGit(repo, state_dir=state)
+    checkpoint = sg.snapshot("checkpoint")
+    assert checkpoint is not None
+    write(repo, "debug.log", "ignored by .gitignore\n")
+    write(repo, ".env", "SECRET=1\n")
+    write(repo, "node_modules/lib/index.js", "built-in exclude\n")
+    write(repo, "later.txt", "tracked, created after the checkpoint\n")
+    dry = sg.restore(checkpoint, dry_run=True)
+    assert dry.removed == ("later.txt",)
+    report = sg.restore(checkpoint)
+    assert report.removed == ("later.txt",)
+    assert (repo / "debug.log").read_text() == "ignored by .gitignore\n"
+    assert (repo / ".env").read_text() == "SECRET=1\n"
+    assert (repo / "node_modules/lib/index.js").exists()
+
+
+def test_a_file_tracked_then_ignored_is_skipped_not_overwritten(repo: Path, state: Path) -> None:
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "data.csv", "old tracked content\n")
+    checkpoint = sg.snapshot()
+    assert checkpoint is not None
+    write(repo, ".gitignore", "*.log\ndata.csv\n")
+    write(repo, "data.csv", "precious new content the snapshots no longer hold\n")
+    report = sg.restore(checkpoint)
+    assert "data.csv" in report.skipped
+    assert (repo / "data.csv").read_text() == "precious new content the snapshots no longer hold\n"
+    assert (repo / ".gitignore").read_text() == "*.log\n"
+
+
+def test_a_file_created_after_a_checkpoint_is_removed_and_can_be_brought_back(
+    repo: Path, state: Path
+) -> None:
+    sg = ShadowGit(repo, state_dir=state)
+    checkpoint = sg.snapshot("checkpoint")
+    assert checkpoint is not None
+    write(repo, "src/new_module.py", "important work\n")
+    report = sg.restore(checkpoint)
+    assert not (repo / "src/new_module.py").exists()
+    assert report.rescue_commit is not None
+    back = sg.restore(report.rescue_commit, paths=["src/new_module.py"])
+    assert back.created == ("src/new_module.py",)
+    assert (repo / "src/new_module.py").read_text() == "important work\n"
+
+
+def test_nested_repositories_of_both_forms_are_excluded_reported_and_untouched(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    inner = repo / "vendor" / "lib"
+    inner.mkdir(parents=True)
+    user_git(inner, "init", "-q")
+    write(inner, "lib.py", "inner repo file\n")
+    user_git(inner, "add", "-A")
+    user_git(inner, "commit", "-q", "-m", "inner")
+    worktree = repo / "wt"
+    write(worktree, "feature.py", "a linked worktree's file\n")
+    write(worktree, ".git", f"gitdir: {tmp_path / 'elsewhere' / '.git' / 'worktrees' / 'wt'}\n")
+    inner_before = fingerprint(inner / ".git")
+    sg = ShadowGit(repo, state_dir=state)
+    first = sg.snapshot()
+    assert first is not None
+    paths = snapshot_paths(sg, first)
+    assert not any(p.startswith(("vendor/lib", "wt")) for p in paths)
+    assert sg.last_scan.nested_repositories == ("vendor/lib", "wt")
+    # the nested repositories survive a restore to before they had more files, untouched
+    write(inner, "more.py", "more\n")
+    write(worktree, "more.py", "more\n")
+    sg.restore(first)
+    assert (inner / "more.py").exists() and (worktree / "more.py").exists()
+    assert (worktree / ".git").read_text().startswith("gitdir: ")
+    assert fingerprint(inner / ".git") == inner_before
+
+
+def test_a_folder_that_becomes_a_repository_is_dropped_from_later_snapshots(repo: Path, state: Path) -> None:
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "plugin/code.py", "tracked while a plain folder\n")
+    before = sg.snapshot()
+    assert before is not None and "plugin/code.py" in snapshot_paths(sg, before)
+    user_git(repo / "plugin", "init", "-q")
+    after = sg.snapshot()
+    assert after is not None
+    assert not any(p.startswith("plugin") for p in snapshot_paths(sg, after))
+    assert (repo / "plugin/code.py").exists()
+
+
+def test_symlinks_are_stored_as_links_and_never_followed_out(repo: Path, state: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside, "secret.txt", "outside the workspace\n")
+    outside_before = fingerprint(outside)
+    (repo / "to-outside").symlink_to(outside)
+    (repo / "to-file").symlink_to(outside / "secret.txt")
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "d/f.txt", "in a real folder\n")
+    a = sg.snapshot()
+    assert a is not None
+    paths = snapshot_paths(sg, a)
+    assert {"to-outside", "to-file"} <= paths
+    assert not any(p.startswith("to-outside/") for p in paths)
+    # replace a real folder by a link that points outside; restoring the folder must not write there
+    (repo / "d" / "f.txt").unlink()
+    (repo / "d").rmdir()
+    (repo / "d").symlink_to(outside)
+    write(repo, "to-file-target-changed.txt", "x")
+    sg.restore(a)
+    assert (repo / "d").is_dir() and not (repo / "d").is_symlink()
+    assert (repo / "d" / "f.txt").read_text() == "in a real folder\n"
+    assert fingerprint(outside) == outside_before
+    assert os.readlink(repo / "to-outside") == str(outside)
+
+
+def test_an_untracked_link_in_the_way_is_skipped_not_followed(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside2"
+    outside.mkdir()
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "cache/data.txt", "tracked\n")
+    a = sg.snapshot()
+    assert a is not None
+    (repo / "cache" / "data.txt").unlink()
+    (repo / "cache").rmdir()
+    write(repo, ".gitignore", "*.log\ncache\n")
+    (repo / "cache").symlink_to(outside)
+    report = sg.restore(a, paths=["cache"])
+    assert report.skipped == ("cache/data.txt",)
+    assert list(outside.iterdir()) == []
+    assert (repo / "cache").is_symlink()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "with space.txt",
+        "naïve 文件.md",
+        "quote\"and'apostrophe.txt",
+        "-rf",
+        "--force",
+        "tab\there.txt",
+        "star*[x]?.txt",
+    ],
+)
+def test_paths_with_spaces_unicode_and_odd_characters(repo: Path, state: Path, name: str) -> None:
+    sg = ShadowGit(repo, state_dir=state, max_file_size=100)
+    rel = f"dir with space/{name}"
+    write(repo, rel, "v1\n")
+    a = sg.snapshot()
+    assert a is not None and rel in snapshot_paths(sg, a)
+    write(repo, rel, "v2\n")
+    assert [c.path for c in sg.diff(a)] == [rel]
+    sg.restore(a, paths=[rel])
+    assert (repo / rel).read_text() == "v1\n"
+    write(repo, rel, "x" * 500)  # now over the size cap: excluded by an escaped pattern
+    b = sg.snapshot()
+    assert b is not None and rel not in snapshot_paths(sg, b)
+    assert sg.last_scan.oversized == (rel,)
+
+
+def test_the_callers_git_environment_changes_nothing(
+    repo: Path, state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = fingerprint(repo / ".git")
+    other = tmp_path / "other-work-tree"
+    other.mkdir()
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(repo / ".git" / "index"))
+    monkeypatch.setenv("GIT_OBJECT_DIRECTORY", str(repo / ".git" / "objects"))
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'core.hooksPath'='/nonexistent'")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Intruder")
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "src/app.py", "changed\n")
+    commit = sg.snapshot("with a hostile environment")
+    assert commit is not None
+    assert "src/app.py" in snapshot_paths(sg, commit)
+    write(repo, "src/app.py", "changed again\n")
+    sg.restore(commit)
+    assert (repo / "src/app.py").read_text() == "changed\n"
+    assert list(other.iterdir()) == []
+    monkeypatch.delenv("GIT_DIR")
+    monkeypatch.delenv("GIT_WORK_TREE")
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    monkeypatch.delenv("GIT_OBJECT_DIRECTORY")
+    assert fingerprint(repo / ".git") == before
+    author = subprocess.run(
+        ["git", f"--git-dir={sg.git_dir}", "log", "-1", "--format=%an", commit],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_clean_env(tmp_path),
+    ).stdout.strip()
+    assert author == "Keepup"
+
+
+def test_the_home_directory_and_system_folders_are_refused(
+    tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_home = tmp_path / "home" / "someone"
+    fake_home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(fake_home))
+    for refused in (fake_home, tmp_path / "home", Path("/"), Path("/etc"), Path("/usr/lib"), Path("/tmp")):
+        with pytest.raises(UnsafeWorkspaceError):
+            ShadowGit(refused, state_dir=state)
+    real_home = Path(os.path.expanduser("~" + os.environ.get("USER", ""))) if os.environ.get("USER") else None
+    if real_home is not None and real_home.is_dir():
+        with pytest.raises(UnsafeWorkspaceError):
+            check_workspace(real_home)
+    project = fake_home / "project"
+    project.mkdir()
+    assert check_workspace(project) == project.resolve()
+
+
+def test_a_symlink_to_the_home_directory_is_refused(
+    tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_home = tmp_path / "h"
+    fake_home.mkdir()
+    monkeypatch.setenv("HOME", str(fake_home))
+    (tmp_path / "innocent-name").symlink_to(fake_home)
+    with pytest.raises(UnsafeWorkspaceError):
+        ShadowGit(tmp_path / "innocent-name", state_dir=state)
