@@ -4,10 +4,18 @@ knows when it was lost."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
-from runtime_core import ConflictError, Lease, LeaseStore, NotFoundError, NullTelemetry, Telemetry
+from runtime_core import (
+    Clock,
+    ConflictError,
+    Lease,
+    LeaseStore,
+    NotFoundError,
+    NullTelemetry,
+    SystemClock,
+    Telemetry,
+)
 
 __all__ = ["LeaseKeeper"]
 
@@ -16,8 +24,9 @@ class LeaseKeeper:
     """Renews ``lease`` every ``every`` seconds on a daemon thread until :meth:`stop`.
 
     :meth:`valid` is False once the lease is known lost (a renewal found another holder) or may
-    have expired (no successful renewal within ``ttl``, measured on the local monotonic clock from
-    before the renewal was sent, so the estimate errs on the safe side). A runner checks it before
+    have expired (no successful renewal within ``ttl``, measured on ``clock.monotonic`` from before
+    the renewal was sent, so the estimate errs on the safe side; a process that was paused finds
+    its lease expired when it wakes, before it touches anything). A runner checks it before
     every tool call and checkpoint, so that a runner that lost its thread stops touching it."""
 
     def __init__(
@@ -29,17 +38,19 @@ class LeaseKeeper:
         every: float,
         telemetry: Telemetry | None = None,
         since: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._leases = leases
         self._lease = lease
         self._ttl = ttl
         self._every = every
         self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._lost: str | None = None
         # ``since``: the monotonic time just before the lease was acquired (the safe side)
-        self._valid_until = (time.monotonic() if since is None else since) + ttl.total_seconds()
+        self._valid_until = (self._clock.monotonic() if since is None else since) + ttl.total_seconds()
         self._thread = threading.Thread(target=self._loop, name="keepup-heartbeat", daemon=True)
         self.renewals = 0
 
@@ -58,7 +69,7 @@ class LeaseKeeper:
         with self._lock:
             if self._lost is not None:
                 return self._lost
-            if time.monotonic() >= self._valid_until:
+            if self._clock.monotonic() >= self._valid_until:
                 return "no heartbeat succeeded within the lease ttl"
             return None
 
@@ -71,7 +82,7 @@ class LeaseKeeper:
             if self._lost is not None:
                 return False
             lease = self._lease
-        sent = time.monotonic()
+        sent = self._clock.monotonic()
         try:
             renewed = self._leases.renew(lease, self._ttl)
         except (ConflictError, NotFoundError) as exc:

@@ -661,7 +661,7 @@ class Runner:
 
     @contextmanager
     def _hold(self, run: Run) -> Iterator[_Session]:
-        sent = time.monotonic()
+        sent = self.clock.monotonic()
         lease = self.leases.acquire(run.thread_id, f"{run.id}+{secrets.token_hex(4)}", self.lease_ttl)
         keeper = LeaseKeeper(
             self.leases,
@@ -670,6 +670,7 @@ class Runner:
             every=self.heartbeat_every,
             telemetry=self.telemetry,
             since=sent,
+            clock=self.clock,
         ).start()
         session = _Session(run=run, keeper=keeper)
         try:
@@ -683,10 +684,11 @@ class Runner:
 
     def _rehold(self, session: _Session, run: Run) -> _Session:
         """Move the lease we hold to a new run id (a failed run resumed as a new run)."""
-        old = session.keeper.stop()
-        sent = time.monotonic()
+        self.leases.release(session.keeper.stop())
+        sent = self.clock.monotonic()
+        # another runner could take the thread in between: then this raises RuntimeBusyError
+        # before anything was written, and the old run stays failed and resumable
         lease = self.leases.acquire(run.thread_id, f"{run.id}+{secrets.token_hex(4)}", self.lease_ttl)
-        self.leases.release(old)
         session.keeper = LeaseKeeper(
             self.leases,
             lease,
@@ -694,6 +696,7 @@ class Runner:
             every=self.heartbeat_every,
             telemetry=self.telemetry,
             since=sent,
+            clock=self.clock,
         ).start()
         session.run = run
         return session
@@ -738,6 +741,8 @@ def _run_state_or_empty(channels: Mapping[str, Any]) -> RunState:
 
 
 def _apply(state: RunState, step: Step) -> RunState:
+    """The state after ``step``. A failed step does not advance the step counter: resuming a
+    recoverable failure asks the agent for that step again."""
     status = (
         RunStatus.COMPLETED
         if step.done
@@ -748,7 +753,7 @@ def _apply(state: RunState, step: Step) -> RunState:
     return state.evolve(
         messages=state.messages + step.messages,
         pending_tool_calls=step.tool_calls,
-        step=state.step + 1,
+        step=state.step if step.error is not None else state.step + 1,
         status=status,
         error=step.error,
     )
