@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from keepup._cli import artifacts, checkpoints, demos, snapshots, stores, threads
+from keepup._cli import artifacts, checkpoints, demos, runs, snapshots, stores, threads
 from keepup._cli.command import KeepupGroup
 from keepup._cli.context import CliContext
 
@@ -46,6 +46,7 @@ app.add_typer(checkpoints.app, name="checkpoint")
 app.add_typer(threads.app, name="thread")
 app.add_typer(artifacts.app, name="artifact")
 app.add_typer(snapshots.app, name="snapshot")
+app.add_typer(runs.app, name="run")
 app.add_typer(stores.app, name="store")
 app.command("demo")(demos.demo)
 

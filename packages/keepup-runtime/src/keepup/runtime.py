@@ -69,6 +69,12 @@ def default_store_url(home: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{keepup_home(home) / STORE_FILE}"
 
 
+def resolved_store_url(store: str | None = None, home: str | os.PathLike[str] | None = None) -> str:
+    """The URL :func:`open_runtime` opens for these arguments: ``store``, else
+    ``$KEEPUP_STORE_URL``, else the embedded store in the Keepup home."""
+    return store or os.environ.get(STORE_URL_ENV) or default_store_url(home)
+
+
 class ArtifactOutputSink:
     """Where the tool registry puts outputs too large to keep inline: an artifact per call, in
     ``scope`` (implements :class:`runtime_core.OutputSink`)."""
@@ -237,10 +243,9 @@ def open_runtime(
     driver is not installed or its server does not answer."""
     root = keepup_home(home)
     if store is None or isinstance(store, str):
-        url = store or os.environ.get(STORE_URL_ENV) or None
-        if url is None:
+        url = resolved_store_url(store, root)
+        if url == default_store_url(root):
             root.mkdir(parents=True, exist_ok=True)
-            url = default_store_url(root)
         driver = open_store(url, durability=durability)
         owns = True
     else:

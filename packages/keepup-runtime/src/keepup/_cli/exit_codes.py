@@ -19,6 +19,7 @@ from runtime_core import (
     UnsafeWorkspaceError,
     ValidationError,
 )
+from runtime_execution import run_id_of_holder
 
 __all__ = ["CliFailure", "Declined", "ExitCode", "Unhealthy", "describe", "exit_code_for"]
 
@@ -103,10 +104,11 @@ def describe(error: BaseException) -> str:
     if isinstance(error, CliFailure):
         return f"keepup: {message}"
     if isinstance(error, RuntimeBusyError):
-        if error.holder and error.holder not in message:
-            message = f"{message} (held by run {error.holder})"
         if error.holder:
-            message += f"; wait for it to finish or stop it with `keepup run cancel {error.holder}`"
+            run_id = run_id_of_holder(error.holder)
+            if run_id not in message:
+                message = f"{message} (held by run {run_id})"
+            message += f"; see it with `keepup run show {run_id}`, stop it with `keepup run cancel {run_id}`"
         return f"keepup: refused: {message}"
     if isinstance(error, KeepupError):
         return f"keepup: error: {message}"

@@ -10,16 +10,18 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import typer
-from runtime_core import DriverUnavailableError, KeepupError, new_id
+from runtime_core import DriverUnavailableError, KeepupError, StorageError, new_id
+from runtime_persistence.stores import open_store
 
 from keepup._cli.context import runtime_of, store_option_of
 from keepup._cli.exit_codes import Unhealthy
-from keepup._cli.options import JsonOption
-from keepup._cli.rendering import err_console, escape, fields, out_console, print_json
-from keepup.runtime import open_runtime
+from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
+from keepup._cli.rendering import err_console, escape, fields, out_console, print_json, progress
+from keepup._cli.shapes import gc_json
+from keepup.runtime import open_runtime, resolved_store_url
 
 __all__ = ["app"]
 
@@ -50,17 +52,98 @@ def info(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Show which store is in use and what it holds."""
     runtime = runtime_of(ctx)
     driver = runtime.driver
-    data = {
+    data: dict[str, Any] = {
         "url": driver.url,
         "driver": type(driver).__name__,
         "home": str(runtime.home),
         "atomic_batch": driver.atomic_batch,
         "max_value_size": driver.max_value_size,
+        "schema": _schema_json(driver),
     }
     if json_:
         print_json(data)
         return
-    fields("Store", [(k.replace("_", " "), v) for k, v in data.items()])
+    rows = [(k.replace("_", " "), v) for k, v in data.items() if k != "schema"]
+    schema = data["schema"]
+    if isinstance(schema, dict):
+        rows.append(("schema", f"version {schema['current']} (this keepup knows {schema['latest']})"))
+    fields("Store", rows)
+
+
+_SQL_SCHEMES = frozenset({"sqlite", "postgresql", "postgres", "mysql", "mariadb"})
+
+
+@runtime_checkable
+class _Migrating(Protocol):
+    """A driver with a recorded schema (the SQL drivers)."""
+
+    def schema_status(self) -> Any: ...
+
+
+def _schema_json(driver: object) -> dict[str, Any] | None:
+    if not isinstance(driver, _Migrating):
+        return None
+    status = driver.schema_status()
+    return {"current": int(status.current), "latest": int(status.latest)}
+
+
+@app.command("migrate")
+def migrate(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Bring the store's schema up to date (SQL stores; opening a store read-write does it too,
+    under a lock, so two processes never migrate twice)."""
+    url = resolved_store_url(store_option_of(ctx))
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    behind = False
+    if scheme in _SQL_SCHEMES:
+        try:
+            open_store(url, read_only=True).close()
+        except StorageError:
+            behind = True  # read-only opens refuse a store that needs migrating
+    runtime = runtime_of(ctx)  # opening read-write migrates
+    schema = _schema_json(runtime.driver)
+    data = {"url": runtime.driver.url, "schema": schema, "migrated": behind and schema is not None}
+    if json_:
+        print_json(data)
+        return
+    console = out_console()
+    if schema is None:
+        console.print(
+            f"{runtime.driver.url} has no schema to migrate ({type(runtime.driver).__name__})", markup=False
+        )
+    elif data["migrated"]:
+        console.print(f"migrated {runtime.driver.url} to schema version {schema['current']}", markup=False)
+    else:
+        console.print(
+            f"{runtime.driver.url} is up to date (schema version {schema['current']})", markup=False
+        )
+
+
+@app.command("gc")
+def gc(
+    ctx: typer.Context,
+    grace: Annotated[
+        str, typer.Option("--grace", metavar="AGE", help="Never collect anything younger than AGE.")
+    ] = "1h",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be collected.")] = False,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Collect blobs and records nothing references any more (older than --grace)."""
+    age = parse_duration(grace)
+    runtime = runtime_of(ctx)
+    if not dry_run:
+        confirm(f"Collect unreferenced data older than {grace} in {runtime.driver.url}?", yes=yes)
+    with progress("collecting garbage", enabled=not json_) as update:
+        update(0, None)
+        report = runtime.checkpoints.gc(grace=age, dry_run=dry_run)
+    if json_:
+        print_json(gc_json(report))
+        return
+    verb = "would free" if report.dry_run else "freed"
+    out_console().print(
+        f"{verb} {report.bytes_freed} bytes: {report.blobs_removed} blobs, {report.records_removed} records; "
+        f"{report.blobs_kept_young} unreferenced blobs younger than {grace} kept"
+    )
 
 
 @app.command("doctor")

@@ -1,0 +1,167 @@
+"""``keepup run``: the runs of the durable runner (list, show, cancel, resume).
+
+``resume`` needs the agent that made the run. The demo's agent is built in; other agents are
+found by name in the ``keepup.agents`` entry-point group (``name = "module:factory"``, where
+``factory()`` returns the agent)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Annotated
+
+import typer
+from runtime_core import NotFoundError, RunStatus, ValidationError
+from runtime_execution import Agent
+
+from keepup._cli.context import runtime_of
+from keepup._cli.options import JsonOption, YesOption, confirm
+from keepup._cli.rendering import fields, out_console, print_json, table, when
+from keepup._cli.shapes import checkpoint_json, lease_json, run_json
+from keepup.demo import DEMO_AGENT_NAME, demo_agent, demo_tools
+
+__all__ = ["AGENT_ENTRY_POINTS", "app"]
+
+AGENT_ENTRY_POINTS = "keepup.agents"
+
+app = typer.Typer(help="Runs of agents on the durable runner.", no_args_is_help=True)
+
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="Run id.")]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    thread: Annotated[
+        str | None, typer.Option("--thread", metavar="THREAD", help="Only runs of this thread.")
+    ] = None,
+    status: Annotated[RunStatus | None, typer.Option("--status", help="Only runs in this status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
+    json_: JsonOption = False,
+) -> None:
+    """List runs, newest first."""
+    runs = runtime_of(ctx).runs.list(thread_id=thread, status=status, limit=limit)
+    if json_:
+        print_json({"runs": [run_json(r) for r in runs]})
+        return
+    if not runs:
+        out_console().print("no runs")
+        return
+    table(
+        None,
+        ["run", "thread", "agent", "status", "steps", "started", "ended", "error"],
+        [
+            (
+                r.id,
+                r.thread_id,
+                r.agent,
+                r.status.value
+                + (" (cancel requested)" if r.cancel_requested and not r.status.finished else ""),
+                r.steps,
+                when(r.started_at),
+                when(r.ended_at),
+                "-" if r.error is None else r.error.message,
+            )
+            for r in runs
+        ],
+    )
+
+
+@app.command("show")
+def show(ctx: typer.Context, run_id: RunArg, json_: JsonOption = False) -> None:
+    """Show a run, the lease it holds (if it is running) and its thread's newest checkpoint."""
+    runtime = runtime_of(ctx)
+    run = runtime.runs.get(run_id)
+    lease = runtime.leases.current(run.thread_id)
+    if lease is not None and not lease.holder.startswith(run.id):
+        lease = None  # another run holds the thread
+    head = runtime.checkpoints.latest(run.thread_id)
+    if json_:
+        print_json(
+            {
+                "run": run_json(run),
+                "lease": lease_json(lease),
+                "head": None if head is None else checkpoint_json(head),
+            }
+        )
+        return
+    fields(
+        f"Run {run.id}",
+        [
+            ("thread", run.thread_id),
+            ("agent", run.agent),
+            ("status", run.status.value),
+            ("steps", run.steps),
+            ("started", when(run.started_at)),
+            ("ended", when(run.ended_at)),
+            ("error", "-" if run.error is None else f"{run.error.message} ({run.error.code})"),
+            ("recoverable", "-" if run.error is None else run.error.recoverable),
+            ("cancel requested", run.cancel_requested),
+            ("lease", "-" if lease is None else f"{lease.owner} until {when(lease.expires_at)}"),
+            ("thread head", "-" if head is None else f"{head.id} (step {head.step})"),
+        ],
+    )
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context, run_id: RunArg, yes: YesOption = False, json_: JsonOption = False) -> None:
+    """Ask a run to stop: a running run stops at its next step; a run whose runner crashed is
+    cancelled at once. A finished run is left as it is."""
+    runtime = runtime_of(ctx)
+    run = runtime.runs.get(run_id)
+    if not run.status.finished:
+        confirm(f"Cancel run {run.id} ({run.agent}, {run.status.value}, step {run.steps})?", yes=yes)
+    run = runtime.runner().cancel(run_id)
+    if json_:
+        print_json({"run": run_json(run)})
+        return
+    if run.status.finished:
+        out_console().print(f"run {run.id} is {run.status.value}")
+    else:
+        out_console().print(f"asked run {run.id} to stop; it stops at its next step")
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run_id: RunArg,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Raise the step limit.")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Continue a run that stopped (its runner crashed, or it failed recoverably) from its
+    thread's newest checkpoint, reusing every recorded tool result; runs until it finishes."""
+    runtime = runtime_of(ctx)
+    run = runtime.runs.get(run_id)
+    head = runtime.checkpoints.latest(run.thread_id)
+    workspace = None if head is None or head.workspace is None else head.workspace.workspace
+    agent = _agent(run.agent)
+    tools = (
+        demo_tools(runtime, run.thread_id, workspace) if run.agent == DEMO_AGENT_NAME and workspace else None
+    )
+    final = runtime.runner(tools, workspace, agents=[agent]).resume(run_id, max_steps=max_steps)
+    if json_:
+        print_json({"resumed": run_id, "run": run_json(final)})
+        return
+    line = f"run {final.id} is {final.status.value} after {final.steps} steps"
+    if final.id != run_id:
+        line += f" (it continues run {run_id})"
+    if final.error is not None:
+        line += f": {final.error.message}"
+    out_console().print(line, markup=False)
+
+
+def _agent(name: str) -> Agent:
+    """The agent called ``name``: the demo's, or one registered in the entry-point group."""
+    if name == DEMO_AGENT_NAME:
+        return demo_agent()
+    for ep in entry_points(group=AGENT_ENTRY_POINTS):
+        if ep.name == name:
+            agent = ep.load()()
+            if not isinstance(agent, Agent):
+                raise ValidationError(
+                    f"the entry point {ep.value!r} for agent {name!r} did not return an agent"
+                )
+            return agent
+    raise NotFoundError(
+        f"no agent named {name!r} is known to this keepup: register its factory in the "
+        f"{AGENT_ENTRY_POINTS!r} entry-point group, or resume it from your own code with Runner.resume"
+    )
