@@ -16,8 +16,8 @@ from runtime_core import CorruptionError, Put
 from runtime_persistence.serialization import dumps, loads
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
-RECORD_TRIALS = 1000  # per server
-BLOB_TRIALS = 100  # per server
+RECORD_TRIALS = 600  # per server
+BLOB_TRIALS = 60  # per server
 NS = "corrupt"
 
 
