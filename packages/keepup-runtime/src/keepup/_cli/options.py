@@ -23,11 +23,18 @@ YesOption = Annotated[
 ]
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stdin is no terminal
+        return False
+
+
 def confirm(question: str, *, yes: bool) -> None:
     """Ask ``question`` when standard input is a terminal and ``yes`` is false; raise Declined
     (nothing changed) on "no". Never prompts when stdin is not a terminal: scripts and pipes run
     without blocking."""
-    if yes or not sys.stdin.isatty():
+    if yes or not _stdin_is_terminal():
         return
     if not typer.confirm(question, default=False, err=True):
         raise Declined("cancelled; nothing was changed")

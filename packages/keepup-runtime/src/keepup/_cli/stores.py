@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import typer
-from runtime_core import DriverUnavailableError, KeepupError, StorageError, new_id
+from runtime_core import DriverUnavailableError, KeepupError, NotFoundError, StorageError, new_id
 from runtime_persistence.stores import open_store
 
 from keepup._cli.context import runtime_of, store_option_of
@@ -97,8 +97,8 @@ def migrate(ctx: typer.Context, json_: JsonOption = False) -> None:
     if scheme in _SQL_SCHEMES:
         try:
             open_store(url, read_only=True).close()
-        except StorageError:
-            behind = True  # read-only opens refuse a store that needs migrating
+        except (StorageError, NotFoundError):
+            behind = True  # a read-only open refuses a store that needs migrating, or is not there yet
     runtime = runtime_of(ctx)  # opening read-write migrates
     schema = _schema_json(runtime.driver)
     data = {"url": runtime.driver.url, "schema": schema, "migrated": behind and schema is not None}
