@@ -28,6 +28,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,16 +70,22 @@ _STALE_UPLOAD = timedelta(days=1)  # unfinished blob uploads older than this are
 _DEFAULT_MAX_VALUE = 256 << 20
 
 
+_blake2b = hashlib.blake2b
+
+
 def _row_sum(namespace: str, key: bytes, version: int, value: bytes) -> bytes:
     """BLAKE2b-64 over a row's namespace, key, version and value. Namespaces and keys contain no
     NUL, so the concatenation is unambiguous."""
-    h = hashlib.blake2b(namespace.encode("ascii"), digest_size=8)
-    h.update(b"\x00")
-    h.update(key)
-    h.update(b"\x00")
-    h.update(version.to_bytes(8, "big"))
-    h.update(value)
-    return h.digest()
+    if len(value) > 4096:  # hash large values in place rather than copying them
+        h = _blake2b(
+            b"".join((namespace.encode(), b"\x00", key, b"\x00", version.to_bytes(8, "big"))), digest_size=8
+        )
+        h.update(value)
+        return h.digest()
+    return _blake2b(
+        b"".join((namespace.encode(), b"\x00", key, b"\x00", version.to_bytes(8, "big"), value)),
+        digest_size=8,
+    ).digest()
 
 
 def _add_checksums(cursor: Any) -> None:
@@ -165,7 +172,7 @@ class SqliteDriver:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        self._pid = os.getpid()
+        _reset_after_fork(self)
         self._runner = MigrationRunner(MIGRATIONS)
         if not read_only:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,10 +243,6 @@ class SqliteDriver:
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
             raise StorageError(f"the SQLite store {self._path} is closed")
-        if self._pid != os.getpid():  # forked: never share the parent's connections
-            self._local = threading.local()
-            self._connections = []
-            self._pid = os.getpid()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -259,6 +262,12 @@ class SqliteDriver:
             conn.execute("DELETE FROM blob_chunks WHERE blob_id = ?", (blob_id,))
             conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
             conn.execute("COMMIT")
+
+    def _forget_connections(self) -> None:
+        """In a forked child: never use (or close) the parent's connections."""
+        self._local = threading.local()
+        self._connections = []
+        self._lock = threading.Lock()
 
     # properties ----------------------------------------------------------------------------------
     @property
@@ -679,6 +688,17 @@ class SqliteDriver:
         self.close()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self._path}{suffix}").unlink(missing_ok=True)
+
+
+def _reset_after_fork(driver: SqliteDriver) -> None:
+    ref = weakref.ref(driver)
+
+    def after_fork() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._forget_connections()
+
+    os.register_at_fork(after_in_child=after_fork)
 
 
 def _begin(cursor: Any) -> None:
