@@ -33,6 +33,7 @@ class CommandOutcome:
     duration_ms: float
 
     def to_plain(self) -> dict[str, Any]:
+        """The outcome as a tool output (plain data)."""
         return {
             "exit_code": self.exit_code,
             "stdout": self.stdout,
@@ -42,8 +43,7 @@ class CommandOutcome:
             "stdout_dropped_bytes": self.stdout_dropped,
             "stderr_dropped_bytes": self.stderr_dropped,
             "timed_out": self.timed_out,
-            "duration_ms": round(self.duration_ms, 3),
-        }
+        }  # no duration: the call result has it, and the output of a deterministic command stays deterministic
 
 
 class _Capture(threading.Thread):
