@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_core import new_id
-from runtime_execution import ScriptedAgent
-from typer.testing import CliRunner, Result
-
 from keepup._cli import options
 from keepup._cli.exit_codes import ExitCode
 from keepup.cli import app
 from keepup.demo import DEMO_AGENT_NAME, REPORT_KEY, DemoReport, demo_agent, run_demo
 from keepup.runtime import open_runtime
+from runtime_core import new_id
+from runtime_execution import ScriptedAgent
+from typer.testing import CliRunner, Result
 
 
 def invoke(home: Path, *args: str, input: str | None = None, store: str | None = None) -> Result:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from keepup.runtime import TOOL_OUTPUT_SCOPE, default_store_url, keepup_home, open_runtime
 from runtime_core import DriverUnavailableError, ValidationError
 from runtime_execution import ScriptedAgent
 from runtime_persistence.stores import open_store
-
-from keepup.runtime import TOOL_OUTPUT_SCOPE, default_store_url, keepup_home, open_runtime
 
 
 @pytest.fixture
@@ -110,7 +109,7 @@ def test_workspace_tools_snapshot_the_files_before_changing_them(home: Path, tmp
         assert result.success
         assert (ws / "a.txt").read_text() == "v2\n"
         (before,) = runtime.snapshots(ws).list()
-        assert before.message.startswith("before write_file a.txt")
+        assert before.message.startswith("before write_file: a.txt")
         runtime.snapshots(ws).restore(before.commit)
     assert (ws / "a.txt").read_text() == "v1\n"
 
@@ -154,3 +153,31 @@ def test_registry_puts_large_tool_outputs_in_artifacts(home: Path) -> None:
         version, data = runtime.artifacts.get(ref["scope"], ref["key"], ref["version"])
         assert version.scope == TOOL_OUTPUT_SCOPE
         assert data == b"x" * 100_000
+
+
+def test_prune_and_delete_thread_release_the_snapshots_of_removed_checkpoints(home: Path) -> None:
+    from keepup.demo import run_demo
+
+    with open_runtime() as runtime:
+        report = run_demo(runtime)
+        snaps = runtime.snapshots(report.workspace)
+        ids = {cp.id for cp in report.checkpoints}
+        assert ids <= set(snaps.kept())
+        pruned = runtime.prune(report.thread_id, keep_last=2)
+        assert len(pruned.removed) == len(ids) - 2
+        kept = set(snaps.kept())
+        assert not kept & set(pruned.removed)
+        assert set(pruned.kept) <= kept
+        runtime.delete_thread(report.thread_id)
+        assert not set(snaps.kept()) & ids
+
+
+def test_restore_with_workspace_keeps_the_snapshot_under_the_new_head(home: Path) -> None:
+    from keepup.demo import run_demo
+
+    with open_runtime() as runtime:
+        report = run_demo(runtime)
+        head, files = runtime.restore(report.last_good, workspace=True)
+        assert files is not None and files.changed == ("calc.py",)
+        assert head.workspace is not None
+        assert runtime.snapshots(report.workspace).kept()[head.id] == head.workspace.commit

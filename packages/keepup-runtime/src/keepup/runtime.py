@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -21,16 +22,24 @@ from runtime_core import (
     Clock,
     Driver,
     Durability,
+    KeepupError,
     NullTelemetry,
+    PruneReport,
     RestoreReport,
     SystemClock,
     Telemetry,
     ValidationError,
 )
 from runtime_execution import Agent, Runner
-from runtime_persistence import Checkpoints, Leases, RunRecords
-from runtime_persistence.artifacts import Artifacts
-from runtime_persistence.shadow_git import ShadowGit
+from runtime_persistence import (
+    Artifacts,
+    Checkpoints,
+    Leases,
+    RunRecords,
+    ShadowGit,
+    SnapshotBeforeChange,
+    WorkspaceCheckpoints,
+)
 from runtime_persistence.stores import open_store
 from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
@@ -162,10 +171,7 @@ class Runtime:
         if workspace is not None:
             snaps = self.snapshots(workspace)
 
-            def before_change(tool: str, paths: Sequence[str]) -> None:
-                snaps.snapshot(f"before {tool} {', '.join(paths)}"[:500])
-
-            WorkspaceTools(snaps.workspace, before_change=before_change).register(registry)
+            WorkspaceTools(snaps.workspace, before_change=SnapshotBeforeChange(snaps)).register(registry)
         return registry
 
     def runner(
@@ -196,20 +202,83 @@ class Runtime:
         self, checkpoint_id: str, *, workspace: bool = False
     ) -> tuple[Checkpoint, RestoreReport | None]:
         """Make ``checkpoint_id`` its thread's head again (a new checkpoint with its state) and,
-        with ``workspace``, bring the workspace files back to the checkpoint's snapshot first.
+        with ``workspace``, bring the workspace files back to the checkpoint's snapshot too
+        (:class:`runtime_persistence.WorkspaceCheckpoints`). Returns the new head and what the
+        file restore changed.
 
         Refused with RuntimeBusyError (naming the run) while a live lease holds the thread, before
-        any file is touched. The file restore takes a rescue snapshot first, so the files it
-        replaces can be brought back (see the report's ``rescue_commit``). Raises
-        ValidationError with ``workspace`` when the checkpoint has no snapshot."""
+        any file is touched. The file restore takes a rescue snapshot first (the report's
+        ``rescue_commit``), and puts the files back if the conversation restore then fails.
+        Raises ValidationError with ``workspace`` when the checkpoint has no snapshot."""
         cp = self.checkpoints.get(checkpoint_id)
         self.leases.check_free(cp.thread_id, "restore")
-        report: RestoreReport | None = None
-        if workspace:
-            if cp.workspace is None:
-                raise ValidationError(f"checkpoint {cp.id} has no workspace snapshot to restore files from")
-            report = self.snapshots(cp.workspace.workspace).restore(cp.workspace.commit)
-        return self.checkpoints.restore(checkpoint_id), report
+        if not workspace:
+            return self.checkpoints.restore(checkpoint_id), None
+        if cp.workspace is None:
+            raise ValidationError(f"checkpoint {cp.id} has no workspace snapshot to restore files from")
+        linked = WorkspaceCheckpoints(
+            self.checkpoints, self.snapshots(cp.workspace.workspace), leases=self.leases
+        )
+        done = linked.restore(checkpoint_id, workspace=True)
+        if done.checkpoint is None:  # pragma: no cover - only a dry run returns no checkpoint
+            raise ValidationError("the restore wrote no checkpoint")
+        return done.checkpoint, done.files
+
+    def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        older_than: timedelta | None = None,
+        keep_labeled: bool = True,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """:meth:`Checkpoints.prune`, then release the workspace snapshots the removed
+        checkpoints kept alive (so that snapshot retention may drop them)."""
+        plan = self.checkpoints.prune(
+            thread_id, keep_last=keep_last, older_than=older_than, keep_labeled=keep_labeled, dry_run=True
+        )
+        if dry_run:
+            return plan
+        workspaces = self._workspaces_of(plan.removed)
+        report = self.checkpoints.prune(
+            thread_id, keep_last=keep_last, older_than=older_than, keep_labeled=keep_labeled
+        )
+        self._release(report.removed, workspaces)
+        return report
+
+    def delete_thread(self, thread_id: str) -> None:
+        """:meth:`Checkpoints.delete_thread`, then release the workspace snapshots its
+        checkpoints kept alive. Refused with RuntimeBusyError while a run holds the thread."""
+        self.leases.check_free(thread_id, "delete")
+        ids: list[str] = []
+        before: str | None = None
+        while page := self.checkpoints.list(thread_id, before=before, limit=1000):
+            ids.extend(cp.id for cp in page)
+            before = page[-1].id
+        workspaces = self._workspaces_of(ids)
+        self.checkpoints.delete_thread(thread_id)
+        self._release(ids, workspaces)
+
+    def _workspaces_of(self, checkpoint_ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for checkpoint_id in checkpoint_ids:
+            ref = self.checkpoints.get(checkpoint_id).workspace
+            if ref is not None:
+                found[checkpoint_id] = ref.workspace
+        return found
+
+    def _release(self, removed: Iterable[str], workspaces: dict[str, str]) -> None:
+        for checkpoint_id in removed:
+            folder = workspaces.get(checkpoint_id)
+            if folder is None:
+                continue
+            try:
+                self.snapshots(folder).release(checkpoint_id)
+            except KeepupError as exc:  # the checkpoint is gone; its snapshot waits for retention
+                self.telemetry.event(
+                    "runtime.snapshot_release_failed", checkpoint_id=checkpoint_id, error=type(exc).__name__
+                )
 
     def close(self) -> None:
         """Close the store (when this runtime opened it). Safe to call twice."""

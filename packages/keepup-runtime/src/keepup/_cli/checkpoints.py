@@ -301,7 +301,7 @@ def prune(
             confirm(f"Remove {len(plan.removed)} checkpoints of thread {thread_id}?", yes=yes)
     with progress("pruning", enabled=not json_) as update:
         update(0, None)
-        report = runtime.checkpoints.prune(
+        report = runtime.prune(
             thread_id, keep_last=keep_last, older_than=age, keep_labeled=keep_labeled, dry_run=dry_run
         )
     if json_:

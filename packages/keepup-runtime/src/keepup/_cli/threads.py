@@ -111,7 +111,7 @@ def delete(
     runtime = runtime_of(ctx)
     thread = runtime.checkpoints.get_thread(thread_id)
     confirm(f"Delete thread {thread.id} ({thread.name or 'unnamed'}) and all its checkpoints?", yes=yes)
-    runtime.checkpoints.delete_thread(thread_id)
+    runtime.delete_thread(thread_id)
     if json_:
         print_json({"deleted": thread_id})
     else:
