@@ -38,7 +38,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pymongo
 from bson.int64 import Int64
@@ -133,7 +133,10 @@ class MongoDriver:
             db = self._client.get_default_database(
                 "keepup", write_concern=concern, read_concern=ReadConcern("local")
             )
-            hello = db.command("hello")
+            try:
+                hello = db.command("hello")
+            except pymongo.errors.OperationFailure:  # servers before 4.4.2 know only the old name
+                hello = db.command("isMaster")
             existing = set(db.list_collection_names())
             self._kv = self._collection(db, "kv", existing)
             self._blobs = self._collection(db, "blobs", existing)
@@ -468,7 +471,7 @@ class MongoDriver:
                 yield from pieces(bytes(doc["data"]), chunk_size)
                 seq += 1
 
-    def _missing_chunk(self, digest: str) -> None:
+    def _missing_chunk(self, digest: str) -> NoReturn:
         if not self.has_blob(digest):
             raise NotFoundError(f"blob {digest} was deleted while it was being read")
         raise CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")

@@ -25,7 +25,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -491,7 +491,7 @@ class PostgresDriver:
                     raise NotFoundError(f"blob {digest} was deleted while it was being read")
                 return
 
-    def _missing_chunk(self, digest: str) -> None:
+    def _missing_chunk(self, digest: str) -> NoReturn:
         if not self.has_blob(digest):
             raise NotFoundError(f"blob {digest} was deleted while it was being read")
         raise CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
