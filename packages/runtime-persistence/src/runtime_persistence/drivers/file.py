@@ -321,18 +321,24 @@ class FileDriver:
         payload = json.dumps({"host": self._host, "pid": os.getpid(), "time": time.time(), "token": token})
         deadline = time.monotonic() + self._lock_timeout
         delay = 0.0005
+        # the lock appears with its content in one step (hard link of a written file), so a
+        # process killed while taking it never leaves an anonymous lock behind
+        staged = self._root / f"lock.{os.getpid()}.{token}.tmp"
+        staged.write_bytes(payload.encode())
+        try:
+            return self._acquire_staged(staged, token, deadline, delay)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def _acquire_staged(self, staged: Path, token: str, deadline: float, delay: float) -> str:
         while True:
             try:
-                fd = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.link(staged, self._lock_path)
             except FileExistsError:
                 pass
             except OSError as exc:
                 raise StorageError(f"cannot create the lock file {self._lock_path}: {exc}") from exc
             else:
-                try:
-                    os.write(fd, payload.encode())
-                finally:
-                    os.close(fd)
                 return token
             holder = self._break_if_stale()
             if holder is None:
