@@ -3,6 +3,7 @@ silent fork, and every acknowledged checkpoint reads back."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import threading
@@ -48,7 +49,7 @@ def _check_linear(cps: Checkpoints, thread_id: str, acked: set[str]) -> None:
     listed = cps.list(thread_id, limit=10_000)
     assert len(listed) == len(acked)  # nothing unacknowledged is visible, nothing acknowledged lost
     assert {c.id for c in listed} == acked
-    for newer, older in zip(listed, listed[1:], strict=False):
+    for newer, older in itertools.pairwise(listed):
         assert newer.parent_id == older.id  # one chain: no silent fork
     assert listed[-1].parent_id is None
 

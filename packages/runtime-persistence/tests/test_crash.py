@@ -7,6 +7,7 @@ parent holds is an acknowledged (durable) checkpoint."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import random
@@ -57,7 +58,7 @@ def _verify(url: str, thread_id: str, acked: dict[str, int], fresh: list[str]) -
             cp = cps.get(cp_id)
             assert cp.state == _expected_state(acked[cp_id])
         listed = cps.list(thread_id, limit=25)
-        for newer, older in zip(listed, listed[1:], strict=False):
+        for newer, older in itertools.pairwise(listed):
             assert newer.parent_id == older.id
         for cp in listed:
             assert cp.state == _expected_state(cp.metadata["n"])
