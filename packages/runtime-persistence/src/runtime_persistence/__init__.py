@@ -9,6 +9,7 @@ from runtime_persistence.artifacts import (
     validate_scope,
 )
 from runtime_persistence.checkpoints import Checkpoints, RemovalListener, diff_states
+from runtime_persistence.export import ExportReport, export_threads, import_threads
 from runtime_persistence.gc import register_blob_roots, unregister_blob_roots
 from runtime_persistence.leases import Leases
 from runtime_persistence.runs import RunRecords
@@ -33,6 +34,7 @@ __all__: list[str] = [
     "ArtifactSchemas",
     "Artifacts",
     "Checkpoints",
+    "ExportReport",
     "Leases",
     "RemovalListener",
     "RunRecords",
@@ -43,7 +45,9 @@ __all__: list[str] = [
     "WorkspaceScan",
     "check_workspace",
     "diff_states",
+    "export_threads",
     "fold_artifact_key",
+    "import_threads",
     "keepup_state_dir",
     "register_blob_roots",
     "shadow_git_dir",

@@ -1,0 +1,128 @@
+"""Export and import of threads: a lossless round trip between stores, and damage detected."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_core import ConflictError, CorruptionError
+from runtime_persistence import Checkpoints
+from runtime_persistence._state import KV_BLOB_MAX
+from runtime_persistence.drivers.memory import MemoryDriver
+from runtime_persistence.export import export_threads, import_threads
+from runtime_persistence.testing import TestStore, store_fixture
+
+export_target = store_fixture()
+
+
+def _populate(cps: Checkpoints) -> dict[str, Any]:
+    t = cps.create_thread("main", metadata={"team": "x"})
+    msgs: list[dict[str, Any]] = []
+    ids = []
+    for i in range(30):
+        msgs.append(
+            {
+                "role": "user",
+                "content": f"{i}" * 200,
+                "at": datetime(2025, 1, 1, tzinfo=UTC),
+                "raw": b"\x00\x01",
+            }
+        )
+        ids.append(
+            cps.save(t.id, {"messages": msgs, "n": i}, label="l5" if i == 5 else None, metadata={"i": i}).id
+        )
+    cps.put_writes(ids[-1], "task", {"result": {"ok": True}})
+    cps.pin(ids[3])
+    fork = cps.fork(ids[10], name="alt")
+    cps.save(fork.id, {"messages": msgs[:11], "n": 99, "big": "B" * (KV_BLOB_MAX + 5)})
+    cps.create_thread("empty")
+    return {"main": t.id, "fork": fork.id, "ids": ids}
+
+
+def _snapshot(cps: Checkpoints) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for thread in cps.list_threads(limit=100):
+        cps_list = cps.list(thread.id, limit=1000)
+        out[thread.id] = {
+            "thread": (
+                thread.name,
+                thread.metadata,
+                thread.parent_thread_id,
+                thread.forked_from,
+                thread.head,
+            ),
+            "checkpoints": [
+                (c.id, c.parent_id, c.step, c.source, c.label, c.metadata, c.state, c.pending_writes)
+                for c in cps_list
+            ],
+            "history": [c.id for c in cps.history(thread.head)] if thread.head else [],
+        }
+    return out
+
+
+def test_export_import_round_trip_is_lossless(export_target: TestStore) -> None:
+    source = Checkpoints(MemoryDriver())
+    made = _populate(source)
+    buf = io.BytesIO()
+    seen: list[tuple[int, int]] = []
+    report = export_threads(source, buf, progress=lambda done, total: seen.append((done, total)))
+    assert report.threads == 3 and report.checkpoints == 32
+    assert seen[-1] == (32, 32) and len(seen) > 30
+    target = Checkpoints(export_target.driver)
+    imported = import_threads(target, io.BytesIO(buf.getvalue()))
+    assert imported.checkpoints == 32 and imported.threads == 3
+    assert _snapshot(target) == _snapshot(source)
+    report = target.prune(made["main"], keep_last=1)
+    assert report.protected[made["ids"][10]] == "fork source" and report.protected[made["ids"][3]] == "pinned"
+
+
+def test_export_of_one_thread(tmp_path: Path) -> None:
+    source = Checkpoints(MemoryDriver())
+    made = _populate(source)
+    path = tmp_path / "one.keepup"
+    report = export_threads(source, path, thread_ids=[made["main"]])
+    assert report.threads == 1 and report.checkpoints == 30
+    target = Checkpoints(MemoryDriver())
+    import_threads(target, path)
+    assert [t.id for t in target.list_threads()] == [made["main"]]
+    assert target.get(made["ids"][7]).state == source.get(made["ids"][7]).state
+
+
+def test_importing_a_thread_that_exists_is_a_conflict() -> None:
+    source = Checkpoints(MemoryDriver())
+    _populate(source)
+    buf = io.BytesIO()
+    export_threads(source, buf)
+    with pytest.raises(ConflictError):
+        import_threads(source, io.BytesIO(buf.getvalue()))
+
+
+@pytest.mark.parametrize("where", [10, 500, -40, -5])
+def test_a_damaged_export_is_refused_and_its_thread_stays_invisible(where: int) -> None:
+    source = Checkpoints(MemoryDriver())
+    _populate(source)
+    buf = io.BytesIO()
+    export_threads(source, buf)
+    data = bytearray(buf.getvalue())
+    data[where] ^= 0x40
+    target = Checkpoints(MemoryDriver())
+    with pytest.raises(CorruptionError):
+        import_threads(target, io.BytesIO(bytes(data)))
+    for thread in target.list_threads():  # whatever was imported before the damage is whole
+        for cp in target.list(thread.id, limit=1000):
+            assert cp.state == source.get(cp.id).state
+
+
+def test_a_truncated_export_is_refused() -> None:
+    source = Checkpoints(MemoryDriver())
+    _populate(source)
+    buf = io.BytesIO()
+    export_threads(source, buf)
+    target = Checkpoints(MemoryDriver())
+    with pytest.raises(CorruptionError):
+        import_threads(target, io.BytesIO(buf.getvalue()[:-30]))
+    with pytest.raises(CorruptionError):
+        import_threads(target, io.BytesIO(b"not an export at all"))
