@@ -1,0 +1,53 @@
+"""The README and CI agree: .ci/run runs exactly the README's set-up and test commands, and the
+test command runs at least the sessions the issue requires."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nox  # noqa: E402
+
+import noxfile  # noqa: E402
+
+
+def _readme_command(label: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    for block in blocks:
+        for line in block.splitlines():
+            if label in line:
+                return str(line).split("#", 1)[0].strip()
+    raise AssertionError(f"README has no command marked {label!r}")
+
+
+def _ci_commands() -> list[str]:
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    return [line.replace('"${uv[@]}"', "uv").strip() for line in lines if line.startswith('"${uv[@]}"')]
+
+
+def test_ci_runs_the_readme_setup_and_test_commands_in_that_order() -> None:
+    setup = _readme_command("# set up")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    test_command = re.search(r"\*\*Run the tests\*\*.*?```bash\n(.*?)\n```", text, flags=re.DOTALL)
+    assert test_command is not None
+    assert _ci_commands() == [setup, test_command.group(1).strip()]
+
+
+def test_the_test_command_runs_every_required_session() -> None:
+    assert set(noxfile.CI_ORDER) >= {"lint", "typecheck", "arch", "tests", "integration", "build", "isolated"}
+    assert nox.options.sessions == ["ci"]
+
+
+def test_ci_sets_the_server_urls_and_never_downloads_python() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert script.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in script
+    assert "UV_PYTHON_DOWNLOADS=never" in script
+    for name in ("KEEPUP_TEST_POSTGRES_URL", "KEEPUP_TEST_MYSQL_URL", "KEEPUP_TEST_REDIS_URL"):
+        assert f"export {name}=" in script
+    assert "python3 -m pip install uv" in script
