@@ -557,3 +557,54 @@ def test_demo_refuses_a_workspace_that_is_not_empty(home: Path, tmp_path: Path) 
     failure(home, "demo", "--workspace", str(ws), code=ExitCode.INVALID)
     assert (ws / "keep.txt").read_text() == "mine"
     assert data(home, "thread", "list")["threads"] == []
+
+
+# export and import ------------------------------------------------------------------------------
+
+
+def test_export_then_import_into_another_store_keeps_every_checkpoint(demo: Demo, tmp_path: Path) -> None:
+    path = tmp_path / "threads.keepup"
+    exported = data(demo.home, "checkpoint", "export", str(path), "--thread", demo.report.thread_id)
+    assert exported["threads"] == 1 and exported["checkpoints"] == len(demo.report.checkpoints)
+    assert exported["bytes"] == path.stat().st_size
+    assert not path.with_name(path.name + ".partial").exists()
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    result = invoke(demo.home, "--store", other, "checkpoint", "import", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["checkpoints"] == len(demo.report.checkpoints)
+    listed = invoke(demo.home, "--store", other, "checkpoint", "list", demo.report.thread_id, "--json")
+    assert [c["id"] for c in json.loads(listed.stdout)["checkpoints"]] == [
+        c.id for c in reversed(demo.report.checkpoints)
+    ]
+    shown = invoke(demo.home, "--store", other, "checkpoint", "show", demo.report.failed, "--json")
+    assert (
+        json.loads(shown.stdout)["state"]
+        == data(demo.home, "checkpoint", "show", demo.report.failed)["state"]
+    )
+
+
+def test_import_of_a_thread_that_exists_is_a_conflict(demo: Demo, tmp_path: Path) -> None:
+    path = tmp_path / "threads.keepup"
+    ok(demo.home, "checkpoint", "export", str(path))
+    line = failure(demo.home, "checkpoint", "import", str(path), code=ExitCode.CONFLICT)
+    assert demo.report.thread_id in line
+
+
+def test_import_of_a_damaged_export_is_refused(demo: Demo, tmp_path: Path) -> None:
+    path = tmp_path / "threads.keepup"
+    ok(demo.home, "checkpoint", "export", str(path))
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    failure(demo.home, "checkpoint", "import", str(path), code=ExitCode.CORRUPT, store=other)
+
+
+def test_import_of_a_missing_file_is_an_os_error(home: Path, tmp_path: Path) -> None:
+    failure(home, "checkpoint", "import", str(tmp_path / "missing.keepup"), code=ExitCode.OS_ERROR)
+
+
+def test_export_of_an_unknown_thread_leaves_no_file(demo: Demo, tmp_path: Path) -> None:
+    path = tmp_path / "threads.keepup"
+    failure(demo.home, "checkpoint", "export", str(path), "--thread", new_id(), code=ExitCode.NOT_FOUND)
+    assert not path.exists() and not path.with_name(path.name + ".partial").exists()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import sys
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.json import JSON
 from runtime_core import Checkpoint, FileChange, ValidationError
+from runtime_persistence.export import export_threads, import_threads
 
 from keepup._cli.context import runtime_of
 from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
@@ -313,3 +316,84 @@ def prune(
     )
     if report.protected:
         table("Kept on purpose", ["checkpoint", "why"], sorted(report.protected.items()))
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="Where to write the export (- for stdout).")],
+    threads: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--thread", "-t", metavar="THREAD", help="Export this thread (repeatable; default: all)."
+        ),
+    ] = None,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Write threads with all their checkpoints and the data they need to one portable,
+    checksummed file (import it into any store with `keepup checkpoint import`)."""
+    runtime = runtime_of(ctx)
+    if file == "-":
+        if json_:
+            raise ValidationError("--json prints the report on stdout; export to a FILE, not -")
+        report = export_threads(runtime.checkpoints, sys.stdout.buffer, thread_ids=threads)
+        sys.stdout.buffer.flush()
+        sys.stderr.write(f"exported {report.threads} threads, {report.checkpoints} checkpoints\n")
+        return
+    path = Path(file)
+    if path.exists():
+        confirm(f"Overwrite {path}?", yes=yes)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with progress("exporting checkpoints", enabled=not json_) as update:
+            report = export_threads(runtime.checkpoints, partial, thread_ids=threads, progress=update)
+        partial.replace(path)  # a failed export never leaves a truncated FILE behind
+    finally:
+        partial.unlink(missing_ok=True)
+    if json_:
+        print_json(
+            {
+                "path": str(path),
+                "threads": report.threads,
+                "checkpoints": report.checkpoints,
+                "blobs": report.blobs,
+                "bytes": report.bytes,
+            }
+        )
+        return
+    out_console().print(
+        f"exported {report.threads} threads ({report.checkpoints} checkpoints, {report.blobs} blobs, "
+        f"{report.bytes} bytes) to {path}",
+        markup=False,
+    )
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="An export file (- for stdin).")],
+    json_: JsonOption = False,
+) -> None:
+    """Read an export into the store, keeping every id. A thread that already exists is refused
+    (exit 5); a damaged file is refused (exit 6) and leaves nothing visible of the thread it
+    was reading."""
+    runtime = runtime_of(ctx)
+    source: Path | BinaryIO = sys.stdin.buffer if file == "-" else Path(file)
+    with progress("importing checkpoints", enabled=not json_) as update:
+        report = import_threads(runtime.checkpoints, source, progress=update)
+    if json_:
+        print_json(
+            {
+                "path": file,
+                "threads": report.threads,
+                "checkpoints": report.checkpoints,
+                "blobs": report.blobs,
+                "bytes": report.bytes,
+            }
+        )
+        return
+    out_console().print(
+        f"imported {report.threads} threads ({report.checkpoints} checkpoints, {report.blobs} blobs) from {file}",
+        markup=False,
+    )
