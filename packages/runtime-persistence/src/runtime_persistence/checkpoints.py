@@ -995,6 +995,37 @@ class Checkpoints:
         self._notify(thread_id, report.removed, on_removed)
         return report
 
+    def delete(self, checkpoint_id: str) -> None:
+        """Remove one checkpoint and its pending writes (a labeled one too: this is explicit).
+
+        Refused with ValidationError for the thread's head (restore another checkpoint first),
+        a pinned checkpoint (unpin it first) and one a fork starts from; with RuntimeBusyError
+        while a live lease holds the thread. Later checkpoints stay readable: their parent link
+        may name the removed id, and history skips it. Blobs are freed by gc; removal listeners
+        are called with the id."""
+        rec = self._record_of(checkpoint_id)
+        thread_id = rec.thread_id
+        self._leases.check_free(thread_id, "delete a checkpoint of")
+        head, _ = self._head(thread_id)
+        if head is not None and head.id == rec.id:
+            raise ValidationError(
+                f"checkpoint {rec.id} is the head of thread {thread_id}; restore another checkpoint first"
+            )
+        slot = _slot(thread_id, rec.seq)
+        if any(True for _ in self._driver.scan(FORK_NS, prefix=slot + "/", limit=1)):
+            raise ValidationError(f"checkpoint {rec.id} cannot be deleted: a fork starts from it")
+        if self._driver.get(CKPT_PIN_NS, f"{thread_id}/{rec.id}") is not None:
+            raise ValidationError(f"checkpoint {rec.id} is pinned; unpin it first")
+        ops: list[_DeleteOp] = [
+            _DeleteOp(CKPT_NS, e.key) for e in self._driver.scan(CKPT_NS, prefix=slot + "/")
+        ]
+        ops += [_DeleteOp(CKPT_NS, slot), _DeleteOp(CKPT_ID_NS, rec.id)]
+        for i in range(0, len(ops), _DELETE_BATCH):
+            self._driver.batch(ops[i : i + _DELETE_BATCH])
+        self._locations.pop(rec.id, None)
+        self._recent.pop(rec.id, None)
+        self._notify(thread_id, (rec.id,), None)
+
     def _notify(self, thread_id: str, removed: tuple[str, ...], extra: RemovalListener | None) -> None:
         if not removed:
             return
