@@ -13,6 +13,8 @@ call just before they change a file, so that every change an agent makes can be 
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -65,7 +67,8 @@ class WorkspaceCheckpoints:
 
     ``leases`` is consulted before any file is touched (default: the checkpoint store's own
     ``leases`` when it has one, like :class:`runtime_persistence.Checkpoints`). When the store
-    offers ``add_removal_listener``, pruned or deleted checkpoints release their snapshots."""
+    offers ``add_removal_listener``, pruned or deleted checkpoints release their snapshots (one
+    listener per store and workspace in a process, however many links are made)."""
 
     def __init__(
         self,
@@ -80,7 +83,7 @@ class WorkspaceCheckpoints:
         self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._leases = leases if leases is not None else _leases_of(checkpoints)
         notifier = _notifier(checkpoints)
-        if notifier is not None:
+        if notifier is not None and _first_link(checkpoints, snapshots.workspace):
             notifier.add_removal_listener(self._on_removed)
 
     @property
@@ -229,6 +232,24 @@ class SnapshotBeforeChange:
         commit = self._snapshots.snapshot(f"before {tool}: {shown}" if shown else f"before {tool}")
         if commit is not None:
             self.last = commit
+
+
+_LINKED: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+_LINKED_GUARD = threading.Lock()
+
+
+def _first_link(store: object, workspace: str) -> bool:
+    """Whether this is the first link of ``store`` to ``workspace`` in this process, so that
+    linking again (a facade builds one per call) does not pile up removal listeners."""
+    with _LINKED_GUARD:
+        try:
+            seen = _LINKED.setdefault(store, set())
+        except TypeError:  # not weak-referenceable: cannot tell, so listen (releases are idempotent)
+            return True
+        if workspace in seen:
+            return False
+        seen.add(workspace)
+        return True
 
 
 def _leases_of(store: object) -> LeaseStore | None:
