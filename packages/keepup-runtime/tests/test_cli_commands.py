@@ -418,6 +418,7 @@ def test_restore_is_refused_while_a_run_holds_the_thread(fresh: Demo) -> None:
     assert head["lease"]["holder"] == f"{run_id}+cafe"
     failure(fresh.home, "thread", "delete", fresh.report.thread_id, code=ExitCode.BUSY)
     failure(fresh.home, "checkpoint", "prune", fresh.report.thread_id, "--keep-last", "1", code=ExitCode.BUSY)
+    failure(fresh.home, "checkpoint", "delete", fresh.report.checkpoints[1].id, code=ExitCode.BUSY)
 
 
 # store ------------------------------------------------------------------------------------------
@@ -608,3 +609,23 @@ def test_export_of_an_unknown_thread_leaves_no_file(demo: Demo, tmp_path: Path) 
     path = tmp_path / "threads.keepup"
     failure(demo.home, "checkpoint", "export", str(path), "--thread", new_id(), code=ExitCode.NOT_FOUND)
     assert not path.exists() and not path.with_name(path.name + ".partial").exists()
+
+
+def test_checkpoint_delete_removes_one_checkpoint_and_releases_its_snapshot(fresh: Demo) -> None:
+    victim = fresh.report.checkpoints[2]
+    with open_runtime(home=fresh.home) as runtime:
+        assert victim.id in runtime.snapshots(fresh.report.workspace).kept()
+    assert data(fresh.home, "checkpoint", "delete", victim.id) == {
+        "deleted": victim.id,
+        "thread_id": fresh.report.thread_id,
+    }
+    failure(fresh.home, "checkpoint", "show", victim.id, code=ExitCode.NOT_FOUND)
+    listed = [c["id"] for c in data(fresh.home, "checkpoint", "list", fresh.report.thread_id)["checkpoints"]]
+    assert victim.id not in listed and len(listed) == len(fresh.report.checkpoints) - 1
+    with open_runtime(home=fresh.home) as runtime:
+        assert victim.id not in runtime.snapshots(fresh.report.workspace).kept()
+
+
+def test_checkpoint_delete_refuses_the_head(demo: Demo) -> None:
+    line = failure(demo.home, "checkpoint", "delete", demo.report.failed, code=ExitCode.INVALID)
+    assert "head" in line

@@ -247,6 +247,16 @@ class Runtime:
         self._release(report.removed, workspaces)
         return report
 
+    def delete_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        """:meth:`Checkpoints.delete`, then release the workspace snapshot the checkpoint kept
+        alive. Returns the checkpoint as it was. Refused for the head, pinned checkpoints, fork
+        origins (ValidationError) and while a run holds the thread (RuntimeBusyError)."""
+        cp = self.checkpoints.get(checkpoint_id)
+        self.checkpoints.delete(checkpoint_id)
+        if cp.workspace is not None:
+            self._release([cp.id], {cp.id: cp.workspace.workspace})
+        return cp
+
     def delete_thread(self, thread_id: str) -> None:
         """:meth:`Checkpoints.delete_thread`, then release the workspace snapshots its
         checkpoints kept alive. Refused with RuntimeBusyError while a run holds the thread."""

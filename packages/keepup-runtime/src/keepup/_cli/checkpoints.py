@@ -318,6 +318,23 @@ def prune(
         table("Kept on purpose", ["checkpoint", "why"], sorted(report.protected.items()))
 
 
+@app.command("delete")
+def delete(
+    ctx: typer.Context, checkpoint_id: CheckpointArg, yes: YesOption = False, json_: JsonOption = False
+) -> None:
+    """Delete one checkpoint (not the head, a pinned one, or one a fork starts from); refused
+    while a run holds the thread."""
+    runtime = runtime_of(ctx)
+    cp = runtime.checkpoints.get(checkpoint_id)
+    runtime.leases.check_free(cp.thread_id, "delete a checkpoint of")
+    confirm(f"Delete checkpoint {cp.id} (step {cp.step}) of thread {cp.thread_id}?", yes=yes)
+    runtime.delete_checkpoint(checkpoint_id)
+    if json_:
+        print_json({"deleted": cp.id, "thread_id": cp.thread_id})
+        return
+    out_console().print(f"deleted checkpoint {cp.id} of thread {cp.thread_id}")
+
+
 @app.command("export")
 def export(
     ctx: typer.Context,
