@@ -47,6 +47,7 @@ class LeaseKeeper:
         self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
+        self._renewing = threading.Lock()
         self._stop = threading.Event()
         self._lost: str | None = None
         # ``since``: the monotonic time just before the lease was acquired (the safe side)
@@ -76,8 +77,25 @@ class LeaseKeeper:
     def valid(self) -> bool:
         return self.lost_reason is None
 
+    def ensure(self) -> str | None:
+        """None if the lease is ours; else why not. When only the local estimate ran out (the
+        heartbeat thread was starved or paused) one renewal is tried now: it succeeds if nobody took
+        the lease meanwhile, and fails (lost) if somebody did."""
+        reason = self.lost_reason
+        if reason is None:
+            return None
+        with self._lock:
+            hard = self._lost is not None
+        if hard or not self.renew_now():
+            return self.lost_reason or reason
+        return None
+
     def renew_now(self) -> bool:
         """Renew once, now; return whether the lease is still ours."""
+        with self._renewing:  # the heartbeat thread and a runner's own check never race
+            return self._renew()
+
+    def _renew(self) -> bool:
         with self._lock:
             if self._lost is not None:
                 return False
@@ -86,6 +104,8 @@ class LeaseKeeper:
         try:
             renewed = self._leases.renew(lease, self._ttl)
         except (ConflictError, NotFoundError) as exc:
+            if self._still_ours(lease):  # the version moved under a concurrent write, not a new holder
+                return self.valid()
             with self._lock:
                 self._lost = str(exc)
             self._telemetry.event(
@@ -102,6 +122,13 @@ class LeaseKeeper:
             self._valid_until = sent + self._ttl.total_seconds()
             self.renewals += 1
         return True
+
+    def _still_ours(self, lease: Lease) -> bool:
+        try:
+            current = self._leases.current(lease.thread_id)
+        except Exception:
+            return False
+        return current is not None and current.holder == lease.holder
 
     def stop(self) -> Lease:
         """Stop renewing; return the last lease held (for release)."""

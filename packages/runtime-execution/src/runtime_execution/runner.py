@@ -702,7 +702,7 @@ class Runner:
         return session
 
     def _check_lease(self, session: _Session) -> None:
-        reason = session.keeper.lost_reason
+        reason = session.keeper.ensure()
         if reason is not None:
             self.telemetry.event("run.lease_lost", run_id=session.run.id, reason=reason)
             raise LeaseLostError(
