@@ -475,3 +475,20 @@ def test_invalid_options_are_refused(ws: Path, state: Path) -> None:
         ShadowGit(ws, state_dir=state, extra_excludes=["two\nlines"])
     with pytest.raises(ValidationError):
         ShadowGit(ws / "missing", state_dir=state)
+
+
+def test_a_workspace_reached_through_a_symlink_is_the_same_workspace(
+    ws: Path, state: Path, tmp_path: Path
+) -> None:
+    alias = tmp_path / "alias"
+    alias.symlink_to(ws)
+    sg = ShadowGit(alias, state_dir=state)
+    assert sg.workspace == str(ws.resolve())
+    assert sg.git_dir == ShadowGit(ws, state_dir=state).git_dir
+    write(ws, "a.txt", "one\n")
+    a = sg.snapshot()
+    assert a is not None
+    write(ws, "a.txt", "two\n")
+    report = sg.restore(a, paths=[str(alias / "a.txt")])
+    assert report.changed == ("a.txt",)
+    assert (ws / "a.txt").read_text() == "one\n"

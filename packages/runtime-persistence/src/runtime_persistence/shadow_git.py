@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -32,6 +31,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -198,6 +198,33 @@ _PROTECTED_DIRS = tuple(
     )
 )
 
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 # One in-process lock per shadow directory, so threads queue instead of polling the file lock.
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
@@ -218,10 +245,11 @@ def _home_dirs() -> set[Path]:
     homes: set[Path] = set()
     with contextlib.suppress(RuntimeError, KeyError, OSError):
         homes.add(Path.home().resolve())
-    with contextlib.suppress(KeyError, OSError, ImportError):
+    if sys.platform != "win32":  # the account's home, even when $HOME points elsewhere
         import pwd
 
-        homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir).resolve())
+        with contextlib.suppress(KeyError, OSError):
+            homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir).resolve())
     return homes
 
 
@@ -680,7 +708,12 @@ class ShadowGit:
                 True,
                 tuple(plan.skipped),
             )
-        self._apply(plan, target_tree, deadline)
+        try:
+            self._apply(plan, target_tree, deadline)
+        except (BudgetExceededError, StorageError) as exc:
+            raise type(exc)(
+                f"{exc}; the workspace may be partly restored: snapshot {rescue} holds it as it was before"
+            ) from exc
         touched = plan.changed or plan.created or plan.removed
         return RestoreReport(
             target,
@@ -958,7 +991,11 @@ class ShadowGit:
         for raw in paths:
             if not isinstance(raw, str) or not raw or "\x00" in raw:
                 raise ValidationError(f"a restore path must be a non-empty str without NUL, got {raw!r:.80}")
-            candidate = os.path.normpath(raw if os.path.isabs(raw) else os.path.join(self._root, raw))
+            if os.path.isabs(raw):  # resolve the folders (not the file) so an alias of the root works
+                head, tail = os.path.split(os.path.normpath(raw))
+                candidate = os.path.join(os.path.realpath(head), tail)
+            else:
+                candidate = os.path.normpath(os.path.join(self._root, raw))
             rel = os.path.relpath(candidate, self._root)
             if rel == ".":
                 return None
@@ -996,21 +1033,17 @@ class ShadowGit:
         try:
             fd = os.open(self._dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if deadline is not None and _now() > deadline:
-                            raise BudgetExceededError(
-                                f"waited longer than the {self._budget}s budget for another process "
-                                f"snapshotting {str(self._root)!r}"
-                            ) from None
-                        time.sleep(0.01)
+                while not _try_lock(fd):
+                    if deadline is not None and _now() > deadline:
+                        raise BudgetExceededError(
+                            f"waited longer than the {self._budget}s budget for another process "
+                            f"snapshotting {str(self._root)!r}"
+                        )
+                    time.sleep(0.01)
                 try:
                     yield
                 finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    _unlock(fd)
             finally:
                 os.close(fd)
         finally:
@@ -1119,8 +1152,10 @@ class ShadowGit:
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         """Stop a git process and its children and remove the lock files it may have left."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        killpg = getattr(os, "killpg", None)
+        if killpg is not None:  # the whole process group: git may have started helpers
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                killpg(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.communicate()
