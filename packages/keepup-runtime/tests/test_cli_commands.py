@@ -629,3 +629,42 @@ def test_checkpoint_delete_removes_one_checkpoint_and_releases_its_snapshot(fres
 def test_checkpoint_delete_refuses_the_head(demo: Demo) -> None:
     line = failure(demo.home, "checkpoint", "delete", demo.report.failed, code=ExitCode.INVALID)
     assert "head" in line
+
+
+# the exit-code mapping --------------------------------------------------------------------------
+
+
+def test_every_core_error_type_has_its_own_exit_code() -> None:
+    import runtime_core
+    from keepup._cli.exit_codes import exit_code_for
+
+    errors = [
+        cls
+        for cls in vars(runtime_core).values()
+        if isinstance(cls, type)
+        and issubclass(cls, runtime_core.KeepupError)
+        and cls is not runtime_core.KeepupError
+    ]
+    codes = {cls: exit_code_for(cls("x")) for cls in errors}
+    assert len(set(codes.values())) == len(errors), codes
+    assert ExitCode.KEEPUP_ERROR not in codes.values()
+    assert exit_code_for(runtime_core.KeepupError("x")) == ExitCode.KEEPUP_ERROR
+    assert exit_code_for(PermissionError("x")) == ExitCode.OS_ERROR
+    assert exit_code_for(KeyError("x")) == ExitCode.INTERNAL
+
+
+def test_a_busy_message_names_the_run_not_the_runner_token() -> None:
+    from keepup._cli.exit_codes import describe
+    from runtime_core import RuntimeBusyError
+
+    run_id = new_id()
+    line = describe(RuntimeBusyError("thread t is busy", thread_id=new_id(), holder=f"{run_id}+abcd"))
+    assert line.startswith("keepup: refused: ") and "\n" not in line
+    assert f"keepup run cancel {run_id}`" in line
+
+
+def test_an_unexpected_error_is_one_line_that_asks_for_a_report() -> None:
+    from keepup._cli.exit_codes import describe
+
+    line = describe(KeyError("boom\nsecond line"))
+    assert "\n" not in line and "bug" in line and "KEEPUP_DEBUG=1" in line
