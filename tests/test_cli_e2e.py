@@ -26,7 +26,11 @@ TIMEOUT = 180
 
 
 def environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPUP_") or k.startswith("KEEPUP_TEST_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if (not k.startswith("KEEPUP_") or k.startswith("KEEPUP_TEST_")) and k != "UV_RUN_RECURSION_DEPTH"
+    }
     env["KEEPUP_HOME"] = str(home)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["COLUMNS"] = "200"

@@ -95,7 +95,8 @@ def test_next_commands_quote_the_store_url() -> None:
 
 
 def test_keepup_demo_prints_the_thread_and_the_next_commands(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["demo"], env={"KEEPUP_HOME": str(tmp_path), "KEEPUP_STORE_URL": None})
+    env = {"KEEPUP_HOME": str(tmp_path), "KEEPUP_STORE_URL": None, "UV_RUN_RECURSION_DEPTH": None}
+    result = CliRunner().invoke(app, ["demo"], env=env)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     threads = CliRunner().invoke(
@@ -111,3 +112,11 @@ def test_keepup_demo_prints_the_thread_and_the_next_commands(tmp_path: Path) -> 
     ]
     assert len(printed) == 5
     assert printed[0] == f"keepup checkpoint list {thread['id']}"
+
+
+def test_under_uv_run_the_printed_commands_use_uv_run(tmp_path: Path) -> None:
+    env = {"KEEPUP_HOME": str(tmp_path), "KEEPUP_STORE_URL": None, "UV_RUN_RECURSION_DEPTH": "1"}
+    result = CliRunner().invoke(app, ["demo", "--json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    commands = [n["command"] for n in json.loads(result.stdout)["next"]]
+    assert commands and all(c.startswith("uv run keepup ") for c in commands)

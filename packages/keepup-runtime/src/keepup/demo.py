@@ -303,9 +303,12 @@ def run_demo(runtime: Runtime, workspace: str | os.PathLike[str] | None = None) 
     )
 
 
-def next_commands(report: DemoReport, store: str | None = None) -> list[DemoCommand]:
-    """The commands a newcomer runs next, verbatim (with ``--store`` when the demo was given one)."""
-    prefix = ["keepup"] + (["--store", store] if store else [])
+def next_commands(
+    report: DemoReport, store: str | None = None, program: Sequence[str] = ("keepup",)
+) -> list[DemoCommand]:
+    """The commands a newcomer runs next, verbatim: ``program`` (``keepup``, or ``uv run keepup``
+    when the demo itself ran under ``uv run``) with ``--store`` when the demo was given one."""
+    prefix = [*program] + (["--store", store] if store else [])
 
     def cmd(*args: str) -> str:
         return shlex.join([*prefix, *args])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +36,10 @@ def demo(
     with progress("running the demo agent", enabled=not json_) as update:
         update(0, None)
         report = run_demo(runtime, workspace)
-    commands = next_commands(report, store_option_of(ctx))
+    # Under `uv run` the venv's bin folder is on PATH only for this process: print what works
+    # in the newcomer's own shell afterwards.
+    program = ("uv", "run", "keepup") if os.environ.get("UV_RUN_RECURSION_DEPTH") else ("keepup",)
+    commands = next_commands(report, store_option_of(ctx), program)
     if json_:
         print_json(
             {
