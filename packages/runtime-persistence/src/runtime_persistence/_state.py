@@ -53,6 +53,7 @@ __all__ = [
     "ChannelRef",
     "ChannelStore",
     "EncodedState",
+    "copy_plain",
 ]
 
 BLOB_NS = "ckpt.blob"
@@ -68,6 +69,15 @@ LOC_KV = 1
 LOC_AREA = 2
 
 _STAMP = struct.Struct(">Q")
+_PLAIN_ENCODER = msgspec.msgpack.Encoder()
+_PLAIN_DECODER = msgspec.msgpack.Decoder()
+
+
+def copy_plain(value: Any) -> Any:
+    """A deep copy of plain data (what the serializer returns), through MessagePack."""
+    if value is None or isinstance(value, (str, int, float, bool, bytes)):
+        return value
+    return _PLAIN_DECODER.decode(_PLAIN_ENCODER.encode(value))
 
 
 class ChannelRef(msgspec.Struct, array_like=True, frozen=True):
@@ -105,8 +115,8 @@ def _check_ref(ref: object) -> bytes:
 
 
 class _BlobCache:
-    """A bounded LRU of verified envelope bytes by digest. Blobs are immutable and content-
-    addressed, so a cached copy is never stale."""
+    """A bounded LRU of verified blob contents (as plain MessagePack) by reference. Blobs are
+    immutable and content-addressed, so a cached copy is never stale."""
 
     def __init__(self, max_bytes: int) -> None:
         self._max = max_bytes
@@ -166,7 +176,6 @@ class ChannelStore:
                     kv_puts.append(Put(BLOB_NS, digest.hex(), stamp + envelope))
                 else:
                     area.append(envelope)
-                self._cache.put(ref, envelope)
             return ref
 
         for name, value in state.items():
@@ -197,7 +206,7 @@ class ChannelStore:
         state: dict[str, Any] = {}
         for name, ref in refs.items():
             if ref.kind == INLINE:
-                state[name] = ref.value
+                state[name] = copy_plain(ref.value)
             elif ref.kind == BLOB:
                 if len(ref.blobs) != 1:
                     raise CorruptionError(f"channel {name!r} names {len(ref.blobs)} blobs, not 1")
@@ -219,12 +228,16 @@ class ChannelStore:
         return state
 
     def _load(self, ref: bytes) -> Any:
+        """The value of one blob. The first read verifies it fully (digest, envelope checksum,
+        the serializer's allowlist); the verified value is then kept as plain MessagePack and
+        later reads decode a fresh copy of it."""
         _check_ref(ref)
-        envelope = self._cache.get(ref)
-        if envelope is None:
-            envelope = self.read_blob(ref)
-            self._cache.put(ref, envelope)
-        return self._serializer.loads(envelope)
+        plain = self._cache.get(ref)
+        if plain is not None:
+            return _PLAIN_DECODER.decode(plain)
+        value: Any = self._serializer.loads(self.read_blob(ref))
+        self._cache.put(ref, _PLAIN_ENCODER.encode(value))
+        return value
 
     def read_blob(self, ref: bytes) -> bytes:
         """The verified envelope bytes of one blob reference (no cache)."""

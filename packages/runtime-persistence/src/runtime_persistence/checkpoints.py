@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 from runtime_core import (
@@ -67,7 +68,7 @@ from runtime_core import (
 )
 from runtime_core import Delete as _DeleteOp
 
-from runtime_persistence._state import ChannelRef, ChannelStore, EncodedState, iter_blob_refs
+from runtime_persistence._state import ChannelRef, ChannelStore, EncodedState, copy_plain, iter_blob_refs
 from runtime_persistence.leases import Leases
 from runtime_persistence.serialization import EnvelopeSerializer
 
@@ -91,6 +92,8 @@ HEAD_NS = "thread.head"
 FORK_NS = "thread.fork"
 
 RECORD_FORMAT = 1
+_DECODED_ITEMS = 4096
+_DECODED_MAX_BYTES = 4096
 MAX_LIST_LIMIT = 10_000
 _SEQ_DIGITS = 12
 _DELETE_BATCH = 200
@@ -220,6 +223,8 @@ class Checkpoints:
         self._locations: _Lru[tuple[str, int]] = _Lru(65536)
         self._recent: _Lru[_Record] = _Lru(256)
         self._listeners: list[RemovalListener] = []
+        self._decoded: OrderedDict[tuple[type[Any], bytes], Any] = OrderedDict()
+        self._decoded_lock = threading.Lock()
 
     @property
     def driver(self) -> Driver:
@@ -236,7 +241,23 @@ class Checkpoints:
 
     # encoding helpers -----------------------------------------------------------------------------
     def _load(self, data: bytes, type_: type[_T]) -> _T:
-        return self._ser.loads(data, type_)
+        """Decode a stored record. Records are immutable and their envelopes checksummed, so a
+        decoded record is remembered by its exact bytes (never by key): the same bytes always
+        decode to the same record, and damaged bytes are never in the cache."""
+        if len(data) > _DECODED_MAX_BYTES:
+            return self._ser.loads(data, type_)
+        key = (type_, bytes(data))
+        with self._decoded_lock:
+            found = self._decoded.get(key)
+            if found is not None:
+                self._decoded.move_to_end(key)
+                return cast(_T, found)
+        value: _T = self._ser.loads(data, type_)
+        with self._decoded_lock:
+            self._decoded[key] = value
+            if len(self._decoded) > _DECODED_ITEMS:
+                self._decoded.popitem(last=False)
+        return value
 
     def _thread_rec(self, thread_id: str) -> tuple[_ThreadRecord, int]:
         validate_id(thread_id, "thread id")
@@ -370,33 +391,64 @@ class Checkpoints:
             yield held
 
     def _checkpoint(self, rec: _Record, writes: Sequence[_WriteRecord] = ()) -> Checkpoint:
+        """Build the public record. Everything here was validated when it was saved (or imported)
+        and has passed its checksums since, so it is assembled without validating it again;
+        values that callers could mutate are fresh copies, never the cached ones."""
         state = self._channels.decode(rec.channels)
         try:
+            source = CheckpointSource(rec.source)
             pending = tuple(
-                PendingWrite(
-                    rec.id,
-                    w.task_id,
-                    w.channel,
-                    self._channels.decode({"v": w.value})["v"],
-                    w.created_at,
+                _unchecked(
+                    PendingWrite,
+                    checkpoint_id=rec.id,
+                    task_id=w.task_id,
+                    channel=w.channel,
+                    value=self._channels.decode({"v": w.value})["v"],
+                    created_at=w.created_at,
                 )
                 for w in sorted(writes, key=lambda w: w.created_at)
             )
-            return Checkpoint(
+            return _unchecked(
+                Checkpoint,
                 id=rec.id,
                 thread_id=rec.thread_id,
                 parent_id=rec.parent_id,
                 step=rec.step,
-                source=CheckpointSource(rec.source),
+                source=source,
                 created_at=rec.created_at,
                 state=state,
                 label=rec.label,
-                metadata=rec.metadata,
+                metadata=copy_plain(rec.metadata) if rec.metadata else {},
                 pending_writes=pending,
                 workspace=WorkspaceRef(*rec.workspace) if rec.workspace else None,
                 artifacts=tuple(ArtifactRef(*a) for a in rec.artifacts),
             )
         except (ValidationError, ValueError, TypeError) as exc:
+            raise CorruptionError(f"checkpoint {rec.id} does not validate: {exc}") from exc
+
+    def _validated(self, rec: _Record, writes: Sequence[_WriteRecord] = ()) -> Checkpoint:
+        """Like :meth:`_checkpoint`, with every check of the public records (for data that
+        crosses a trust boundary, such as an imported file). CorruptionError if it fails."""
+        cp = self._checkpoint(rec, writes)
+        try:
+            return Checkpoint(
+                id=cp.id,
+                thread_id=cp.thread_id,
+                parent_id=cp.parent_id,
+                step=cp.step,
+                source=cp.source,
+                created_at=cp.created_at,
+                state=cp.state,
+                label=cp.label,
+                metadata=cp.metadata,
+                pending_writes=tuple(
+                    PendingWrite(w.checkpoint_id, w.task_id, w.channel, w.value, w.created_at)
+                    for w in cp.pending_writes
+                ),
+                workspace=cp.workspace,
+                artifacts=cp.artifacts,
+            )
+        except ValidationError as exc:
             raise CorruptionError(f"checkpoint {rec.id} does not validate: {exc}") from exc
 
     def _thread(self, rec: _ThreadRecord, head: _Head | None) -> Thread:
@@ -406,7 +458,7 @@ class Checkpoints:
             created_at=rec.created_at,
             updated_at=updated,
             name=rec.name,
-            metadata=rec.metadata,
+            metadata=copy_plain(rec.metadata),
             parent_thread_id=rec.parent_thread_id,
             forked_from=rec.forked_from,
             head=head.id if head else None,
@@ -590,36 +642,36 @@ class Checkpoints:
         ConflictError when the head is not ``parent_id`` (or moved while saving: re-read the head
         and decide again), NotFoundError for an unknown thread, ValidationError for bad input
         (nothing is written)."""
-        with self._telemetry.span("checkpoint.save", thread_id=thread_id):
-            head, version = self._head(thread_id)
-            if head is None:
-                self._thread_rec(thread_id)
-            if parent_id is not None:
-                validate_id(parent_id, "parent checkpoint id")
-                if head is None or parent_id != head.id:
-                    raise ConflictError(
-                        f"thread {thread_id} head is {head.id if head else 'empty'}, not {parent_id}: "
-                        "another writer moved it; re-read the head and decide again"
-                    )
-            now = self._clock.now()
-            cp = Checkpoint(
-                id=new_id(),
-                thread_id=thread_id,
-                parent_id=head.id if head else None,
-                step=(head.step + 1 if head else 0) if step is None else step,
-                source=source,
-                created_at=now,
-                state=dict(state),
-                label=label,
-                metadata=dict(metadata or {}),
-                workspace=workspace,
-                artifacts=tuple(artifacts),
-            )
-            known = self._known_blobs(head)
-            encoded = self._channels.encode(cp.state, known)
-            rec = self._record_for(cp, head.seq + 1 if head else 0, encoded.refs)
-            self._commit(rec, encoded, version)
-            return cp
+        head, version = self._head(thread_id)
+        if head is None:
+            self._thread_rec(thread_id)
+        if parent_id is not None:
+            validate_id(parent_id, "parent checkpoint id")
+            if head is None or parent_id != head.id:
+                raise ConflictError(
+                    f"thread {thread_id} head is {head.id if head else 'empty'}, not {parent_id}: "
+                    "another writer moved it; re-read the head and decide again"
+                )
+        now = self._clock.now()
+        cp = Checkpoint(
+            id=new_id(),
+            thread_id=thread_id,
+            parent_id=head.id if head else None,
+            step=(head.step + 1 if head else 0) if step is None else step,
+            source=source,
+            created_at=now,
+            state=dict(state),
+            label=label,
+            metadata=dict(metadata or {}),
+            workspace=workspace,
+            artifacts=tuple(artifacts),
+        )
+        known = self._known_blobs(head)
+        encoded = self._channels.encode(cp.state, known)
+        rec = self._record_for(cp, head.seq + 1 if head else 0, encoded.refs)
+        self._commit(rec, encoded, version)
+        self._telemetry.count("checkpoint.saved")
+        return cp
 
     def _known_blobs(self, head: _Head | None) -> set[bytes]:
         if head is None:
@@ -722,7 +774,7 @@ class Checkpoints:
         of the thread (more only when a metadata filter rejects records)."""
         _check_limit(limit)
         wanted = _check_filter(metadata)
-        self._thread_rec(thread_id)
+        validate_id(thread_id, "thread id")
         upper = self._bound(thread_id, before, "before")
         lower = self._bound(thread_id, after, "after")
         if limit == 0:
@@ -736,6 +788,8 @@ class Checkpoints:
                 out.append(self._checkpoint(rec, writes))
                 if len(out) == limit:
                     break
+        if not out:
+            self._thread_rec(thread_id)  # NotFoundError for an unknown thread
         return out
 
     def _bound(self, thread_id: str, checkpoint_id: str | None, what: str) -> str | None:
@@ -1046,6 +1100,14 @@ class Checkpoints:
     def _raw_thread_ids(self) -> Iterator[str]:
         for entry in self._driver.scan(THREAD_NS):
             yield entry.key
+
+
+def _unchecked(cls: type[_T], **fields: Any) -> _T:
+    """An instance of a frozen slots dataclass built from already-validated fields."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def diff_states(old: Any, new: Any) -> builtins.list[DiffEntry]:

@@ -284,6 +284,7 @@ def import_threads(
                 slot = _slot(rec.thread_id, rec.seq)
                 if not _is_record_key(slot, rec.thread_id):
                     raise CorruptionError("a checkpoint frame has an invalid sequence number")
+                checkpoints._validated(rec, writes)  # the file is untrusted: full checks before writing
                 ops: list[Put] = [
                     Put(CKPT_ID_NS, rec.id, ser.dumps(_IdEntry(rec.thread_id, rec.seq)), if_absent=True),
                     Put(CKPT_NS, slot, ser.dumps(rec), if_absent=True),
