@@ -69,8 +69,11 @@ def check_plain(value: Any, what: str, depth: int = 0, *, json_only: bool = Fals
             raise ValidationError(f"{what} must not contain NaN or infinity")
         return 8
     if isinstance(value, str):
-        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-            raise ValidationError(f"{what} must not contain lone surrogates")
+        if not value.isascii():
+            try:  # strict UTF-8 refuses exactly the surrogates, at C speed
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(f"{what} must not contain lone surrogates") from None
         return len(value) + 2
     if not json_only and isinstance(value, (bytes, datetime, UUID)):
         return len(value) + 2 if isinstance(value, bytes) else 16
