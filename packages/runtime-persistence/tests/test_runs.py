@@ -69,3 +69,40 @@ def test_a_finished_run_cannot_change_status(runs: RunRecords) -> None:
     with pytest.raises(ConflictError):
         runs.update(replace(run, status=RunStatus.RUNNING))
     assert not runs.request_cancel(run.id).cancel_requested
+
+
+def test_a_run_state_recovers_from_its_checkpoint_and_pending_writes(run_store: TestStore) -> None:
+    from runtime_core import (
+        Message,
+        RecoveryRefusedError,
+        RunState,
+        ToolCall,
+        ToolCallResult,
+        prepare_recovery,
+    )
+    from runtime_persistence import Checkpoints
+
+    cps = Checkpoints(run_store.driver)
+    thread = cps.create_thread()
+    calls = (ToolCall("c1", "read", {"path": "a"}), ToolCall("c2", "write", {"path": "b"}))
+    state = RunState(
+        messages=(Message("user", "do it"),), pending_tool_calls=calls, step=3, status=RunStatus.RUNNING
+    )
+    cp = cps.save(thread.id, state.to_channels())
+    # the first tool finished and its result was written before the crash; the second did not
+    done = ToolCallResult("c1", "read", {"path": "a"}, True, output="contents")
+    cps.put_writes(cp.id, "c1", {"tool_result": {"call_id": "c1", "output": done.output}})
+    reopened = Checkpoints(run_store.driver).latest(thread.id)
+    assert reopened is not None
+    restored = RunState.from_channels(reopened.state)
+    results = [
+        ToolCallResult(w.value["call_id"], "read", {"path": "a"}, True, output=w.value["output"])
+        for w in reopened.pending_writes
+        if w.channel == "tool_result"
+    ]
+    plan = prepare_recovery(restored, results)
+    assert plan.resume_step == 3
+    assert [r.call_id for r in plan.completed] == ["c1"] and [c.id for c in plan.to_run] == ["c2"]
+    finished = cps.save(thread.id, restored.evolve(status=RunStatus.COMPLETED).to_channels())
+    with pytest.raises(RecoveryRefusedError):
+        prepare_recovery(RunState.from_channels(cps.get(finished.id).state))
