@@ -107,6 +107,7 @@ def test_replay_from_a_checkpoint_reproduces_workspace_and_state_on_a_fork(
     assert s.checkpoints.latest(original.thread_id) == original_head
     assert [c.id for c in s.checkpoints.list(original.thread_id)] == [c.id for c in history]
     assert s.checkpoints.get_thread(replayed.thread_id).forked_from == middle.id
+    assert s.runner.divergence(middle.id, replayed.id) is None  # step by step, the same states
 
 
 def test_restoring_a_checkpoint_brings_back_its_files(wired_store: TestStore, tmp_path: Path) -> None:

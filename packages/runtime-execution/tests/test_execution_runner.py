@@ -556,6 +556,12 @@ def test_replay_onto_a_fork_reproduces_the_run_and_leaves_the_original_untouched
     # the calls pending at the middle checkpoint and after it ran again, the earlier ones did not
     assert again.executions == ["s2c0", "s3c0"]
     assert again.ledger == tools.ledger
+    r = runner(stores, again, agents=[agent])
+    assert r.divergence(middle.id, replayed.id) is None
+    # an agent that decides differently from step 4 on diverges there
+    other = ScriptedAgent(["plan", *appends(2), "something else"], final_message="done")
+    different = runner(stores, LedgerTools(ledger=list(tools.ledger[:1]))).replay(middle.id, other)
+    assert r.divergence(middle.id, different.id) == 4
 
 
 def test_replay_without_fork_writes_a_new_head_on_the_same_thread(stores: Stores) -> None:

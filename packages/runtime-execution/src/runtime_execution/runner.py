@@ -406,6 +406,23 @@ class Runner:
             )
             return self._drive(session, agent, state, base, head, {})
 
+    def divergence(self, original_id: str, replay_run_id: str) -> int | None:
+        """Compare a replay with the run it replayed: walk the original lineage from checkpoint
+        ``original_id`` to its thread's head and the replay's lineage from its fork point to its
+        head (both with the checkpoints' ``replay``), match states by step, and return the first
+        step whose state differs (tool durations aside), or None when every step matches and both
+        ended at the same step. A deterministic agent on a restored workspace gives None."""
+        run = self.runs.get(replay_run_id)
+        fork_head = self.checkpoints.latest(run.thread_id)
+        if fork_head is None:
+            raise NotFoundError(f"the thread of run {replay_run_id} has no checkpoints")
+        original = {_step_of(c): _comparable(c) for c in self.checkpoints.replay(original_id)}
+        replayed = {_step_of(c): _comparable(c) for c in self.checkpoints.replay(original_id, fork_head.id)}
+        for step in sorted(set(original) | set(replayed)):
+            if original.get(step) != replayed.get(step):
+                return step
+        return None
+
     def cancel(self, run_id: str) -> Run:
         """Ask a run to stop. A running run stops at its next step boundary and ends cancelled,
         with a checkpoint. A run with no live runner (it crashed) is cancelled right away, with a
@@ -783,6 +800,22 @@ def _fold(state: RunState, results: Mapping[str, ToolCallResult]) -> RunState:
         completed_tool_calls=state.completed_tool_calls + tuple(added),
         pending_tool_calls=(),
     )
+
+
+def _step_of(checkpoint: Checkpoint) -> int:
+    step = checkpoint.state.get("step", 0)
+    return step if isinstance(step, int) else -1
+
+
+def _comparable(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The run state of a checkpoint as plain data, without what differs between identical runs
+    (durations; the status and error of the checkpoints a replay writes before it starts)."""
+    channels = _run_state_or_empty(checkpoint.state).to_channels()
+    for result in channels["completed_tool_calls"]:
+        result.pop("duration_ms", None)
+    channels.pop("status")
+    channels.pop("error")
+    return channels
 
 
 def _result_text(result: ToolCallResult) -> str:
