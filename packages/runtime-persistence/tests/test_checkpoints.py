@@ -314,3 +314,15 @@ def test_a_second_store_object_sees_the_same_data(ckpt_store: TestStore, cps: Ch
         assert latest is not None and latest.id == cp.id
     finally:
         driver.close()
+
+
+def test_a_head_moved_by_another_writer_is_the_default_parent(ckpt_store: TestStore) -> None:
+    one, two = Checkpoints(ckpt_store.driver), Checkpoints(ckpt_store.driver)
+    t = one.create_thread()
+    first = one.save(t.id, {"n": 1})
+    second = two.save(t.id, {"n": 2})
+    third = one.save(t.id, {"n": 3})  # `one` last wrote `first`; the head is now `second`
+    assert (second.parent_id, third.parent_id) == (first.id, second.id)
+    with pytest.raises(ConflictError):
+        two.save(t.id, {"n": 4}, parent_id=second.id)
+    assert [c.id for c in two.list(t.id)] == [third.id, second.id, first.id]

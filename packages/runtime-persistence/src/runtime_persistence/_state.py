@@ -73,6 +73,18 @@ _PLAIN_ENCODER = msgspec.msgpack.Encoder()
 _PLAIN_DECODER = msgspec.msgpack.Decoder()
 
 
+def _small(value: Any) -> bool:
+    """Whether ``value`` is small enough to live inline in a record (about INLINE_MAX bytes)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, (str, bytes)) and len(value) > INLINE_MAX:
+        return False
+    try:
+        return len(_PLAIN_ENCODER.encode(value)) <= INLINE_MAX
+    except (TypeError, ValueError, OverflowError):
+        return False  # the serializer will say what is wrong with it
+
+
 def copy_plain(value: Any) -> Any:
     """A deep copy of plain data (what the serializer returns), through MessagePack."""
     if value is None or isinstance(value, (str, int, float, bool, bytes)):
@@ -187,11 +199,10 @@ class ChannelStore:
                 ]
                 refs[name] = ChannelRef(CHUNKED, None, chunk_refs, len(items))
                 continue
-            envelope = self._serializer.dumps(value)
-            if len(envelope) <= INLINE_MAX:
+            if _small(value):  # the record's own envelope checks inline values
                 refs[name] = ChannelRef(INLINE, value)
             else:
-                refs[name] = ChannelRef(BLOB, None, [blob(envelope)])
+                refs[name] = ChannelRef(BLOB, None, [blob(self._serializer.dumps(value))])
         return EncodedState(refs, kv_puts, area)
 
     def write_area_blobs(self, encoded: EncodedState) -> None:
