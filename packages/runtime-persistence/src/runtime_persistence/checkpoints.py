@@ -37,7 +37,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 from runtime_core import (
@@ -188,16 +188,28 @@ class _StaleHead(Exception):
     """The head remembered by this object was moved by another writer (internal: retried)."""
 
 
-class _Lru(OrderedDict[str, _T]):
+class _Lru(Generic[_T]):
+    """A small thread-safe LRU map."""
+
     def __init__(self, size: int) -> None:
-        super().__init__()
+        self._items: OrderedDict[str, _T] = OrderedDict()
         self._max = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> _T | None:
+        with self._lock:
+            return self._items.get(key)
 
     def remember(self, key: str, value: _T) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self._max:
-            self.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def pop(self, key: str, default: None = None) -> _T | None:
+        with self._lock:
+            return self._items.pop(key, default)
 
 
 class Checkpoints:
