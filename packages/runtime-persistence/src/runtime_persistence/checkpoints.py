@@ -32,11 +32,10 @@ removes; an acknowledged checkpoint is always complete.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Generic, TypeVar, cast
 
 import msgspec
@@ -68,6 +67,42 @@ from runtime_core import (
 )
 from runtime_core import Delete as _DeleteOp
 
+from runtime_persistence._records import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    CKPT_PIN_NS,
+    FORK_NS,
+    HEAD_NS,
+    RECORD_FORMAT,
+    THREAD_NS,
+)
+from runtime_persistence._records import (
+    SEQ_DIGITS as _SEQ_DIGITS,
+)
+from runtime_persistence._records import (
+    Head as _Head,
+)
+from runtime_persistence._records import (
+    IdEntry as _IdEntry,
+)
+from runtime_persistence._records import (
+    Record as _Record,
+)
+from runtime_persistence._records import (
+    ThreadRecord as _ThreadRecord,
+)
+from runtime_persistence._records import (
+    WriteRecord as _WriteRecord,
+)
+from runtime_persistence._records import (
+    is_record_key as _is_record_key,
+)
+from runtime_persistence._records import (
+    slot_key as _slot,
+)
+from runtime_persistence._records import (
+    write_key as _write_key,
+)
 from runtime_persistence._state import ChannelRef, ChannelStore, EncodedState, copy_plain, iter_blob_refs
 from runtime_persistence.leases import Leases
 from runtime_persistence.serialization import EnvelopeSerializer
@@ -84,82 +119,15 @@ __all__ = [
     "diff_states",
 ]
 
-CKPT_NS = "ckpt"
-CKPT_ID_NS = "ckpt.id"
-CKPT_PIN_NS = "ckpt.pin"
-THREAD_NS = "thread"
-HEAD_NS = "thread.head"
-FORK_NS = "thread.fork"
-
-RECORD_FORMAT = 1
 _DECODED_ITEMS = 4096
 _DECODED_MAX_BYTES = 4096
 MAX_LIST_LIMIT = 10_000
-_SEQ_DIGITS = 12
 _DELETE_BATCH = 200
 
 RemovalListener = Callable[[str, tuple[str, ...]], None]
 """Called with (thread id, removed checkpoint ids) after prune or delete_thread removes checkpoints."""
 
 _T = TypeVar("_T")
-
-
-class _Record(msgspec.Struct, array_like=True, frozen=True):
-    format: int
-    id: str
-    thread_id: str
-    parent_id: str | None
-    seq: int
-    step: int
-    source: str
-    created_at: datetime
-    label: str | None
-    metadata: dict[str, Any]
-    channels: dict[str, ChannelRef]
-    workspace: tuple[str, str] | None = None
-    artifacts: list[tuple[str, str, int]] = []
-
-
-class _WriteRecord(msgspec.Struct, array_like=True, frozen=True):
-    task_id: str
-    channel: str
-    value: ChannelRef
-    created_at: datetime
-
-
-class _ThreadRecord(msgspec.Struct, array_like=True, frozen=True):
-    id: str
-    name: str
-    metadata: dict[str, Any]
-    parent_thread_id: str | None
-    forked_from: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class _Head(msgspec.Struct, array_like=True, frozen=True):
-    id: str
-    seq: int
-    step: int
-    at: datetime
-
-
-class _IdEntry(msgspec.Struct, array_like=True, frozen=True):
-    thread_id: str
-    seq: int
-
-
-def _slot(thread_id: str, seq: int) -> str:
-    return f"{thread_id}/{seq:0{_SEQ_DIGITS}d}"
-
-
-def _is_record_key(key: str, thread_id: str) -> bool:
-    return len(key) == len(thread_id) + 1 + _SEQ_DIGITS
-
-
-def _write_key(slot: str, task_id: str, channel: str) -> str:
-    h = hashlib.sha256(f"{task_id}\x00{channel}".encode()).hexdigest()[:32]
-    return f"{slot}/w/{h}"
 
 
 def _check_limit(limit: object) -> int:

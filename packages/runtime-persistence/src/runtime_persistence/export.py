@@ -29,24 +29,24 @@ from typing import IO, Any
 import msgspec
 from runtime_core import ConflictError, CorruptionError, Put, ValidationError, validate_id
 
-from runtime_persistence._state import LOC_AREA, LOC_KV, iter_blob_refs, ref_digest
-from runtime_persistence.checkpoints import (
+from runtime_persistence._records import (
     CKPT_ID_NS,
     CKPT_NS,
     CKPT_PIN_NS,
     FORK_NS,
     HEAD_NS,
     THREAD_NS,
-    Checkpoints,
-    _Head,
-    _IdEntry,
-    _is_record_key,
-    _Record,
-    _slot,
-    _ThreadRecord,
-    _write_key,
-    _WriteRecord,
+    Head,
+    IdEntry,
+    Record,
+    ThreadRecord,
+    WriteRecord,
+    is_record_key,
+    slot_key,
+    write_key,
 )
+from runtime_persistence._state import LOC_AREA, LOC_KV, iter_blob_refs, ref_digest
+from runtime_persistence.checkpoints import Checkpoints
 from runtime_persistence.serialization import EnvelopeSerializer
 
 __all__ = ["EXPORT_MAGIC", "EXPORT_VERSION", "ExportReport", "Progress", "export_threads", "import_threads"]
@@ -130,7 +130,7 @@ def export_threads(
     ids = list(thread_ids) if thread_ids is not None else [e.key for e in driver.scan(THREAD_NS)]
     for tid in ids:
         validate_id(tid, "thread id")
-    plan: list[tuple[_ThreadRecord, _Head | None]] = []
+    plan: list[tuple[ThreadRecord, Head | None]] = []
     total = 0
     for tid in ids:
         trec, _ = checkpoints._thread_rec(tid)
@@ -154,13 +154,13 @@ def export_threads(
             if trec.forked_from is not None and trec.parent_thread_id is not None:
                 try:
                     src_thread, src_seq = checkpoints._locate(trec.forked_from)
-                    out.frame("fork", key=f"{_slot(src_thread, src_seq)}/{trec.id}")
+                    out.frame("fork", key=f"{slot_key(src_thread, src_seq)}/{trec.id}")
                 except LookupError:
                     pass
             for rec, writes in checkpoints._scan(
                 trec.id,
                 reverse=False,
-                before=None if head is None else _slot(trec.id, head.seq) + "0",
+                before=None if head is None else slot_key(trec.id, head.seq) + "0",
                 page=256,
             ):
                 refs = list(iter_blob_refs(rec.channels))
@@ -240,7 +240,7 @@ def import_threads(
     ser = checkpoints._ser
     threads = done = blobs = total = 0
     size = 0
-    current: tuple[_ThreadRecord, _Head | None] | None = None
+    current: tuple[ThreadRecord, Head | None] | None = None
     with _opened(src, "r") as fh:
         frames = _frames(fh)
         for frame in frames:
@@ -254,8 +254,8 @@ def import_threads(
                     )
                 total = int(frame.get("checkpoints", 0))
             elif kind == "thread":
-                trec = _typed(frame["thread"], _ThreadRecord)
-                head = _typed(frame["head"], _Head) if frame.get("head") is not None else None
+                trec = _typed(frame["thread"], ThreadRecord)
+                head = _typed(frame["head"], Head) if frame.get("head") is not None else None
                 if driver.get(THREAD_NS, trec.id) is not None:
                     raise ConflictError(f"thread {trec.id} already exists in the target store")
                 current = (trec, head)
@@ -277,20 +277,20 @@ def import_threads(
             elif kind == "checkpoint":
                 if current is None:
                     raise CorruptionError("a checkpoint frame comes before its thread frame")
-                rec = _typed(frame["record"], _Record)
-                writes = [_typed(w, _WriteRecord) for w in frame.get("writes", [])]
+                rec = _typed(frame["record"], Record)
+                writes = [_typed(w, WriteRecord) for w in frame.get("writes", [])]
                 if rec.thread_id != current[0].id:
                     raise CorruptionError("a checkpoint frame belongs to another thread than its section")
-                slot = _slot(rec.thread_id, rec.seq)
-                if not _is_record_key(slot, rec.thread_id):
+                slot = slot_key(rec.thread_id, rec.seq)
+                if not is_record_key(slot, rec.thread_id):
                     raise CorruptionError("a checkpoint frame has an invalid sequence number")
                 checkpoints._validated(rec, writes)  # the file is untrusted: full checks before writing
                 ops: list[Put] = [
-                    Put(CKPT_ID_NS, rec.id, ser.dumps(_IdEntry(rec.thread_id, rec.seq)), if_absent=True),
+                    Put(CKPT_ID_NS, rec.id, ser.dumps(IdEntry(rec.thread_id, rec.seq)), if_absent=True),
                     Put(CKPT_NS, slot, ser.dumps(rec), if_absent=True),
                 ]
                 for w in writes:
-                    ops.append(Put(CKPT_NS, _write_key(slot, w.task_id, w.channel), ser.dumps(w)))
+                    ops.append(Put(CKPT_NS, write_key(slot, w.task_id, w.channel), ser.dumps(w)))
                 driver.batch(ops)
                 done += 1
                 if progress is not None:

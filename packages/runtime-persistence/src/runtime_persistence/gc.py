@@ -40,6 +40,16 @@ from runtime_core import (
     validate_digest,
 )
 
+from runtime_persistence._records import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    THREAD_NS,
+    IdEntry,
+    Record,
+    WriteRecord,
+    is_record_key,
+    slot_key,
+)
 from runtime_persistence._state import (
     BLOB_NS,
     LOC_AREA,
@@ -117,16 +127,6 @@ def collect(
     """Remove unreferenced blobs older than ``grace`` (default one hour), id entries of
     checkpoints that were never published, and records of threads that no longer exist
     (older than ``grace``). With ``dry_run`` nothing is deleted and the report says what would be."""
-    from runtime_persistence.checkpoints import (
-        CKPT_ID_NS,
-        CKPT_NS,
-        THREAD_NS,
-        _IdEntry,
-        _is_record_key,
-        _Record,
-        _slot,
-        _WriteRecord,
-    )
 
     grace = DEFAULT_GRACE if grace is None else grace
     if not isinstance(grace, timedelta) or grace < timedelta(0):
@@ -145,14 +145,14 @@ def collect(
     orphan_ids: list[str] = []
     for entry in driver.scan(CKPT_NS):
         thread_id = entry.key.split("/", 1)[0]
-        is_record = _is_record_key(entry.key, thread_id)
+        is_record = is_record_key(entry.key, thread_id)
         if is_record:
-            rec = _decode(ser, entry.value, _Record)
+            rec = _decode(ser, entry.value, Record)
             refs = list(iter_blob_refs(rec.channels))
             published[rec.id] = entry.key
             created = rec.created_at
         else:
-            write = _decode(ser, entry.value, _WriteRecord)
+            write = _decode(ser, entry.value, WriteRecord)
             refs = list(write.value.blobs)
             created = write.created_at
         if thread_id not in threads and created < cutoff:
@@ -185,10 +185,10 @@ def collect(
     for entry in driver.scan(CKPT_ID_NS, after=since_key):
         if entry.key in published:
             continue
-        loc = _decode(ser, entry.value, _IdEntry)
-        found = driver.get(CKPT_NS, _slot(loc.thread_id, loc.seq))
+        loc = _decode(ser, entry.value, IdEntry)
+        found = driver.get(CKPT_NS, slot_key(loc.thread_id, loc.seq))
         if found is not None:
-            found_rec = _decode(ser, found.value, _Record)
+            found_rec = _decode(ser, found.value, Record)
             live.update(iter_blob_refs(found_rec.channels))
             if found_rec.id == entry.key and entry.key in dangling:
                 dangling.remove(entry.key)
