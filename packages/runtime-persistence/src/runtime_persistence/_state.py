@@ -200,7 +200,8 @@ class ChannelStore:
                 refs[name] = ChannelRef(CHUNKED, None, chunk_refs, len(items))
                 continue
             if _small(value):  # the record's own envelope checks inline values
-                refs[name] = ChannelRef(INLINE, value)
+                # a copy: the record is cached, and the caller may mutate its own object later
+                refs[name] = ChannelRef(INLINE, copy_plain(value))
             else:
                 refs[name] = ChannelRef(BLOB, None, [blob(self._serializer.dumps(value))])
         return EncodedState(refs, kv_puts, area)

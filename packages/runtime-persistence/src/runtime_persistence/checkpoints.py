@@ -714,7 +714,7 @@ class Checkpoints:
             cp.source.value,
             cp.created_at,
             cp.label,
-            cp.metadata,
+            copy_plain(cp.metadata),
             refs,
             (cp.workspace.workspace, cp.workspace.commit) if cp.workspace else None,
             [(a.scope, a.key, a.version) for a in cp.artifacts],
