@@ -13,6 +13,7 @@ from runtime_persistence.export import ExportReport, export_threads, import_thre
 from runtime_persistence.gc import register_blob_roots, unregister_blob_roots
 from runtime_persistence.leases import Leases
 from runtime_persistence.runs import RunRecords
+from runtime_persistence.serialization import EnvelopeSerializer, Keyring
 from runtime_persistence.shadow_git import (
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
@@ -23,6 +24,7 @@ from runtime_persistence.shadow_git import (
     keepup_state_dir,
     shadow_git_dir,
 )
+from runtime_persistence.stores import open_store, redact_url
 from runtime_persistence.workspaces import SnapshotBeforeChange, WorkspaceCheckpoints, WorkspaceRestore
 
 __all__: list[str] = [
@@ -34,7 +36,9 @@ __all__: list[str] = [
     "ArtifactSchemas",
     "Artifacts",
     "Checkpoints",
+    "EnvelopeSerializer",
     "ExportReport",
+    "Keyring",
     "Leases",
     "RemovalListener",
     "RunRecords",
@@ -49,6 +53,8 @@ __all__: list[str] = [
     "fold_artifact_key",
     "import_threads",
     "keepup_state_dir",
+    "open_store",
+    "redact_url",
     "register_blob_roots",
     "shadow_git_dir",
     "unregister_blob_roots",

@@ -17,10 +17,11 @@ import json
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
-from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
 from runtime_core import NotFoundError, ValidationError
 
 __all__ = ["BUILTIN_SCHEMAS", "ArtifactSchemas", "check_type_name"]
@@ -141,7 +142,7 @@ class ArtifactSchemas:
     def __init__(self, *, builtins: bool = True) -> None:
         self._lock = threading.Lock()
         self._schemas: dict[str, dict[str, Any]] = {}
-        self._validators: dict[str, Draft202012Validator] = {}
+        self._validators: dict[str, Validator] = {}
         if builtins:
             for name, schema in BUILTIN_SCHEMAS.items():
                 self.register(name, schema)
@@ -156,6 +157,10 @@ class ArtifactSchemas:
             text = _canonical(schema)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"schema for {type_name} is not plain JSON: {exc}") from None
+        # imported here: jsonschema costs a tenth of a second, and most processes never register
+        from jsonschema import Draft202012Validator, FormatChecker
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:

@@ -12,10 +12,11 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
 from runtime_core import ToolDescription, ValidationError
 
 __all__ = ["ToolContext", "ToolError", "ToolSpec", "schema_from_function"]
@@ -65,7 +66,7 @@ class ToolSpec:
     context_param: str | None = None
     timeout: float | None = None
     changes_workspace: bool = False
-    _validator: Draft202012Validator = field(init=False, repr=False, compare=False)
+    _validator: Validator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -79,6 +80,10 @@ class ToolSpec:
             raise ValidationError(f"tool {self.name!r}: timeout must be positive, got {self.timeout!r}")
         if not isinstance(self.parameters, Mapping) or self.parameters.get("type", "object") != "object":
             raise ValidationError(f"tool {self.name!r}: the parameters schema must be a JSON object schema")
+        # imported here: jsonschema costs a tenth of a second at start-up of every command
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(self.parameters)
         except SchemaError as exc:
