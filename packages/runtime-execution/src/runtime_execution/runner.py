@@ -577,7 +577,7 @@ class Runner:
     ) -> Checkpoint:
         self._check_lease(session)
         run = session.run
-        workspace = self._workspace_ref(session, f"{event} step {state.step} of run {run.id}")
+        workspace = self._workspace_ref(session, f"{event} at step {state.step} of run {run.id}")
         metadata = {"run_id": run.id, "agent": run.agent, "event": event, **(extra or {})}
         with self.telemetry.span("run.checkpoint", run_id=run.id, step=state.step, event=event) as fields:
             checkpoint = self.checkpoints.save(
