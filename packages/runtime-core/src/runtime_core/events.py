@@ -31,6 +31,10 @@ class Event:
         check_name(self.topic, "event topic", allow_empty=False)
         check_aware(self.created_at, "created_at")
         check_plain(self.payload, "event payload")
+        if self.sender is not None:
+            check_name(self.sender, "event sender", allow_empty=False)
+        if self.recipient is not None:
+            check_name(self.recipient, "event recipient", allow_empty=False)
         if self.thread_id is not None:
             validate_id(self.thread_id, "thread id")
         object.__setattr__(self, "metadata", check_metadata(self.metadata, "event metadata"))

@@ -9,11 +9,13 @@ from runtime_persistence.artifacts import (
     validate_scope,
 )
 from runtime_persistence.checkpoints import Checkpoints, RemovalListener, diff_states
+from runtime_persistence.events import Events, MessageRecorder
 from runtime_persistence.export import ExportReport, export_threads, import_threads
 from runtime_persistence.gc import register_blob_roots, unregister_blob_roots
 from runtime_persistence.leases import Leases
 from runtime_persistence.runs import RunRecords
 from runtime_persistence.serialization import EnvelopeSerializer, Keyring
+from runtime_persistence.sessions import Sessions
 from runtime_persistence.shadow_git import (
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
@@ -25,6 +27,7 @@ from runtime_persistence.shadow_git import (
     shadow_git_dir,
 )
 from runtime_persistence.stores import open_store, redact_url
+from runtime_persistence.tasks import Tasks
 from runtime_persistence.workspaces import SnapshotBeforeChange, WorkspaceCheckpoints, WorkspaceRestore
 
 __all__: list[str] = [
@@ -37,13 +40,17 @@ __all__: list[str] = [
     "Artifacts",
     "Checkpoints",
     "EnvelopeSerializer",
+    "Events",
     "ExportReport",
     "Keyring",
     "Leases",
+    "MessageRecorder",
     "RemovalListener",
     "RunRecords",
+    "Sessions",
     "ShadowGit",
     "SnapshotBeforeChange",
+    "Tasks",
     "WorkspaceCheckpoints",
     "WorkspaceRestore",
     "WorkspaceScan",
