@@ -57,7 +57,7 @@ class Lease:
     crashed) no longer blocks anything."""
 
     thread_id: str
-    holder: str  # the run id holding the thread
+    holder: str  # opaque token of the holder; the durable runner's start with the run id
     owner: str  # host:pid of the process, for people
     acquired_at: datetime
     expires_at: datetime
