@@ -168,7 +168,7 @@ def _needs_walk(payload: bytes | memoryview, codec: int) -> bool:
             return True
         containers = len(raw) - len(raw.translate(None, _MSGPACK_CONTAINERS))
     else:
-        if b"\\ud" in raw or b"\\uD" in raw:
+        if b"\\u" in raw:  # an escape can spell a reserved key or a lone surrogate: walk
             return True
         containers = raw.count(b"[") + raw.count(b"{")
     return containers > MAX_DEPTH

@@ -1,0 +1,76 @@
+"""The byte pre-check that lets most payloads skip the full allowlist walk must never let a refused
+value through, however the payload spells it."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import pytest
+from runtime_core import CorruptionError
+from runtime_persistence.serialization import (
+    CODEC_JSON,
+    CODEC_MSGPACK,
+    EnvelopeSerializer,
+    _needs_walk,
+)
+
+
+def _forge(serializer: EnvelopeSerializer, payload: bytes) -> bytes:
+    """An envelope around ``payload`` with a valid checksum, as an attacker who can write the
+    store (but not break the checksum's purpose, which is damage detection) would make it."""
+    header = serializer.dumps({"a": 1})[:7]
+    body = header + struct.pack(">I", len(payload)) + payload
+    return body + hashlib.blake2b(body, digest_size=8).digest()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"\\u005f\\u005fclass\\u005f\\u005f": 1}',
+        b'{"\\u005f_reduce__": [1]}',
+        b'{"py\\u002fobject": "os.system"}',
+        b'{"\\u006cc": 1, "type": "constructor", "id": ["x"]}',
+    ],
+)
+def test_a_json_key_spelled_with_unicode_escapes_is_still_refused(payload: bytes) -> None:
+    serializer = EnvelopeSerializer(codec="json")
+    with pytest.raises(CorruptionError, match="refused"):
+        serializer.loads(_forge(serializer, payload))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"__class__": 1},
+        {"x" * 40: {"__" + "y" * 40 + "__": 1}},
+        {"py/object": "os.system"},
+        {"py/mod": "os"},
+        {"lc": 1, "type": "constructor", "id": ["a"]},
+    ],
+)
+def test_every_refused_key_shape_sends_a_payload_to_the_walk(value: object) -> None:
+    import msgspec
+
+    assert _needs_walk(msgspec.msgpack.encode(value), CODEC_MSGPACK)
+    assert _needs_walk(msgspec.json.encode(value), CODEC_JSON)
+
+
+@pytest.mark.parametrize(
+    "key_bytes",
+    [
+        b"\xd9\x02lc",  # "lc" as str8
+        b"\xda\x00\x02lc",  # "lc" as str16
+        b"\xdb\x00\x00\x00\x09__class__",  # "__class__" as str32
+        b"\xd9\x09py/object",  # a jsonpickle tag as str8
+    ],
+)
+def test_a_msgpack_key_in_a_longer_string_form_is_still_refused(key_bytes: bytes) -> None:
+    serializer = EnvelopeSerializer()
+    if key_bytes.endswith(b"lc"):
+        # {"lc": 1, "type": "constructor", "id": ["x"]}
+        payload = b"\x83" + key_bytes + b"\x01\xa4type\xabconstructor\xa2id\x91\xa1x"
+    else:
+        payload = b"\x81" + key_bytes + b"\x01"
+    with pytest.raises(CorruptionError, match="refused"):
+        serializer.loads(_forge(serializer, payload))
