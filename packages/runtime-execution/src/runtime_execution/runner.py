@@ -676,11 +676,11 @@ class Runner:
 
     # leases ------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _hold(self, run: Run) -> Iterator[_Session]:
+    def _keep(self, run: Run) -> LeaseKeeper:
+        """Take the lease on ``run``'s thread (raises RuntimeBusyError) and start renewing it."""
         sent = self.clock.monotonic()
         lease = self.leases.acquire(run.thread_id, f"{run.id}+{secrets.token_hex(4)}", self.lease_ttl)
-        keeper = LeaseKeeper(
+        return LeaseKeeper(
             self.leases,
             lease,
             ttl=self.lease_ttl,
@@ -689,7 +689,10 @@ class Runner:
             since=sent,
             clock=self.clock,
         ).start()
-        session = _Session(run=run, keeper=keeper)
+
+    @contextmanager
+    def _hold(self, run: Run) -> Iterator[_Session]:
+        session = _Session(run=run, keeper=self._keep(run))
         try:
             yield session
         finally:
@@ -699,24 +702,13 @@ class Runner:
             except Exception as exc:  # it will expire on its own
                 self.telemetry.event("run.lease_release_failed", thread_id=run.thread_id, error=str(exc))
 
-    def _rehold(self, session: _Session, run: Run) -> _Session:
+    def _rehold(self, session: _Session, run: Run) -> None:
         """Move the lease we hold to a new run id (a failed run resumed as a new run)."""
         self.leases.release(session.keeper.stop())
-        sent = self.clock.monotonic()
         # another runner could take the thread in between: then this raises RuntimeBusyError
         # before anything was written, and the old run stays failed and resumable
-        lease = self.leases.acquire(run.thread_id, f"{run.id}+{secrets.token_hex(4)}", self.lease_ttl)
-        session.keeper = LeaseKeeper(
-            self.leases,
-            lease,
-            ttl=self.lease_ttl,
-            every=self.heartbeat_every,
-            telemetry=self.telemetry,
-            since=sent,
-            clock=self.clock,
-        ).start()
+        session.keeper = self._keep(run)
         session.run = run
-        return session
 
     def _check_lease(self, session: _Session) -> None:
         reason = session.keeper.ensure()
