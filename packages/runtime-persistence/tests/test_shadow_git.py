@@ -492,3 +492,36 @@ def test_a_workspace_reached_through_a_symlink_is_the_same_workspace(
     report = sg.restore(a, paths=[str(alias / "a.txt")])
     assert report.changed == ("a.txt",)
     assert (ws / "a.txt").read_text() == "one\n"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX shell wrapper around git")
+def test_a_read_stopped_by_the_budget_leaves_another_writers_lock_files(
+    ws: Path, state: Path, tmp_path: Path
+) -> None:
+    import fcntl
+    import shutil
+
+    real = shutil.which("git")
+    assert real is not None
+    slow_git = tmp_path / "slow-git"  # real git, but diff-tree starts late
+    slow_git.write_text(
+        f'#!/bin/sh\nfor arg in "$@"; do [ "$arg" = diff-tree ] && sleep 5; done\nexec {real} "$@"\n'
+    )
+    slow_git.chmod(0o755)
+    write(ws, "a.txt", "one\n")
+    sg = ShadowGit(ws, state_dir=state, git=str(slow_git), time_budget=0.5)
+    a = sg.snapshot()
+    write(ws, "a.txt", "two\n")
+    b = sg.snapshot()
+    assert a is not None and b is not None
+    # another process is in the middle of a snapshot: it holds the repository lock and git's own
+    # lock files
+    index_lock = Path(sg.git_dir) / "index.lock"
+    ref_lock = Path(sg.git_dir) / "refs" / "heads" / "main.lock"
+    with open(shadow_git_dir(ws, state) / "lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        index_lock.write_bytes(b"")
+        ref_lock.write_bytes(b"")
+        with pytest.raises(BudgetExceededError):
+            sg.diff(a, b)  # reads only: runs without the repository lock
+        assert index_lock.exists() and ref_lock.exists()

@@ -378,6 +378,7 @@ class ShadowGit:
         self._env = self._scrubbed_env()
         with _PROCESS_LOCKS_GUARD:
             self._thread_lock = _PROCESS_LOCKS.setdefault(str(self._dir), threading.Lock())
+        self._holder = threading.local()  # ``held`` is True in the thread inside _locked
         self._ensure_repository()
 
     # ------------------------------------------------------------------------------------ props
@@ -1040,9 +1041,11 @@ class ShadowGit:
                             f"snapshotting {str(self._root)!r}"
                         )
                     time.sleep(0.01)
+                self._holder.held = True
                 try:
                     yield
                 finally:
+                    self._holder.held = False
                     _unlock(fd)
             finally:
                 os.close(fd)
@@ -1151,7 +1154,8 @@ class ShadowGit:
         return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
-        """Stop a git process and its children and remove the lock files it may have left."""
+        """Stop a git process and its children and, when this thread holds the repository lock,
+        remove the lock files it may have left."""
         killpg = getattr(os, "killpg", None)
         if killpg is not None:  # the whole process group: git may have started helpers
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -1159,10 +1163,12 @@ class ShadowGit:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.communicate()
-        self._clear_stale_locks()
+        if getattr(self._holder, "held", False):
+            self._clear_stale_locks()
 
     def _clear_stale_locks(self) -> None:
-        # Only called while we hold the repository lock, so any lock file is from the git we killed.
+        # Only called while we hold the repository lock, so any lock file is from the git we killed
+        # (a read outside the lock leaves them: they may be a concurrent writer's).
         for lock in (
             self._git_dir / "index.lock",
             self._git_dir / "packed-refs.lock",
