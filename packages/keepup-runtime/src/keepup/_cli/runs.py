@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 from runtime_core import NotFoundError, RunStatus, ValidationError
-from runtime_execution import Agent
+from runtime_execution import Agent, run_id_of_holder
 
 from keepup._cli.context import runtime_of
 from keepup._cli.options import JsonOption, YesOption, confirm
@@ -72,7 +72,7 @@ def show(ctx: typer.Context, run_id: RunArg, json_: JsonOption = False) -> None:
     runtime = runtime_of(ctx)
     run = runtime.runs.get(run_id)
     lease = runtime.leases.current(run.thread_id)
-    if lease is not None and not lease.holder.startswith(run.id):
+    if lease is not None and run_id_of_holder(lease.holder) != run.id:
         lease = None  # another run holds the thread
     head = runtime.checkpoints.latest(run.thread_id)
     if json_:
