@@ -126,3 +126,67 @@ def test_a_truncated_export_is_refused() -> None:
         import_threads(target, io.BytesIO(buf.getvalue()[:-30]))
     with pytest.raises(CorruptionError):
         import_threads(target, io.BytesIO(b"not an export at all"))
+
+
+def _forged(*frames: dict[str, Any]) -> bytes:
+    """An export file holding ``frames`` after a valid header, with valid framing and checksums."""
+    from runtime_persistence.export import EXPORT_VERSION, _Writer
+
+    buf = io.BytesIO()
+    out = _Writer(buf)
+    out.frame("header", format="keepup-export", version=EXPORT_VERSION, threads=[], checkpoints=0)
+    for frame in frames:
+        out.frame(**frame)
+    out.end()
+    return buf.getvalue()
+
+
+def _thread_frame(thread_id: str) -> dict[str, Any]:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    return {"kind": "thread", "thread": [thread_id, "t", {}, None, None, now, now], "head": None}
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [{"kind": "thread"}],  # no thread record
+        [{"kind": "blob"}],  # no ref, no data
+        [{"kind": "checkpoint"}],  # before any thread
+        [_thread_frame("not/an id"), {"kind": "thread_end", "id": "not/an id"}],
+        [{"kind": "pin", "key": "01a1ffeb-d338-710a-9613-78f257a0d338/01a1ffeb-d338-710a-9613-78f257a0d339"}],
+        [
+            _thread_frame("01a1ffeb-d338-710a-9613-78f257a0d338"),
+            {
+                "kind": "pin",
+                "key": "01a1ffeb-d338-710a-9613-78f257a0d399/01a1ffeb-d338-710a-9613-78f257a0d339",
+            },
+            {"kind": "thread_end", "id": "01a1ffeb-d338-710a-9613-78f257a0d338"},
+        ],
+        [
+            _thread_frame("01a1ffeb-d338-710a-9613-78f257a0d338"),
+            {"kind": "fork", "key": "01a1ffeb-d338-710a-9613-78f257a0d399/000000000000/other"},
+            {"kind": "thread_end", "id": "01a1ffeb-d338-710a-9613-78f257a0d338"},
+        ],
+        [
+            _thread_frame("01a1ffeb-d338-710a-9613-78f257a0d338"),
+            {"kind": "checkpoint", "record": [], "writes": 5},
+        ],
+        [
+            _thread_frame("01a1ffeb-d338-710a-9613-78f257a0d338"),
+            {
+                "kind": "fork",
+                "key": "01a1ffeb-d338-710a-9613-78f257a0d399/00000000000x/01a1ffeb-d338-710a-9613-78f257a0d338",
+            },
+            {"kind": "thread_end", "id": "01a1ffeb-d338-710a-9613-78f257a0d338"},
+        ],
+    ],
+)
+def test_a_well_framed_export_with_malformed_content_is_refused_and_writes_nothing_named(
+    frames: list[dict[str, Any]],
+) -> None:
+    target = Checkpoints(MemoryDriver())
+    with pytest.raises(CorruptionError):
+        import_threads(target, io.BytesIO(_forged(*frames)))
+    assert target.list_threads() == []
+    for ns in ("thread", "thread.head", "thread.fork", "ckpt.pin"):
+        assert list(target.driver.scan(ns)) == []

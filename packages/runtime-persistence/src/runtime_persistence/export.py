@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgspec
-from runtime_core import ConflictError, CorruptionError, Put, ValidationError, validate_id
+from runtime_core import ConflictError, CorruptionError, Put, Thread, ValidationError, validate_id
 
 from runtime_persistence._records import (
     CKPT_ID_NS,
@@ -35,6 +35,7 @@ from runtime_persistence._records import (
     CKPT_PIN_NS,
     FORK_NS,
     HEAD_NS,
+    SEQ_DIGITS,
     THREAD_NS,
     Head,
     IdEntry,
@@ -224,6 +225,54 @@ def _typed(value: Any, type_: type[Any]) -> Any:
         raise CorruptionError(f"an export frame does not match its expected shape: {exc}") from exc
 
 
+def _thread_section(frame: dict[str, Any]) -> tuple[ThreadRecord, Head | None]:
+    """The thread record and head of a ``thread`` frame, checked like the public records
+    (CorruptionError): the file is untrusted and the thread id becomes part of every key."""
+    trec: ThreadRecord = _typed(frame.get("thread"), ThreadRecord)
+    head: Head | None = _typed(frame["head"], Head) if frame.get("head") is not None else None
+    try:
+        Thread(
+            id=trec.id,
+            created_at=trec.created_at,
+            updated_at=trec.updated_at,
+            name=trec.name,
+            metadata=trec.metadata,
+            parent_thread_id=trec.parent_thread_id,
+            forked_from=trec.forked_from,
+            head=head.id if head is not None else None,
+        )
+    except ValidationError as exc:
+        raise CorruptionError(f"a thread frame does not validate: {exc}") from exc
+    return trec, head
+
+
+def _section_key(frame: dict[str, Any], current: tuple[ThreadRecord, Head | None] | None) -> str:
+    """The key of a ``pin`` or ``fork`` frame, which must belong to the open thread: a pin is
+    ``{thread}/{checkpoint}``, a fork link ``{source slot}/{thread}`` (CorruptionError)."""
+    key = frame.get("key")
+    if current is None or not isinstance(key, str):
+        raise CorruptionError(f"a {frame['k']} frame is malformed or outside a thread section")
+    tid = current[0].id
+    parts = key.split("/")
+    if frame["k"] == "pin":
+        ok = len(parts) == 2 and parts[0] == tid
+        named = parts[1:]
+    else:
+        seq = parts[1] if len(parts) == 3 else ""
+        ok = (
+            len(parts) == 3 and parts[2] == tid and len(seq) == SEQ_DIGITS and seq.isascii() and seq.isdigit()
+        )
+        named = parts[:1]
+    try:
+        for other in named:
+            validate_id(other, "id")
+    except ValidationError:
+        ok = False
+    if not ok:
+        raise CorruptionError(f"a {frame['k']} frame names a key outside thread {tid}")
+    return key
+
+
 def import_threads(
     checkpoints: Checkpoints,
     src: str | Path | IO[bytes],
@@ -252,16 +301,18 @@ def import_threads(
                     raise ValidationError(
                         f"export format version {frame.get('version')!r} is not supported (this reads {EXPORT_VERSION})"
                     )
-                total = int(frame.get("checkpoints", 0))
+                total = frame.get("checkpoints", 0)
+                if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+                    raise CorruptionError("the export header's checkpoint count is not a count")
             elif kind == "thread":
-                trec = _typed(frame["thread"], ThreadRecord)
-                head = _typed(frame["head"], Head) if frame.get("head") is not None else None
-                if driver.get(THREAD_NS, trec.id) is not None:
-                    raise ConflictError(f"thread {trec.id} already exists in the target store")
-                current = (trec, head)
+                if current is not None:
+                    raise CorruptionError("a thread frame comes before the open thread's thread_end")
+                current = _thread_section(frame)
+                if driver.get(THREAD_NS, current[0].id) is not None:
+                    raise ConflictError(f"thread {current[0].id} already exists in the target store")
             elif kind == "blob":
-                ref = frame["ref"]
-                data = frame["data"]
+                ref = frame.get("ref")
+                data = frame.get("data")
                 if not isinstance(ref, bytes) or len(ref) != 33 or not isinstance(data, bytes):
                     raise CorruptionError("a blob frame is malformed")
                 if hashlib.sha256(data).digest() != ref[1:]:
@@ -277,8 +328,8 @@ def import_threads(
             elif kind == "checkpoint":
                 if current is None:
                     raise CorruptionError("a checkpoint frame comes before its thread frame")
-                rec = _typed(frame["record"], Record)
-                writes = [_typed(w, WriteRecord) for w in frame.get("writes", [])]
+                rec = _typed(frame.get("record"), Record)
+                writes = [_typed(w, WriteRecord) for w in _typed(frame.get("writes", []), list)]
                 if rec.thread_id != current[0].id:
                     raise CorruptionError("a checkpoint frame belongs to another thread than its section")
                 slot = slot_key(rec.thread_id, rec.seq)
@@ -296,9 +347,10 @@ def import_threads(
                 if progress is not None:
                     progress(done, max(total, done))
             elif kind == "pin":
-                driver.put(CKPT_PIN_NS, str(frame["key"]), ser.dumps(str(frame.get("reason", "pinned"))))
+                key = _section_key(frame, current)
+                driver.put(CKPT_PIN_NS, key, ser.dumps(str(frame.get("reason", "pinned"))))
             elif kind == "fork":
-                driver.put(FORK_NS, str(frame["key"]), b"\x01")
+                driver.put(FORK_NS, _section_key(frame, current), b"\x01")
             elif kind == "thread_end":
                 if current is None or frame.get("id") != current[0].id:
                     raise CorruptionError("a thread_end frame does not close the open thread")
