@@ -683,7 +683,7 @@ class ShadowGit:
     ) -> RestoreReport:
         rescue: str | None = None
         created_rescue = False
-        if dry_run:
+        if dry_run:  # the working tree as a snapshot would see it (a tree; the rescue is a commit)
             current = self._index_tree(deadline)
         else:
             rescue = self._snapshot_locked(f"keepup: rescue before restoring {target[:12]}", deadline)
@@ -692,13 +692,8 @@ class ShadowGit:
                 rescue = self.head()
             if rescue is None:  # pragma: no cover - a target exists, so a snapshot does
                 raise StorageError("the shadow repository has no snapshot to rescue into")
-            current = (
-                self._git(["rev-parse", f"{rescue}^{{tree}}"], deadline=deadline).stdout.decode().strip()
-            )
-        target_tree = (
-            self._git(["rev-parse", f"{target}^{{tree}}"], deadline=deadline).stdout.decode().strip()
-        )
-        plan = self._plan(current, target_tree, selected, deadline)
+            current = rescue
+        plan = self._plan(current, target, selected, deadline)
         if dry_run:
             return RestoreReport(
                 target,
@@ -710,7 +705,7 @@ class ShadowGit:
                 tuple(plan.skipped),
             )
         try:
-            self._apply(plan, target_tree, deadline)
+            self._apply(plan, target, deadline)
         except (BudgetExceededError, StorageError) as exc:
             raise type(exc)(
                 f"{exc}; the workspace may be partly restored: snapshot {rescue} holds it as it was before"
@@ -729,57 +724,42 @@ class ShadowGit:
     def _plan(
         self, current: str, target: str, selected: builtins.list[str] | None, deadline: float | None
     ) -> _Plan:
+        """Sort what differs from ``current`` to ``target`` (trees or commits) into what the
+        restore changes, creates, removes, and skips because it could not bring it back."""
         args = ["--literal-pathspecs", "diff-tree", "-r", "-z", "--raw", "--no-renames", current, target]
         if selected is not None:
             args += ["--", *selected]
-        out = self._git(args, deadline=deadline).stdout
-        entries: builtins.list[tuple[str, str]] = []  # (status, path)
-        fields = out.split(b"\x00")
-        i = 0
-        while i < len(fields) - 1:
-            meta = fields[i].decode()
-            if not meta.startswith(":"):
-                i += 1
-                continue
-            status = meta.split()[4][0]
-            entries.append((status, os.fsdecode(fields[i + 1])))
-            i += 2
-        removed = {path for status, path in entries if status == "D"}
+        changes = _parse_diff(self._git(args, deadline=deadline).stdout, content=False)
+        removed = {c.path for c in changes if c.status is FileStatus.DELETED}
         nested = self._last_scan.nested_repositories
         plan = _Plan()
-        for status, path in entries:
+        for change in changes:
+            path = change.path
             if _under_any(path, nested) or not self._leading_dirs_ok(path, removed):
                 plan.skipped.append(path)
                 continue
-            full = self._root / path
-            if status == "D":
+            if change.status is FileStatus.DELETED:
                 plan.removed.append(path)
-            elif status == "A":
-                try:
-                    st = full.lstat()
-                except FileNotFoundError:
-                    plan.created.append(path)
-                    continue
-                except OSError:
-                    plan.skipped.append(path)
-                    continue
+                continue
+            full = self._root / path
+            try:
+                st = full.lstat()
+            except FileNotFoundError:
+                plan.created.append(path)
+                continue
+            except OSError:
+                plan.skipped.append(path)
+                continue
+            if change.status is FileStatus.ADDED:
                 if stat.S_ISDIR(st.st_mode) and _only_removed_inside(full, path, removed):
                     plan.created.append(path)
                 else:  # something the rescue snapshot does not hold is in the way
                     plan.skipped.append(path)
-            else:  # M, T: the rescue snapshot holds the current file
-                try:
-                    st = full.lstat()
-                except FileNotFoundError:
-                    plan.created.append(path)
-                    continue
-                except OSError:
-                    plan.skipped.append(path)
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    plan.skipped.append(path)
-                else:
-                    plan.changed.append(path)
+            # modified or type changed: the rescue snapshot holds the file, unless a folder is there
+            elif stat.S_ISDIR(st.st_mode):
+                plan.skipped.append(path)
+            else:
+                plan.changed.append(path)
         return plan
 
     def _leading_dirs_ok(self, path: str, removed: set[str]) -> bool:
@@ -799,7 +779,7 @@ class ShadowGit:
             return prefix in removed
         return True
 
-    def _apply(self, plan: _Plan, target_tree: str, deadline: float | None) -> None:
+    def _apply(self, plan: _Plan, target: str, deadline: float | None) -> None:
         for path in plan.removed:
             full = self._root / path
             with contextlib.suppress(FileNotFoundError):
@@ -817,7 +797,7 @@ class ShadowGit:
         index = self._git_dir / f"keepup-restore-{secrets.token_hex(6)}.index"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
-            self._git(["read-tree", target_tree], env=env, deadline=deadline)
+            self._git(["read-tree", target], env=env, deadline=deadline)
             stdin = b"".join(os.fsencode(p) + b"\x00" for p in writes)
             self._git(["checkout-index", "-f", "-z", "--stdin"], env=env, stdin=stdin, deadline=deadline)
         finally:
@@ -1287,7 +1267,7 @@ def _only_removed_inside(folder: Path, rel: str, removed: set[str]) -> bool:
 
 
 def _remove_empty_tree(folder: Path) -> None:
-    for dirpath, _dirnames, _filenames in sorted(os.walk(folder, topdown=False), key=lambda t: -len(t[0])):
+    for dirpath, _dirnames, _filenames in os.walk(folder, topdown=False):  # children first
         with contextlib.suppress(OSError):
             os.rmdir(dirpath)
 
