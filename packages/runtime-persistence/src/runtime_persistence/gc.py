@@ -167,7 +167,7 @@ def collect(
             live.add(bytes((LOC_KV,)) + raw)
             live.add(bytes((LOC_AREA,)) + raw)
 
-    dangling: list[str] = []
+    dangling: set[str] = set()
     for entry in driver.scan(CKPT_ID_NS):
         if entry.key in published:
             continue
@@ -176,7 +176,7 @@ def collect(
         except ValidationError:
             old = True
         if old:
-            dangling.append(entry.key)
+            dangling.add(entry.key)
 
     # a second look at checkpoints published since shortly before we started
     since = started - RECENT_MARGIN
@@ -190,8 +190,8 @@ def collect(
         if found is not None:
             found_rec = _decode(ser, found.value, Record)
             live.update(iter_blob_refs(found_rec.channels))
-            if found_rec.id == entry.key and entry.key in dangling:
-                dangling.remove(entry.key)
+            if found_rec.id == entry.key:
+                dangling.discard(entry.key)
 
     removed = freed = young = 0
     for entry in driver.scan(BLOB_NS):
@@ -225,7 +225,7 @@ def collect(
     if not dry_run:
         ops = [Delete(CKPT_NS, k) for k in orphan_keys]
         ops += [Delete(CKPT_ID_NS, k) for k in orphan_ids]
-        ops += [Delete(CKPT_ID_NS, k) for k in dangling]
+        ops += [Delete(CKPT_ID_NS, k) for k in sorted(dangling)]
         for i in range(0, len(ops), 200):
             driver.batch(ops[i : i + 200])
     return GcReport(
