@@ -410,6 +410,22 @@ def test_release_keeps_a_snapshot_another_checkpoint_names(sg: ShadowGit, ws: Pa
     assert sg.info(a).commit == a
 
 
+def test_release_never_drops_the_newest_snapshot(sg: ShadowGit, ws: Path) -> None:
+    write(ws, "a.txt")
+    a = sg.snapshot()
+    write(ws, "a.txt", "newer")
+    b = sg.snapshot()
+    assert a is not None and b is not None
+    sg.keep(a, "cp-a")
+    sg.keep(b, "cp-b")
+    sg.release("cp-a")
+    sg.release("cp-b")
+    sg.gc()
+    assert [i.commit for i in sg.list()] == [b]
+    with pytest.raises(NotFoundError):
+        sg.info(a)
+
+
 def test_prune_by_age_keeps_young_snapshots(sg: ShadowGit, ws: Path) -> None:
     write(ws, "a.txt")
     sg.snapshot()

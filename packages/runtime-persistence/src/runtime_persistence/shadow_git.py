@@ -813,11 +813,22 @@ class ShadowGit:
             folder = folder.parent
 
     def _drop_if_unkept(self, commit: str) -> None:
-        keepers = self._git(["for-each-ref", "--points-at", commit, "--format=%(refname)", _KEEP_REFS]).stdout
-        if keepers.strip() or commit == self.head():
+        """Delete the snapshot refs of ``commit`` unless a keep ref names it or it is the newest."""
+        out = self._git(
+            [
+                "for-each-ref",
+                "--points-at",
+                commit,
+                "--format=%(refname)",
+                _KEEP_REFS,
+                _SNAPSHOT_REFS,
+                _BRANCH,
+            ]
+        ).stdout.decode()
+        refs = out.splitlines()
+        if any(ref == _BRANCH or ref.startswith(_KEEP_REFS) for ref in refs):
             return
-        refs = self._git(["for-each-ref", "--points-at", commit, "--format=%(refname)", _SNAPSHOT_REFS])
-        deletes = "".join(f"delete {ref} {commit}\n" for ref in refs.stdout.decode().splitlines() if ref)
+        deletes = "".join(f"delete {ref} {commit}\n" for ref in refs if ref.startswith(_SNAPSHOT_REFS))
         if deletes:
             self._git(["update-ref", "--stdin"], stdin=deletes.encode())
 
