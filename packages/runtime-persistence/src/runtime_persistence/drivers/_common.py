@@ -33,6 +33,10 @@ def check_put(
         )
     if if_absent and if_version is not None:
         raise ValidationError("give if_absent or if_version, not both")
+    _check_if_version(if_version)
+
+
+def _check_if_version(if_version: int | None) -> None:
     if if_version is not None and (
         isinstance(if_version, bool) or not isinstance(if_version, int) or if_version < 1
     ):
@@ -42,10 +46,7 @@ def check_put(
 def check_key_op(namespace: str, key: str, if_version: int | None = None) -> None:
     validate_namespace(namespace)
     validate_key(key)
-    if if_version is not None and (
-        isinstance(if_version, bool) or not isinstance(if_version, int) or if_version < 1
-    ):
-        raise ValidationError(f"if_version must be a positive integer, got {if_version!r}")
+    _check_if_version(if_version)
 
 
 def check_scan(namespace: str, prefix: str, after: str | None, before: str | None, limit: int | None) -> None:
@@ -69,6 +70,13 @@ def check_batch(ops: Sequence[Put | Delete], max_value_size: int) -> None:
             check_key_op(op.namespace, op.key, op.if_version)
         else:
             raise ValidationError(f"a batch holds Put and Delete operations, got {type(op).__name__}")
+
+
+def check_chunk_size(chunk_size: int) -> int:
+    """``chunk_size`` if it is a positive integer (a reader's requested chunk size); else ValidationError."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    return chunk_size
 
 
 def in_range(key: str, prefix: str, after: str | None, before: str | None) -> bool:

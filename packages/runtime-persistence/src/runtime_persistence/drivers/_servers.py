@@ -148,12 +148,6 @@ def pieces(chunk: bytes, size: int) -> Iterator[bytes]:
         yield bytes(view[i : i + size])
 
 
-def check_chunk_size(chunk_size: int) -> int:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    return chunk_size
-
-
 def bool_option(options: Mapping[str, Any], name: str) -> bool:
     """A yes/no option (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``); False when absent."""
     raw = options.get(name)

@@ -68,6 +68,7 @@ from runtime_core import (
 from runtime_persistence.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
+    check_chunk_size,
     check_digest_of,
     check_key_op,
     check_put,
@@ -638,8 +639,7 @@ class FileDriver:
         """Stream the blob's file in chunks; CorruptionError at the end if it does not hash to
         ``digest``."""
         validate_digest(digest)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        check_chunk_size(chunk_size)
         path = self._blob_path(digest)
         try:
             handle = open(path, "rb")  # noqa: SIM115 (closed by the generator)

@@ -25,6 +25,7 @@ from runtime_core import (
 from runtime_persistence.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
+    check_chunk_size,
     check_digest_of,
     check_key_op,
     check_put,
@@ -209,6 +210,7 @@ class MemoryDriver:
 
     def open_blob(self, digest: str, chunk_size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
         validate_digest(digest)
+        check_chunk_size(chunk_size)
         with self._lock:
             found = self._blobs.get(digest)
         if found is None:

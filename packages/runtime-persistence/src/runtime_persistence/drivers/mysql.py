@@ -57,6 +57,7 @@ from runtime_core import (
 from runtime_persistence.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
+    check_chunk_size,
     check_digest_of,
     check_key_op,
     check_put,
@@ -68,7 +69,6 @@ from runtime_persistence.drivers._migrations import Migration, MigrationRunner, 
 from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     bool_option,
-    check_chunk_size,
     float_option,
     int_option,
     merged_options,

@@ -47,6 +47,7 @@ from runtime_core import (
 from runtime_persistence.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
+    check_chunk_size,
     check_digest_of,
     check_key_op,
     check_put,
@@ -58,7 +59,6 @@ from runtime_persistence.drivers._migrations import Migration, MigrationRunner, 
 from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     bool_option,
-    check_chunk_size,
     int_option,
     merged_options,
     pieces,

@@ -53,6 +53,7 @@ from runtime_core import (
 from runtime_persistence.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
+    check_chunk_size,
     check_digest_of,
     check_key_op,
     check_put,
@@ -595,8 +596,7 @@ class SqliteDriver:
         """Stream the blob one stored row at a time; CorruptionError at the end if the bytes do
         not hash to ``digest`` or a row is missing."""
         validate_digest(digest)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        check_chunk_size(chunk_size)
         try:
             row = self._blob_row(digest)
         except sqlite3.DatabaseError as exc:
