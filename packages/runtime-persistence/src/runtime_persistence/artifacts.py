@@ -181,6 +181,23 @@ def _record_key(series: str, version: int) -> str:
     return f"{series}{_SEP}{version:0{_DIGITS}d}"
 
 
+def _check_version(version: object) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValidationError(f"an artifact version is a non-negative integer, got {version!r}")
+
+
+def _scan_all(driver: Driver, prefix: str = "") -> Iterator[bytes]:
+    """The value of every artifact record under ``prefix``, in key order, a page at a time."""
+    after: str | None = None
+    while True:
+        page = list(driver.scan(ARTIFACT_NS, prefix=prefix, after=after, limit=_PAGE))
+        for entry in page:
+            yield entry.value
+        if len(page) < _PAGE:
+            return
+        after = page[-1].key
+
+
 def _check_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
@@ -467,8 +484,7 @@ class Artifacts:
         key = validate_artifact_key(key)
         series = _series(scope, key)
         if version is not None:
-            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-                raise ValidationError(f"an artifact version is a non-negative integer, got {version!r}")
+            _check_version(version)
             entry = self._driver.get(ARTIFACT_NS, _record_key(series, version))
             if entry is None or self._decode(entry.value).key != key:
                 return 0
@@ -517,8 +533,7 @@ class Artifacts:
         if version is None:
             rec = self._latest(series)
         else:
-            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-                raise ValidationError(f"an artifact version is a non-negative integer, got {version!r}")
+            _check_version(version)
             entry = self._driver.get(ARTIFACT_NS, _record_key(series, version))
             rec = self._decode(entry.value) if entry is not None else None
         if rec is None or rec.key != key:
@@ -527,14 +542,8 @@ class Artifacts:
         return rec
 
     def _records(self, prefix: str) -> Iterator[_Record]:
-        after: str | None = None
-        while True:
-            page = list(self._driver.scan(ARTIFACT_NS, prefix=prefix, after=after, limit=_PAGE))
-            for entry in page:
-                yield self._decode(entry.value)
-            if len(page) < _PAGE:
-                return
-            after = page[-1].key
+        for value in _scan_all(self._driver, prefix):
+            yield self._decode(value)
 
     def _series_records(self, series: str) -> list[_Record]:
         return list(self._records(series + _SEP))
@@ -567,16 +576,10 @@ def artifact_blob_roots(driver: Driver) -> Iterator[str]:
     artifact names): the root provider garbage collection uses. A damaged record raises
     CorruptionError, which stops the collection rather than deleting what it might need."""
     ser = EnvelopeSerializer()
-    after: str | None = None
-    while True:
-        page = list(driver.scan(ARTIFACT_NS, after=after, limit=_PAGE))
-        for entry in page:
-            rec: _Record = ser.loads(entry.value, _Record)
-            yield rec.digest
-            yield from rec.refs
-        if len(page) < _PAGE:
-            return
-        after = page[-1].key
+    for value in _scan_all(driver):
+        rec: _Record = ser.loads(value, _Record)
+        yield rec.digest
+        yield from rec.refs
 
 
 register_blob_roots("artifacts", artifact_blob_roots)
