@@ -9,7 +9,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from runtime_core import DriverUnavailableError, StorageError, ValidationError
+from runtime_core import (
+    CorruptionError,
+    DriverUnavailableError,
+    KeepupError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 
 from runtime_persistence.stores import redact_url
 
@@ -111,6 +118,14 @@ def storage_failure(kind: str, url: str, action: str, exc: BaseException) -> Sto
         f"{kind} {action} failed at {redact_url(url)}: {one_line(exc, url)} "
         "(the operation may or may not have been applied; read to find out)"
     )
+
+
+def missing_chunk(digest: str, still_stored: bool) -> KeepupError:
+    """The error for a blob chunk that is not where it should be while the blob is read:
+    NotFoundError when the blob itself is gone (deleted during the read), else CorruptionError."""
+    if not still_stored:
+        return NotFoundError(f"blob {digest} was deleted while it was being read")
+    return CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
 
 
 def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:

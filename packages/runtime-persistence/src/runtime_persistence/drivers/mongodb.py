@@ -38,7 +38,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import pymongo
 from bson.int64 import Int64
@@ -49,7 +49,6 @@ from pymongo.write_concern import WriteConcern
 from runtime_core import (
     BlobInfo,
     ConflictError,
-    CorruptionError,
     Delete,
     DriverUnavailableError,
     Durability,
@@ -77,6 +76,7 @@ from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     int_option,
     merged_options,
+    missing_chunk,
     pieces,
     rechunk,
     split_options,
@@ -464,17 +464,12 @@ class MongoDriver:
                     .limit(_READ_AHEAD)
                 )
             if not docs:
-                self._missing_chunk(digest)
+                raise missing_chunk(digest, self.has_blob(digest))
             for doc in docs:
                 if int(doc["n"]) != seq:
-                    self._missing_chunk(digest)
+                    raise missing_chunk(digest, self.has_blob(digest))
                 yield from pieces(bytes(doc["data"]), chunk_size)
                 seq += 1
-
-    def _missing_chunk(self, digest: str) -> NoReturn:
-        if not self.has_blob(digest):
-            raise NotFoundError(f"blob {digest} was deleted while it was being read")
-        raise CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
 
     def has_blob(self, digest: str) -> bool:
         validate_digest(digest)

@@ -41,7 +41,6 @@ import pymysql
 from runtime_core import (
     BlobInfo,
     ConflictError,
-    CorruptionError,
     Delete,
     Durability,
     Entry,
@@ -72,6 +71,7 @@ from runtime_persistence.drivers._servers import (
     float_option,
     int_option,
     merged_options,
+    missing_chunk,
     pieces,
     rechunk,
     split_options,
@@ -607,9 +607,7 @@ class MysqlDriver:
                 rows = cur.fetchall()
             for got, data in rows:
                 if got != seq:
-                    if not self.has_blob(digest):
-                        raise NotFoundError(f"blob {digest} was deleted while it was being read")
-                    raise CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
+                    raise missing_chunk(digest, self.has_blob(digest))
                 yield from pieces(bytes(data), chunk_size)
                 seq += 1
             if len(rows) < _READ_AHEAD:

@@ -25,7 +25,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -33,7 +33,6 @@ from psycopg import sql
 from runtime_core import (
     BlobInfo,
     ConflictError,
-    CorruptionError,
     Delete,
     Durability,
     Entry,
@@ -61,6 +60,7 @@ from runtime_persistence.drivers._servers import (
     bool_option,
     int_option,
     merged_options,
+    missing_chunk,
     pieces,
     rechunk,
     split_options,
@@ -483,18 +483,13 @@ class PostgresDriver:
                 rows = conn.execute(self._q.read_chunks, (upload, seq, _READ_AHEAD), binary=True).fetchall()
             for got, data in rows:
                 if got != seq:
-                    self._missing_chunk(digest)
+                    raise missing_chunk(digest, self.has_blob(digest))
                 yield from pieces(bytes(data), chunk_size)
                 seq += 1
             if len(rows) < _READ_AHEAD:
                 if not self.has_blob(digest):
                     raise NotFoundError(f"blob {digest} was deleted while it was being read")
                 return
-
-    def _missing_chunk(self, digest: str) -> NoReturn:
-        if not self.has_blob(digest):
-            raise NotFoundError(f"blob {digest} was deleted while it was being read")
-        raise CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
 
     def has_blob(self, digest: str) -> bool:
         validate_digest(digest)

@@ -39,7 +39,6 @@ from redis.retry import Retry
 from runtime_core import (
     BlobInfo,
     ConflictError,
-    CorruptionError,
     Delete,
     Durability,
     Entry,
@@ -66,6 +65,7 @@ from runtime_persistence.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     int_option,
     merged_options,
+    missing_chunk,
     pieces,
     rechunk,
     split_options,
@@ -495,9 +495,7 @@ class RedisDriver:
                 )
             for data in found:
                 if data is None:
-                    if not self.has_blob(digest):
-                        raise NotFoundError(f"blob {digest} was deleted while it was being read")
-                    raise CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
+                    raise missing_chunk(digest, self.has_blob(digest))
                 yield from pieces(_bytes(data), chunk_size)
 
     def has_blob(self, digest: str) -> bool:
