@@ -98,6 +98,21 @@ def prefix_upper_bound(prefix: str) -> str | None:
     return None
 
 
+def key_bounds(prefix: str, after: str | None, before: str | None) -> tuple[bytes, bool, bytes | None]:
+    """A scan's key range as UTF-8 bytes: ``(low, low_inclusive, high)`` where ``high`` is
+    exclusive (None: unbounded). ``prefix``, ``after`` and ``before`` are combined, the tighter
+    bound winning on each side."""
+    low = prefix.encode()
+    low_inclusive = True
+    if after is not None and after.encode() >= low:
+        low, low_inclusive = after.encode(), False
+    upper = prefix_upper_bound(prefix)
+    high = upper.encode() if upper is not None else None
+    if before is not None and (high is None or before.encode() < high):
+        high = before.encode()
+    return low, low_inclusive, high
+
+
 def check_digest_of(data: bytes, digest: str | None) -> str:
     actual = hashlib.sha256(data).hexdigest()
     if digest is not None and validate_digest(digest) != actual:

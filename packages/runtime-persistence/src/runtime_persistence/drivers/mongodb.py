@@ -69,7 +69,7 @@ from runtime_persistence.drivers._common import (
     check_key_op,
     check_put,
     check_scan,
-    prefix_upper_bound,
+    key_bounds,
     verified_chunks,
 )
 from runtime_persistence.drivers._servers import (
@@ -240,14 +240,14 @@ class MongoDriver:
         written during the scan may or may not appear."""
         check_scan(namespace, prefix, after, before, limit)
         head = namespace + "|"
-        low: tuple[str, bool] = (head + prefix, True)  # (bound, inclusive)
-        if after is not None and after.encode() >= prefix.encode():
-            low = (head + after, False)
-        upper = prefix_upper_bound(prefix)
-        high = head + upper if upper is not None else namespace + "}"  # "}" follows "|"
-        if before is not None and (upper is None or before.encode() < upper.encode()):
-            high = head + before
-        return self._scan_pages(len(head), low, high, reverse, limit)
+        low, low_inclusive, high = key_bounds(prefix, after, before)
+        return self._scan_pages(
+            len(head),
+            (head + low.decode(), low_inclusive),
+            head + high.decode() if high is not None else namespace + "}",  # "}" follows "|"
+            reverse,
+            limit,
+        )
 
     def _scan_pages(
         self, skip: int, low: tuple[str, bool], high: str, reverse: bool, limit: int | None

@@ -61,7 +61,7 @@ from runtime_persistence.drivers._common import (
     check_key_op,
     check_put,
     check_scan,
-    prefix_upper_bound,
+    key_bounds,
     verified_chunks,
 )
 from runtime_persistence.drivers._migrations import Migration, MigrationRunner, SchemaStatus
@@ -412,14 +412,7 @@ class MysqlDriver:
         """See :meth:`runtime_core.Driver.scan`. Large scans are read in pages of a few hundred
         rows; keys written during the scan may or may not appear."""
         check_scan(namespace, prefix, after, before, limit)
-        low = prefix.encode()
-        low_inclusive = True
-        if after is not None and after.encode() >= low:
-            low, low_inclusive = after.encode(), False
-        upper = prefix_upper_bound(prefix)
-        high = upper.encode() if upper is not None else None
-        if before is not None and (high is None or before.encode() < high):
-            high = before.encode()
+        low, low_inclusive, high = key_bounds(prefix, after, before)
         return self._scan_pages(namespace, low, low_inclusive, high, reverse, limit)
 
     def _scan_pages(

@@ -58,7 +58,7 @@ from runtime_persistence.drivers._common import (
     check_key_op,
     check_put,
     check_scan,
-    prefix_upper_bound,
+    key_bounds,
     verified_chunks,
 )
 from runtime_persistence.drivers._servers import (
@@ -304,14 +304,14 @@ class RedisDriver:
         """See :meth:`runtime_core.Driver.scan`. Each page of a few hundred keys is read
         atomically; keys written between pages may or may not appear."""
         check_scan(namespace, prefix, after, before, limit)
-        low = b"[" + prefix.encode()
-        if after is not None and after.encode() >= prefix.encode():
-            low = b"(" + after.encode()
-        upper = prefix_upper_bound(prefix)
-        high = b"(" + upper.encode() if upper is not None else b"+"
-        if before is not None and (upper is None or before.encode() < upper.encode()):
-            high = b"(" + before.encode()
-        return self._scan_pages(namespace, low, high, reverse, limit)
+        low, low_inclusive, high = key_bounds(prefix, after, before)
+        return self._scan_pages(
+            namespace,
+            (b"[" if low_inclusive else b"(") + low,
+            b"(" + high if high is not None else b"+",
+            reverse,
+            limit,
+        )
 
     def _scan_pages(
         self, namespace: str, low: bytes, high: bytes, reverse: bool, limit: int | None
