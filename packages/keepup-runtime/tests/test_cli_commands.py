@@ -6,6 +6,8 @@ subprocess; these are the fast, detailed ones."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -668,3 +670,11 @@ def test_an_unexpected_error_is_one_line_that_asks_for_a_report() -> None:
 
     line = describe(KeyError("boom\nsecond line"))
     assert "\n" not in line and "bug" in line and "KEEPUP_DEBUG=1" in line
+
+
+def test_starting_the_command_does_not_import_rich() -> None:
+    """rich is a third of the start-up and ``--json`` output never needs it: it is imported on
+    first use (tables, progress bars, markup), not with the command."""
+    code = "import sys, keepup.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

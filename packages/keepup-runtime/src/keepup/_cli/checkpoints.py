@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
-from rich.json import JSON
 from runtime_core import Checkpoint, FileChange, ValidationError
 from runtime_persistence.export import export_threads, import_threads
 
@@ -117,6 +116,8 @@ def show(
                     )
         others = {k: v for k, v in data["state"].items() if k != "messages"}
         if others:
+            from rich.json import JSON
+
             console.print("[bold]other channels[/]")
             console.print(JSON(json.dumps(others, ensure_ascii=False, default=str)))
 

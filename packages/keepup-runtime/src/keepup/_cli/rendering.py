@@ -2,7 +2,10 @@
 progress bars on stderr, and the one-line error message.
 
 Data goes to stdout; progress, prompts and errors go to stderr, so ``--json`` output can always be
-piped into another program."""
+piped into another program.
+
+rich is imported on first use, not with this module: it is a third of the command's start-up and
+``--json`` output never needs it."""
 
 from __future__ import annotations
 
@@ -14,19 +17,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "ProgressCallback",
@@ -48,11 +42,20 @@ ProgressCallback = Callable[[int, int | None], None]
 _PIPE_WIDTH = 240
 
 
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped, so that it prints as written."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
+
+
 def out_console() -> Console:
     """A console on the current stdout (looked up at call time, so tests can swap streams).
 
     When stdout is not a terminal, lines are laid out 240 columns wide, so that ids in tables are
     never folded and can be copied from a log."""
+    from rich.console import Console
+
     console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
     if not console.is_terminal:
         console = Console(file=sys.stdout, soft_wrap=True, highlight=False, width=_PIPE_WIDTH)
@@ -60,6 +63,8 @@ def out_console() -> Console:
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, soft_wrap=True, highlight=False)
 
 
@@ -111,6 +116,8 @@ def short(identifier: str | None, width: int = 13) -> str:
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print a rich table on stdout (cells are escaped, never read as markup). The first column
     (an id, usually) is never wrapped."""
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", show_lines=False)
     for i, column in enumerate(columns):
         t.add_column(column, overflow="fold", no_wrap=i == 0)
@@ -121,6 +128,8 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 
 def fields(title: str | None, rows: Sequence[tuple[str, Any]]) -> None:
     """Print name/value pairs as a two-column table without a header."""
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", show_header=False)
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
@@ -138,6 +147,15 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[ProgressCall
     if not enabled or not console.is_terminal:
         yield _ignore
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
