@@ -597,15 +597,21 @@ class FileDriver:
 
     def put_blob(self, data: bytes, digest: str | None = None) -> BlobInfo:
         """Store ``data`` as a file named by its SHA-256 (a no-op if already stored)."""
-        actual = check_digest_of(bytes(data), digest)
-        return self.put_blob_stream(iter([bytes(data)]), _digest=actual)
+        data = bytes(data)
+        actual = check_digest_of(data, digest)
+        existing = self._blob_path(actual)
+        if existing.exists():
+            return self._info(existing)
+        return self._write_blob([data], actual)
 
-    def put_blob_stream(self, chunks: Iterable[bytes], *, _digest: str | None = None) -> BlobInfo:
+    def put_blob_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
         """Write the stream to a temporary file while hashing it (bounded memory), fsync it and
         rename it to its digest's path; a blob already stored is kept and the copy dropped."""
-        existing = self._blob_path(_digest) if _digest is not None else None
-        if existing is not None and existing.exists():
-            return self._info(existing)
+        return self._write_blob(chunks, None)
+
+    def _write_blob(self, chunks: Iterable[bytes], digest: str | None) -> BlobInfo:
+        """Write ``chunks`` to a temporary file and publish it under ``digest`` (hashed here
+        while writing when None: a caller that gives it has already hashed the bytes)."""
         tmp = self._temp_path()
         h = hashlib.sha256()
         try:
@@ -617,7 +623,8 @@ class FileDriver:
                 for chunk in chunks:  # errors raised by the caller's iterator pass through as they are
                     if not isinstance(chunk, (bytes, bytearray, memoryview)):
                         raise ValidationError(f"a blob stream yields bytes, got {type(chunk).__name__}")
-                    h.update(chunk)
+                    if digest is None:
+                        h.update(chunk)
                     try:
                         out.write(chunk)
                     except OSError as exc:
@@ -630,7 +637,7 @@ class FileDriver:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return self._publish_blob(tmp, h.hexdigest())
+        return self._publish_blob(tmp, digest or h.hexdigest())
 
     def get_blob(self, digest: str) -> bytes:
         return b"".join(self.open_blob(digest))

@@ -193,13 +193,14 @@ class MemoryDriver:
 
     # blobs -----------------------------------------------------------------------------------
     def put_blob(self, data: bytes, digest: str | None = None) -> BlobInfo:
-        actual = check_digest_of(bytes(data), digest)
+        data = bytes(data)
+        actual = check_digest_of(data, digest)
         with self._lock:
             existing = self._blobs.get(actual)
             if existing is not None:
                 return existing[1]
             info = BlobInfo(actual, len(data), utc_now())
-            self._blobs[actual] = (bytes(data), info)
+            self._blobs[actual] = (data, info)
             return info
 
     def put_blob_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
