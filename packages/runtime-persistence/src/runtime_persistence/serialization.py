@@ -46,6 +46,7 @@ import hashlib
 import math
 import os
 import struct
+import threading
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
@@ -293,15 +294,17 @@ class EnvelopeSerializer:
         if allow_nan and codec == "json":
             raise ValidationError("JSON cannot carry NaN or infinities: use the msgpack codec with allow_nan")
         self._codec_id = CODEC_MSGPACK if codec == "msgpack" else CODEC_JSON
-        self._compressor: Any = None
+        self._zstd_level: int | None = None
         if compression == "zstd":
-            self._compressor = _zstd().ZstdCompressor(level=level, write_content_size=True)
+            _zstd()  # a missing library is reported now, naming the extra
+            self._zstd_level = level
+        # zstd (de)compressors must not be used by two threads at once: one of each per thread
+        self._zstd_local = threading.local()
         self._keyring = keyring
         self._allow_nan = allow_nan
         self._msgpack = msgspec.msgpack.Encoder()
         self._json = msgspec.json.Encoder()
         self._decoders: dict[tuple[int, Any], Any] = {}
-        self._decompressor: Any = None
 
     # encoding ------------------------------------------------------------------------------------
     def dumps(self, value: Any) -> bytes:
@@ -322,8 +325,12 @@ class EnvelopeSerializer:
             except _Refused as exc:
                 raise ValidationError(f"value cannot be stored: {exc}") from None
         compression = COMPRESSION_NONE
-        if self._compressor is not None and len(payload) >= _COMPRESS_FROM:
-            packed = self._compressor.compress(payload)
+        if self._zstd_level is not None and len(payload) >= _COMPRESS_FROM:
+            compressor = getattr(self._zstd_local, "compressor", None)
+            if compressor is None:
+                compressor = _zstd().ZstdCompressor(level=self._zstd_level, write_content_size=True)
+                self._zstd_local.compressor = compressor
+            packed = compressor.compress(payload)
             if len(packed) < len(payload):
                 payload, compression = packed, COMPRESSION_ZSTD
         key_id = b""
@@ -392,10 +399,12 @@ class EnvelopeSerializer:
         return cast(T, self._decode(codec, payload, type))
 
     def _decompress(self, payload: bytes | memoryview) -> bytes:
-        if self._decompressor is None:
-            self._decompressor = _zstd().ZstdDecompressor()
+        decompressor = getattr(self._zstd_local, "decompressor", None)
+        if decompressor is None:
+            decompressor = _zstd().ZstdDecompressor()
+            self._zstd_local.decompressor = decompressor
         try:
-            return cast(bytes, self._decompressor.decompress(bytes(payload), max_output_size=MAX_PAYLOAD - 1))
+            return cast(bytes, decompressor.decompress(bytes(payload), max_output_size=MAX_PAYLOAD - 1))
         except KeepupError:
             raise
         except Exception as exc:  # zstandard.ZstdError: damaged frame or size over the limit
