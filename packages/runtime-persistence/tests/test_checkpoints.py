@@ -326,3 +326,19 @@ def test_a_head_moved_by_another_writer_is_the_default_parent(ckpt_store: TestSt
     with pytest.raises(ConflictError):
         two.save(t.id, {"n": 4}, parent_id=second.id)
     assert [c.id for c in two.list(t.id)] == [third.id, second.id, first.id]
+
+
+def test_a_thread_deleted_and_recreated_by_another_writer_is_not_extended_from_its_old_head(
+    ckpt_store: TestStore,
+) -> None:
+    # the recreated head key starts again at version 1, the version `one` last wrote
+    one, two = Checkpoints(ckpt_store.driver), Checkpoints(ckpt_store.driver)
+    t = one.create_thread(thread_id=new_id())
+    old = one.save(t.id, {"big": "x" * 2000})
+    two.delete_thread(t.id)
+    two.create_thread(thread_id=t.id)
+    fresh = two.save(t.id, {"n": 1})
+    later = one.save(t.id, {"big": "x" * 2000})
+    assert (later.parent_id, later.step) == (fresh.id, 1)
+    assert old.id not in [c.id for c in two.list(t.id)]
+    assert two.get(later.id).state == {"big": "x" * 2000}

@@ -152,10 +152,6 @@ def _matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> b
     return all(k in metadata and metadata[k] == v for k, v in wanted.items())
 
 
-class _StaleHead(Exception):
-    """The head remembered by this object was moved by another writer (internal: retried)."""
-
-
 class _Lru(Generic[_T]):
     """A small thread-safe LRU map."""
 
@@ -208,10 +204,6 @@ class Checkpoints:
         self._recent: _Lru[_Record] = _Lru(256)
         self._listeners: list[RemovalListener] = []
         self._decoded: OrderedDict[tuple[type[Any], bytes], Any] = OrderedDict()
-        # heads this object moved last (atomic drivers only): a save tries them without a read;
-        # if another writer moved the head since, the compare-and-set fails and the save retries
-        # once with the head read from the store, so the result is the same as reading it first
-        self._heads: dict[str, tuple[_Head, int]] = {}
         self._decoded_lock = threading.Lock()
 
     @property
@@ -542,7 +534,6 @@ class Checkpoints:
         checkpoints; their history stops at their first checkpoint. Blobs are freed by gc."""
         rec, version = self._thread_rec(thread_id)
         self._leases.check_free(thread_id, "delete the thread")
-        self._heads.pop(thread_id, None)
         self._driver.delete(THREAD_NS, thread_id, if_version=version)
         self._driver.delete(HEAD_NS, thread_id)
         removed: list[str] = []
@@ -631,35 +622,7 @@ class Checkpoints:
         ConflictError when the head is not ``parent_id`` (or moved while saving: re-read the head
         and decide again), NotFoundError for an unknown thread, ValidationError for bad input
         (nothing is written)."""
-        args = (thread_id, state, parent_id, source, step, label, metadata, workspace, artifacts)
-        cached = self._heads.get(thread_id) if self._atomic else None
-        if cached is not None and parent_id in (None, cached[0].id):
-            try:
-                return self._save(*args, known_head=cached)
-            except _StaleHead:
-                self._heads.pop(thread_id, None)
-        return self._save(*args, known_head=None)
-
-    def _save(
-        self,
-        thread_id: str,
-        state: Mapping[str, Any],
-        parent_id: str | None,
-        source: CheckpointSource,
-        step: int | None,
-        label: str | None,
-        metadata: Mapping[str, Any] | None,
-        workspace: WorkspaceRef | None,
-        artifacts: tuple[ArtifactRef, ...],
-        *,
-        known_head: tuple[_Head, int] | None,
-    ) -> Checkpoint:
-        head: _Head | None
-        version: int | None
-        if known_head is not None:
-            head, version = known_head
-        else:
-            head, version = self._head(thread_id)
+        head, version = self._head(thread_id)
         if head is None:
             self._thread_rec(thread_id)
         if parent_id is not None:
@@ -686,12 +649,7 @@ class Checkpoints:
         known = self._known_blobs(head)
         encoded = self._channels.encode(cp.state, known)
         rec = self._record_for(cp, head.seq + 1 if head else 0, encoded.refs)
-        try:
-            self._commit(rec, encoded, version)
-        except ConflictError:
-            if known_head is not None:
-                raise _StaleHead from None
-            raise
+        self._commit(rec, encoded, version)
         self._telemetry.count("checkpoint.saved")
         return cp
 
@@ -741,9 +699,8 @@ class Checkpoints:
                 )
             )
         try:
-            results = self._driver.batch(ops)
+            self._driver.batch(ops)
         except ConflictError:
-            self._heads.pop(rec.thread_id, None)
             if not self._atomic:
                 landed = self._driver.get(CKPT_NS, slot)
                 if landed is not None and self._load(landed.value, _Record).id == rec.id:
@@ -756,11 +713,7 @@ class Checkpoints:
                 f"thread {rec.thread_id} moved past {rec.parent_id or 'its start'} while saving; "
                 "re-read the head and decide again"
             ) from None
-        if self._atomic:
-            new_version = results[-1]
-            if isinstance(new_version, int) and not isinstance(new_version, bool):
-                self._heads[rec.thread_id] = (head, new_version)
-        else:
+        if not self._atomic:
             self._advance_head(rec.thread_id, head, head_version)
         self._remember(rec)
 
