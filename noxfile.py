@@ -5,7 +5,8 @@ Sessions:
 * ``lint``        ruff check and ruff format --check; versions agree (scripts/check_versions.py)
 * ``typecheck``   mypy --strict over every package's ``src`` and the scripts
 * ``arch``        lint-imports; every contract names real modules; imported siblings are declared
-                  dependencies and nothing imports in a cycle; the generated facade is current
+                  dependencies and nothing imports in a cycle; the generated facade and every
+                  generated sync twin of async code (scripts/gen_sync.py) are current
 * ``tests``       one session per package (``tests(runtime-core)`` …), in a virtualenv holding only
                   that package (built as a wheel, not editable), its declared dependencies and extras,
                   and the test tools: its tests cannot lean on a package it does not declare
@@ -119,6 +120,7 @@ def arch(session: nox.Session) -> None:
     session.run("python", "scripts/check_dependencies.py")
     session.run("python", "scripts/check_versions.py")
     session.run("python", "scripts/gen_facade.py", "--check")
+    session.run("python", "scripts/gen_sync.py", "--check")
 
 
 @nox.session

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runtime_core import Driver
-from runtime_persistence.artifacts import Artifacts
-from runtime_persistence.stores import open_store
+from runtime_persistence.artifact.artifacts import Artifacts
+from runtime_persistence.storage.stores import open_store
 
 SERVER_URLS = {
     "postgres": "KEEPUP_TEST_POSTGRES_URL",

@@ -41,8 +41,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from runtime_persistence import Checkpoints
-from runtime_persistence.serialization import dumps
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.serialization import dumps
+from runtime_persistence.storage.stores import open_store
 
 try:
     from langgraph.checkpoint.base.id import uuid6

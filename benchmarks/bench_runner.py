@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from runtime_core import Checkpoint, Driver, ToolCall, ToolCallResult, ToolDescription
 from runtime_execution import Runner, ScriptedAgent
 from runtime_persistence import Checkpoints, Leases, RunRecords
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 
 
 class NoopTools:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 
 VALUE = os.urandom(100)
 NS = "bench"

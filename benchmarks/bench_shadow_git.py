@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime_persistence.shadow_git import ShadowGit
+from runtime_persistence.shadow_git.repository import ShadowGit
 
 TARGET = 1.3
 

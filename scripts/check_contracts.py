@@ -63,6 +63,13 @@ def unmatched_expressions(config_path: Path) -> list[str]:
         checks: Iterable[tuple[str, str]] = (
             (field, value) for field in _MUST_MATCH if field in options for value in _values(options[field])
         )
+        containers = _values(options.get("containers", ""))
+        if containers:  # layer names are relative to each container
+            checks = (
+                (field, f"{container}.{value}" if field == "layers" else value)
+                for field, value in checks
+                for container in containers
+            )
         forbidden = (
             ("forbidden_modules", value)
             for value in _values(options.get("forbidden_modules", ""))

@@ -74,7 +74,7 @@ def check_persistence() -> None:
     if present:
         fail(f"runtime-persistence without extras installed driver libraries: {present}")
     from runtime_core import DriverUnavailableError
-    from runtime_persistence.stores import open_store
+    from runtime_persistence.storage.stores import open_store
 
     with tempfile.TemporaryDirectory(prefix="keepup-stores-") as tmp:
         urls = ["memory://", f"sqlite:///{tmp}/keepup.db", f"file://{tmp}/files"]

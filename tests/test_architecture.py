@@ -30,14 +30,14 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "persistence-seed-rule": [
         (
-            "runtime-persistence/src/runtime_persistence/stores.py",
+            "runtime-persistence/src/runtime_persistence/storage/stores.py",
             "import runtime_execution",
-            "runtime_persistence.stores",
+            "runtime_persistence.storage.stores",
         ),
         (
-            "runtime-persistence/src/runtime_persistence/serialization.py",
+            "runtime-persistence/src/runtime_persistence/storage/serialization.py",
             "import runtime_tools",
-            "runtime_persistence.serialization",
+            "runtime_persistence.storage.serialization",
         ),
     ],
     "tools-below-persistence": [
@@ -62,27 +62,49 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
     "execution-tools-independent": [
         ("runtime-execution/src/runtime_execution/__init__.py", "import runtime_tools", "runtime_execution"),
     ],
+    "persistence-layers": [
+        (
+            "runtime-persistence/src/runtime_persistence/storage/leases.py",
+            "import runtime_persistence.checkpoint.checkpoints",
+            "runtime_persistence.storage.leases",
+        ),
+        (
+            "runtime-persistence/src/runtime_persistence/artifact/artifacts.py",
+            "import runtime_persistence.shadow_git.repository",
+            "runtime_persistence.artifact.artifacts",
+        ),
+        (
+            "runtime-persistence/src/runtime_persistence/checkpoint/gc.py",
+            "import runtime_persistence.session.runs",
+            "runtime_persistence.checkpoint.gc",
+        ),
+        (
+            "runtime-persistence/src/runtime_persistence/shadow_git/repository.py",
+            "import runtime_persistence.checkpoint._state",
+            "runtime_persistence.shadow_git.repository",
+        ),
+    ],
     "driver-libraries": [
         (
-            "runtime-persistence/src/runtime_persistence/stores.py",
+            "runtime-persistence/src/runtime_persistence/storage/stores.py",
             "import psycopg",
-            "runtime_persistence.stores",
+            "runtime_persistence.storage.stores",
         ),
         (
-            "runtime-persistence/src/runtime_persistence/drivers/memory.py",
+            "runtime-persistence/src/runtime_persistence/storage/drivers/memory.py",
             "import redis",
-            "runtime_persistence.drivers.memory",
+            "runtime_persistence.storage.drivers.memory",
         ),
         (
-            "runtime-persistence/src/runtime_persistence/drivers/postgres.py",
+            "runtime-persistence/src/runtime_persistence/storage/drivers/postgres.py",
             "import pymongo",
-            "runtime_persistence.drivers.postgres",
+            "runtime_persistence.storage.drivers.postgres",
         ),
         ("keepup-runtime/src/keepup/__init__.py", "import pymysql", "keepup"),
         (
-            "runtime-persistence/src/runtime_persistence/stores.py",
+            "runtime-persistence/src/runtime_persistence/storage/stores.py",
             "import zstandard",
-            "runtime_persistence.stores",
+            "runtime_persistence.storage.stores",
         ),
         (
             "runtime-telemetry/src/runtime_telemetry/recorder.py",

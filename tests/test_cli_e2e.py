@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from keepup.runtime import open_runtime
 from runtime_core import new_id
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import isolated_url
 
 BIN = Path(sys.executable).parent

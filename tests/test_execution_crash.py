@@ -37,7 +37,7 @@ from typing import Any
 from runtime_core import NullTelemetry, RecoveryRefusedError, RuntimeBusyError
 from runtime_execution import Runner, ScriptedAgent
 from runtime_persistence import Checkpoints, Leases, RunRecords
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_tools import ToolContext, ToolRegistry, WorkspaceTools
 
 url, workspace, thread_id, kill_point, kill_n, steps = sys.argv[1:7]

@@ -18,7 +18,7 @@ import pytest
 from runtime_core import RunState, RunStatus, RuntimeBusyError
 from runtime_execution import Runner, ScriptedAgent, run_id_of_holder
 from runtime_persistence import Checkpoints, Leases, RunRecords
-from runtime_persistence.shadow_git import ShadowGit
+from runtime_persistence.shadow_git.repository import ShadowGit
 from runtime_persistence.testing import TestStore, store_fixture
 from runtime_tools import ToolRegistry, WorkspaceTools
 
@@ -126,7 +126,7 @@ from pathlib import Path
 from runtime_core import ToolCall
 from runtime_execution import Runner, ScriptedAgent
 from runtime_persistence import Checkpoints, Leases, RunRecords
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_tools import ToolRegistry
 
 url, thread_id, gate = sys.argv[1:4]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime_persistence import Checkpoints
-from runtime_persistence.export import export_threads, import_threads
+from runtime_persistence.checkpoint.export import export_threads, import_threads
 from runtime_persistence.testing import open_test_store
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from runtime_core import ToolCall, UnsafeWorkspaceError
-from runtime_persistence.shadow_git import ShadowGit
+from runtime_persistence.shadow_git.repository import ShadowGit
 from runtime_tools import ToolRegistry, WorkspaceTools
 
 

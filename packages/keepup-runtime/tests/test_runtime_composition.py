@@ -8,7 +8,7 @@ import pytest
 from keepup.runtime import TOOL_OUTPUT_SCOPE, default_store_url, keepup_home, open_runtime
 from runtime_core import DriverUnavailableError, ValidationError
 from runtime_execution import ScriptedAgent
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 
 
 @pytest.fixture

@@ -76,3 +76,37 @@ def test_durability_values() -> None:
 def test_driver_protocol_extends_the_blob_area() -> None:
     assert issubclass(Driver, BlobArea)
     assert not isinstance(object(), BlobArea)
+
+
+def _signature_of(member: object) -> list[tuple[str, object, object]]:
+    import inspect
+
+    if isinstance(member, property):
+        return [("<property>", None, None)]
+    sig = inspect.signature(member)  # type: ignore[arg-type]
+    return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
+
+
+def test_the_async_driver_protocol_names_the_same_methods_with_the_same_parameters() -> None:
+    """AsyncDriver is hand-declared beside Driver: this keeps the two from drifting apart."""
+    from runtime_core import AsyncBlobArea, AsyncDriver, BlobArea, Driver
+
+    for sync_proto, async_proto in ((Driver, AsyncDriver), (BlobArea, AsyncBlobArea)):
+        sync_names = {n for n in vars(sync_proto) if not n.startswith("_")} | {
+            n for base in sync_proto.__mro__[1:] for n in vars(base) if not n.startswith("_")
+        }
+        async_names = {n for n in vars(async_proto) if not n.startswith("_")} | {
+            n for base in async_proto.__mro__[1:] for n in vars(base) if not n.startswith("_")
+        }
+        assert sync_names == async_names
+        for name in sync_names:
+            sync_member = inspect_member(sync_proto, name)
+            async_member = inspect_member(async_proto, name)
+            assert _signature_of(sync_member) == _signature_of(async_member), name
+
+
+def inspect_member(proto: type, name: str) -> object:
+    for klass in proto.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise AssertionError(name)

@@ -22,14 +22,14 @@ from runtime_core import (
     ValidationError,
 )
 from runtime_persistence import Checkpoints
-from runtime_persistence.artifact_schemas import ArtifactSchemas
-from runtime_persistence.artifacts import (
+from runtime_persistence.artifact.artifacts import (
     ARTIFACT_HWM_NS,
     ARTIFACT_NS,
     TYPED_MEDIA_TYPE,
     Artifacts,
     validate_artifact_key,
 )
+from runtime_persistence.artifact.schemas import ArtifactSchemas
 from runtime_persistence.testing import TestStore, store_fixture
 from runtime_telemetry import StructuredTelemetry
 

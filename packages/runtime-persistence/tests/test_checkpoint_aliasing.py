@@ -4,7 +4,7 @@ changes neither what reads nor what a later restore writes."""
 from __future__ import annotations
 
 from runtime_persistence import Checkpoints
-from runtime_persistence.drivers.memory import MemoryDriver
+from runtime_persistence.storage.drivers.memory import MemoryDriver
 
 
 def test_mutating_saved_state_after_save_does_not_change_the_stored_checkpoint() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from runtime_core import ConflictError
 from runtime_persistence import Checkpoints
-from runtime_persistence.drivers.memory import MemoryDriver
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.drivers.memory import MemoryDriver
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, open_test_store
 
 PROCESSES = int(os.environ.get("KEEPUP_CONCURRENCY_PROCESSES", "8"))

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from runtime_core import CorruptionError, blob_digest
-from runtime_persistence.drivers.file import FileDriver
-from runtime_persistence.drivers.memory import MemoryDriver
-from runtime_persistence.drivers.sqlite import SqliteDriver
-from runtime_persistence.serialization import dumps, loads
+from runtime_persistence.storage.drivers.file import FileDriver
+from runtime_persistence.storage.drivers.memory import MemoryDriver
+from runtime_persistence.storage.drivers.sqlite import SqliteDriver
+from runtime_persistence.storage.serialization import dumps, loads
 
 RECORD_TRIALS = 3000  # per driver
 BLOB_TRIALS = 400  # per driver

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from runtime_persistence import Checkpoints
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import isolated_url
 
 KILLS = int(os.environ.get("KEEPUP_CRASH_KILLS", "200"))

@@ -18,7 +18,7 @@ from runtime_core import (
     new_id,
 )
 from runtime_persistence import Events, MessageRecorder
-from runtime_persistence.events import EVENT_NS, EVENT_TOPIC_NS
+from runtime_persistence.session.events import EVENT_NS, EVENT_TOPIC_NS
 from runtime_persistence.testing import TestStore, store_fixture
 
 event_store = store_fixture()

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from runtime_core import ConflictError, CorruptionError
 from runtime_persistence import Checkpoints
-from runtime_persistence._state import KV_BLOB_MAX
-from runtime_persistence.drivers.memory import MemoryDriver
-from runtime_persistence.export import export_threads, import_threads
+from runtime_persistence.checkpoint._state import KV_BLOB_MAX
+from runtime_persistence.checkpoint.export import export_threads, import_threads
+from runtime_persistence.storage.drivers.memory import MemoryDriver
 from runtime_persistence.testing import TestStore, store_fixture
 
 export_target = store_fixture()
@@ -130,7 +130,7 @@ def test_a_truncated_export_is_refused() -> None:
 
 def _forged(*frames: dict[str, Any]) -> bytes:
     """An export file holding ``frames`` after a valid header, with valid framing and checksums."""
-    from runtime_persistence.export import EXPORT_VERSION, _Writer
+    from runtime_persistence.checkpoint.export import EXPORT_VERSION, _Writer
 
     buf = io.BytesIO()
     out = _Writer(buf)

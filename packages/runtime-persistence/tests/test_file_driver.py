@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from runtime_core import MAX_KEY_BYTES, Entry, StorageError, ValidationError
-from runtime_persistence.drivers.file import FileDriver
+from runtime_persistence.storage.drivers.file import FileDriver
 
 
 def write_lock(driver: FileDriver, *, host: str, pid: int, age: float) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from runtime_core import ManualClock, blob_digest, utc_now
 from runtime_persistence import Checkpoints, register_blob_roots, unregister_blob_roots
-from runtime_persistence._state import BLOB_NS, KV_BLOB_MAX
-from runtime_persistence.stores import open_store
+from runtime_persistence.checkpoint._state import BLOB_NS, KV_BLOB_MAX
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, open_test_store, store_fixture
 
 gc_store = store_fixture()

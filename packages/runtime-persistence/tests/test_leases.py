@@ -9,7 +9,7 @@ from runtime_core import ConflictError, LeaseStore, ManualClock, RuntimeBusyErro
 from runtime_persistence import Leases
 from runtime_persistence.testing import TestStore, store_fixture
 
-lease_store = store_fixture()
+lease_store = store_fixture(modes=("sync", "async"))
 TTL = timedelta(seconds=30)
 
 
@@ -20,7 +20,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def leases(lease_store: TestStore, clock: ManualClock) -> Leases:
-    return Leases(lease_store.driver, clock=clock)
+    leases: Leases = lease_store.make(Leases, clock=clock)
+    return leases
 
 
 def test_leases_implement_the_core_protocol(leases: Leases) -> None:

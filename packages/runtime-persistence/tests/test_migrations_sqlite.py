@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from runtime_core import Entry, StorageError, ValidationError
-from runtime_persistence.drivers._migrations import Migration, MigrationRunner
-from runtime_persistence.drivers.sqlite import MIGRATIONS, SqliteDriver
+from runtime_persistence.storage.drivers._migrations import Migration, MigrationRunner
+from runtime_persistence.storage.drivers.sqlite import MIGRATIONS, SqliteDriver
 
 
 def build_v1_store(path: Path) -> tuple[dict[tuple[str, str], tuple[bytes, int]], dict[str, bytes]]:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from runtime_core import Entry, StorageError, ValidationError
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
 pytestmark = pytest.mark.parametrize("name", driver_params(["mysql"]))

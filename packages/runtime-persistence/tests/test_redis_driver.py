@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from runtime_core import Entry, Put, StorageError
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
 pytestmark = pytest.mark.parametrize("name", driver_params(["redis"]))

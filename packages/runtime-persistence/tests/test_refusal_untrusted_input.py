@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 from runtime_core import CorruptionError
-from runtime_persistence.serialization import EnvelopeSerializer, _checksum, loads
+from runtime_persistence.storage.serialization import EnvelopeSerializer, _checksum, loads
 
 
 def envelope(payload: bytes, codec: int = 1, length: int | None = None) -> bytes:

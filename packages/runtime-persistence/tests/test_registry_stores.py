@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from runtime_core import DriverUnavailableError, Durability, Entry, ValidationError
-from runtime_persistence.drivers.file import FileDriver
-from runtime_persistence.drivers.memory import MemoryDriver
-from runtime_persistence.drivers.sqlite import SqliteDriver
-from runtime_persistence.stores import BUILTIN_SCHEMES, open_store, redact_url
+from runtime_persistence.storage.drivers.file import FileDriver
+from runtime_persistence.storage.drivers.memory import MemoryDriver
+from runtime_persistence.storage.drivers.sqlite import SqliteDriver
+from runtime_persistence.storage.stores import BUILTIN_SCHEMES, open_store, redact_url
 
 
 def declared_extras() -> set[str]:
@@ -97,7 +97,7 @@ def test_a_third_party_scheme_registers_by_entry_point(
     (tmp_path / "thirdparty_store.py").write_text(
         textwrap.dedent(
             """
-            from runtime_persistence.drivers.memory import MemoryDriver
+            from runtime_persistence.storage.drivers.memory import MemoryDriver
 
             class ThirdPartyDriver(MemoryDriver):
                 @classmethod
@@ -131,8 +131,8 @@ def test_local_stores_work_with_every_driver_library_missing(tmp_path: Path) -> 
         for name in ("psycopg", "psycopg_pool", "redis", "pymongo", "pymysql", "zstandard", "cryptography"):
             sys.modules[name] = None
         import runtime_persistence
-        from runtime_persistence.stores import open_store
-        from runtime_persistence.serialization import dumps, loads
+        from runtime_persistence.storage.stores import open_store
+        from runtime_persistence.storage.serialization import dumps, loads
         for url in ("memory://", "file://{tmp_path / "f"}", "sqlite://{tmp_path / "s.db"}"):
             store = open_store(url)
             store.put("ns", "k", dumps({{"ok": True}}))

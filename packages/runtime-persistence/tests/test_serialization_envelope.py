@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 from runtime_core import CorruptionError, DriverUnavailableError, ValidationError
-from runtime_persistence.serialization import (
+from runtime_persistence.storage.serialization import (
     MAX_DEPTH,
     EnvelopeSerializer,
     Keyring,
@@ -149,7 +149,7 @@ def test_damaged_compressed_payload_is_corruption() -> None:
     data = bytearray(EnvelopeSerializer(compression="zstd").dumps("x" * 5000))
     # damage the frame and recompute the outer checksum so only the zstd layer can notice
     data[20] ^= 0xFF
-    from runtime_persistence.serialization import _checksum
+    from runtime_persistence.storage.serialization import _checksum
 
     data[-8:] = _checksum(bytes(data[:-8]))
     with pytest.raises(CorruptionError):
@@ -197,7 +197,7 @@ def test_a_wrong_key_under_the_same_id_is_corruption() -> None:
 
 def test_tampered_ciphertext_with_recomputed_checksum_is_corruption() -> None:
     pytest.importorskip("cryptography")
-    from runtime_persistence.serialization import _checksum
+    from runtime_persistence.storage.serialization import _checksum
 
     ser = EnvelopeSerializer(keyring=Keyring({"k": Keyring.generate_key()}))
     data = bytearray(ser.dumps({"amount": 100}))

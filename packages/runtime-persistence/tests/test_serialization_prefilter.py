@@ -8,7 +8,7 @@ import struct
 
 import pytest
 from runtime_core import CorruptionError
-from runtime_persistence.serialization import (
+from runtime_persistence.storage.serialization import (
     CODEC_JSON,
     CODEC_MSGPACK,
     EnvelopeSerializer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from runtime_persistence.serialization import EnvelopeSerializer
+from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 
 def test_a_compressing_serializer_shared_by_threads_round_trips_every_value() -> None:

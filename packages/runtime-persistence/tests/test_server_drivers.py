@@ -22,7 +22,7 @@ from runtime_core import (
     ValidationError,
     blob_digest,
 )
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
 SERVERS = ("postgres", "mysql", "redis", "mongodb")

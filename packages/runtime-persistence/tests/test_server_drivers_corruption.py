@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from runtime_core import CorruptionError, Put
-from runtime_persistence.serialization import dumps, loads
+from runtime_persistence.storage.serialization import dumps, loads
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
 RECORD_TRIALS = 600  # per server

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from runtime_core import Entry, StorageError
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import driver_params, server_url
 
 SQL_SERVERS = ("postgres", "mysql")
@@ -36,7 +36,7 @@ def _raw(name: str) -> Iterator[tuple[Any, Any, Callable[[str], dict[str, str]]]
     assert url is not None
     if name == "postgres":
         import psycopg
-        from runtime_persistence.drivers import postgres as module
+        from runtime_persistence.storage.drivers import postgres as module
 
         conn: Any = psycopg.connect(url)
         names: Callable[[str], dict[str, str]] = module.table_names
@@ -44,7 +44,7 @@ def _raw(name: str) -> Iterator[tuple[Any, Any, Callable[[str], dict[str, str]]]
         from urllib.parse import urlsplit
 
         import pymysql
-        from runtime_persistence.drivers import mysql as module
+        from runtime_persistence.storage.drivers import mysql as module
 
         parts = urlsplit(url)
         conn = pymysql.connect(
@@ -82,7 +82,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
 
 def _build_oldest(name: str, prefix: str, records: dict[tuple[str, str], tuple[bytes, int]]) -> None:
     """Migration 1 only (the oldest schema), filled the way the first code wrote rows."""
-    from runtime_persistence.drivers._migrations import MigrationRunner
+    from runtime_persistence.storage.drivers._migrations import MigrationRunner
 
     with _raw(name) as (conn, module, table_names):
         names = table_names(prefix)

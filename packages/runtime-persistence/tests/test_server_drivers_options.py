@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from runtime_core import DriverUnavailableError, StorageError, ValidationError
-from runtime_persistence.drivers._servers import (
+from runtime_persistence.storage.drivers._servers import (
     bool_option,
     int_option,
     merged_options,

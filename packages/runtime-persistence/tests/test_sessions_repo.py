@@ -16,7 +16,7 @@ from runtime_core import (
     new_id,
 )
 from runtime_persistence import Sessions
-from runtime_persistence.sessions import SESSION_NS, SESSION_STATUS_NS
+from runtime_persistence.session.sessions import SESSION_NS, SESSION_STATUS_NS
 from runtime_persistence.testing import TestStore, store_fixture
 
 session_store = store_fixture()

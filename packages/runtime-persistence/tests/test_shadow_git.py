@@ -18,7 +18,7 @@ from runtime_core import (
     ValidationError,
     WorkspaceSnapshots,
 )
-from runtime_persistence.shadow_git import ShadowGit, shadow_git_dir
+from runtime_persistence.shadow_git.repository import ShadowGit, shadow_git_dir
 from runtime_telemetry import StructuredTelemetry
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from runtime_core import ConflictError, CorruptionError, Durability, Entry, NotFoundError
-from runtime_persistence.drivers.sqlite import SqliteDriver
+from runtime_persistence.storage.drivers.sqlite import SqliteDriver
 
 
 @pytest.mark.parametrize(("durability", "level"), [(Durability.DURABLE, 2), (Durability.RELAXED, 1)])

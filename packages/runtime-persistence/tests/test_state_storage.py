@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from runtime_core import CorruptionError
 from runtime_persistence import Checkpoints
-from runtime_persistence._state import BLOB_NS, CHUNK_ITEMS, KV_BLOB_MAX
-from runtime_persistence.drivers.memory import MemoryDriver
+from runtime_persistence.checkpoint._state import BLOB_NS, CHUNK_ITEMS, KV_BLOB_MAX
+from runtime_persistence.storage.drivers.memory import MemoryDriver
 from runtime_persistence.testing import TestStore, store_fixture
 
 state_store = store_fixture()

@@ -18,8 +18,8 @@ from runtime_core import (
     new_id,
 )
 from runtime_persistence import Tasks
-from runtime_persistence.stores import open_store
-from runtime_persistence.tasks import TASK_CHILD_NS, TASK_LOG_NS, TASK_NS
+from runtime_persistence.session.tasks import TASK_CHILD_NS, TASK_LOG_NS, TASK_NS
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, open_test_store, store_fixture
 
 task_store = store_fixture()

@@ -16,10 +16,10 @@ from runtime_core import (
     WorkspaceRef,
 )
 from runtime_persistence import Checkpoints, Leases
-from runtime_persistence.drivers.memory import MemoryDriver
-from runtime_persistence.shadow_git import ShadowGit
+from runtime_persistence.checkpoint.workspaces import SnapshotBeforeChange, WorkspaceCheckpoints
+from runtime_persistence.shadow_git.repository import ShadowGit
+from runtime_persistence.storage.drivers.memory import MemoryDriver
 from runtime_persistence.testing import TestStore, store_fixture
-from runtime_persistence.workspaces import SnapshotBeforeChange, WorkspaceCheckpoints
 
 link_store = store_fixture("memory", "sqlite")
 

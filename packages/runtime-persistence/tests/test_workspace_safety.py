@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from runtime_core import UnsafeWorkspaceError
-from runtime_persistence.shadow_git import ShadowGit, check_workspace
+from runtime_persistence.shadow_git.repository import ShadowGit, check_workspace
 
 
 def _clean_env(home: Path) -> dict[str, str]:

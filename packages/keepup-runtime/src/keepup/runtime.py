@@ -40,7 +40,7 @@ from runtime_persistence import (
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
 )
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
 __all__ = [

@@ -43,6 +43,8 @@ from runtime_core.serialization import Serializer
 from runtime_core.sessions import Lease, LeaseStore, RunStore, Session, SessionStatus, SessionStore
 from runtime_core.storage import (
     MAX_KEY_BYTES,
+    AsyncBlobArea,
+    AsyncDriver,
     BlobArea,
     BlobInfo,
     Delete,
@@ -77,6 +79,8 @@ __all__ = [
     "ArtifactRef",
     "ArtifactStore",
     "ArtifactVersion",
+    "AsyncBlobArea",
+    "AsyncDriver",
     "BeforeChangeHook",
     "BlobArea",
     "BlobInfo",

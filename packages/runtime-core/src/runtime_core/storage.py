@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +22,8 @@ from runtime_core.errors import ValidationError
 
 __all__ = [
     "MAX_KEY_BYTES",
+    "AsyncBlobArea",
+    "AsyncDriver",
     "BlobArea",
     "BlobInfo",
     "Delete",
@@ -221,3 +223,69 @@ class Driver(BlobArea, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncBlobArea(Protocol):
+    """The async twin of :class:`BlobArea`: the same methods, guarantees and errors, awaited.
+    Streams are async iterators. ``tests/test_core_storage.py`` checks that the two protocols
+    name the same methods with the same parameters."""
+
+    async def put_blob(self, data: bytes, digest: str | None = None) -> BlobInfo: ...
+
+    async def put_blob_stream(self, chunks: AsyncIterable[bytes]) -> BlobInfo: ...
+
+    async def get_blob(self, digest: str) -> bytes: ...
+
+    def open_blob(self, digest: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
+
+    async def has_blob(self, digest: str) -> bool: ...
+
+    async def delete_blob(self, digest: str) -> bool: ...
+
+    def list_blobs(self) -> AsyncIterator[BlobInfo]: ...
+
+
+@runtime_checkable
+class AsyncDriver(AsyncBlobArea, Protocol):
+    """The async twin of :class:`Driver` (see there for every promise). A driver with native
+    async I/O implements it directly; any sync driver becomes one on a worker thread
+    (``runtime_persistence.storage.threaded.AsyncThreadDriver``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def atomic_batch(self) -> bool: ...
+
+    @property
+    def max_value_size(self) -> int: ...
+
+    async def get(self, namespace: str, key: str) -> Entry | None: ...
+
+    def scan(
+        self,
+        namespace: str,
+        *,
+        prefix: str = "",
+        after: str | None = None,
+        before: str | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> AsyncIterator[Entry]: ...
+
+    async def put(
+        self,
+        namespace: str,
+        key: str,
+        value: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: int | None = None,
+    ) -> int: ...
+
+    async def delete(self, namespace: str, key: str, *, if_version: int | None = None) -> bool: ...
+
+    async def batch(self, ops: Sequence[Put | Delete]) -> list[int | bool]: ...
+
+    async def close(self) -> None: ...

@@ -1,21 +1,41 @@
-"""runtime-persistence."""
+"""runtime-persistence: where agent state is kept.
 
-from runtime_persistence.artifact_schemas import BUILTIN_SCHEMAS, ArtifactSchemas
-from runtime_persistence.artifacts import (
+The folders follow the design card, bottom to top:
+
+* :mod:`~runtime_persistence.storage`: the driver contract, the drivers, the codec, store URLs,
+  leases and the blob-root registry;
+* :mod:`~runtime_persistence.artifact` and :mod:`~runtime_persistence.shadow_git`: versioned
+  artifacts and workspace snapshots;
+* :mod:`~runtime_persistence.checkpoint`: threads of checkpoints, retention, gc, export, and the
+  checkpoint-to-snapshot link;
+* :mod:`~runtime_persistence.session`: sessions, runs, tasks, events and the recorder.
+
+Every public name is re-exported here; the module paths of earlier releases
+(``runtime_persistence.checkpoints``, ``runtime_persistence.drivers.sqlite`` ...) keep working."""
+
+from runtime_persistence.artifact import (
+    BUILTIN_SCHEMAS,
     TYPED_MEDIA_TYPE,
     Artifacts,
+    ArtifactSchemas,
     fold_artifact_key,
     validate_artifact_key,
     validate_scope,
 )
-from runtime_persistence.checkpoints import Checkpoints, RemovalListener, diff_states
-from runtime_persistence.events import Events, MessageRecorder
-from runtime_persistence.export import ExportReport, export_threads, import_threads
-from runtime_persistence.gc import register_blob_roots, unregister_blob_roots
-from runtime_persistence.leases import Leases
-from runtime_persistence.runs import RunRecords
-from runtime_persistence.serialization import EnvelopeSerializer, Keyring
-from runtime_persistence.sessions import Sessions
+from runtime_persistence.checkpoint import (
+    Checkpoints,
+    ExportReport,
+    RemovalListener,
+    SnapshotBeforeChange,
+    WorkspaceCheckpoints,
+    WorkspaceRestore,
+    diff_states,
+    export_threads,
+    import_threads,
+    register_blob_roots,
+    unregister_blob_roots,
+)
+from runtime_persistence.session import Events, MessageRecorder, RunRecords, Sessions, Tasks
 from runtime_persistence.shadow_git import (
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
@@ -26,9 +46,14 @@ from runtime_persistence.shadow_git import (
     keepup_state_dir,
     shadow_git_dir,
 )
-from runtime_persistence.stores import open_store, redact_url
-from runtime_persistence.tasks import Tasks
-from runtime_persistence.workspaces import SnapshotBeforeChange, WorkspaceCheckpoints, WorkspaceRestore
+from runtime_persistence.storage import (
+    EnvelopeSerializer,
+    Keyring,
+    Leases,
+    open_async_store,
+    open_store,
+    redact_url,
+)
 
 __all__: list[str] = [
     "BUILTIN_SCHEMAS",
@@ -60,6 +85,7 @@ __all__: list[str] = [
     "fold_artifact_key",
     "import_threads",
     "keepup_state_dir",
+    "open_async_store",
     "open_store",
     "redact_url",
     "register_blob_roots",

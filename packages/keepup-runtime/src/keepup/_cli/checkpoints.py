@@ -9,7 +9,7 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 from runtime_core import Checkpoint, FileChange, ValidationError
-from runtime_persistence.export import export_threads, import_threads
+from runtime_persistence.checkpoint.export import export_threads, import_threads
 
 from keepup._cli.context import runtime_of
 from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import typer
 from runtime_core import DriverUnavailableError, KeepupError, NotFoundError, StorageError, new_id
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 
 from keepup._cli.context import runtime_of, store_option_of
 from keepup._cli.exit_codes import Unhealthy

@@ -1,4 +1,4 @@
-"""Storage drivers. Each driver lives in its own module and is imported only when its URL scheme is
-opened (see :func:`runtime_persistence.open_store`)."""
+"""The old import path ``runtime_persistence.drivers``, kept working: the drivers live in
+:mod:`runtime_persistence.storage.drivers`. Each submodule here re-exports its driver."""
 
 __all__: list[str] = []

@@ -23,8 +23,10 @@ from runtime_persistence.testing.backends import (
     open_test_driver,
     open_test_store,
     server_url,
+    split_mode,
     store_fixture,
 )
+from runtime_persistence.testing.blocking import Portal, blocking, unwrap
 from runtime_persistence.testing.conformance import (
     BAD_KEYS,
     BAD_NAMESPACES,
@@ -40,9 +42,11 @@ __all__ = [
     "ORDER_KEYS",
     "SERVER_DRIVERS",
     "DriverConformance",
+    "Portal",
     "TestStore",
     "any_driver",
     "any_store",
+    "blocking",
     "conformance_class",
     "driver_names",
     "driver_params",
@@ -50,5 +54,7 @@ __all__ = [
     "open_test_driver",
     "open_test_store",
     "server_url",
+    "split_mode",
     "store_fixture",
+    "unwrap",
 ]

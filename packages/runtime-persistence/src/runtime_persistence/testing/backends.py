@@ -14,23 +14,34 @@ again (in this or another process) with ``open_store(store.url)``.
 
 ``KEEPUP_TEST_DRIVERS`` (comma-separated names) restricts which backends are used, for example
 ``KEEPUP_TEST_DRIVERS=memory,sqlite`` while iterating locally.
+
+**Sync and async.** A backend name with the suffix ``+async`` (``sqlite+async``,
+``postgres+async``) opens the store with :func:`~runtime_persistence.open_async_store` and hands
+the test the async driver behind a :func:`~runtime_persistence.testing.blocking.blocking` proxy,
+so one sync-written suite proves both twins; :meth:`TestStore.make` builds a repository in the
+store's mode (``store.make(Checkpoints)`` is an ``AsyncCheckpoints`` behind the proxy in async
+mode). The async loop runs in debug mode, and a callback that blocks it fails the test.
+``driver_params(modes=("sync", "async"))`` yields both. ``KEEPUP_TEST_MODES=sync`` (or
+``async``) restricts the modes while iterating.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from runtime_core import Driver, Durability
 
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.testing.blocking import Portal, blocking, unwrap
 
 __all__ = [
     "LOCAL_DRIVERS",
@@ -44,6 +55,7 @@ __all__ = [
     "open_test_driver",
     "open_test_store",
     "server_url",
+    "split_mode",
     "store_fixture",
 ]
 
@@ -70,6 +82,25 @@ class TestStore:
     driver: Driver
     url: str | None
     in_process: bool = False  # the data lives in this process's memory (memory://)
+    mode: str = "sync"  # "async": ``driver`` is an async driver behind a blocking proxy
+    portal: Portal | None = None  # the loop the async driver runs on (async mode only)
+
+    @property
+    def is_async(self) -> bool:
+        return self.mode == "async"
+
+    def make(self, sync_class: Any, *args: Any, **kwargs: Any) -> Any:
+        """``sync_class(self.driver, *args, **kwargs)`` in sync mode; in async mode its async twin
+        (``Async`` + the class name, in the sibling ``_async`` module) on the async driver,
+        behind a blocking proxy. Blocking proxies among the arguments are unwrapped."""
+        if not self.is_async:
+            return sync_class(self.driver, *args, **kwargs)
+        assert self.portal is not None
+        module = importlib.import_module(sync_class.__module__.replace("._sync.", "._async."))
+        async_class = getattr(module, "Async" + sync_class.__name__)
+        args = tuple(unwrap(a) for a in args)
+        kwargs = {k: unwrap(v) for k, v in kwargs.items()}
+        return blocking(async_class(unwrap(self.driver), *args, **kwargs), self.portal)
 
     def open(self, **options: Any) -> Driver:
         if self.url is None:
@@ -97,9 +128,30 @@ def driver_names() -> list[str]:
     return [*LOCAL_DRIVERS, *SERVER_DRIVERS]
 
 
-def driver_params(names: tuple[str, ...] | list[str] | None = None) -> list[Any]:
-    """``pytest.param`` objects, one per backend (all by default) not excluded by
-    ``KEEPUP_TEST_DRIVERS``, with a visible skip mark on server backends whose URL is not set."""
+def _modes(modes: tuple[str, ...]) -> tuple[str, ...]:
+    only = os.environ.get("KEEPUP_TEST_MODES", "").strip()
+    return tuple(m for m in modes if not only or m in {n.strip() for n in only.split(",")})
+
+
+def split_mode(param: str) -> tuple[str, str]:
+    """``"sqlite+async"`` -> ``("sqlite", "async")``; ``"sqlite"`` -> ``("sqlite", "sync")``."""
+    name, _, mode = param.partition("+")
+    return name, mode or "sync"
+
+
+def driver_params(
+    names: tuple[str, ...] | list[str] | None = None, *, modes: tuple[str, ...] = ("sync",)
+) -> list[Any]:
+    """``pytest.param`` objects, one per backend (all by default) and mode, not excluded by
+    ``KEEPUP_TEST_DRIVERS`` or ``KEEPUP_TEST_MODES``, with a visible skip mark on server backends
+    whose URL is not set. The async mode's params are ``<name>+async``."""
+    params: list[Any] = []
+    for mode in _modes(modes):
+        params += _driver_params(names, "" if mode == "sync" else f"+{mode}")
+    return params
+
+
+def _driver_params(names: tuple[str, ...] | list[str] | None, suffix: str) -> list[Any]:
     params: list[Any] = []
     for name in names or driver_names():
         if name not in LOCAL_DRIVERS and name not in SERVER_DRIVERS:
@@ -113,7 +165,7 @@ def driver_params(names: tuple[str, ...] | list[str] | None = None) -> list[Any]
                     reason=f"{SERVER_DRIVERS[name]} is not set: no {name} server to test against"
                 )
             )
-        params.append(pytest.param(name, id=name, marks=marks))
+        params.append(pytest.param(name + suffix, id=name + suffix, marks=marks))
     return params
 
 
@@ -145,12 +197,16 @@ def _open_or_report(name: str, url: str, **options: Any) -> Driver:
     try:
         return open_store(url, **options)
     except Exception as exc:
-        if name in LOCAL_DRIVERS:
-            raise
-        message = f"the {name} test server at {SERVER_DRIVERS[name]} cannot be used: {exc!r}"
-        if _in_ci():
-            pytest.fail(message + " (CI=true: a configured server that does not answer is a failure)")
-        pytest.skip(message)
+        _report_unusable(name, exc)
+
+
+def _report_unusable(name: str, exc: Exception) -> NoReturn:
+    if name in LOCAL_DRIVERS:
+        raise exc
+    message = f"the {name} test server at {SERVER_DRIVERS[name]} cannot be used: {exc!r}"
+    if _in_ci():
+        pytest.fail(message + " (CI=true: a configured server that does not answer is a failure)")
+    pytest.skip(message)
 
 
 def _destroy(driver: Driver) -> None:
@@ -167,12 +223,41 @@ def open_test_store(
     name: str, tmp_path: Path, *, durability: Durability | str = Durability.DURABLE, **options: Any
 ) -> Iterator[TestStore]:
     """Open a fresh, isolated store of backend ``name``; destroy and close it on exit."""
+    name, mode = split_mode(name)
     url = isolated_url(name, tmp_path)
+    if mode == "async":
+        with _open_async_test_store(name, url, durability=durability, **options) as store:
+            yield store
+        return
     driver = _open_or_report(name, url, durability=durability, **options)
     try:
         yield TestStore(name, driver, None if name == "memory" else url, in_process=name == "memory")
     finally:
         _destroy(driver)
+
+
+@contextmanager
+def _open_async_test_store(name: str, url: str, **options: Any) -> Iterator[TestStore]:
+    portal = Portal()
+    try:
+        try:
+            async_driver = portal.call(open_async_store(url, **options))
+        except Exception as exc:
+            _report_unusable(name, exc)
+        driver = blocking(async_driver, portal)
+        try:
+            yield TestStore(
+                name, driver, None if name == "memory" else url, name == "memory", "async", portal
+            )
+        finally:
+            _destroy(driver)
+        if portal.slow_callbacks:
+            pytest.fail(
+                f"async code blocked the event loop {len(portal.slow_callbacks)} time(s): "
+                + "; ".join(portal.slow_callbacks[:3])
+            )
+    finally:
+        portal.close()
 
 
 @contextmanager
@@ -182,14 +267,16 @@ def open_test_driver(name: str, tmp_path: Path, **options: Any) -> Iterator[Driv
         yield store.driver
 
 
-def store_fixture(*names: str, durability: Durability | str = Durability.DURABLE) -> Any:
+def store_fixture(
+    *names: str, durability: Durability | str = Durability.DURABLE, modes: tuple[str, ...] = ("sync",)
+) -> Any:
     """A pytest fixture yielding a fresh :class:`TestStore`, parametrized over backends
-    ``names`` (every backend when empty). Assign it at module level or in a conftest::
+    ``names`` (every backend when empty) and ``modes``. Assign it at module level or in a conftest::
 
-        my_store = store_fixture("sqlite", "postgres")
+        my_store = store_fixture("sqlite", "postgres", modes=("sync", "async"))
     """
 
-    @pytest.fixture(params=driver_params(list(names) or None))
+    @pytest.fixture(params=driver_params(list(names) or None, modes=modes))
     def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
         with open_test_store(request.param, tmp_path, durability=durability) as store:
             yield store

@@ -43,7 +43,7 @@ from runtime_core import (
     blob_digest,
 )
 
-from runtime_persistence.stores import open_store
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing.backends import TestStore, driver_params, open_test_store
 
 __all__ = ["BAD_KEYS", "BAD_NAMESPACES", "ORDER_KEYS", "DriverConformance", "conformance_class"]
@@ -692,14 +692,16 @@ def _create_once_worker(url: str, start: Any, queue: Any, index: int, _unused: i
         queue.put((f"error: {exc!r}", index))
 
 
-def conformance_class(*names: str) -> type[DriverConformance]:
+def conformance_class(*names: str, modes: tuple[str, ...] = ("sync", "async")) -> type[DriverConformance]:
     """A :class:`DriverConformance` subclass whose ``store`` fixture runs over the backends
-    ``names`` (every backend when empty), with isolation checked against a second store on the
-    same backend. Bind it to a ``Test…`` name in a test module to collect it::
+    ``names`` (every backend when empty) in each of ``modes`` (the sync driver, and the async
+    driver from :func:`~runtime_persistence.open_async_store` run through the same tests), with
+    isolation checked against a second store on the same backend. Bind it to a ``Test…`` name
+    in a test module to collect it::
 
         TestServerConformance = conformance_class("postgres", "mysql", "redis", "mongodb")
     """
-    params = driver_params(list(names) or None)
+    params = driver_params(list(names) or None, modes=modes)
 
     class _Conformance(DriverConformance):
         @pytest.fixture(params=params)
@@ -711,7 +713,7 @@ def conformance_class(*names: str) -> type[DriverConformance]:
         def second_store(self, store: TestStore, tmp_path: Path) -> Iterator[TestStore]:
             if store.name == "memory":
                 pytest.skip("separate memory stores are separate objects; nothing to check")
-            with open_test_store(store.name, tmp_path) as opened:
+            with open_test_store(store.name + ("+async" if store.is_async else ""), tmp_path) as opened:
                 yield opened
 
     _Conformance.__name__ = _Conformance.__qualname__ = "Conformance_" + "_".join(names or ("all",))

@@ -1,5 +1,5 @@
 """The stored shapes of threads and checkpoints, their namespaces and key layout (shared by the
-checkpoint store, garbage collection and export; see :mod:`runtime_persistence.checkpoints`)."""
+checkpoint store, garbage collection and export; see :mod:`runtime_persistence.checkpoint.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from runtime_persistence._state import ChannelRef
+from runtime_persistence.checkpoint._state import ChannelRef
 
 __all__ = [
     "CKPT_ID_NS",

@@ -18,7 +18,7 @@ from runtime_core import (
     ValidationError,
 )
 
-from runtime_persistence.stores import redact_url
+from runtime_persistence.storage.stores import redact_url
 
 PREFIX_RE = re.compile(r"^[a-z0-9_]{0,32}$")
 """A store prefix: up to 32 characters of ``a-z 0-9 _`` (empty: no prefix)."""

@@ -1,0 +1,38 @@
+"""Versioned, content-addressed artifacts (reports, images, diffs a run produced) and the
+JSON Schemas of typed artifacts. Sits directly above ``storage``."""
+
+from runtime_persistence.artifact.artifacts import (
+    ARTIFACT_HWM_NS,
+    ARTIFACT_NS,
+    MAX_ARTIFACT_KEY_BYTES,
+    MAX_ARTIFACT_KEY_CHARS,
+    MAX_SCOPE_BYTES,
+    TYPED_MEDIA_TYPE,
+    Artifacts,
+    artifact_blob_roots,
+    fold_artifact_key,
+    validate_artifact_key,
+    validate_scope,
+)
+from runtime_persistence.artifact.schemas import (
+    BUILTIN_SCHEMAS,
+    ArtifactSchemas,
+    check_type_name,
+)
+
+__all__ = [
+    "ARTIFACT_HWM_NS",
+    "ARTIFACT_NS",
+    "BUILTIN_SCHEMAS",
+    "MAX_ARTIFACT_KEY_BYTES",
+    "MAX_ARTIFACT_KEY_CHARS",
+    "MAX_SCOPE_BYTES",
+    "TYPED_MEDIA_TYPE",
+    "ArtifactSchemas",
+    "Artifacts",
+    "artifact_blob_roots",
+    "check_type_name",
+    "fold_artifact_key",
+    "validate_artifact_key",
+    "validate_scope",
+]

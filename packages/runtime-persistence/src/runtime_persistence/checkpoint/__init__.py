@@ -1,0 +1,70 @@
+"""Threads of checkpoints: save, history, fork, restore, replay, diff, retention, garbage
+collection and export, plus the link between a checkpoint and its workspace snapshot.
+
+Sits above ``storage``, ``artifact`` and ``shadow_git``; below ``session``."""
+
+from runtime_persistence.checkpoint.checkpoints import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    CKPT_PIN_NS,
+    FORK_NS,
+    HEAD_NS,
+    THREAD_NS,
+    Checkpoints,
+    RemovalListener,
+    diff_states,
+)
+from runtime_persistence.checkpoint.export import (
+    EXPORT_MAGIC,
+    EXPORT_VERSION,
+    ExportReport,
+    Progress,
+    export_threads,
+    import_threads,
+)
+from runtime_persistence.checkpoint.gc import (
+    DEFAULT_GRACE,
+    ENTRY_POINT_GROUP,
+    BlobRootProvider,
+    blob_root_providers,
+    collect,
+    register_blob_roots,
+    unregister_blob_roots,
+)
+from runtime_persistence.checkpoint.retention import (
+    plan_prune,
+)
+from runtime_persistence.checkpoint.workspaces import (
+    SnapshotBeforeChange,
+    WorkspaceCheckpoints,
+    WorkspaceRestore,
+)
+
+__all__ = [
+    "CKPT_ID_NS",
+    "CKPT_NS",
+    "CKPT_PIN_NS",
+    "DEFAULT_GRACE",
+    "ENTRY_POINT_GROUP",
+    "EXPORT_MAGIC",
+    "EXPORT_VERSION",
+    "FORK_NS",
+    "HEAD_NS",
+    "THREAD_NS",
+    "BlobRootProvider",
+    "Checkpoints",
+    "ExportReport",
+    "Progress",
+    "RemovalListener",
+    "SnapshotBeforeChange",
+    "WorkspaceCheckpoints",
+    "WorkspaceRestore",
+    "blob_root_providers",
+    "collect",
+    "diff_states",
+    "export_threads",
+    "import_threads",
+    "plan_prune",
+    "register_blob_roots",
+    "unregister_blob_roots",
+]

@@ -1,0 +1,25 @@
+"""Shadow-git snapshots of a workspace, kept in a git directory under Keepup's own state
+directory, never inside the workspace. Sits directly above ``storage``; the link between a
+snapshot and a checkpoint lives in ``checkpoint.workspaces``."""
+
+from runtime_persistence.shadow_git.repository import (
+    DEFAULT_EXCLUDES,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_TIME_BUDGET,
+    ShadowGit,
+    WorkspaceScan,
+    check_workspace,
+    keepup_state_dir,
+    shadow_git_dir,
+)
+
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "DEFAULT_MAX_FILE_SIZE",
+    "DEFAULT_TIME_BUDGET",
+    "ShadowGit",
+    "WorkspaceScan",
+    "check_workspace",
+    "keepup_state_dir",
+    "shadow_git_dir",
+]

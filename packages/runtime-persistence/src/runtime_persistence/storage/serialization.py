@@ -1,0 +1,457 @@
+"""Serialization in one place: msgspec over an allowlist of plain types, in a checksummed,
+versioned envelope, optionally compressed (zstd) and encrypted (AES-256-GCM with key ids).
+
+Envelope layout (all integers big-endian)::
+
+    magic  b"KU"        2 bytes
+    format version      1 byte   (1)
+    codec               1 byte   (1 = MessagePack, 2 = JSON)
+    compression         1 byte   (0 = none, 1 = zstd)
+    encryption          1 byte   (0 = none, 1 = AES-256-GCM)
+    key id length       1 byte   followed by the key id (UTF-8), empty when not encrypted
+    payload length      4 bytes
+    payload             (encrypted: 12-byte nonce, ciphertext, 16-byte tag; the header is the
+                        associated data, so a record cannot be moved under another key id)
+    checksum            8 bytes  BLAKE2b-64 of everything before it
+
+Order of work: encode → compress → encrypt → checksum; decoding reverses it and checks the
+checksum and every length before touching the payload, so a flipped bit or a truncated record
+raises CorruptionError and is never decoded into a different value.
+
+What decoding accepts, and what it refuses (CorruptionError, without calling, importing or
+evaluating anything):
+
+* plain types only: None, bool, int, float, str, bytes, list, dict with str keys, datetime, UUID,
+  or the msgspec-typed records the caller asks for; never pickle, never import-by-name;
+* no MessagePack extension types (other than msgspec's own timestamp, which is a datetime);
+* no mapping key that names something to import: any ``__dunder__`` key, jsonpickle's ``py/…``
+  tags, and LangChain's ``{"lc": …, "type": "constructor" | "secret", "id": […]}`` shape;
+* no nesting deeper than :data:`MAX_DEPTH` (512) containers;
+* no declared length beyond the bytes actually present (a str, bin, array or map of 2^32 - 1
+  items in a short record), no payload of :data:`MAX_PAYLOAD` bytes or more, no decompressed
+  size above that;
+* no invalid UTF-8 and no lone surrogates in strings;
+* no NaN or infinity, unless the serializer was built with ``allow_nan=True`` (MessagePack only:
+  JSON cannot carry them). Non-finite floats are refused by default because NaN is not equal to
+  itself, so a restored state would never compare equal to what was stored.
+
+Encoding refuses the same things with ValidationError, so nothing is ever stored that cannot be
+read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import struct
+import threading
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+import msgspec
+from runtime_core import CorruptionError, DriverUnavailableError, KeepupError, ValidationError
+
+__all__ = ["MAX_DEPTH", "MAX_PAYLOAD", "EnvelopeSerializer", "Keyring", "dumps", "loads"]
+
+T = TypeVar("T")
+
+MAGIC = b"KU"
+FORMAT_VERSION = 1
+CODEC_MSGPACK = 1
+CODEC_JSON = 2
+COMPRESSION_NONE = 0
+COMPRESSION_ZSTD = 1
+ENCRYPTION_NONE = 0
+ENCRYPTION_AES_GCM = 1
+_HEADER = struct.Struct(">2sBBBBB")  # magic, version, codec, compression, encryption, key id len
+_LEN = struct.Struct(">I")
+_CHECKSUM_SIZE = 8
+_NONCE = 12
+_TAG = 16
+MAX_PAYLOAD = 1 << 31
+MAX_DEPTH = 512
+_COMPRESS_FROM = 256  # payloads shorter than this are not worth compressing
+
+# Byte patterns whose absence proves a payload needs no walk (see _needs_walk).
+_MSGPACK_CONTAINERS = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
+_MSGPACK_NONFINITE = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
+_MARKERS = (b"__", b"py/", b"lc")
+_JPICKLE_TAGS = frozenset(
+    {
+        "py/object",
+        "py/type",
+        "py/function",
+        "py/reduce",
+        "py/newobj",
+        "py/newargs",
+        "py/newargsex",
+        "py/initargs",
+        "py/repr",
+        "py/mod",
+        "py/state",
+        "py/iterator",
+    }
+)
+
+
+class _Refused(Exception):
+    """A value holds something the allowlist refuses (raised inside the walk)."""
+
+
+def _checksum(data: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(data, digest_size=_CHECKSUM_SIZE).digest()
+
+
+def _refuse_ext(code: int, data: memoryview) -> Any:
+    raise _Refused(f"MessagePack extension type {code} is not allowed in stored data")
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        return
+    if len(key) > 4 and key.startswith("__") and key.endswith("__"):
+        raise _Refused(f"the mapping key {key!r:.60} is reserved: it names something to import or call")
+    if key in _JPICKLE_TAGS:
+        raise _Refused(f"the mapping key {key!r} is a jsonpickle tag that names something to import")
+
+
+def _walk(value: Any, *, allow_nan: bool, check_strings: bool) -> None:
+    """Check every nested value: depth, reserved keys, non-finite floats, lone surrogates."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if check_strings:
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _Refused("a string holds a lone surrogate") from None
+            continue
+        if isinstance(item, float):
+            if not allow_nan and not math.isfinite(item):
+                raise _Refused(f"non-finite float {item!r} is not allowed (NaN never equals itself)")
+            continue
+        if isinstance(item, dict):
+            children: Any = item.values()
+            for key in item:
+                _check_key(key)
+                if check_strings:
+                    stack.append((key, depth))
+            if (
+                "lc" in item
+                and item.get("type") in ("constructor", "secret", "not_implemented")
+                and isinstance(item.get("id"), list)
+            ):
+                raise _Refused("a mapping has the LangChain constructor shape (names a class to import)")
+        elif isinstance(item, (list, tuple)):
+            children = item
+        elif isinstance(item, msgspec.Struct):
+            children = [getattr(item, f) for f in item.__struct_fields__]
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            children = [getattr(item, f.name) for f in dataclasses.fields(item)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise _Refused(f"value is nested more than {MAX_DEPTH} containers deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _needs_walk(payload: bytes | memoryview, codec: int) -> bool:
+    """False when the payload bytes prove the value has no reserved key, non-finite float,
+    surrogate escape or deep nesting; True when the full walk must decide."""
+    raw = bytes(payload) if isinstance(payload, memoryview) else payload
+    if any(m in raw for m in _MARKERS):
+        return True
+    if codec == CODEC_MSGPACK:
+        if any(p in raw for p in _MSGPACK_NONFINITE):
+            return True
+        containers = len(raw) - len(raw.translate(None, _MSGPACK_CONTAINERS))
+    else:
+        if b"\\u" in raw:  # an escape can spell a reserved key or a lone surrogate: walk
+            return True
+        containers = raw.count(b"[") + raw.count(b"{")
+    return containers > MAX_DEPTH
+
+
+class Keyring:
+    """AES-256-GCM keys by id. New records are encrypted with the active key; a record names its
+    key id, so after rotating to a new key (``add(new_id, key)``) old records stay readable as
+    long as their key is still in the ring. Needs the ``crypto`` extra."""
+
+    def __init__(self, keys: Mapping[str, bytes] | None = None, *, active: str | None = None) -> None:
+        try:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError as exc:
+            raise DriverUnavailableError(
+                "encryption needs the 'cryptography' library: install `runtime-persistence[crypto]`",
+                extra="crypto",
+            ) from exc
+        self._aesgcm = AESGCM
+        self._keys: dict[str, Any] = {}
+        self._active: str | None = None
+        for key_id, key in (keys or {}).items():
+            self.add(key_id, key, activate=False)
+        if active is not None:
+            self.activate(active)
+        elif self._keys:
+            self._active = next(reversed(self._keys))
+
+    @staticmethod
+    def generate_key() -> bytes:
+        """A fresh random 256-bit key."""
+        return os.urandom(32)
+
+    def add(self, key_id: str, key: bytes, *, activate: bool = True) -> None:
+        """Add a 32-byte key under ``key_id`` (1-255 UTF-8 bytes); by default it becomes the
+        key new records are encrypted with."""
+        if not isinstance(key_id, str) or not 1 <= len(key_id.encode("utf-8", "replace")) <= 255:
+            raise ValidationError(f"a key id is 1-255 UTF-8 bytes, got {key_id!r:.80}")
+        try:
+            key_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("a key id must not hold lone surrogates") from None
+        if not isinstance(key, bytes) or len(key) != 32:
+            raise ValidationError("an AES-256-GCM key is exactly 32 bytes")
+        if key_id in self._keys:
+            raise ValidationError(f"key id {key_id!r} is already in the keyring; key ids are never reused")
+        self._keys[key_id] = self._aesgcm(key)
+        if activate:
+            self._active = key_id
+
+    def activate(self, key_id: str) -> None:
+        if key_id not in self._keys:
+            raise ValidationError(f"key id {key_id!r} is not in the keyring")
+        self._active = key_id
+
+    @property
+    def active_id(self) -> str:
+        if self._active is None:
+            raise ValidationError("the keyring is empty: add a key before encrypting")
+        return self._active
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    def _encrypt(self, key_id: str, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + cast(bytes, self._keys[key_id].encrypt(nonce, plaintext, aad))
+
+    def _decrypt(self, key_id: str, payload: bytes, aad: bytes) -> bytes:
+        cipher = self._keys.get(key_id)
+        if cipher is None:
+            raise ValidationError(
+                f"the record is encrypted with key id {key_id!r}, which is not in the keyring: add "
+                "that key to read it (rotated-out keys must stay in the ring while records use them)"
+            )
+        if len(payload) < _NONCE + _TAG:
+            raise CorruptionError("encrypted payload is shorter than a nonce and a tag")
+        try:
+            return cast(bytes, cipher.decrypt(payload[:_NONCE], payload[_NONCE:], aad))
+        except Exception as exc:  # cryptography's InvalidTag
+            raise CorruptionError(
+                "encrypted record failed authentication: it was damaged or altered"
+            ) from exc
+
+
+def _zstd() -> Any:
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise DriverUnavailableError(
+            "zstd compression needs the 'zstandard' library: install `runtime-persistence[zstd]`",
+            extra="zstd",
+        ) from exc
+    return zstandard
+
+
+class EnvelopeSerializer:
+    """The one serializer (implements :class:`runtime_core.Serializer`).
+
+    ``codec`` is ``"msgpack"`` (default) or ``"json"``; ``compression`` is None or ``"zstd"``
+    (extra ``zstd``; payloads under 256 bytes or that do not shrink are stored uncompressed);
+    ``keyring`` encrypts every record with its active key (extra ``crypto``); ``allow_nan``
+    permits NaN and infinities (MessagePack only).
+
+    Any serializer reads any record it has the means for: compressed records need only the
+    ``zstandard`` library, encrypted ones the key named in the record."""
+
+    def __init__(
+        self,
+        codec: str = "msgpack",
+        *,
+        compression: str | None = None,
+        level: int = 3,
+        keyring: Keyring | None = None,
+        allow_nan: bool = False,
+    ) -> None:
+        if codec not in ("msgpack", "json"):
+            raise ValidationError(f"codec must be 'msgpack' or 'json', got {codec!r}")
+        if compression not in (None, "zstd"):
+            raise ValidationError(f"compression must be None or 'zstd', got {compression!r}")
+        if allow_nan and codec == "json":
+            raise ValidationError("JSON cannot carry NaN or infinities: use the msgpack codec with allow_nan")
+        self._codec_id = CODEC_MSGPACK if codec == "msgpack" else CODEC_JSON
+        self._zstd_level: int | None = None
+        if compression == "zstd":
+            _zstd()  # a missing library is reported now, naming the extra
+            self._zstd_level = level
+        # zstd (de)compressors must not be used by two threads at once: one of each per thread
+        self._zstd_local = threading.local()
+        self._keyring = keyring
+        self._allow_nan = allow_nan
+        self._msgpack = msgspec.msgpack.Encoder()
+        self._json = msgspec.json.Encoder()
+        self._decoders: dict[tuple[int, Any], Any] = {}
+
+    # encoding ------------------------------------------------------------------------------------
+    def dumps(self, value: Any) -> bytes:
+        """Encode ``value`` into an envelope. ValidationError for anything outside the allowlist
+        (see the module docstring) or a payload of MAX_PAYLOAD bytes or more."""
+        try:
+            if self._codec_id == CODEC_MSGPACK:
+                payload = self._msgpack.encode(value)
+            else:
+                payload = self._json.encode(value)
+        except RecursionError:
+            raise ValidationError(f"value is nested more than {MAX_DEPTH} containers deep") from None
+        except (TypeError, msgspec.EncodeError, OverflowError, UnicodeEncodeError, ValueError) as exc:
+            raise ValidationError(f"value cannot be stored: {exc}") from exc
+        if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
+            try:
+                _walk(value, allow_nan=self._allow_nan, check_strings=False)
+            except _Refused as exc:
+                raise ValidationError(f"value cannot be stored: {exc}") from None
+        compression = COMPRESSION_NONE
+        if self._zstd_level is not None and len(payload) >= _COMPRESS_FROM:
+            compressor = getattr(self._zstd_local, "compressor", None)
+            if compressor is None:
+                compressor = _zstd().ZstdCompressor(level=self._zstd_level, write_content_size=True)
+                self._zstd_local.compressor = compressor
+            packed = compressor.compress(payload)
+            if len(packed) < len(payload):
+                payload, compression = packed, COMPRESSION_ZSTD
+        key_id = b""
+        encryption = ENCRYPTION_NONE
+        if self._keyring is not None:
+            key_id = self._keyring.active_id.encode("utf-8")
+            encryption = ENCRYPTION_AES_GCM
+        if len(payload) + _NONCE + _TAG >= MAX_PAYLOAD:
+            raise ValidationError(f"value is {len(payload)} bytes encoded; the limit is {MAX_PAYLOAD}")
+        header = (
+            _HEADER.pack(MAGIC, FORMAT_VERSION, self._codec_id, compression, encryption, len(key_id)) + key_id
+        )
+        if self._keyring is not None:
+            payload = self._keyring._encrypt(key_id.decode("utf-8"), payload, header)
+        body = b"".join((header, _LEN.pack(len(payload)), payload))
+        return body + _checksum(body)
+
+    # decoding ------------------------------------------------------------------------------------
+    def loads(self, data: bytes, type: type[T] | Any = Any) -> T:
+        """Decode an envelope. CorruptionError for damage or anything outside the allowlist;
+        ValidationError when the record is encrypted with a key this serializer lacks;
+        DriverUnavailableError when it is compressed and zstandard is not installed. Never
+        imports, calls or evaluates anything named by the data."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValidationError(f"loads takes bytes, got {_builtin_type(data).__name__}")
+        view = memoryview(data)
+        if len(view) < _HEADER.size + _LEN.size + _CHECKSUM_SIZE:
+            raise CorruptionError(f"record is {len(view)} bytes, shorter than an envelope")
+        body, checksum = view[:-_CHECKSUM_SIZE], view[-_CHECKSUM_SIZE:]
+        if _checksum(body) != checksum:
+            raise CorruptionError("record checksum mismatch: the stored bytes were damaged")
+        magic, version, codec, compression, encryption, kid_len = _HEADER.unpack_from(view, 0)
+        if magic != MAGIC:
+            raise CorruptionError("record does not start with the Keepup envelope magic")
+        if version != FORMAT_VERSION:
+            raise CorruptionError(f"record envelope version {version} is not supported")
+        if codec not in (CODEC_MSGPACK, CODEC_JSON):
+            raise CorruptionError(f"record codec {codec} is unknown")
+        if compression not in (COMPRESSION_NONE, COMPRESSION_ZSTD):
+            raise CorruptionError(f"record compression {compression} is unknown")
+        if encryption not in (ENCRYPTION_NONE, ENCRYPTION_AES_GCM):
+            raise CorruptionError(f"record encryption {encryption} is unknown")
+        if (encryption == ENCRYPTION_NONE) != (kid_len == 0):
+            raise CorruptionError("record key id does not match its encryption flag")
+        offset = _HEADER.size + kid_len
+        if offset + _LEN.size > len(body):
+            raise CorruptionError("record key id runs past the end of the envelope")
+        (length,) = _LEN.unpack_from(view, offset)
+        header = bytes(view[:offset])
+        offset += _LEN.size
+        if length >= MAX_PAYLOAD or offset + length != len(body):
+            raise CorruptionError("record payload length does not match the envelope")
+        payload: bytes | memoryview = body[offset:]
+        if encryption == ENCRYPTION_AES_GCM:
+            try:
+                key_id = header[_HEADER.size :].decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorruptionError("record key id is not UTF-8") from None
+            if self._keyring is None:
+                raise ValidationError(
+                    f"the record is encrypted (key id {key_id!r}); read it with a serializer that has a keyring"
+                )
+            payload = self._keyring._decrypt(key_id, bytes(payload), header)
+        if compression == COMPRESSION_ZSTD:
+            payload = self._decompress(payload)
+        return cast(T, self._decode(codec, payload, type))
+
+    def _decompress(self, payload: bytes | memoryview) -> bytes:
+        decompressor = getattr(self._zstd_local, "decompressor", None)
+        if decompressor is None:
+            decompressor = _zstd().ZstdDecompressor()
+            self._zstd_local.decompressor = decompressor
+        try:
+            return cast(bytes, decompressor.decompress(bytes(payload), max_output_size=MAX_PAYLOAD - 1))
+        except KeepupError:
+            raise
+        except Exception as exc:  # zstandard.ZstdError: damaged frame or size over the limit
+            raise CorruptionError(f"record payload cannot be decompressed: {exc}") from exc
+
+    def _decode(self, codec: int, payload: bytes | memoryview, type: Any) -> Any:
+        decoder = self._decoders.get((codec, type))
+        if decoder is None:
+            if codec == CODEC_MSGPACK:
+                decoder = msgspec.msgpack.Decoder(type=type, ext_hook=_refuse_ext)
+            else:
+                decoder = msgspec.json.Decoder(type=type)
+            self._decoders[(codec, type)] = decoder
+        try:
+            value = decoder.decode(payload)
+        except _Refused as exc:
+            raise CorruptionError(f"record refused: {exc}") from None
+        except RecursionError:
+            raise CorruptionError(f"record is nested more than {MAX_DEPTH} containers deep") from None
+        except msgspec.ValidationError as exc:
+            raise CorruptionError(f"record does not match its expected type: {exc}") from exc
+        except msgspec.DecodeError as exc:
+            raise CorruptionError(f"record payload cannot be decoded: {exc}") from exc
+        except UnicodeDecodeError:
+            raise CorruptionError("record holds a string that is not valid UTF-8") from None
+        except ValidationError as exc:  # a record's own __post_init__ refused the data
+            raise CorruptionError(f"record failed validation: {exc}") from exc
+        if _needs_walk(payload, codec):
+            try:
+                _walk(value, allow_nan=self._allow_nan, check_strings=codec == CODEC_JSON)
+            except _Refused as exc:
+                raise CorruptionError(f"record refused: {exc}") from None
+        return value
+
+
+_builtin_type = type
+
+_default = EnvelopeSerializer()
+
+
+def dumps(value: Any) -> bytes:
+    """Encode ``value`` into an envelope with the default serializer (MessagePack, no
+    compression, no encryption)."""
+    return _default.dumps(value)
+
+
+def loads(data: bytes, type: type[T] | Any = Any) -> T:
+    """Decode an envelope made by :func:`dumps` (or a compressing serializer); CorruptionError
+    on any damage or refused content."""
+    return cast(T, _default.loads(data, type))

@@ -1,0 +1,142 @@
+"""Opening a store by URL. Each scheme maps to a driver module that is imported only when that
+scheme is opened, so a missing optional library breaks only the driver that needs it.
+
+A third-party package adds a scheme with an entry point in the ``keepup.drivers`` group, whose
+name is the scheme and whose value is ``module:Class``; the class has a ``from_url`` classmethod
+like the built-in drivers. Its async twin, if it has one, goes in the ``keepup.async_drivers``
+group (an ``async`` classmethod ``from_url``); without one, :func:`open_async_store` runs the sync
+driver on worker threads.
+
+:func:`open_async_store` gives the native async driver where the backend has an async client
+(PostgreSQL, MySQL/MariaDB, Redis, MongoDB) and the sync driver on worker threads for the
+embedded ones (SQLite, files, memory), whose I/O the operating system cannot do asynchronously."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from runtime_core import AsyncDriver, Driver, DriverUnavailableError, Durability, ValidationError
+
+__all__ = ["BUILTIN_SCHEMES", "DriverSpec", "open_async_store", "open_store", "redact_url"]
+
+ENTRY_POINT_GROUP = "keepup.drivers"
+ASYNC_ENTRY_POINT_GROUP = "keepup.async_drivers"
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSpec:
+    """Where a scheme's driver lives and which extra installs its library."""
+
+    target: str  # "module:Class"
+    extra: str | None = None  # the extra of runtime-persistence that installs the driver library
+    library: str | None = None  # the top-level module the driver needs
+    async_target: str | None = None  # "module:Class" of the native async twin, if any
+
+
+BUILTIN_SCHEMES: dict[str, DriverSpec] = {
+    "memory": DriverSpec("runtime_persistence.storage.drivers.memory:MemoryDriver"),
+    "file": DriverSpec("runtime_persistence.storage.drivers.file:FileDriver"),
+    "sqlite": DriverSpec("runtime_persistence.storage.drivers.sqlite:SqliteDriver"),
+    "postgresql": DriverSpec(
+        "runtime_persistence.storage.drivers.postgres:PostgresDriver", "postgres", "psycopg"
+    ),
+    "postgres": DriverSpec(
+        "runtime_persistence.storage.drivers.postgres:PostgresDriver", "postgres", "psycopg"
+    ),
+    "mysql": DriverSpec("runtime_persistence.storage.drivers.mysql:MysqlDriver", "mysql", "pymysql"),
+    "mariadb": DriverSpec("runtime_persistence.storage.drivers.mysql:MysqlDriver", "mysql", "pymysql"),
+    "redis": DriverSpec("runtime_persistence.storage.drivers.redis:RedisDriver", "redis", "redis"),
+    "mongodb": DriverSpec("runtime_persistence.storage.drivers.mongodb:MongoDriver", "mongodb", "pymongo"),
+}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for logs and error messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _spec_for(scheme: str) -> DriverSpec:
+    spec = BUILTIN_SCHEMES.get(scheme)
+    if spec is not None:
+        return spec
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == scheme:
+            return DriverSpec(ep.value)
+    known = ", ".join(sorted(BUILTIN_SCHEMES))
+    raise DriverUnavailableError(
+        f"no storage driver for the URL scheme {scheme!r}; known schemes: {known} "
+        f"(third-party drivers register in the {ENTRY_POINT_GROUP!r} entry-point group)"
+    )
+
+
+def _scheme_of(url: object) -> str:
+    if not isinstance(url, str) or "://" not in url:
+        raise ValidationError(
+            f"a store URL looks like 'sqlite:///path/to/keepup.db' or 'postgresql://host/db'; got {url!r:.200}"
+        )
+    scheme = url.split("://", 1)[0].lower()
+    if "+" in scheme:  # e.g. postgresql+psycopg://
+        scheme = scheme.split("+", 1)[0]
+    return scheme
+
+
+def _load(scheme: str, spec: DriverSpec, target: str) -> Any:
+    """The driver class ``target`` names, after checking its library is installed."""
+    module_name, _, class_name = target.partition(":")
+    if spec.library is not None:
+        try:
+            importlib.import_module(spec.library)
+        except ImportError as exc:
+            raise DriverUnavailableError(
+                f"the {scheme}:// driver needs the {spec.library!r} library, which is not installed: "
+                f"install it with `pip install 'runtime-persistence[{spec.extra}]'`",
+                extra=spec.extra,
+            ) from exc
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)
+
+
+def open_store(url: str, *, durability: Durability | str = Durability.DURABLE, **options: Any) -> Driver:
+    """Open the store at ``url`` (``sqlite:///path``, ``memory://``, ``file:///dir``,
+    ``postgresql://…``, ``mysql://…``, ``redis://…``, ``mongodb://…``).
+
+    Raises ValidationError for a malformed URL and DriverUnavailableError when the scheme is
+    unknown, its library is not installed (the message names the extra to install), or its server
+    does not answer."""
+    scheme = _scheme_of(url)
+    spec = _spec_for(scheme)
+    driver_class = _load(scheme, spec, spec.target)
+    return cast(Driver, driver_class.from_url(url, durability=Durability(durability), **options))
+
+
+async def open_async_store(
+    url: str, *, durability: Durability | str = Durability.DURABLE, **options: Any
+) -> AsyncDriver:
+    """The async twin of :func:`open_store`: the same URLs, options and errors. Native async I/O
+    where the backend has an async client; the sync driver on worker threads otherwise."""
+    import asyncio
+
+    from runtime_persistence.storage.threaded import AsyncThreadDriver
+
+    scheme = _scheme_of(url)
+    spec = _spec_for(scheme)
+    target = spec.async_target
+    if target is None and scheme not in BUILTIN_SCHEMES:
+        target = next(
+            (ep.value for ep in entry_points(group=ASYNC_ENTRY_POINT_GROUP) if ep.name == scheme), None
+        )
+    if target is not None:
+        driver_class = _load(scheme, spec, target)
+        return cast(
+            AsyncDriver, await driver_class.from_url(url, durability=Durability(durability), **options)
+        )
+    sync = await asyncio.to_thread(open_store, url, durability=durability, **options)
+    return AsyncThreadDriver(sync)
