@@ -128,7 +128,8 @@ def collect(
                 orphan_ids.append(rec.id)
             continue
         live.update(refs)
-    for fn in providers.values():
+    for provider in providers.values():
+        fn = provider.sync
         for digest in fn(driver):
             raw = bytes.fromhex(validate_digest(digest))
             live.add(bytes((LOC_KV,)) + raw)

@@ -4,19 +4,28 @@ something still needs.
 
 It sits in ``storage`` because every layer above registers into it (artifacts when imported,
 third-party packages through the ``keepup.blob_roots`` entry-point group, ``name =
-"module:function"``), and the collector, which lives with the checkpoints, reads it."""
+"module:function"``), and the collector, which lives with the checkpoints, reads it.
+
+A provider has a sync form (``fn(driver) -> iterable of digests``, for :class:`Driver`) and may
+have an async form (``afn(async_driver) -> async iterable of digests``) for the async collector.
+A provider without an async form is still honoured by the async collector on a driver that runs
+on worker threads (it is called with the wrapped sync driver); on a natively async driver the
+async collector refuses to run rather than free blobs it was not told about."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from runtime_core import Driver, ValidationError
+from runtime_core import AsyncDriver, Driver, ValidationError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AsyncBlobRootProvider",
     "BlobRootProvider",
+    "BlobRoots",
     "blob_root_providers",
     "register_blob_roots",
     "unregister_blob_roots",
@@ -27,18 +36,35 @@ ENTRY_POINT_GROUP = "keepup.blob_roots"
 BlobRootProvider = Callable[[Driver], Iterable[str]]
 """Returns the hex SHA-256 digests of every blob a repository still needs in ``driver``."""
 
-_PROVIDERS: dict[str, BlobRootProvider] = {}
+AsyncBlobRootProvider = Callable[[AsyncDriver], AsyncIterable[str]]
+"""The async form of a provider: the same digests, from an async driver."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRoots:
+    """A registered provider: its sync form and, if it has one, its async form."""
+
+    sync: BlobRootProvider
+    async_: AsyncBlobRootProvider | None = None
+
+
+_PROVIDERS: dict[str, BlobRoots] = {}
 # imported by name before every collection: the built-in repositories that register roots
 _BUILTIN_MODULES = ("runtime_persistence.artifact.artifacts",)
 
 
-def register_blob_roots(name: str, fn: BlobRootProvider) -> None:
-    """Register (or replace) the root provider ``name``; gc keeps every blob it names."""
+def register_blob_roots(
+    name: str, fn: BlobRootProvider, async_fn: AsyncBlobRootProvider | None = None
+) -> None:
+    """Register (or replace) the root provider ``name``; gc keeps every blob it names.
+    ``async_fn`` is its async form, used by the async collector."""
     if not isinstance(name, str) or not name:
         raise ValidationError("a blob root provider needs a non-empty name")
     if not callable(fn):
         raise ValidationError("a blob root provider must be callable: fn(driver) -> iterable of digests")
-    _PROVIDERS[name] = fn
+    if async_fn is not None and not callable(async_fn):
+        raise ValidationError("an async blob root provider must be callable: afn(driver) -> async iterable")
+    _PROVIDERS[name] = BlobRoots(fn, async_fn)
 
 
 def unregister_blob_roots(name: str) -> None:
@@ -46,7 +72,7 @@ def unregister_blob_roots(name: str) -> None:
     _PROVIDERS.pop(name, None)
 
 
-def blob_root_providers() -> dict[str, BlobRootProvider]:
+def blob_root_providers() -> dict[str, BlobRoots]:
     """Every registered provider, after loading the built-in repositories and the entry points.
 
     A built-in repository that is absent is skipped; one that fails to import raises, because
