@@ -18,7 +18,10 @@ Sessions:
                   library installed (scripts/isolated_check.py)
 * ``graph``       the package graph into ``docs/graph/`` and ``docs/architecture.md``
 * ``bench``       every ``benchmarks/bench_*.py`` script
-* ``ci``          lint, typecheck, arch, tests, integration, build, isolated, in that order
+* ``stress``      the long races and crash harnesses (tests marked ``slow``, which ``tests`` and
+                  ``integration`` leave out), whole workspace, within a fixed time budget
+                  (``KEEPUP_STRESS_BUDGET`` seconds, default 900): over budget is a failure
+* ``ci``          lint, typecheck, arch, tests, integration, build, isolated, stress, in that order
 
 Third-party versions come from ``uv.lock`` (exported as constraints), so sessions test what CI tests.
 Tests that need servers read ``KEEPUP_TEST_*`` URLs, which the sessions pass through.
@@ -48,7 +51,8 @@ PACKAGE_NAMES = topological_order(PACKAGES)
 DIST = ROOT / "dist"
 TEST_TOOLS = ("pytest", "hypothesis", "psutil")
 PASSTHROUGH_PREFIXES = ("KEEPUP_TEST_", "CI")
-CI_ORDER = ("lint", "typecheck", "arch", "tests", "integration", "build", "isolated")
+CI_ORDER = ("lint", "typecheck", "arch", "tests", "integration", "build", "isolated", "stress")
+QUICK = ("-m", "not slow")  # the slow races run in the stress session, under a time budget
 
 
 def _constraints(session: nox.Session) -> Path:
@@ -157,6 +161,7 @@ def tests(session: nox.Session, package: str) -> None:
         str(pkg.tests.relative_to(ROOT)),
         "-p",
         "no:cacheprovider",
+        *QUICK,
         *session.posargs,
         env=_test_env(),
     )
@@ -167,7 +172,33 @@ def integration(session: nox.Session) -> None:
     """The root tests/ folder against the whole workspace."""
     _sync_workspace(session, "dev")
     session.run(
-        "python", "-m", "pytest", "tests", "-p", "no:cacheprovider", *session.posargs, env=_test_env()
+        "python", "-m", "pytest", "tests", "-p", "no:cacheprovider", *QUICK, *session.posargs, env=_test_env()
+    )
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The slow tests of every package and of tests/, within ``KEEPUP_STRESS_BUDGET`` seconds."""
+    _sync_workspace(session, "dev")
+    budget = os.environ.get("KEEPUP_STRESS_BUDGET", "900")
+    folders = [str(PACKAGES[n].tests.relative_to(ROOT)) for n in PACKAGE_NAMES] + ["tests"]
+    session.log(f"stress: the slow tests, within {budget} s")
+    session.run(
+        "timeout",
+        "--signal=INT",
+        "--kill-after=30",
+        budget,
+        "python",
+        "-m",
+        "pytest",
+        *folders,
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "slow",
+        *session.posargs,
+        env=_test_env(),
+        external=True,
     )
 
 
@@ -252,7 +283,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def ci(session: nox.Session) -> None:
-    """Queue lint, typecheck, arch, every package's tests, integration, build and isolated."""
+    """Queue lint, typecheck, arch, every package's tests, integration, build, isolated and stress."""
     for name in CI_ORDER:
         if name == "tests":
             for package in PACKAGE_NAMES:
