@@ -14,6 +14,7 @@ from runtime_core import (
     BudgetExceededError,
     FileStatus,
     NotFoundError,
+    StorageError,
     UnsafeWorkspaceError,
     ValidationError,
     WorkspaceSnapshots,
@@ -491,6 +492,26 @@ def test_invalid_options_are_refused(ws: Path, state: Path) -> None:
         ShadowGit(ws, state_dir=state, extra_excludes=["two\nlines"])
     with pytest.raises(ValidationError):
         ShadowGit(ws / "missing", state_dir=state)
+
+
+def test_a_failing_git_config_at_set_up_is_a_storage_error(ws: Path, state: Path, tmp_path: Path) -> None:
+    import shutil
+
+    real = shutil.which("git")
+    assert real is not None
+    broken = tmp_path / "broken-git"  # real git, except that `git config` fails
+    broken.write_text(
+        f'#!/bin/sh\nfor arg in "$@"; do [ "$arg" = config ] && {{ echo "config is locked" >&2; exit 255; }}; done\n'
+        f'exec {real} "$@"\n'
+    )
+    broken.chmod(0o755)
+    with pytest.raises(StorageError, match="config is locked"):
+        ShadowGit(ws, state_dir=state, git=str(broken))
+    shadow = shadow_git_dir(ws, state)
+    assert not (shadow / "git").exists()  # no half-made repository, no staging folder left behind
+    assert not list(shadow.glob("git-init-*"))
+    write(ws, "a.txt")
+    assert ShadowGit(ws, state_dir=state).snapshot() is not None  # a later set-up starts clean
 
 
 def test_a_workspace_reached_through_a_symlink_is_the_same_workspace(

@@ -295,13 +295,19 @@ class _GitRunner:
                 ("core.quotepath", "off"),
             ]
             for key, value in config:
-                subprocess.run(
+                done = subprocess.run(
                     [self._exe, f"--git-dir={staging}", "config", key, value],
                     capture_output=True,
                     env=self._env,
                     cwd=self._dir,
-                    check=True,
+                    check=False,
                 )
+                if done.returncode != 0:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise StorageError(
+                        f"`git config {key}` of the shadow repository failed ({done.returncode}): "
+                        f"{done.stderr.decode('utf-8', 'replace')[:2000]}"
+                    )
             # Store content byte for byte: no end-of-line conversion, filter or encoding that the
             # workspace's .gitattributes asks for (info/attributes wins over them).
             (staging / "info").mkdir(exist_ok=True)
