@@ -1,11 +1,13 @@
 """Shadow-git snapshots with real git in temporary directories: snapshot, list, diff, restore,
-excludes, retention refs, telemetry and the time budget."""
+excludes, retention refs, telemetry and the time budget. Tests on the ``sg`` fixture run twice: on
+``ShadowGit`` and on ``AsyncShadowGit`` (through the blocking test proxy)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +21,9 @@ from runtime_core import (
     ValidationError,
     WorkspaceSnapshots,
 )
+from runtime_persistence.shadow_git import AsyncShadowGit
 from runtime_persistence.shadow_git.repository import ShadowGit, shadow_git_dir
+from runtime_persistence.testing import Portal, blocking
 from runtime_telemetry import StructuredTelemetry
 
 
@@ -35,9 +39,20 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-@pytest.fixture
-def sg(ws: Path, state: Path) -> ShadowGit:
-    return ShadowGit(ws, state_dir=state)
+@pytest.fixture(params=["sync", "async"])
+def sg(request: pytest.FixtureRequest, ws: Path, state: Path) -> Iterator[ShadowGit]:
+    """A ShadowGit, or (``async``) an AsyncShadowGit behind the blocking test proxy, on a loop in
+    debug mode that fails the test when an operation blocks it."""
+    if request.param == "sync":
+        yield ShadowGit(ws, state_dir=state)
+        return
+    portal = Portal()
+    try:
+        yield blocking(portal.call(AsyncShadowGit.open(ws, state_dir=state)), portal)
+        if portal.slow_callbacks:
+            pytest.fail(f"AsyncShadowGit blocked the event loop: {portal.slow_callbacks[:3]}")
+    finally:
+        portal.close()
 
 
 def write(root: Path, rel: str, text: str = "x\n") -> Path:
