@@ -43,9 +43,9 @@ from runtime_persistence.shadow_git.diff import _Diff
 from runtime_persistence.shadow_git.excludes import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, WorkspaceScan
 from runtime_persistence.shadow_git.refs import _Refs
 from runtime_persistence.shadow_git.restore import _Restore
-from runtime_persistence.shadow_git.snapshot import MAX_MESSAGE_CHARS
+from runtime_persistence.shadow_git.snapshot import MAX_MESSAGE_CHARS  # noqa: F401 (still importable from here)
 from runtime_persistence.shadow_git.workspace import (
-    STATE_ENV,
+    STATE_ENV,  # noqa: F401 (still importable from here)
     check_workspace,
     keepup_state_dir,
     shadow_git_dir,
@@ -55,8 +55,6 @@ __all__ = [
     "DEFAULT_EXCLUDES",
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_TIME_BUDGET",
-    "MAX_MESSAGE_CHARS",
-    "STATE_ENV",
     "ShadowGit",
     "WorkspaceScan",
     "check_workspace",
