@@ -145,7 +145,7 @@ def test_every_public_operation_of_shadow_git_is_awaitable_with_the_same_signatu
 
 
 def test_a_snapshot_of_a_workspace_never_blocks_the_loop(ws: Path, state: Path) -> None:
-    slow_callback = 0.02
+    slow_callback = 0.05
     with open(ws / "big.bin", "wb") as fh:  # sparse: costs no disk, but git hashes every byte
         fh.truncate(48 << 20)
     for i in range(400):
