@@ -1,11 +1,13 @@
 """Shadow-git snapshots with real git in temporary directories: snapshot, list, diff, restore,
-excludes, retention refs, telemetry and the time budget."""
+excludes, retention refs, telemetry and the time budget. Tests on the ``sg`` fixture run twice: on
+``ShadowGit`` and on ``AsyncShadowGit`` (through the blocking test proxy)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,11 +16,14 @@ from runtime_core import (
     BudgetExceededError,
     FileStatus,
     NotFoundError,
+    StorageError,
     UnsafeWorkspaceError,
     ValidationError,
     WorkspaceSnapshots,
 )
+from runtime_persistence.shadow_git import AsyncShadowGit
 from runtime_persistence.shadow_git.repository import ShadowGit, shadow_git_dir
+from runtime_persistence.testing import Portal, blocking
 from runtime_telemetry import StructuredTelemetry
 
 
@@ -34,9 +39,20 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-@pytest.fixture
-def sg(ws: Path, state: Path) -> ShadowGit:
-    return ShadowGit(ws, state_dir=state)
+@pytest.fixture(params=["sync", "async"])
+def sg(request: pytest.FixtureRequest, ws: Path, state: Path) -> Iterator[ShadowGit]:
+    """A ShadowGit, or (``async``) an AsyncShadowGit behind the blocking test proxy, on a loop in
+    debug mode that fails the test when an operation blocks it."""
+    if request.param == "sync":
+        yield ShadowGit(ws, state_dir=state)
+        return
+    portal = Portal()
+    try:
+        yield blocking(portal.call(AsyncShadowGit.open(ws, state_dir=state)), portal)
+        if portal.slow_callbacks:
+            pytest.fail(f"AsyncShadowGit blocked the event loop: {portal.slow_callbacks[:3]}")
+    finally:
+        portal.close()
 
 
 def write(root: Path, rel: str, text: str = "x\n") -> Path:
@@ -491,6 +507,26 @@ def test_invalid_options_are_refused(ws: Path, state: Path) -> None:
         ShadowGit(ws, state_dir=state, extra_excludes=["two\nlines"])
     with pytest.raises(ValidationError):
         ShadowGit(ws / "missing", state_dir=state)
+
+
+def test_a_failing_git_config_at_set_up_is_a_storage_error(ws: Path, state: Path, tmp_path: Path) -> None:
+    import shutil
+
+    real = shutil.which("git")
+    assert real is not None
+    broken = tmp_path / "broken-git"  # real git, except that `git config` fails
+    broken.write_text(
+        f'#!/bin/sh\nfor arg in "$@"; do [ "$arg" = config ] && {{ echo "config is locked" >&2; exit 255; }}; done\n'
+        f'exec {real} "$@"\n'
+    )
+    broken.chmod(0o755)
+    with pytest.raises(StorageError, match="config is locked"):
+        ShadowGit(ws, state_dir=state, git=str(broken))
+    shadow = shadow_git_dir(ws, state)
+    assert not (shadow / "git").exists()  # no half-made repository, no staging folder left behind
+    assert not list(shadow.glob("git-init-*"))
+    write(ws, "a.txt")
+    assert ShadowGit(ws, state_dir=state).snapshot() is not None  # a later set-up starts clean
 
 
 def test_a_workspace_reached_through_a_symlink_is_the_same_workspace(

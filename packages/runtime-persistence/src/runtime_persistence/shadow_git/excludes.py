@@ -1,0 +1,328 @@
+"""What snapshots leave out, and the step that stages the workspace honouring it.
+
+Left out: the workspace's ``.gitignore`` rules (git reads them from the work tree), built-in
+patterns (:data:`DEFAULT_EXCLUDES`: virtualenvs, ``node_modules``, build output, caches, secrets),
+extra patterns given by the caller, the workspace's ``.git/info/exclude``, Git LFS patterns
+(``filter=lfs`` in ``.gitattributes``), files over the size cap, nested repositories (a folder
+holding ``.git``) and unreadable folders. A scan of the workspace (never following symlinks, never
+entering pruned folders or nested repositories) finds the last four; they are written into the
+shadow repository's ``info/exclude`` on every snapshot."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from runtime_core import BudgetExceededError
+
+from runtime_persistence.shadow_git._git import _GitRunner, _now
+
+DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
+"""Files larger than this (bytes) are left out of snapshots unless the cap is changed."""
+
+# Directory names the scan does not enter: each is also excluded by a ``name/`` pattern below.
+_PRUNED_DIRS = frozenset(
+    {
+        ".venv",
+        "venv",
+        ".virtualenv",
+        ".tox",
+        ".nox",
+        "__pypackages__",
+        "node_modules",
+        "bower_components",
+        ".pnpm-store",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".hypothesis",
+        ".cache",
+        ".gradle",
+        ".next",
+        ".nuxt",
+        ".parcel-cache",
+        ".turbo",
+        ".terraform",
+        "htmlcov",
+        ".eggs",
+        "dist",
+        "build",
+        "target",
+    }
+)
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    # virtualenvs, package managers, caches, build output
+    *sorted(f"{name}/" for name in _PRUNED_DIRS),
+    "*.egg-info/",
+    "*.py[cod]",
+    ".coverage",
+    ".coverage.*",
+    ".DS_Store",
+    "Thumbs.db",
+    # secrets
+    ".env",
+    ".env.*",
+    "!.env.example",
+    "!.env.sample",
+    "!.env.template",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".pypirc",
+    ".aws/",
+    ".ssh/",
+    ".gnupg/",
+)
+"""Patterns every snapshot leaves out (gitignore syntax), before the workspace's own rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceScan:
+    """What the last scan of the workspace left out of snapshots, besides ignore rules.
+
+    Paths are relative to the workspace, with ``/`` separators."""
+
+    nested_repositories: tuple[str, ...] = ()
+    oversized: tuple[str, ...] = ()
+    lfs_patterns: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
+    files: int = 0
+
+
+def _escape_pattern(path: str) -> str:
+    """``path`` as a gitignore pattern that matches exactly that path from the workspace root."""
+    out = re.sub(r"([\\*?\[\]])", r"\\\1", path)
+    if out.endswith(" "):
+        out = out[:-1] + "\\ "
+    return "/" + out
+
+
+def _lfs_pattern(line: str) -> str | None:
+    """The pattern of a ``.gitattributes`` line that sets ``filter=lfs``, else None."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    if line.startswith('"'):
+        end = line.find('"', 1)
+        if end < 0:
+            return None
+        pattern, rest = line[1:end], line[end + 1 :]
+    else:
+        pattern, _, rest = line.partition(" ")
+        if "\t" in pattern:
+            pattern, _, more = pattern.partition("\t")
+            rest = more + " " + rest
+    if "filter=lfs" not in rest.split():
+        return None
+    return pattern
+
+
+class _Excludes(_GitRunner):
+    """Scans the workspace, writes the excludes and stages the workspace into the shadow index."""
+
+    _max_file_size: int
+    _extra_excludes: tuple[str, ...]
+    _last_scan: WorkspaceScan
+    _scanned: bool
+
+    def _index_tree(self, deadline: float | None) -> str:
+        """Bring the shadow index up to the working tree (honouring every exclude) and return its
+        tree id. Writes objects to the shadow store only; moves no ref.
+
+        The scan of the workspace runs while ``git add`` does (both mostly wait on the file
+        system). In the usual case the scan finds the same exclusions as last time and nothing more
+        is done; when they changed, the excludes are rewritten, newly excluded files untracked and
+        ``git add`` run again (stopped at once if it may be hashing a file that is now excluded)."""
+        exclude = self._git_dir / "info" / "exclude"
+        try:
+            previous_text = exclude.read_text("utf-8", "surrogateescape")
+        except OSError:
+            previous_text = None
+        previous_scan = self._last_scan if self._scanned else None
+        add: subprocess.Popen[bytes] | None = None
+        if previous_text is not None and previous_scan is not None:
+            add = self._spawn(["add", "-A"], stdin=False, deadline=deadline)
+        try:
+            scan, fingerprint = self._scan(deadline)
+        except BaseException:
+            if add is not None:
+                self._kill(add)
+            raise
+        self._last_scan = scan
+        self._scanned = True
+        text = self._exclude_text(scan)
+        marker = self._git_dir / "keepup-excludes.fingerprint"
+        digest = hashlib.sha256(text.encode("utf-8", "surrogateescape") + fingerprint).hexdigest()
+        try:
+            same_digest = marker.read_text() == digest
+        except OSError:
+            same_digest = False
+        if text == previous_text:
+            if add is None:
+                self._git(["add", "-A"], deadline=deadline)
+            else:
+                self._wait(add, ["add", "-A"], deadline=deadline)
+            if not same_digest:  # an ignore file changed: drop tracked files it now ignores
+                self._untrack_excluded(deadline)
+                marker.write_text(digest)
+        else:
+            if add is not None:
+                grew = previous_scan is None or (
+                    not set(scan.oversized) <= set(previous_scan.oversized)
+                    or not set(scan.lfs_patterns) <= set(previous_scan.lfs_patterns)
+                )
+                if grew:
+                    self._kill(add)
+                else:
+                    self._wait(add, ["add", "-A"], deadline=deadline)
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            exclude.write_text(text, "utf-8", "surrogateescape")
+            self._untrack_excluded(deadline)
+            self._git(["add", "-A"], deadline=deadline)
+            marker.write_text(digest)
+        return self._git(["write-tree"], deadline=deadline).stdout.decode().strip()
+
+    def _exclude_text(self, scan: WorkspaceScan) -> str:
+        """The shadow repository's ``info/exclude`` for this scan."""
+        lines = ["# Keepup shadow-git excludes: generated on every snapshot, do not edit", *DEFAULT_EXCLUDES]
+        if self._extra_excludes:
+            lines += ["# extra excludes", *self._extra_excludes]
+        user_exclude = self._root / ".git" / "info" / "exclude"
+        with contextlib.suppress(OSError):
+            if user_exclude.is_file() and not user_exclude.is_symlink():
+                lines += [
+                    "# the workspace's .git/info/exclude",
+                    *user_exclude.read_text("utf-8", "surrogateescape").splitlines(),
+                ]
+        if scan.lfs_patterns:
+            lines += ["# Git LFS patterns", *scan.lfs_patterns]
+        if scan.nested_repositories:
+            lines += ["# nested repositories", *(_escape_pattern(p) + "/" for p in scan.nested_repositories)]
+        if scan.oversized:
+            lines += [
+                f"# files over {self._max_file_size} bytes",
+                *(_escape_pattern(p) for p in scan.oversized),
+            ]
+        if scan.unreadable:
+            lines += ["# unreadable folders", *(_escape_pattern(p) + "/" for p in scan.unreadable)]
+        return "\n".join(lines) + "\n"
+
+    def _untrack_excluded(self, deadline: float | None) -> None:
+        """Untrack (in the shadow index only) files tracked before they became excluded: a grown
+        file, a new nested repository, a new ignore rule. Otherwise they would stay in every later
+        snapshot."""
+        out = self._git(
+            ["ls-files", "-z", "--cached", "--ignored", "--exclude-standard"], deadline=deadline
+        ).stdout
+        if out.strip(b"\x00"):
+            self._git(
+                [
+                    "--literal-pathspecs",
+                    "rm",
+                    "-r",
+                    "-q",
+                    "--cached",
+                    "--ignore-unmatch",
+                    "--pathspec-from-file=-",
+                    "--pathspec-file-nul",
+                ],
+                stdin=out,
+                deadline=deadline,
+            )
+
+    def _scan(self, deadline: float | None) -> tuple[WorkspaceScan, bytes]:
+        """Walk the workspace without following symlinks or entering pruned folders and nested
+        repositories; return what must be excluded and a fingerprint of the ignore files seen."""
+        nested: builtins.list[str] = []
+        oversized: builtins.list[str] = []
+        unreadable: builtins.list[str] = []
+        attributes: builtins.list[str] = []
+        fingerprint = hashlib.sha256()
+        cap = self._max_file_size
+        files = 0
+        stack: builtins.list[str] = [""]
+        while stack:
+            rel = stack.pop()
+            folder = os.path.join(self._root, rel) if rel else str(self._root)
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError:
+                if rel:
+                    unreadable.append(rel)
+                continue
+            if rel and any(e.name == ".git" for e in entries):
+                nested.append(rel)
+                continue
+            if deadline is not None and _now() > deadline:
+                raise BudgetExceededError(
+                    f"scanning the workspace {str(self._root)!r} took longer than the {self._budget}s budget"
+                )
+            for entry in entries:
+                name = entry.name
+                if name == ".git":
+                    continue
+                path = f"{rel}/{name}" if rel else name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if name not in _PRUNED_DIRS:
+                            stack.append(path)
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    files += 1
+                    if name in (".gitignore", ".gitattributes"):
+                        st = entry.stat(follow_symlinks=False)
+                        fingerprint.update(
+                            f"{path}\x00{st.st_size}\x00{st.st_mtime_ns}\x00".encode(
+                                "utf-8", "surrogateescape"
+                            )
+                        )
+                        if name == ".gitattributes":
+                            attributes.append(path)
+                        continue
+                    if cap and entry.stat(follow_symlinks=False).st_size > cap:
+                        oversized.append(path)
+                except OSError:
+                    continue
+        lfs = self._lfs_patterns(attributes)
+        nested.sort()
+        oversized.sort()
+        unreadable.sort()
+        return WorkspaceScan(
+            tuple(nested), tuple(oversized), tuple(lfs), tuple(unreadable), files
+        ), fingerprint.digest()
+
+    def _lfs_patterns(self, attribute_files: builtins.list[str]) -> builtins.list[str]:
+        patterns: builtins.list[str] = []
+        for rel in sorted(attribute_files):
+            try:
+                text = (self._root / rel).read_text("utf-8", "surrogateescape")
+            except OSError:
+                continue
+            base = str(PurePosixPath(rel).parent)
+            base = "" if base == "." else base
+            for line in text.splitlines():
+                pattern = _lfs_pattern(line)
+                if pattern is None:
+                    continue
+                if base:
+                    inner = pattern.lstrip("/")
+                    prefix = _escape_pattern(base)
+                    pattern = f"{prefix}/{inner}" if "/" in pattern.rstrip("/") else f"{prefix}/**/{inner}"
+                patterns.append(pattern)
+        return patterns

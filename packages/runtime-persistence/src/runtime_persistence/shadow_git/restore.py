@@ -1,0 +1,254 @@
+"""Bringing the workspace (or some paths) back to a snapshot.
+
+A restore first takes a rescue snapshot of the current state, then plans: it sorts what differs
+into files it changes, creates and removes, and files it skips because the rescue snapshot could
+not bring them back (excluded, inside a nested repository, something untracked in the way). Only
+then does it delete and write, through a private index (``read-tree`` + ``checkout-index``), never
+following a symlink out of the workspace. A dry run plans against the working tree as a snapshot
+would see it and changes nothing."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from runtime_core import (
+    BudgetExceededError,
+    FileStatus,
+    RestoreReport,
+    StorageError,
+    UnsafeWorkspaceError,
+    ValidationError,
+)
+
+from runtime_persistence.shadow_git.diff import _parse_diff
+from runtime_persistence.shadow_git.snapshot import _Snapshots
+
+
+@dataclass(slots=True)
+class _Plan:
+    changed: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _under_any(path: str, folders: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f + "/") for f in folders)
+
+
+def _only_removed_inside(folder: Path, rel: str, removed: set[str]) -> bool:
+    """Whether every file under ``folder`` is one the restore removes (so the folder will be empty)."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        base = os.path.relpath(dirpath, folder)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            inner = name if base == "." else f"{base}/{name}"
+            if f"{rel}/{inner}".replace(os.sep, "/") not in removed:
+                return False
+    return True
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    for dirpath, _dirnames, _filenames in os.walk(folder, topdown=False):  # children first
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)
+
+
+class _Restore(_Snapshots):
+    """``restore``: rescue snapshot, plan, dry run, deletes and writes."""
+
+    def restore(
+        self, commit: str, paths: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> RestoreReport:
+        """Bring the workspace (or only ``paths``, files or folders relative to it) back to
+        ``commit``.
+
+        First takes a rescue snapshot of the current state, so anything the restore overwrites or
+        removes can be brought back from ``rescue_commit``. It only removes or overwrites files that
+        the rescue snapshot holds; a file it cannot bring back (ignored, excluded, over the size cap,
+        inside a nested repository, or in the way of a restored path) is left alone and listed in
+        ``skipped``. Never follows a symlink out of the workspace. ``dry_run`` changes nothing and
+        lists every file that would be changed, created, removed or skipped."""
+        target = self._resolve(commit)
+        selected = self._check_paths(paths)
+        with self._telemetry.span(
+            "shadow_git.restore", workspace=str(self._root), commit=target, dry_run=dry_run
+        ) as fields:
+            deadline = self._deadline()
+            with self._locked(deadline):
+                report = self._restore_locked(target, selected, dry_run, deadline)
+            fields.update(
+                changed=len(report.changed),
+                created=len(report.created),
+                removed=len(report.removed),
+                skipped=len(report.skipped),
+                rescue_commit=report.rescue_commit,
+            )
+            return report
+
+    def _restore_locked(
+        self, target: str, selected: builtins.list[str] | None, dry_run: bool, deadline: float | None
+    ) -> RestoreReport:
+        rescue: str | None = None
+        created_rescue = False
+        if dry_run:  # the working tree as a snapshot would see it (a tree; the rescue is a commit)
+            current = self._index_tree(deadline)
+        else:
+            rescue = self._snapshot_locked(f"keepup: rescue before restoring {target[:12]}", deadline)
+            created_rescue = rescue is not None
+            if rescue is None:
+                rescue = self.head()
+            if rescue is None:  # pragma: no cover - a target exists, so a snapshot does
+                raise StorageError("the shadow repository has no snapshot to rescue into")
+            current = rescue
+        plan = self._plan(current, target, selected, deadline)
+        if dry_run:
+            return RestoreReport(
+                target,
+                tuple(plan.changed),
+                tuple(plan.removed),
+                tuple(plan.created),
+                None,
+                True,
+                tuple(plan.skipped),
+            )
+        try:
+            self._apply(plan, target, deadline)
+        except (BudgetExceededError, StorageError) as exc:
+            raise type(exc)(
+                f"{exc}; the workspace may be partly restored: snapshot {rescue} holds it as it was before"
+            ) from exc
+        touched = plan.changed or plan.created or plan.removed
+        return RestoreReport(
+            target,
+            tuple(plan.changed),
+            tuple(plan.removed),
+            tuple(plan.created),
+            rescue if (touched or created_rescue) else None,
+            False,
+            tuple(plan.skipped),
+        )
+
+    def _plan(
+        self, current: str, target: str, selected: builtins.list[str] | None, deadline: float | None
+    ) -> _Plan:
+        """Sort what differs from ``current`` to ``target`` (trees or commits) into what the
+        restore changes, creates, removes, and skips because it could not bring it back."""
+        args = ["--literal-pathspecs", "diff-tree", "-r", "-z", "--raw", "--no-renames", current, target]
+        if selected is not None:
+            args += ["--", *selected]
+        changes = _parse_diff(self._git(args, deadline=deadline).stdout, content=False)
+        removed = {c.path for c in changes if c.status is FileStatus.DELETED}
+        nested = self._last_scan.nested_repositories
+        plan = _Plan()
+        for change in changes:
+            path = change.path
+            if _under_any(path, nested) or not self._leading_dirs_ok(path, removed):
+                plan.skipped.append(path)
+                continue
+            if change.status is FileStatus.DELETED:
+                plan.removed.append(path)
+                continue
+            full = self._root / path
+            try:
+                st = full.lstat()
+            except FileNotFoundError:
+                plan.created.append(path)
+                continue
+            except OSError:
+                plan.skipped.append(path)
+                continue
+            if change.status is FileStatus.ADDED:
+                if stat.S_ISDIR(st.st_mode) and _only_removed_inside(full, path, removed):
+                    plan.created.append(path)
+                else:  # something the rescue snapshot does not hold is in the way
+                    plan.skipped.append(path)
+            # modified or type changed: the rescue snapshot holds the file, unless a folder is there
+            elif stat.S_ISDIR(st.st_mode):
+                plan.skipped.append(path)
+            else:
+                plan.changed.append(path)
+        return plan
+
+    def _leading_dirs_ok(self, path: str, removed: set[str]) -> bool:
+        """Whether every folder above ``path`` is a real folder inside the workspace, missing (it
+        will be created), or a tracked file or symlink that the restore removes first."""
+        parts = PurePosixPath(path).parts
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            try:
+                st = (self._root / prefix).lstat()
+            except FileNotFoundError:
+                return True
+            except OSError:
+                return False
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            return prefix in removed
+        return True
+
+    def _apply(self, plan: _Plan, target: str, deadline: float | None) -> None:
+        for path in plan.removed:
+            full = self._root / path
+            with contextlib.suppress(FileNotFoundError):
+                if not stat.S_ISDIR(full.lstat().st_mode):
+                    full.unlink()
+            self._prune_empty_parents(full.parent)
+        writes = plan.changed + plan.created
+        if not writes:
+            return
+        for path in plan.created:
+            full = self._root / path
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(full.lstat().st_mode):
+                    _remove_empty_tree(full)
+        index = self._git_dir / f"keepup-restore-{secrets.token_hex(6)}.index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            self._git(["read-tree", target], env=env, deadline=deadline)
+            stdin = b"".join(os.fsencode(p) + b"\x00" for p in writes)
+            self._git(["checkout-index", "-f", "-z", "--stdin"], env=env, stdin=stdin, deadline=deadline)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                index.unlink()
+
+    def _prune_empty_parents(self, folder: Path) -> None:
+        while folder != self._root and folder.is_relative_to(self._root):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    def _check_paths(self, paths: Sequence[str] | None) -> builtins.list[str] | None:
+        if paths is None:
+            return None
+        if isinstance(paths, str):
+            raise ValidationError("paths is a list of paths, not one string")
+        result: builtins.list[str] = []
+        for raw in paths:
+            if not isinstance(raw, str) or not raw or "\x00" in raw:
+                raise ValidationError(f"a restore path must be a non-empty str without NUL, got {raw!r:.80}")
+            if os.path.isabs(raw):  # resolve the folders (not the file) so an alias of the root works
+                head, tail = os.path.split(os.path.normpath(raw))
+                candidate = os.path.join(os.path.realpath(head), tail)
+            else:
+                candidate = os.path.normpath(os.path.join(self._root, raw))
+            rel = os.path.relpath(candidate, self._root)
+            if rel == ".":
+                return None
+            if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+                raise UnsafeWorkspaceError(f"path {raw!r:.200} is outside the workspace {str(self._root)!r}")
+            parts = PurePosixPath(rel.replace(os.sep, "/")).parts
+            if ".git" in parts:
+                raise UnsafeWorkspaceError(
+                    f"path {raw!r:.200} is inside a .git folder, which snapshots never hold"
+                )
+            result.append("/".join(parts))
+        return result

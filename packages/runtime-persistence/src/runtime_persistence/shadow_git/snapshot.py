@@ -1,0 +1,134 @@
+"""Taking and reading snapshots.
+
+Every snapshot is a parentless commit of the workspace tree (staged by
+:class:`~runtime_persistence.shadow_git.excludes._Excludes`), kept alive by its own ref
+``refs/keepup/snapshots/<time>-<commit>``; ``refs/heads/main`` points at the newest. The commit
+message ends with a ``Keepup-Files:`` trailer counting the files it holds."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import time
+from datetime import UTC, datetime
+
+from runtime_core import SnapshotInfo, ValidationError
+
+from runtime_persistence.shadow_git._git import _BRANCH, _SNAPSHOT_REFS
+from runtime_persistence.shadow_git.excludes import _Excludes
+
+MAX_MESSAGE_CHARS = 10_000
+_TRAILER_FILES = "Keepup-Files:"
+
+
+def _split_trailer(body: str) -> tuple[str, int]:
+    text = body.rstrip("\n")
+    files = 0
+    lines = text.split("\n")
+    if lines and lines[-1].startswith(_TRAILER_FILES):
+        with contextlib.suppress(ValueError):
+            files = int(lines[-1][len(_TRAILER_FILES) :].strip())
+        text = "\n".join(lines[:-1]).rstrip("\n")
+    return text, files
+
+
+class _Snapshots(_Excludes):
+    """``snapshot``, ``head``, ``list`` and ``info``."""
+
+    def snapshot(self, message: str = "") -> str | None:
+        """Record the workspace and return the new commit, or None when nothing changed since the
+        newest snapshot. Durable once it returns (git writes the objects before the ref moves).
+
+        Raises BudgetExceededError (the git process is killed, nothing is half-recorded) when it
+        takes longer than the time budget."""
+        message = self._check_message(message)
+        with self._telemetry.span("shadow_git.snapshot", workspace=str(self._root)) as fields:
+            deadline = self._deadline()
+            with self._locked(deadline):
+                commit = self._snapshot_locked(message, deadline)
+            fields["commit"] = commit
+            fields["changed"] = commit is not None
+            fields["nested_repositories"] = len(self._last_scan.nested_repositories)
+            fields["oversized"] = len(self._last_scan.oversized)
+            return commit
+
+    def head(self) -> str | None:
+        """The newest snapshot's commit, or None before the first snapshot."""
+        out = self._git(["rev-parse", "-q", "--verify", f"{_BRANCH}^{{commit}}"], ok=(0, 1))
+        text = out.stdout.decode().strip()
+        return text or None
+
+    def list(self, limit: int | None = None) -> builtins.list[SnapshotInfo]:
+        """Snapshots newest first (at most ``limit``)."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
+        if limit == 0:
+            return []
+        args = [
+            "for-each-ref",
+            "--sort=-refname",
+            "--format=%(objectname) %(committerdate:unix)%00%(contents)%00",
+        ]
+        if limit is not None:
+            args.append(f"--count={limit}")
+        args.append(_SNAPSHOT_REFS)
+        out = self._git(args).stdout.decode("utf-8", "replace")
+        parts = out.split("\x00")
+        infos: builtins.list[SnapshotInfo] = []
+        for raw_header, body in zip(parts[0::2], parts[1::2], strict=False):
+            header = raw_header.strip()
+            if not header:
+                continue
+            commit, _, stamp = header.partition(" ")
+            text, files = _split_trailer(body)
+            infos.append(SnapshotInfo(commit, text, datetime.fromtimestamp(int(stamp), UTC), files))
+        return infos
+
+    def info(self, commit: str) -> SnapshotInfo:
+        """One snapshot by commit (a full id or a unique prefix of at least 4 hex digits)."""
+        full = self._resolve(commit)
+        out = self._git(["log", "-1", "--format=%H %ct%x00%B", full]).stdout.decode("utf-8", "replace")
+        header, _, body = out.partition("\x00")
+        sha, _, stamp = header.partition(" ")
+        text, files = _split_trailer(body)
+        return SnapshotInfo(sha, text, datetime.fromtimestamp(int(stamp), UTC), files)
+
+    def _snapshot_locked(self, message: str, deadline: float | None) -> str | None:
+        tree = self._index_tree(deadline)
+        files = self._index_entries()
+        previous = self._git(["for-each-ref", "--format=%(objectname) %(tree)", _BRANCH], deadline=deadline)
+        old, _, old_tree = previous.stdout.decode().strip().partition(" ")
+        if old and old_tree == tree:
+            return None
+        body = f"{message}\n\n{_TRAILER_FILES} {files}\n" if message else f"\n{_TRAILER_FILES} {files}\n"
+        commit = (
+            self._git(["commit-tree", tree, "-F", "-"], stdin=body.encode(), deadline=deadline)
+            .stdout.decode()
+            .strip()
+        )
+        stamp = f"{time.time_ns():020d}"
+        zero = "0" * len(commit)
+        transaction = (
+            f"update {_BRANCH} {commit} {old or zero}\ncreate {_SNAPSHOT_REFS}{stamp}-{commit} {commit}\n"
+        )
+        self._git(["update-ref", "--stdin"], stdin=transaction.encode(), deadline=deadline)
+        return commit
+
+    def _index_entries(self) -> int:
+        try:
+            with open(self._git_dir / "index", "rb") as fh:
+                header = fh.read(12)
+        except OSError:
+            return 0
+        if len(header) < 12 or header[:4] != b"DIRC":
+            return 0
+        return int.from_bytes(header[8:12], "big")
+
+    def _check_message(self, message: str) -> str:
+        if not isinstance(message, str):
+            raise ValidationError(f"a snapshot message must be a str, got {type(message).__name__}")
+        if "\x00" in message:
+            raise ValidationError("a snapshot message must not contain NUL characters")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise ValidationError(f"a snapshot message is at most {MAX_MESSAGE_CHARS} characters")
+        return message.strip()
