@@ -48,6 +48,7 @@ from runtime_persistence.shadow_git import (
     shadow_git_dir,
 )
 from runtime_persistence.storage import (
+    AsyncLeases,
     EnvelopeSerializer,
     Keyring,
     Leases,
@@ -64,6 +65,7 @@ __all__: list[str] = [
     "TYPED_MEDIA_TYPE",
     "ArtifactSchemas",
     "Artifacts",
+    "AsyncLeases",
     "AsyncShadowGit",
     "Checkpoints",
     "EnvelopeSerializer",

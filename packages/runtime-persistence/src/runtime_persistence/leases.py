@@ -2,10 +2,12 @@
 
 from runtime_persistence.storage.leases import (
     LEASE_NS,
+    AsyncLeases,
     Leases,
 )
 
 __all__ = [
     "LEASE_NS",
+    "AsyncLeases",
     "Leases",
 ]

@@ -27,6 +27,7 @@ from runtime_persistence.session.tasks import (
 )
 from runtime_persistence.storage.leases import (
     LEASE_NS,
+    AsyncLeases,
     Leases,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "TASK_CHILD_NS",
     "TASK_LOG_NS",
     "TASK_NS",
+    "AsyncLeases",
     "Events",
     "Leases",
     "MessageRecorder",

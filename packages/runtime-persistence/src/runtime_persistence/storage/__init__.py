@@ -20,6 +20,7 @@ from runtime_persistence.storage.blob_roots import (
 )
 from runtime_persistence.storage.leases import (
     LEASE_NS,
+    AsyncLeases,
     Leases,
 )
 from runtime_persistence.storage.serialization import (
@@ -44,6 +45,7 @@ __all__ = [
     "LEASE_NS",
     "MAX_DEPTH",
     "MAX_PAYLOAD",
+    "AsyncLeases",
     "BlobRootProvider",
     "DriverSpec",
     "EnvelopeSerializer",
