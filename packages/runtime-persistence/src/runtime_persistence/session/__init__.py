@@ -5,6 +5,9 @@ checkpoints (a session's threads) and everything below."""
 from runtime_persistence.session.events import (
     EVENT_NS,
     EVENT_TOPIC_NS,
+    AsyncEventLog,
+    AsyncEvents,
+    AsyncMessageRecorder,
     Events,
     MessageRecorder,
 )
@@ -12,17 +15,20 @@ from runtime_persistence.session.runs import (
     RUN_NS,
     RUN_STATUS_NS,
     RUN_THREAD_NS,
+    AsyncRunRecords,
     RunRecords,
 )
 from runtime_persistence.session.sessions import (
     SESSION_NS,
     SESSION_STATUS_NS,
+    AsyncSessions,
     Sessions,
 )
 from runtime_persistence.session.tasks import (
     TASK_CHILD_NS,
     TASK_LOG_NS,
     TASK_NS,
+    AsyncTasks,
     Tasks,
 )
 from runtime_persistence.storage.leases import (
@@ -42,6 +48,12 @@ __all__ = [
     "TASK_CHILD_NS",
     "TASK_LOG_NS",
     "TASK_NS",
+    "AsyncEventLog",
+    "AsyncEvents",
+    "AsyncMessageRecorder",
+    "AsyncRunRecords",
+    "AsyncSessions",
+    "AsyncTasks",
     "Events",
     "Leases",
     "MessageRecorder",
