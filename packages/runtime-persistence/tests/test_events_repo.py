@@ -38,6 +38,7 @@ def events(event_store: TestStore, clock: ManualClock) -> Events:
 @pytest.fixture
 def recorder(event_store: TestStore, events: Events) -> MessageRecorder:
     if event_store.is_async:
+        assert event_store.portal is not None
         recorder: MessageRecorder = blocking(AsyncMessageRecorder(unwrap(events)), event_store.portal)
         return recorder
     return MessageRecorder(events)

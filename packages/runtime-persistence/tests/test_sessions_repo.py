@@ -76,6 +76,7 @@ def _racer(store: TestStore, cls: Any, namespace: str, before: Callable[[Any], A
     async_cls = getattr(
         importlib.import_module(cls.__module__.replace("._sync.", "._async.")), "Async" + cls.__name__
     )
+    assert store.portal is not None
     return blocking(async_cls(_Async(), **kwargs), store.portal)
 
 
