@@ -19,18 +19,6 @@ from runtime_core import (
     ValidationError,
 )
 
-__all__ = [
-    "ARTIFACT_HWM_NS",
-    "ARTIFACT_NS",
-    "MAX_ARTIFACT_KEY_BYTES",
-    "MAX_ARTIFACT_KEY_CHARS",
-    "MAX_SCOPE_BYTES",
-    "TYPED_MEDIA_TYPE",
-    "fold_artifact_key",
-    "validate_artifact_key",
-    "validate_scope",
-]
-
 ARTIFACT_NS = "artifact"
 ARTIFACT_HWM_NS = "artifact.hwm"
 TYPED_MEDIA_TYPE = "application/vnd.keepup.artifact+json"

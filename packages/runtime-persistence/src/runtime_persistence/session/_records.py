@@ -9,20 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from runtime_core import Event, EventLog, ValidationError
 
-__all__ = [
-    "EVENT_NS",
-    "EVENT_TOPIC_NS",
-    "RUN_NS",
-    "RUN_STATUS_NS",
-    "RUN_THREAD_NS",
-    "SESSION_NS",
-    "SESSION_STATUS_NS",
-    "TASK_CHILD_NS",
-    "TASK_LOG_NS",
-    "TASK_NS",
-    "AsyncEventLog",
-    "EventLog",
-]
+__all__ = ["AsyncEventLog", "EventLog"]  # EventLog: what AsyncEventLog becomes in the sync twins
 
 SESSION_NS = "session"
 SESSION_STATUS_NS = "session.status"

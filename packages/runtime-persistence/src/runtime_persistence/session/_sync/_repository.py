@@ -6,7 +6,8 @@ walking an index page by page. The sync base is generated from it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import ClassVar, Generic, TypeVar
+from enum import Enum
+from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 from runtime_core import (
     Clock,
@@ -26,13 +27,22 @@ __all__ = ["Repository", "Unchanged"]
 R = TypeVar("R")
 
 
+class _Stated(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> Enum: ...
+
+
 class Unchanged(Exception):
     """Raised inside a change function to leave the record as it is."""
 
 
 class Repository(Generic[R]):
     """Records of type ``_record`` in namespace ``_ns``, keyed by id (``_what`` names one in
-    errors). A subclass with a status index sets ``_status_ns`` and :meth:`_index_key`.
+    errors). A subclass whose records have an ``id`` and a ``status`` keeps a status index
+    (``{status}/{id}`` in ``_status_ns``) by setting ``_status_ns``.
 
     ``clock`` is injectable so time can be tested without sleeping; every write is as durable as
     the driver (durable by default) when the call returns."""
@@ -49,9 +59,14 @@ class Repository(Generic[R]):
         self._clock: Clock = clock or SystemClock()
         self._ser: Serializer = serializer or EnvelopeSerializer()
 
+    def _index_entry(self, record: R) -> str:
+        """The key of ``record`` in the status index."""
+        stated = cast(_Stated, record)
+        return f"{stated.status.value}/{stated.id}"
+
     def _index_key(self, record: R) -> str | None:
         """The key of ``record`` in the status index (None: this repository keeps none)."""
-        return None
+        return self._index_entry(record) if self._status_ns else None
 
     def _read(self, record_id: str, what: str = "") -> tuple[R, int]:
         """The record and its version. ValidationError for a malformed id, NotFoundError."""

@@ -47,14 +47,11 @@ class RunRecords(Repository[Run]):
     _what = "run"
     _status_ns = RUN_STATUS_NS
 
-    def _index_key(self, record: Run) -> str:
-        return f"{record.status.value}/{record.id}"
-
     def create(self, run: Run) -> Run:
         """Store a new run. Raises ConflictError if its id exists. Durable when it returns."""
         if not isinstance(run, Run):
             raise ValidationError("create() takes a runtime_core.Run")
-        self._driver.put(RUN_STATUS_NS, self._index_key(run), MARK)
+        self._driver.put(RUN_STATUS_NS, self._index_entry(run), MARK)
         self._driver.put(RUN_THREAD_NS, f"{run.thread_id}/{run.id}", MARK)
         try:
             self._driver.put(RUN_NS, run.id, self._ser.dumps(run), if_absent=True)

@@ -56,9 +56,6 @@ class Sessions(Repository[Session]):
     _what = "session"
     _status_ns = SESSION_STATUS_NS
 
-    def _index_key(self, record: Session) -> str:
-        return f"{record.status.value}/{record.id}"
-
     def open(self, name: str = "", *, metadata: dict[str, Any] | None = None) -> Session:
         """Start a new active session. Raises ValidationError (nothing written) on a bad name or
         metadata."""
@@ -67,7 +64,7 @@ class Sessions(Repository[Session]):
             id=new_id(), created_at=now, last_seen_at=now, name=name, metadata=dict(metadata or {})
         )
         data = self._ser.dumps(session)
-        self._driver.put(SESSION_STATUS_NS, self._index_key(session), MARK)
+        self._driver.put(SESSION_STATUS_NS, self._index_entry(session), MARK)
         self._driver.put(SESSION_NS, session.id, data, if_absent=True)
         return session
 
