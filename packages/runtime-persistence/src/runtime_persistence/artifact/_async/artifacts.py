@@ -1,5 +1,6 @@
-"""Versioned, content-addressed artifacts over any storage driver, written once as async code
-(the sync :class:`Artifacts` is generated from this file by scripts/gen_sync.py).
+"""Versioned, content-addressed artifacts over any storage driver (:class:`AsyncArtifacts`).
+Written once as async code in ``artifact/_async/``; the sync twin in ``artifact/_sync/`` is
+generated from it (scripts/gen_sync.py).
 
 Layout (namespaces all start with ``artifact``):
 

@@ -1,6 +1,7 @@
 # Generated from packages/runtime-persistence/src/runtime_persistence/artifact/_async/artifacts.py by scripts/gen_sync.py: edit that file and rerun the script.
-"""Versioned, content-addressed artifacts over any storage driver, written once as async code
-(the sync :class:`Artifacts` is generated from this file by scripts/gen_sync.py).
+"""Versioned, content-addressed artifacts over any storage driver (:class:`Artifacts`).
+Written once as async code in ``artifact/_async/``; the sync twin in ``artifact/_sync/`` is
+generated from it (scripts/gen_sync.py).
 
 Layout (namespaces all start with ``artifact``):
 

@@ -1,6 +1,6 @@
 """The event log (:class:`AsyncEvents`) and the message recorder (:class:`AsyncMessageRecorder`)
-a message broker calls for every message that crosses it; the sync :class:`Events` and
-:class:`MessageRecorder` are generated from this file.
+a message broker calls for every message that crosses it. Written once as async code in
+``session/_async/``; the sync twins in ``session/_sync/`` are generated from it.
 
 Layout::
 

@@ -1,5 +1,6 @@
-"""Run records stored through the driver (:class:`AsyncRunRecords`, and the generated sync
-:class:`RunRecords`), so runs can be listed, shown, cancelled and resumed from another process.
+"""Run records stored through the driver (:class:`AsyncRunRecords`), so runs can be listed,
+shown, cancelled and resumed from another process. Written once as async code in
+``session/_async/``; the sync twin in ``session/_sync/`` is generated from it.
 
 Layout::
 

@@ -1,5 +1,6 @@
-"""The session DB (:class:`AsyncSessions`, and the generated sync :class:`Sessions`): sessions
-with heartbeats and stale-session cleanup, stored through the driver.
+"""The session DB (:class:`AsyncSessions`): sessions with heartbeats and stale-session cleanup,
+stored through the driver. Written once as async code in ``session/_async/``; the sync twin in
+``session/_sync/`` is generated from it (scripts/gen_sync.py).
 
 Layout::
 

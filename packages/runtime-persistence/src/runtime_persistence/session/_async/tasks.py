@@ -1,6 +1,6 @@
-"""The task repository (:class:`AsyncTasks`, and the generated sync :class:`Tasks`): a hierarchy
-of work items with checked status transitions, progress and append-only logs, stored through the
-driver.
+"""The task repository (:class:`AsyncTasks`): a hierarchy of work items with checked status
+transitions, progress and append-only logs, stored through the driver. Written once as async
+code in ``session/_async/``; the sync twin in ``session/_sync/`` is generated from it.
 
 Layout::
 

@@ -1,7 +1,7 @@
 # Generated from packages/runtime-persistence/src/runtime_persistence/session/_async/events.py by scripts/gen_sync.py: edit that file and rerun the script.
 """The event log (:class:`Events`) and the message recorder (:class:`MessageRecorder`)
-a message broker calls for every message that crosses it; the sync :class:`Events` and
-:class:`MessageRecorder` are generated from this file.
+a message broker calls for every message that crosses it. Written once as async code in
+``session/_async/``; the sync twins in ``session/_sync/`` are generated from it.
 
 Layout::
 

@@ -1,6 +1,7 @@
 # Generated from packages/runtime-persistence/src/runtime_persistence/session/_async/runs.py by scripts/gen_sync.py: edit that file and rerun the script.
-"""Run records stored through the driver (:class:`RunRecords`, and the generated sync
-:class:`RunRecords`), so runs can be listed, shown, cancelled and resumed from another process.
+"""Run records stored through the driver (:class:`RunRecords`), so runs can be listed,
+shown, cancelled and resumed from another process. Written once as async code in
+``session/_async/``; the sync twin in ``session/_sync/`` is generated from it.
 
 Layout::
 

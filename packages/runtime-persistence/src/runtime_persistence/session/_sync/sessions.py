@@ -1,6 +1,7 @@
 # Generated from packages/runtime-persistence/src/runtime_persistence/session/_async/sessions.py by scripts/gen_sync.py: edit that file and rerun the script.
-"""The session DB (:class:`Sessions`, and the generated sync :class:`Sessions`): sessions
-with heartbeats and stale-session cleanup, stored through the driver.
+"""The session DB (:class:`Sessions`): sessions with heartbeats and stale-session cleanup,
+stored through the driver. Written once as async code in ``session/_async/``; the sync twin in
+``session/_sync/`` is generated from it (scripts/gen_sync.py).
 
 Layout::
 

@@ -1,7 +1,7 @@
 # Generated from packages/runtime-persistence/src/runtime_persistence/session/_async/tasks.py by scripts/gen_sync.py: edit that file and rerun the script.
-"""The task repository (:class:`Tasks`, and the generated sync :class:`Tasks`): a hierarchy
-of work items with checked status transitions, progress and append-only logs, stored through the
-driver.
+"""The task repository (:class:`Tasks`): a hierarchy of work items with checked status
+transitions, progress and append-only logs, stored through the driver. Written once as async
+code in ``session/_async/``; the sync twin in ``session/_sync/`` is generated from it.
 
 Layout::
 
