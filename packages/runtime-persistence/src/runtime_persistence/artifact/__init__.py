@@ -1,5 +1,10 @@
 """Versioned, content-addressed artifacts (reports, images, diffs a run produced) and the
-JSON Schemas of typed artifacts. Sits directly above ``storage``."""
+JSON Schemas of typed artifacts. Sits directly above ``storage``.
+
+The repository is written once, as async code (``_async/artifacts.py``, :class:`AsyncArtifacts`);
+scripts/gen_sync.py generates :class:`Artifacts` into ``_sync/``. Key and scope rules, record
+shapes and other I/O-free parts live in ``_records.py``, schema checks in ``schemas.py``;
+``artifacts.py`` re-exports both twins and registers their blob roots for gc."""
 
 from runtime_persistence.artifact.artifacts import (
     ARTIFACT_HWM_NS,

@@ -1,6 +1,13 @@
 """The session DB: sessions, runs, tasks and the event log of agent messages (with the
 recorder), and the leases runs hold. The top layer of runtime-persistence: it may use
-checkpoints (a session's threads) and everything below."""
+checkpoints (a session's threads) and everything below.
+
+Each repository is written once, as async code in ``_async/`` (``AsyncSessions``,
+``AsyncRunRecords``, ``AsyncTasks``, ``AsyncEvents``, ``AsyncMessageRecorder``, over one shared
+base in ``_async/_repository.py``: read by id, compare-and-set with a status index, index walks);
+scripts/gen_sync.py generates the sync classes into ``_sync/``. Key layouts and checks without
+I/O live in ``_records.py``; ``sessions.py``, ``runs.py``, ``tasks.py`` and ``events.py`` are the
+public modules re-exporting both twins."""
 
 from runtime_persistence.session.events import (
     EVENT_NS,
