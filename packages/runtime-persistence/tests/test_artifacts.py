@@ -466,7 +466,7 @@ def test_artifact_referenced_from_a_checkpoint_survives_gc(art_store: TestStore,
 
 # -- bounded memory --------------------------------------------------------------------------------
 
-big_store = store_fixture("file", "sqlite")
+big_store = store_fixture("file", "sqlite", modes=("sync", "async"))
 
 
 @pytest.mark.slow
@@ -475,7 +475,7 @@ def test_one_gib_artifact_streams_in_bounded_memory(big_store: TestStore) -> Non
 
     import psutil  # type: ignore[import-untyped]
 
-    arts = Artifacts(big_store.driver)
+    arts = big_store.make(Artifacts)
     chunk = bytes(range(256)) * 4096  # 1 MiB
     total = 1024
     expected = hashlib.sha256()
