@@ -33,7 +33,7 @@ from runtime_persistence.artifact.schemas import ArtifactSchemas
 from runtime_persistence.testing import TestStore, store_fixture
 from runtime_telemetry import StructuredTelemetry
 
-art_store = store_fixture()
+art_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -42,8 +42,9 @@ def driver(art_store: TestStore) -> Driver:
 
 
 @pytest.fixture
-def arts(driver: Driver) -> Artifacts:
-    return Artifacts(driver, clock=ManualClock())
+def arts(art_store: TestStore) -> Artifacts:
+    arts: Artifacts = art_store.make(Artifacts, clock=ManualClock())
+    return arts
 
 
 def _blob_count(driver: Driver) -> int:
@@ -126,9 +127,9 @@ def test_resolve_follows_an_artifact_ref(arts: Artifacts) -> None:
     assert arts.resolve(ArtifactRef("t1", "a.txt", 0)) == v
 
 
-def test_put_emits_a_timed_telemetry_event(driver: Driver) -> None:
+def test_put_emits_a_timed_telemetry_event(art_store: TestStore) -> None:
     telemetry = StructuredTelemetry()
-    arts = Artifacts(driver, telemetry=telemetry)
+    arts = art_store.make(Artifacts, telemetry=telemetry)
     arts.put("t1", "a.txt", b"abc")
     [event] = telemetry.recent_events("artifact.put")
     assert event.fields["version"] == 0 and event.fields["size"] == 3
@@ -261,8 +262,9 @@ def test_bad_scope_media_type_or_metadata_write_nothing(arts: Artifacts, driver:
 
 
 def test_concurrent_writers_never_share_a_version(art_store: TestStore) -> None:
+    # one writer in the store's mode (two threads into one event loop in async mode), one sync
     drivers = [art_store.driver, art_store.driver if art_store.url is None else art_store.open()]
-    stores = [Artifacts(d) for d in drivers]
+    stores = [art_store.make(Artifacts), Artifacts(drivers[1])]
     errors: list[BaseException] = []
     per_writer = 15
 
@@ -291,7 +293,7 @@ def test_concurrent_writers_never_share_a_version(art_store: TestStore) -> None:
 
 def test_concurrent_case_variants_leave_only_one_key(art_store: TestStore) -> None:
     drivers = [art_store.driver, art_store.driver if art_store.url is None else art_store.open()]
-    stores = [Artifacts(d) for d in drivers]
+    stores = [art_store.make(Artifacts), Artifacts(drivers[1])]
     keys = ["notes.txt", "NOTES.txt"]
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
@@ -390,12 +392,12 @@ def test_get_typed_refuses_a_plain_artifact(arts: Artifacts) -> None:
         arts.get_typed("t1", "plain.txt")
 
 
-def test_custom_schema_validates_its_type(driver: Driver) -> None:
+def test_custom_schema_validates_its_type(art_store: TestStore) -> None:
     schemas = ArtifactSchemas()
     schemas.register(
         "metric@1", {"type": "object", "required": ["value"], "properties": {"value": {"type": "number"}}}
     )
-    arts = Artifacts(driver, schemas=schemas)
+    arts = art_store.make(Artifacts, schemas=schemas)
     assert not arts.put_typed("t1", "m.json", TypedArtifact("metric@1", {"value": 1.5})).quarantined
     assert arts.put_typed("t1", "n.json", TypedArtifact("metric@1", {"value": "high"})).quarantined
 
@@ -440,8 +442,8 @@ def test_version_mark_records_are_in_an_artifact_namespace(arts: Artifacts, driv
 # -- garbage collection ----------------------------------------------------------------------------
 
 
-def test_artifact_referenced_from_a_checkpoint_survives_gc(driver: Driver) -> None:
-    arts = Artifacts(driver)
+def test_artifact_referenced_from_a_checkpoint_survives_gc(art_store: TestStore, driver: Driver) -> None:
+    arts = art_store.make(Artifacts)
     checkpoints = Checkpoints(driver)
     kept = arts.put("t1", "kept.bin", b"needed by a checkpoint" * 100)
     image = arts.put_image("t1", "kept.png", b"\x89PNG image bytes", media_type="image/png")
@@ -464,7 +466,7 @@ def test_artifact_referenced_from_a_checkpoint_survives_gc(driver: Driver) -> No
 
 # -- bounded memory --------------------------------------------------------------------------------
 
-big_store = store_fixture("file", "sqlite")
+big_store = store_fixture("file", "sqlite", modes=("sync", "async"))
 
 
 @pytest.mark.slow
@@ -473,7 +475,7 @@ def test_one_gib_artifact_streams_in_bounded_memory(big_store: TestStore) -> Non
 
     import psutil  # type: ignore[import-untyped]
 
-    arts = Artifacts(big_store.driver)
+    arts = big_store.make(Artifacts)
     chunk = bytes(range(256)) * 4096  # 1 MiB
     total = 1024
     expected = hashlib.sha256()
@@ -514,3 +516,40 @@ def test_conflict_error_is_typed(arts: Artifacts) -> None:
     [entry] = list(arts.driver.scan(ARTIFACT_NS))
     with pytest.raises(ConflictError):
         arts.driver.put(ARTIFACT_NS, entry.key, b"other", if_absent=True)
+
+
+def test_both_forms_of_the_blob_roots_name_every_needed_blob(art_store: TestStore, arts: Artifacts) -> None:
+    from runtime_persistence.storage.blob_roots import blob_root_providers
+    from runtime_persistence.testing import unwrap
+
+    plain = arts.put("t1", "a.txt", b"plain")
+    image = arts.put_image("t1", "i.png", b"\x89PNG", media_type="image/png")
+    _, typed = arts.get_typed("t1", "i.png")
+    expected = {plain.digest, image.digest, typed.body["blob"]}
+    roots = blob_root_providers()["artifacts"]
+    assert roots.async_ is not None
+    assert set(roots.sync(art_store.driver)) == expected
+    if art_store.is_async:  # the async form, on the async driver itself (what the async collector calls)
+        assert art_store.portal is not None
+        found = set(art_store.portal.iterate(aiter(roots.async_(unwrap(art_store.driver)))))
+        assert found == expected
+
+
+def test_concurrent_async_puts_never_share_a_version(art_store: TestStore) -> None:
+    """Many puts of one key at once on one event loop: every one gets its own version."""
+    import asyncio
+
+    from runtime_persistence.artifact.artifacts import AsyncArtifacts
+    from runtime_persistence.testing import unwrap
+
+    if not art_store.is_async:
+        pytest.skip("an event-loop concurrency test")
+    assert art_store.portal is not None
+    arts = AsyncArtifacts(unwrap(art_store.driver))
+
+    async def many() -> list[int]:
+        done = await asyncio.gather(*(arts.put("t1", "same.txt", f"{i}".encode()) for i in range(12)))
+        return [v.version for v in done]
+
+    versions = art_store.portal.call(many())
+    assert sorted(versions) == list(range(12))

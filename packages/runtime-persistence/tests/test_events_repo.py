@@ -18,10 +18,10 @@ from runtime_core import (
     new_id,
 )
 from runtime_persistence import Events, MessageRecorder
-from runtime_persistence.session.events import EVENT_NS, EVENT_TOPIC_NS
-from runtime_persistence.testing import TestStore, store_fixture
+from runtime_persistence.session.events import EVENT_NS, EVENT_TOPIC_NS, AsyncMessageRecorder
+from runtime_persistence.testing import TestStore, blocking, store_fixture, unwrap
 
-event_store = store_fixture()
+event_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -31,11 +31,16 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def events(event_store: TestStore, clock: ManualClock) -> Events:
-    return Events(event_store.driver, clock=clock)
+    events: Events = event_store.make(Events, clock=clock)
+    return events
 
 
 @pytest.fixture
-def recorder(events: Events) -> MessageRecorder:
+def recorder(event_store: TestStore, events: Events) -> MessageRecorder:
+    if event_store.is_async:
+        assert event_store.portal is not None
+        recorder: MessageRecorder = blocking(AsyncMessageRecorder(unwrap(events)), event_store.portal)
+        return recorder
     return MessageRecorder(events)
 
 
@@ -172,3 +177,5 @@ def test_the_recorder_accepts_any_event_log() -> None:
     assert log.items == [event]
     with pytest.raises(ValidationError):
         MessageRecorder(object())  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        AsyncMessageRecorder(object())  # type: ignore[arg-type]

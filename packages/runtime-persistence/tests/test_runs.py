@@ -18,12 +18,13 @@ from runtime_core import (
 from runtime_persistence import RunRecords
 from runtime_persistence.testing import TestStore, store_fixture
 
-run_store = store_fixture()
+run_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
 def runs(run_store: TestStore) -> RunRecords:
-    return RunRecords(run_store.driver)
+    runs: RunRecords = run_store.make(RunRecords)
+    return runs
 
 
 def _run(thread: str, status: RunStatus = RunStatus.RUNNING) -> Run:

@@ -3,7 +3,9 @@ append-only logs; and two processes racing one transition on SQLite."""
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,9 @@ from runtime_core import (
 from runtime_persistence import Tasks
 from runtime_persistence.session.tasks import TASK_CHILD_NS, TASK_LOG_NS, TASK_NS
 from runtime_persistence.storage.stores import open_store
-from runtime_persistence.testing import TestStore, open_test_store, store_fixture
+from runtime_persistence.testing import TestStore, blocking, open_test_store, store_fixture, unwrap
 
-task_store = store_fixture()
+task_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -32,7 +34,52 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def tasks(task_store: TestStore, clock: ManualClock) -> Tasks:
-    return Tasks(task_store.driver, clock=clock)
+    tasks: Tasks = task_store.make(Tasks, clock=clock)
+    return tasks
+
+
+def _racer(store: TestStore, cls: Any, namespace: str, before: Callable[[Any], Any], **kwargs: Any) -> Any:
+    """A ``cls`` repository in ``store``'s mode whose first write to ``namespace`` first runs
+    ``before(other)`` (awaited in async mode), ``other`` being a second repository of the same
+    mode on the same store: another writer landing between its read and its compare-and-set."""
+    other = store.make(cls, **kwargs)
+    if not store.is_async:
+        sync_driver, sync_other = store.driver, other
+
+        class _Sync:
+            done = False
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(sync_driver, name)
+
+            def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
+                if ns == namespace and not self.done:
+                    self.done = True
+                    before(sync_other)
+                result: int = sync_driver.put(ns, key, value, **kw)
+                return result
+
+        return cls(_Sync(), **kwargs)
+    async_driver, async_other = unwrap(store.driver), unwrap(other)
+
+    class _Async:
+        done = False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(async_driver, name)
+
+        async def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
+            if ns == namespace and not self.done:
+                self.done = True
+                await before(async_other)
+            result: int = await async_driver.put(ns, key, value, **kw)
+            return result
+
+    async_cls = getattr(
+        importlib.import_module(cls.__module__.replace("._sync.", "._async.")), "Async" + cls.__name__
+    )
+    assert store.portal is not None
+    return blocking(async_cls(_Async(), **kwargs), store.portal)
 
 
 def test_tasks_implement_the_core_protocol(tasks: Tasks) -> None:
@@ -104,47 +151,20 @@ def test_a_forbidden_transition_raises_validation_and_changes_nothing(tasks: Tas
 
 def test_a_transition_from_a_status_it_did_not_see_raises_conflict(task_store: TestStore) -> None:
     """Another process blocks the task between our read and our write: our start must lose."""
-    tasks = Tasks(task_store.driver)
+    tasks = task_store.make(Tasks)
     task = tasks.create("t")
-    driver = task_store.driver
-
-    class _BlockBeforeFirstRecordWrite:
-        done = False
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(driver, name)
-
-        def put(self, namespace: str, key: str, value: bytes, **kw: object) -> int:
-            if namespace == TASK_NS and not self.done:
-                self.done = True
-                tasks.transition(task.id, TaskStatus.BLOCKED)
-            return driver.put(namespace, key, value, **kw)  # type: ignore[arg-type]
-
-    racer = Tasks(_BlockBeforeFirstRecordWrite())  # type: ignore[arg-type]
+    racer = _racer(task_store, Tasks, TASK_NS, lambda other: other.transition(task.id, TaskStatus.BLOCKED))
     with pytest.raises(ConflictError):
         racer.transition(task.id, TaskStatus.RUNNING)
     assert tasks.get(task.id).status is TaskStatus.BLOCKED
 
 
 def test_a_transition_survives_a_concurrent_progress_update(task_store: TestStore) -> None:
-    tasks = Tasks(task_store.driver)
+    tasks = task_store.make(Tasks)
     task = tasks.create("t")
     tasks.transition(task.id, TaskStatus.RUNNING)
-    driver = task_store.driver
-
-    class _ProgressBeforeFirstRecordWrite:
-        done = False
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(driver, name)
-
-        def put(self, namespace: str, key: str, value: bytes, **kw: object) -> int:
-            if namespace == TASK_NS and not self.done:
-                self.done = True
-                tasks.set_progress(task.id, 0.25)
-            return driver.put(namespace, key, value, **kw)  # type: ignore[arg-type]
-
-    blocked = Tasks(_ProgressBeforeFirstRecordWrite()).transition(task.id, TaskStatus.BLOCKED)  # type: ignore[arg-type]
+    racer = _racer(task_store, Tasks, TASK_NS, lambda other: other.set_progress(task.id, 0.25))
+    blocked = racer.transition(task.id, TaskStatus.BLOCKED)
     assert blocked.status is TaskStatus.BLOCKED and blocked.progress == 0.25
     assert tasks.get(task.id) == blocked
 
@@ -189,6 +209,30 @@ def test_logs_are_append_only_and_time_ordered(tasks: Tasks, clock: ManualClock)
     assert tasks.logs(task.id) == lines
     assert tasks.logs(task.id, limit=2) == lines[:2]
     assert [line.message for line in tasks.logs(other.id)] == ["elsewhere"]
+
+
+def test_concurrent_async_transitions_of_one_task_have_exactly_one_winner(task_store: TestStore) -> None:
+    """Eight coroutines on one event loop start the same task at once: one wins, the others get
+    ConflictError (lost the compare-and-set) or ValidationError (read it running already)."""
+    import asyncio
+
+    from runtime_persistence.session.tasks import AsyncTasks
+
+    if not task_store.is_async:
+        pytest.skip("an event-loop concurrency test")
+    assert task_store.portal is not None
+    tasks = AsyncTasks(unwrap(task_store.driver))
+
+    async def race() -> list[object]:
+        task = await tasks.create("contested")
+        return await asyncio.gather(
+            *(tasks.transition(task.id, TaskStatus.RUNNING) for _ in range(8)), return_exceptions=True
+        )
+
+    outcomes = task_store.portal.call(race())
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(winners) == 1, outcomes
+    assert all(isinstance(o, (ConflictError, ValidationError)) for o in outcomes if o not in winners)
 
 
 def _claim_in_child(url: str, task_ids: list[str], start: Any, out: Any) -> None:

@@ -18,6 +18,7 @@ from runtime_persistence.artifact import (
     TYPED_MEDIA_TYPE,
     Artifacts,
     ArtifactSchemas,
+    AsyncArtifacts,
     fold_artifact_key,
     validate_artifact_key,
     validate_scope,
@@ -35,7 +36,18 @@ from runtime_persistence.checkpoint import (
     register_blob_roots,
     unregister_blob_roots,
 )
-from runtime_persistence.session import Events, MessageRecorder, RunRecords, Sessions, Tasks
+from runtime_persistence.session import (
+    AsyncEvents,
+    AsyncMessageRecorder,
+    AsyncRunRecords,
+    AsyncSessions,
+    AsyncTasks,
+    Events,
+    MessageRecorder,
+    RunRecords,
+    Sessions,
+    Tasks,
+)
 from runtime_persistence.shadow_git import (
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
@@ -65,8 +77,14 @@ __all__: list[str] = [
     "TYPED_MEDIA_TYPE",
     "ArtifactSchemas",
     "Artifacts",
+    "AsyncArtifacts",
+    "AsyncEvents",
     "AsyncLeases",
+    "AsyncMessageRecorder",
+    "AsyncRunRecords",
+    "AsyncSessions",
     "AsyncShadowGit",
+    "AsyncTasks",
     "Checkpoints",
     "EnvelopeSerializer",
     "Events",

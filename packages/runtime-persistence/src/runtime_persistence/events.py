@@ -3,6 +3,9 @@
 from runtime_persistence.session.events import (
     EVENT_NS,
     EVENT_TOPIC_NS,
+    AsyncEventLog,
+    AsyncEvents,
+    AsyncMessageRecorder,
     Events,
     MessageRecorder,
 )
@@ -10,6 +13,9 @@ from runtime_persistence.session.events import (
 __all__ = [
     "EVENT_NS",
     "EVENT_TOPIC_NS",
+    "AsyncEventLog",
+    "AsyncEvents",
+    "AsyncMessageRecorder",
     "Events",
     "MessageRecorder",
 ]

@@ -4,6 +4,7 @@ from runtime_persistence.session.runs import (
     RUN_NS,
     RUN_STATUS_NS,
     RUN_THREAD_NS,
+    AsyncRunRecords,
     RunRecords,
 )
 
@@ -11,5 +12,6 @@ __all__ = [
     "RUN_NS",
     "RUN_STATUS_NS",
     "RUN_THREAD_NS",
+    "AsyncRunRecords",
     "RunRecords",
 ]

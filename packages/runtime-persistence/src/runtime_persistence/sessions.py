@@ -3,11 +3,13 @@
 from runtime_persistence.session.sessions import (
     SESSION_NS,
     SESSION_STATUS_NS,
+    AsyncSessions,
     Sessions,
 )
 
 __all__ = [
     "SESSION_NS",
     "SESSION_STATUS_NS",
+    "AsyncSessions",
     "Sessions",
 ]

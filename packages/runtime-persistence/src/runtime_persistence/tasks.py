@@ -4,6 +4,7 @@ from runtime_persistence.session.tasks import (
     TASK_CHILD_NS,
     TASK_LOG_NS,
     TASK_NS,
+    AsyncTasks,
     Tasks,
 )
 
@@ -11,5 +12,6 @@ __all__ = [
     "TASK_CHILD_NS",
     "TASK_LOG_NS",
     "TASK_NS",
+    "AsyncTasks",
     "Tasks",
 ]

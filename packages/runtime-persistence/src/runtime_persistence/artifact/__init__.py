@@ -1,5 +1,10 @@
 """Versioned, content-addressed artifacts (reports, images, diffs a run produced) and the
-JSON Schemas of typed artifacts. Sits directly above ``storage``."""
+JSON Schemas of typed artifacts. Sits directly above ``storage``.
+
+The repository is written once, as async code (``_async/artifacts.py``, :class:`AsyncArtifacts`);
+scripts/gen_sync.py generates :class:`Artifacts` into ``_sync/``. Key and scope rules, record
+shapes and other I/O-free parts live in ``_records.py``, schema checks in ``schemas.py``;
+``artifacts.py`` re-exports both twins and registers their blob roots for gc."""
 
 from runtime_persistence.artifact.artifacts import (
     ARTIFACT_HWM_NS,
@@ -9,7 +14,9 @@ from runtime_persistence.artifact.artifacts import (
     MAX_SCOPE_BYTES,
     TYPED_MEDIA_TYPE,
     Artifacts,
+    AsyncArtifacts,
     artifact_blob_roots,
+    async_artifact_roots,
     fold_artifact_key,
     validate_artifact_key,
     validate_scope,
@@ -30,7 +37,9 @@ __all__ = [
     "TYPED_MEDIA_TYPE",
     "ArtifactSchemas",
     "Artifacts",
+    "AsyncArtifacts",
     "artifact_blob_roots",
+    "async_artifact_roots",
     "check_type_name",
     "fold_artifact_key",
     "validate_artifact_key",

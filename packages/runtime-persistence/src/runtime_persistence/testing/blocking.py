@@ -5,7 +5,9 @@ Every behavioural test in Keepup is written once, against the sync API. To prove
 through :func:`blocking`: a proxy that presents the sync API and runs each awaited call on a
 private event loop in a background thread (a :class:`Portal`). Async iterators come back as sync
 iterators pulled one item at a time, objects with an async API come back wrapped, and a sync
-iterable passed where the async method wants an ``AsyncIterable`` is adapted.
+iterable passed where the async method wants an ``AsyncIterable`` is adapted (bytes and str are
+passed as they are: a parameter typed ``bytes | AsyncIterable[bytes]`` takes either), and the
+items of a returned tuple are wrapped one by one.
 
 The portal's loop runs in asyncio debug mode with a slow-callback threshold: every callback that
 holds the loop longer than ``slow_callback`` (a blocking call inside async code) is recorded in
@@ -149,7 +151,9 @@ class _Blocking:
                 bound = inspect.signature(value).bind_partial(*args, **kwargs)
                 for pname in adapted:
                     arg = bound.arguments.get(pname)
-                    if arg is not None and not isinstance(arg, AsyncIterable):
+                    if arg is not None and not isinstance(
+                        arg, (AsyncIterable, bytes, bytearray, memoryview, str)
+                    ):
                         bound.arguments[pname] = _aiter_of(arg)
                 args, kwargs = bound.args, bound.kwargs
             result = value(*args, **kwargs)
@@ -161,6 +165,8 @@ class _Blocking:
 
 
 def _wrap(value: Any, portal: Portal) -> Any:
+    if type(value) is tuple:  # (version, stream) and the like: wrap each item
+        return tuple(_wrap(item, portal) for item in value)
     if isinstance(value, AsyncIterator):
         return (_wrap(item, portal) for item in portal.iterate(value))
     if value is not None and not isinstance(value, type) and _has_async_api(type(value)):
