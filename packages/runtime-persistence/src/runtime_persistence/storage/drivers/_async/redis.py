@@ -16,6 +16,7 @@ from redis.asyncio.retry import Retry  # sync: from redis.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 from runtime_core import BlobInfo, Delete, Durability, Entry, Put
 
 from runtime_persistence.storage.drivers import _redis_core as core
@@ -57,8 +58,15 @@ class AsyncRedisDriver(_AsyncKeyValueServer):
         super().__init__(url, durability=durability, prefix=prefix, max_value_size=max_value_size)
         self._keys = core.Keys.for_prefix(self._prefix)
         try:
+            # no automatic retry (see core.client_options); and no maintenance notifications (a
+            # Redis Enterprise feature, "auto" by default): with them on, redis-py skips its check
+            # that a pooled connection is still open, so a connection the server closed while idle
+            # would carry the next command and fail it as "may or may not have been applied"
             self._r: AsyncRedis = AsyncRedis.from_url(
-                self._client_url, retry=Retry(NoBackoff(), 0), **core.client_options(self._client_url)
+                self._client_url,
+                retry=Retry(NoBackoff(), 0),
+                maint_notifications_config=MaintNotificationsConfig(enabled=False),
+                **core.client_options(self._client_url),
             )
         except ValueError as exc:
             raise unavailable(self._kind, url, exc) from None
