@@ -188,8 +188,8 @@ def test_open_async_store_gives_the_native_driver_whose_calls_run_at_once(tmp_pa
             assert type(driver) is AsyncRedisDriver and not isinstance(driver, AsyncThreadDriver)
             await driver.put("ns", "warm", b"up")
             raw.client_pause(20_000, all=False)  # writes wait; reads and CLIENT LIST go on
+            tasks = [asyncio.create_task(driver.put("ns", f"k{i}", b"v")) for i in range(writers)]
             try:
-                tasks = [asyncio.create_task(driver.put("ns", f"k{i}", b"v")) for i in range(writers)]
                 for _ in range(2000):  # a bounded wait, not a timing assertion
                     if await asyncio.to_thread(held) >= writers:
                         break
@@ -198,7 +198,8 @@ def test_open_async_store_gives_the_native_driver_whose_calls_run_at_once(tmp_pa
                 assert not any(t.done() for t in tasks)
             finally:
                 raw.client_unpause()
-            assert await asyncio.gather(*tasks) == [1] * writers
+                outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            assert outcomes == [1] * writers
             assert [e.key async for e in driver.scan("ns", prefix="k")] == [f"k{i}" for i in range(writers)]
         finally:
             native: Any = driver
