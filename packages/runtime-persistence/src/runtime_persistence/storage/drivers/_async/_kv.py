@@ -21,20 +21,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, ClassVar, Self
 
-from runtime_core import (
-    BlobInfo,
-    ConflictError,
-    CorruptionError,
-    Delete,
-    Durability,
-    Entry,
-    KeepupError,
-    NotFoundError,
-    Put,
-    StorageError,
-    utc_now,
-    validate_digest,
-)
+from runtime_core import BlobInfo, Delete, Durability, Entry, Put, utc_now, validate_digest
+from runtime_core.errors import ConflictError, CorruptionError, KeepupError, NotFoundError, StorageError
 
 from runtime_persistence.storage.drivers._common import (
     DEFAULT_CHUNK,
@@ -105,6 +93,11 @@ class _AsyncKeyValueServer(ABC):
         self._durability = Durability(durability)
         self._requested_max_value = max_value_size
         self._max_value_size = self._default_max_value if max_value_size is None else max_value_size
+        self._make_client()
+
+    @abstractmethod
+    def _make_client(self) -> None:
+        """Create the client library's objects (no I/O: connections are made when first used)."""
 
     @classmethod
     async def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:

@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
-from runtime_core import BlobInfo, ConflictError, Delete, Durability, Entry, KeepupError, Put, utc_now
+from runtime_core import BlobInfo, ConflictError, Delete, Entry, KeepupError, Put, utc_now
 
 from runtime_persistence.storage.drivers import _mongodb_core as core
 from runtime_persistence.storage.drivers._servers import rechunk, unavailable
@@ -45,21 +45,13 @@ class MongoDriver(_KeyValueServer):
     _atomic_batch = False  # see the module docstring: conditions checked first, then applied
     _read_ahead = 4  # chunk documents fetched per query
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        durability: Durability = Durability.DURABLE,
-        prefix: str = "",
-        max_value_size: int | None = None,
-    ) -> None:
-        super().__init__(url, durability=durability, prefix=prefix, max_value_size=max_value_size)
+    def _make_client(self) -> None:
         try:
             self._client: MongoClient[core.Doc] = MongoClient(
                 self._client_url, **core.client_options(self._client_url)
             )
         except PyMongoError as exc:  # a malformed URL or option
-            raise unavailable(self._kind, url, exc) from None
+            raise unavailable(self._kind, self._raw_url, exc) from None
         self._db = self._client.get_default_database(
             "keepup",
             write_concern=WriteConcern(**core.write_concern(self._durability)),

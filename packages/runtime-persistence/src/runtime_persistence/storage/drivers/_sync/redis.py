@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
-from runtime_core import BlobInfo, Delete, Durability, Entry, Put
+from runtime_core import BlobInfo, Delete, Entry, Put
 
 from runtime_persistence.storage.drivers import _redis_core as core
 from runtime_persistence.storage.drivers._servers import rechunk, unavailable
@@ -48,15 +48,7 @@ class RedisDriver(_KeyValueServer):
     _write_group_bytes = 8 << 20  # chunk bytes sent per pipeline round trip
     _read_ahead = 8  # chunks fetched per MGET
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        durability: Durability = Durability.DURABLE,
-        prefix: str = "",
-        max_value_size: int | None = None,
-    ) -> None:
-        super().__init__(url, durability=durability, prefix=prefix, max_value_size=max_value_size)
+    def _make_client(self) -> None:
         self._keys = core.Keys.for_prefix(self._prefix)
         try:
             # no automatic retry (see core.client_options); and no maintenance notifications (a
@@ -70,7 +62,7 @@ class RedisDriver(_KeyValueServer):
                 **core.client_options(self._client_url),
             )
         except ValueError as exc:
-            raise unavailable(self._kind, url, exc) from None
+            raise unavailable(self._kind, self._raw_url, exc) from None
         self._get: Script = self._r.register_script(core.GET)
         self._put: Script = self._r.register_script(core.PUT)
         self._delete: Script = self._r.register_script(core.DELETE)
