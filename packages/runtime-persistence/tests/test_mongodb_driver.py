@@ -1,7 +1,9 @@
 """MongoDB driver specifics: batches are not atomic but check every condition before writing,
 values may fill a document, collections carry the store's prefix, unfinished uploads expire.
-Needs ``KEEPUP_TEST_MONGODB_URL`` (no MongoDB server runs in this repository's CI: these tests skip
-there with that reason)."""
+Each runs on the sync driver and on the async one (``mongodb+async``: :class:`AsyncMongoDriver`
+behind the blocking proxy, whose collections come back blocking too). Needs
+``KEEPUP_TEST_MONGODB_URL`` (no MongoDB server runs in this repository's CI: these tests skip there
+with that reason)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from runtime_core import ConflictError, Entry, Put, ValidationError
 from runtime_persistence.testing import TestStore, driver_params, open_test_store
 
-pytestmark = pytest.mark.parametrize("name", driver_params(["mongodb"]))
+pytestmark = pytest.mark.parametrize("name", driver_params(["mongodb"], modes=("sync", "async")))
 pymongo = pytest.importorskip("pymongo", reason="the pymongo library (extra [mongodb]) is not installed")
 
 

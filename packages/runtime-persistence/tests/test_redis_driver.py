@@ -1,21 +1,37 @@
 """Redis driver specifics: every key lives under the store's hash-tagged prefix and destroy touches
 nothing else, unfinished uploads carry an expiry that publishing removes, and a connection killed
-under the driver is a StorageError without a blind retry. Needs ``KEEPUP_TEST_REDIS_URL``."""
+under the driver is a StorageError without a blind retry. Each runs on the sync driver and on the
+async one (``redis+async``: :class:`AsyncRedisDriver` behind the blocking proxy), and
+:func:`open_async_store` is shown to give the native async driver, whose calls run at once.
+Needs ``KEEPUP_TEST_REDIS_URL``."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_core import Entry, Put, StorageError
-from runtime_persistence.storage.stores import open_store
-from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
+from runtime_core import Driver, Entry, Put, StorageError
+from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.storage.threaded import AsyncThreadDriver
+from runtime_persistence.testing import (
+    TestStore,
+    blocking,
+    driver_params,
+    isolated_url,
+    open_test_store,
+    server_url,
+)
 
-pytestmark = pytest.mark.parametrize("name", driver_params(["redis"]))
 redis = pytest.importorskip("redis", reason="the redis library (extra [redis]) is not installed")
+
+
+@pytest.fixture(params=driver_params(["redis"], modes=("sync", "async")))
+def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
@@ -31,6 +47,14 @@ def raw() -> Iterator[Any]:
 def store(name: str, tmp_path: Path) -> Iterator[TestStore]:
     with open_test_store(name, tmp_path) as opened:
         yield opened
+
+
+def _open_again(store: TestStore, url: str) -> Driver:
+    """Another driver on ``url`` in the store's mode (the async one behind the blocking proxy)."""
+    if not store.is_async:
+        return open_store(url)
+    assert store.portal is not None
+    return blocking(store.portal.call(open_async_store(url)), store.portal)
 
 
 def _base(store: TestStore) -> bytes:
@@ -113,7 +137,7 @@ def test_a_killed_idle_connection_is_replaced_before_the_next_command(
 ) -> None:
     assert store.url is not None
     label = f"kt_{secrets.token_hex(4)}"
-    driver = open_store(store.url + f"&client_name={label}")
+    driver = _open_again(store, store.url + f"&client_name={label}")
     try:
         driver.put("ns", "k", b"v")
         ids = [c["id"] for c in raw.client_list() if c.get("name") == label]
@@ -129,7 +153,7 @@ def test_a_write_whose_reply_is_lost_is_a_storage_error_and_never_applied_twice(
     name: str, store: TestStore, raw: Any
 ) -> None:
     assert store.url is not None
-    driver = open_store(store.url + "&socket_timeout=0.2")
+    driver = _open_again(store, store.url + "&socket_timeout=0.2")
     try:
         driver.put("ns", "k", b"v")
         raw.client_pause(600, all=False)  # writes wait; our reply cannot come within 0.2 s
@@ -143,3 +167,43 @@ def test_a_write_whose_reply_is_lost_is_a_storage_error_and_never_applied_twice(
         assert driver.get("ns", "k") in (Entry("k", b"v", 1), Entry("k", b"w", 2))
     finally:
         driver.close()
+
+
+def test_open_async_store_gives_the_native_driver_whose_calls_run_at_once(tmp_path: Path, raw: Any) -> None:
+    """Not the worker-thread wrapper: eight writes issued together are all held by the server at
+    the same moment (writes paused), each on its own pooled connection, and all complete once
+    the pause ends. A driver that ran one call at a time would never have eight in flight."""
+    from runtime_persistence.storage.drivers.redis import AsyncRedisDriver
+
+    label = f"kt_{secrets.token_hex(4)}"
+    url = isolated_url("redis", tmp_path) + f"&client_name={label}"
+    writers = 8
+
+    def held() -> int:
+        return sum(1 for c in raw.client_list() if c.get("name") == label and "b" in c.get("flags", ""))
+
+    async def scenario() -> None:
+        driver = await open_async_store(url)
+        try:
+            assert type(driver) is AsyncRedisDriver and not isinstance(driver, AsyncThreadDriver)
+            await driver.put("ns", "warm", b"up")
+            raw.client_pause(20_000, all=False)  # writes wait; reads and CLIENT LIST go on
+            tasks = [asyncio.create_task(driver.put("ns", f"k{i}", b"v")) for i in range(writers)]
+            try:
+                for _ in range(2000):  # a bounded wait, not a timing assertion
+                    if await asyncio.to_thread(held) >= writers:
+                        break
+                    await asyncio.sleep(0.005)
+                assert await asyncio.to_thread(held) == writers, "the writes were never in flight together"
+                assert not any(t.done() for t in tasks)
+            finally:
+                raw.client_unpause()
+                outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            assert outcomes == [1] * writers
+            assert [e.key async for e in driver.scan("ns", prefix="k")] == [f"k{i}" for i in range(writers)]
+        finally:
+            native: Any = driver
+            await native.destroy()
+            await driver.close()
+
+    asyncio.run(scenario())

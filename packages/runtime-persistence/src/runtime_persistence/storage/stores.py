@@ -49,8 +49,18 @@ BUILTIN_SCHEMES: dict[str, DriverSpec] = {
     ),
     "mysql": DriverSpec("runtime_persistence.storage.drivers.mysql:MysqlDriver", "mysql", "pymysql"),
     "mariadb": DriverSpec("runtime_persistence.storage.drivers.mysql:MysqlDriver", "mysql", "pymysql"),
-    "redis": DriverSpec("runtime_persistence.storage.drivers.redis:RedisDriver", "redis", "redis"),
-    "mongodb": DriverSpec("runtime_persistence.storage.drivers.mongodb:MongoDriver", "mongodb", "pymongo"),
+    "redis": DriverSpec(
+        "runtime_persistence.storage.drivers.redis:RedisDriver",
+        "redis",
+        "redis",
+        async_target="runtime_persistence.storage.drivers.redis:AsyncRedisDriver",
+    ),
+    "mongodb": DriverSpec(
+        "runtime_persistence.storage.drivers.mongodb:MongoDriver",
+        "mongodb",
+        "pymongo",
+        async_target="runtime_persistence.storage.drivers.mongodb:AsyncMongoDriver",
+    ),
 }
 
 

@@ -131,10 +131,26 @@ def missing_chunk(digest: str, still_stored: bool) -> KeepupError:
 def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     """Re-cut a stream of byte strings into pieces of exactly ``size`` bytes (the last one may be
     shorter; an empty stream yields nothing). Holds at most about ``2 * size`` bytes."""
-    buffer = bytearray()
+    cutter = Rechunker(size)
     for chunk in chunks:
+        yield from cutter.feed(chunk)
+    yield from cutter.finish()
+
+
+class Rechunker:
+    """The I/O-free core of :func:`rechunk`, for sync and async streams alike: :meth:`feed` each
+    byte string of the stream and pass on the pieces it returns, then pass on :meth:`finish`."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """The whole pieces of ``size`` bytes that ``chunk`` completes, one at a time (the rest is
+        kept). Consume them all before the next call."""
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise ValidationError(f"a blob stream yields bytes, got {type(chunk).__name__}")
+        size, buffer = self._size, self._buffer
         view = memoryview(chunk).cast("B")
         start = 0
         if buffer:
@@ -142,15 +158,19 @@ def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
             buffer += view[:take]
             start = take
             if len(buffer) < size:
-                continue
+                return
             yield bytes(buffer)
             buffer.clear()
         while len(view) - start >= size:
             yield bytes(view[start : start + size])
             start += size
         buffer += view[start:]
-    if buffer:
-        yield bytes(buffer)
+
+    def finish(self) -> list[bytes]:
+        """The last, shorter piece (nothing when the stream ended on a piece boundary)."""
+        rest = [bytes(self._buffer)] if self._buffer else []
+        self._buffer.clear()
+        return rest
 
 
 def pieces(chunk: bytes, size: int) -> Iterator[bytes]:

@@ -1,0 +1,418 @@
+"""The loops the key-value server drivers (Redis, MongoDB) share, written once.
+
+:class:`_AsyncKeyValueServer` holds everything around the I/O that those drivers do the same
+way: argument checks before anything is sent, the mapping of the client library's errors to
+StorageError, scan paging, the blob upload (hash and count on the way, chunk writes grouped per
+round trip, publish, discard on failure), chunked reads with the digest check at the end, and
+blob listing in pages. A driver subclasses it and supplies the primitives, each one round trip
+(one page of a scan, one conditional write, one group of chunk writes ...).
+
+Written once, as async code in ``drivers/_async/_kv.py``; the base of the sync drivers in
+``drivers/_sync/_kv.py`` is generated from it by scripts/gen_sync.py."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from enum import Enum
+from typing import Any, ClassVar, Self
+
+from runtime_core import BlobInfo, Delete, Durability, Entry, Put, utc_now, validate_digest
+from runtime_core.errors import ConflictError, CorruptionError, KeepupError, NotFoundError, StorageError
+
+from runtime_persistence.storage.drivers._common import (
+    DEFAULT_CHUNK,
+    check_batch,
+    check_chunk_size,
+    check_digest_of,
+    check_key_op,
+    check_put,
+    check_scan,
+    key_bounds,
+)
+from runtime_persistence.storage.drivers._servers import (
+    Rechunker,
+    int_option,
+    merged_options,
+    missing_chunk,
+    pieces,
+    split_options,
+    storage_failure,
+    store_prefix,
+)
+from runtime_persistence.storage.stores import redact_url
+
+__all__ = ["SCAN_PAGE", "STORED_CHUNK", "UPLOAD_TTL", "Published"]
+
+STORED_CHUNK = 1 << 20
+"""Bytes per stored blob chunk (the last chunk of a blob may be shorter)."""
+SCAN_PAGE = 256
+"""Entries (or blobs) read per round trip by scans and listings."""
+UPLOAD_TTL = 86_400
+"""Seconds the chunks of an unfinished upload live before the server removes them."""
+
+
+class Published(Enum):
+    """What publishing an uploaded blob came to."""
+
+    NEW = "new"  # the blob is stored and visible
+    EXISTS = "exists"  # the same content was already stored: the upload is redundant
+    EXPIRED = "expired"  # some chunk expired before publishing (the upload took over UPLOAD_TTL)
+
+
+class _AsyncKeyValueServer(ABC):
+    """The shared body of a key-value server driver (see the module docstring). Subclasses set
+    the class attributes and implement the abstract primitives; the public driver API is here."""
+
+    _kind: ClassVar[str]  # the backend's name in messages ("Redis")
+    _errors: ClassVar[tuple[type[Exception], ...]]  # the client library's errors
+    _options: ClassVar[tuple[str, ...]] = ("prefix", "max_value_size")
+    _default_max_value: ClassVar[int]
+    _max_value_ceiling: ClassVar[int]  # the highest max_value_size option accepted
+    _atomic_batch: ClassVar[bool]
+    _write_group_bytes: ClassVar[int] = 1  # chunk bytes gathered before one write round trip
+    _read_ahead: ClassVar[int] = 4  # chunks fetched per read round trip
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        durability: Durability = Durability.DURABLE,
+        prefix: str = "",
+        max_value_size: int | None = None,
+    ) -> None:
+        """Set the driver up without I/O: :meth:`from_url` opens it (connects and checks)."""
+        self._url = redact_url(url)
+        self._raw_url = url
+        self._client_url, _ = split_options(url, self._options)
+        self._prefix = store_prefix(prefix)
+        self._durability = Durability(durability)
+        self._requested_max_value = max_value_size
+        self._max_value_size = self._default_max_value if max_value_size is None else max_value_size
+        self._make_client()
+
+    @abstractmethod
+    def _make_client(self) -> None:
+        """Create the client library's objects (no I/O: connections are made when first used)."""
+
+    @classmethod
+    async def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:
+        """Open the store at ``url``. Raises ValidationError for bad options and
+        DriverUnavailableError when the server does not answer or refuses."""
+        _, query = split_options(url, cls._options)
+        opts = merged_options(query, options, cls._options, url)
+        limit = None
+        if opts.get("max_value_size") is not None:
+            limit = int_option(opts, "max_value_size", 0, low=1, high=cls._max_value_ceiling)
+        driver = cls(
+            url, durability=durability, prefix=store_prefix(opts.get("prefix", "")), max_value_size=limit
+        )
+        await driver._open()
+        return driver
+
+    @abstractmethod
+    async def _open(self) -> None:
+        """Connect and check the server (DriverUnavailableError if it does not answer)."""
+
+    # plumbing ----------------------------------------------------------------------------------
+    @contextmanager
+    def _op(self, action: str) -> Iterator[None]:
+        """Turn the client library's errors inside the block into StorageError."""
+        try:
+            yield
+        except KeepupError:
+            raise
+        except self._errors as exc:
+            raise storage_failure(self._kind, self._raw_url, action, exc) from exc
+
+    # properties --------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def atomic_batch(self) -> bool:
+        return self._atomic_batch
+
+    @property
+    def max_value_size(self) -> int:
+        return self._max_value_size
+
+    @property
+    def durability(self) -> Durability:
+        return self._durability
+
+    # key-value ---------------------------------------------------------------------------------
+    async def get(self, namespace: str, key: str) -> Entry | None:
+        check_key_op(namespace, key)
+        with self._op("get"):
+            return await self._read(namespace, key)
+
+    def scan(
+        self,
+        namespace: str,
+        *,
+        prefix: str = "",
+        after: str | None = None,
+        before: str | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> AsyncIterator[Entry]:
+        """See :meth:`runtime_core.Driver.scan`. Read in pages of a few hundred keys, each page
+        atomically; keys written between pages may or may not appear."""
+        check_scan(namespace, prefix, after, before, limit)
+        return self._scan_pages(namespace, *key_bounds(prefix, after, before), reverse, limit)
+
+    async def _scan_pages(
+        self,
+        namespace: str,
+        low: bytes,
+        low_inclusive: bool,
+        high: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> AsyncIterator[Entry]:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page = SCAN_PAGE if remaining is None else min(remaining, SCAN_PAGE)
+            with self._op("scan"):
+                entries = await self._scan_page(namespace, low, low_inclusive, high, reverse, page)
+            last = b""
+            for entry in entries:
+                yield entry
+                last = entry.key.encode()  # the next page starts past the last key seen
+            if len(entries) < page:
+                return
+            if remaining is not None:
+                remaining -= len(entries)
+            if reverse:
+                high = last
+            else:
+                low, low_inclusive = last, False
+
+    async def put(
+        self,
+        namespace: str,
+        key: str,
+        value: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: int | None = None,
+    ) -> int:
+        check_put(namespace, key, value, if_absent, if_version, self._max_value_size)
+        with self._op("put"):
+            return await self._write(namespace, key, bytes(value), if_absent, if_version)
+
+    async def delete(self, namespace: str, key: str, *, if_version: int | None = None) -> bool:
+        check_key_op(namespace, key, if_version)
+        with self._op("delete"):
+            return await self._erase(namespace, key, if_version)
+
+    async def batch(self, ops: Sequence[Put | Delete]) -> list[int | bool]:
+        check_batch(ops, self._max_value_size)
+        if not ops:
+            return []
+        with self._op("batch"):
+            return await self._apply(list(ops))
+
+    @abstractmethod
+    async def _read(self, namespace: str, key: str) -> Entry | None: ...
+
+    @abstractmethod
+    async def _scan_page(
+        self, namespace: str, low: bytes, low_inclusive: bool, high: bytes | None, reverse: bool, page: int
+    ) -> list[Entry]:
+        """Up to ``page`` entries between ``low`` and ``high`` (exclusive; None: unbounded) in key
+        byte order, descending with ``reverse``."""
+
+    @abstractmethod
+    async def _write(
+        self, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
+    ) -> int:
+        """A checked put: the new version, or ConflictError."""
+
+    @abstractmethod
+    async def _erase(self, namespace: str, key: str, if_version: int | None) -> bool:
+        """A checked delete: whether something was removed, or ConflictError."""
+
+    @abstractmethod
+    async def _apply(self, ops: list[Put | Delete]) -> list[int | bool]:
+        """A checked, non-empty batch."""
+
+    # blobs -------------------------------------------------------------------------------------
+    async def put_blob(self, data: bytes, digest: str | None = None) -> BlobInfo:
+        data = bytes(data)
+        existing = await self._blob_info(await _digest_of(data, digest))
+        if existing is not None:
+            return existing
+        return await self._store_blob(_rechunked(_single(data)))
+
+    async def put_blob_stream(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
+        """Store the stream as 1 MiB chunks, in bounded memory; the blob becomes visible only when
+        the whole stream is stored."""
+        return await self._store_blob(_rechunked(chunks))
+
+    async def _store_blob(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
+        """Write the chunks (each with an expiry), then publish the blob in one step; on any
+        failure the chunks written so far are removed (or left to expire)."""
+        upload = secrets.token_hex(12)
+        h = hashlib.sha256()
+        size = count = pending = 0
+        group: list[bytes] = []
+        try:
+            with self._op("put_blob"):
+                async for chunk in chunks:
+                    h.update(chunk)
+                    size += len(chunk)
+                    count += 1
+                    group.append(chunk)
+                    pending += len(chunk)
+                    if pending >= self._write_group_bytes:
+                        await self._write_chunks(upload, count - len(group), group)
+                        group, pending = [], 0
+                if group:
+                    await self._write_chunks(upload, count - len(group), group)
+                digest = h.hexdigest()
+                created = utc_now()
+                outcome = await self._publish(upload, digest, size, count, created)
+        except BaseException:
+            await self._discard_quietly(upload, count)
+            raise
+        if outcome is Published.NEW:
+            return BlobInfo(digest, size, created)
+        await self._discard_quietly(upload, count)
+        if outcome is Published.EXPIRED:
+            raise StorageError(
+                f"a blob upload took longer than {UPLOAD_TTL} seconds and expired; store it again"
+            )
+        info = await self._blob_info(digest)
+        if info is None:
+            raise ConflictError("a blob with this content was deleted while storing it; retry")
+        return info
+
+    async def _discard_quietly(self, upload: str, count: int) -> None:
+        with suppress(*self._errors):  # else the unfinished upload's chunks expire on their own
+            await self._discard(upload, count)
+
+    async def _blob_info(self, digest: str) -> BlobInfo | None:
+        with self._op("blob lookup"):
+            return await self._read_blob_info(digest)
+
+    async def get_blob(self, digest: str) -> bytes:
+        return b"".join([chunk async for chunk in self.open_blob(digest)])
+
+    def open_blob(self, digest: str, chunk_size: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
+        """Stream the blob, reading a few chunks per round trip. NotFoundError (when the blob is
+        absent) comes with the first chunk; CorruptionError instead of the last one when the
+        bytes fail their digest, or when a chunk is missing."""
+        validate_digest(digest)
+        check_chunk_size(chunk_size)
+        return self._read_blob(digest, chunk_size)
+
+    async def _read_blob(self, digest: str, chunk_size: int) -> AsyncIterator[bytes]:
+        with self._op("open_blob"):
+            layout = await self._blob_layout(digest)
+        if layout is None:
+            raise NotFoundError(f"blob {digest} not found")
+        upload, count = layout
+        h = hashlib.sha256()
+        held: bytes | None = None  # one piece is held back until the digest is checked
+        for start in range(0, count, self._read_ahead):
+            with self._op("read blob"):
+                found = await self._read_chunks(upload, start, min(count, start + self._read_ahead))
+            for data in found:
+                if data is None:
+                    raise missing_chunk(digest, await self.has_blob(digest))
+                h.update(data)
+                for piece in pieces(data, chunk_size):
+                    if held is not None:
+                        yield held
+                    held = piece
+        if h.hexdigest() != digest:
+            raise CorruptionError(f"blob {digest} failed its digest check: the stored bytes were damaged")
+        if held is not None:
+            yield held
+
+    async def has_blob(self, digest: str) -> bool:
+        validate_digest(digest)
+        with self._op("has_blob"):
+            return await self._blob_exists(digest)
+
+    async def delete_blob(self, digest: str) -> bool:
+        validate_digest(digest)
+        with self._op("delete_blob"):
+            return await self._remove_blob(digest)
+
+    async def list_blobs(self) -> AsyncIterator[BlobInfo]:
+        """Every blob with its size and creation time, read in pages (in no particular order; a
+        blob stored or deleted during the listing may or may not appear)."""
+        token: str | None = None
+        while True:
+            with self._op("list_blobs"):
+                infos, token = await self._blob_page(token)
+            for info in infos:  # sync: yield from infos
+                yield info  # sync: -
+            if token is None:
+                return
+
+    @abstractmethod
+    async def _write_chunks(self, upload: str, first: int, chunks: list[bytes]) -> None:
+        """Store ``chunks`` as numbers ``first``, ``first + 1`` ... of ``upload``, each expiring
+        after UPLOAD_TTL unless published."""
+
+    @abstractmethod
+    async def _publish(self, upload: str, digest: str, size: int, count: int, created: datetime) -> Published:
+        """Keep the upload's ``count`` chunks for good and make the blob visible, in one step."""
+
+    @abstractmethod
+    async def _discard(self, upload: str, count: int) -> None:
+        """Remove the chunks of an upload that will not be published."""
+
+    @abstractmethod
+    async def _read_blob_info(self, digest: str) -> BlobInfo | None: ...
+
+    @abstractmethod
+    async def _blob_layout(self, digest: str) -> tuple[str, int] | None:
+        """The upload id and chunk count of a stored blob (None: no such blob)."""
+
+    @abstractmethod
+    async def _read_chunks(self, upload: str, start: int, end: int) -> list[bytes | None]:
+        """Chunks ``start`` to ``end`` (exclusive) of ``upload``, None for a missing one."""
+
+    @abstractmethod
+    async def _blob_exists(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    async def _remove_blob(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    async def _blob_page(self, token: str | None) -> tuple[list[BlobInfo], str | None]:
+        """One page of the blob listing from ``token`` (None: the start) and the next page's
+        token (None: this was the last page)."""
+
+
+async def _digest_of(data: bytes, digest: str | None) -> str:
+    """:func:`check_digest_of`, which the async twin runs on a worker thread for a large blob
+    (hashing takes about 2 ms a MiB: long enough to stall an event loop)."""
+    if len(data) > STORED_CHUNK:  # sync: -
+        return await asyncio.to_thread(check_digest_of, data, digest)  # sync: -
+    return check_digest_of(data, digest)
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _rechunked(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` re-cut into STORED_CHUNK pieces, in bounded memory."""
+    cutter = Rechunker(STORED_CHUNK)
+    async for chunk in chunks:
+        for piece in cutter.feed(chunk):
+            yield piece
+    for piece in cutter.finish():
+        yield piece
