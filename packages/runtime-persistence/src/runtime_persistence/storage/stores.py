@@ -13,6 +13,7 @@ embedded ones (SQLite, files, memory), whose I/O the operating system cannot do 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -20,6 +21,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from runtime_core import AsyncDriver, Driver, DriverUnavailableError, Durability, ValidationError
+
+from runtime_persistence.storage.threaded import AsyncThreadDriver
 
 __all__ = ["BUILTIN_SCHEMES", "DriverSpec", "open_async_store", "open_store", "redact_url"]
 
@@ -132,19 +135,21 @@ async def open_async_store(
 ) -> AsyncDriver:
     """The async twin of :func:`open_store`: the same URLs, options and errors. Native async I/O
     where the backend has an async client; the sync driver on worker threads otherwise."""
-    import asyncio
-
-    from runtime_persistence.storage.threaded import AsyncThreadDriver
-
     scheme = _scheme_of(url)
-    spec = _spec_for(scheme)
-    target = spec.async_target
-    if target is None and scheme not in BUILTIN_SCHEMES:
-        target = next(
-            (ep.value for ep in entry_points(group=ASYNC_ENTRY_POINT_GROUP) if ep.name == scheme), None
-        )
-    if target is not None:
-        driver_class = _load(scheme, spec, target)
+
+    def resolve() -> Any:
+        # importing a driver module (and its client library) and reading entry points is
+        # blocking file I/O: done on a worker thread, never on the event loop
+        spec = _spec_for(scheme)
+        target = spec.async_target
+        if target is None and scheme not in BUILTIN_SCHEMES:
+            target = next(
+                (ep.value for ep in entry_points(group=ASYNC_ENTRY_POINT_GROUP) if ep.name == scheme), None
+            )
+        return None if target is None else _load(scheme, spec, target)
+
+    driver_class = await asyncio.to_thread(resolve)
+    if driver_class is not None:
         return cast(
             AsyncDriver, await driver_class.from_url(url, durability=Durability(durability), **options)
         )
