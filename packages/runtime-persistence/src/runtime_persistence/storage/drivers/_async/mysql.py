@@ -117,6 +117,11 @@ class _Cursor(aiomysql.cursors.Cursor):  # type: ignore[misc,unused-ignore]
             return tuple(_literal(arg, conn) for arg in args)
         return super()._escape_args(args, conn)
 
+    async def _show_warnings(self, conn: Any) -> None:
+        """Skip aiomysql's extra ``SHOW WARNINGS`` round trip (PyMySQL 1.x does not make it
+        either): expected notes such as "table already exists" are not the caller's business."""
+        return None
+
 
 def _literal(arg: Any, conn: Any) -> Any:
     if isinstance(arg, (bytes, bytearray, memoryview)):
