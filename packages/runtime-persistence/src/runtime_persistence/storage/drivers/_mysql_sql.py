@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from runtime_core import ValidationError
 
-from runtime_persistence.storage.drivers._schema import Migration
+from runtime_persistence.storage.drivers._schema import Migration, numbered
 from runtime_persistence.storage.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     bool_option,
@@ -70,11 +70,7 @@ def migrations(prefix: str = "") -> list[Migration]:
     """The schema of a store with ``prefix`` as the ordered migrations the shared runner applies
     (version 1 is the oldest schema). MySQL commits each DDL statement on its own, so a crash in
     the middle of a migration can leave it half applied; opening again reports the mismatch."""
-    names = table_names(prefix)
-    return [
-        Migration(version, title, tuple(step.format(**names) for step in steps))
-        for version, (title, steps) in enumerate(_MIGRATION_STEPS, start=1)
-    ]
+    return numbered(_MIGRATION_STEPS, table_names(prefix))
 
 
 @dataclass(frozen=True, slots=True)

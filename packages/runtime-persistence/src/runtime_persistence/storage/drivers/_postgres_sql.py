@@ -10,7 +10,7 @@ from typing import Any
 
 from runtime_core import ValidationError
 
-from runtime_persistence.storage.drivers._schema import Migration
+from runtime_persistence.storage.drivers._schema import Migration, numbered
 from runtime_persistence.storage.drivers._servers import (
     DEFAULT_CONNECT_TIMEOUT,
     bool_option,
@@ -70,11 +70,7 @@ def table_names(prefix: str = "", schema: str | None = None) -> dict[str, str]:
 def migrations(prefix: str = "", schema: str | None = None) -> list[Migration]:
     """The schema of a store with ``prefix`` and ``schema``, as the ordered migrations the shared
     runner applies (version 1 is the oldest schema)."""
-    names = table_names(prefix, schema)
-    return [
-        Migration(version, title, tuple(step.format(**names) for step in steps))
-        for version, (title, steps) in enumerate(_MIGRATION_STEPS, start=1)
-    ]
+    return numbered(_MIGRATION_STEPS, table_names(prefix, schema))
 
 
 @dataclass(frozen=True, slots=True)

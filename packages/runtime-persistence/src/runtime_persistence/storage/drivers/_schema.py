@@ -4,13 +4,13 @@ that reads and writes the database is :mod:`._async.migrations` (sync twin gener
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runtime_core import StorageError, ValidationError
 
-__all__ = ["MIGRATIONS_TABLE", "Migration", "MigrationPlan", "SchemaStatus"]
+__all__ = ["MIGRATIONS_TABLE", "Migration", "MigrationPlan", "SchemaStatus", "numbered"]
 
 MIGRATIONS_TABLE = "keepup_migrations"
 
@@ -100,3 +100,12 @@ class MigrationPlan:
                 f"{status.latest}; it was opened read-only, so it was not migrated: open it "
                 "read-write once or run `keepup store migrate`"
             )
+
+
+def numbered(steps: Sequence[tuple[str, Sequence[str]]], names: Mapping[str, str]) -> list[Migration]:
+    """Migrations 1, 2, 3, … from ``(title, statements)`` pairs, each statement's ``{kv}``,
+    ``{blobs}``, ``{chunks}`` filled in from the store's table ``names``."""
+    return [
+        Migration(version, title, tuple(step.format(**names) for step in statements))
+        for version, (title, statements) in enumerate(steps, start=1)
+    ]

@@ -3,7 +3,8 @@ blocking twin is generated into ``_sync/_sql.py``): the scan paging loop, batche
 transaction, the retry of transactions the server aborted for a deadlock, and the blob chunk loops
 (store in one transaction, read a few chunk rows per query with a digest check, list in pages).
 
-A backend subclasses :class:`AsyncSqlDriver` and supplies the hooks: ``_session`` (a pooled
+A backend subclasses :class:`AsyncSqlDriver` (which gives it ``from_url``) and supplies the
+hooks: ``_parse_options``, ``_open``, ``_session`` (a pooled
 connection or cursor, the *handle* every statement runs on), ``_transaction``, ``_rows`` /
 ``_row`` / ``_exec`` (run a query, return its rows), ``_put`` / ``_delete`` (one key-value write on a handle,
 where the two SQL dialects differ), ``_insert_blob``, ``_delete_blob_on``, ``_is_deadlock``; and
@@ -12,12 +13,13 @@ the attributes ``_q`` (statement by name), ``_scans`` (see ``_servers.scan_state
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from runtime_core import (
     BlobInfo,
@@ -72,7 +74,25 @@ class AsyncSqlDriver:
     _scans: dict[tuple[bool, bool, bool], Any]
     _errors: tuple[type[BaseException], ...]
 
+    @classmethod
+    async def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:
+        """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
+        for bad options and DriverUnavailableError when the server does not answer or refuses."""
+        keywords = dataclasses.asdict(cls._parse_options(url, options))
+        driver: Any = cls(url, durability=durability, **keywords)  # type: ignore[call-arg]
+        await driver._open()
+        return driver  # type: ignore[no-any-return]
+
     # hooks ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _parse_options(url: str, options: dict[str, Any]) -> Any:
+        """The checked constructor keywords, as a dataclass, from ``url``'s query and ``options``."""
+        raise NotImplementedError
+
+    async def _open(self) -> None:
+        """The set-up I/O :meth:`from_url` awaits: migrate the tables, open the pool."""
+        raise NotImplementedError
+
     def _session(self) -> Any:
         """An async context manager yielding a handle (connection or cursor) from the pool."""
         raise NotImplementedError

@@ -148,6 +148,7 @@ class AsyncMysqlDriver(AsyncSqlDriver):
     connection. Open with :meth:`from_url`; one per process."""
 
     _KIND = my.KIND
+    _parse_options = staticmethod(my.parse_options)
     _errors = (pymysql.MySQLError,)
 
     def __init__(
@@ -178,27 +179,6 @@ class AsyncMysqlDriver(AsyncSqlDriver):
         self._requested_max_value = max_value_size
         self._max_value_size, self._chunk = my.value_limits(1 << 20, max_value_size)
         self._pool = _AsyncPool(self._connect, pool_size, my.POOL_WAIT)
-
-    @classmethod
-    async def from_url(
-        cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any
-    ) -> AsyncMysqlDriver:
-        """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
-        for bad options and DriverUnavailableError when the server does not answer or refuses."""
-        opts = my.parse_options(url, options)
-        driver = cls(
-            url,
-            durability=durability,
-            prefix=opts.prefix,
-            pool_size=opts.pool_size,
-            connect_timeout=opts.connect_timeout,
-            max_value_size=opts.max_value_size,
-            unix_socket=opts.unix_socket,
-            ssl_ca=opts.ssl_ca,
-            read_only=opts.read_only,
-        )
-        await driver._open()
-        return driver
 
     async def _open(self) -> None:
         try:

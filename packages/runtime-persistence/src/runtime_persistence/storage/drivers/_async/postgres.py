@@ -34,6 +34,7 @@ class AsyncPostgresDriver(AsyncSqlDriver):
     connection. Open with :meth:`from_url`; one per process."""
 
     _KIND = pg.KIND
+    _parse_options = staticmethod(pg.parse_options)
     _errors = (psycopg.Error, psycopg_pool.PoolTimeout)
 
     def __init__(
@@ -63,25 +64,6 @@ class AsyncPostgresDriver(AsyncSqlDriver):
         self._q = dict(pg.queries(names))
         self._scans = pg.scans(names)
         self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
-
-    @classmethod
-    async def from_url(
-        cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any
-    ) -> AsyncPostgresDriver:
-        """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
-        for bad options and DriverUnavailableError when the server does not answer or refuses."""
-        opts = pg.parse_options(url, options)
-        driver = cls(
-            url,
-            durability=durability,
-            prefix=opts.prefix,
-            schema=opts.schema,
-            pool_size=opts.pool_size,
-            max_value_size=opts.max_value_size,
-            read_only=opts.read_only,
-        )
-        await driver._open()
-        return driver
 
     async def _open(self) -> None:
         try:

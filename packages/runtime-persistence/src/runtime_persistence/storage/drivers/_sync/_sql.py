@@ -4,7 +4,8 @@ blocking twin is generated into ``_sync/_sql.py``): the scan paging loop, batche
 transaction, the retry of transactions the server aborted for a deadlock, and the blob chunk loops
 (store in one transaction, read a few chunk rows per query with a digest check, list in pages).
 
-A backend subclasses :class:`SqlDriver` and supplies the hooks: ``_session`` (a pooled
+A backend subclasses :class:`SqlDriver` (which gives it ``from_url``) and supplies the
+hooks: ``_parse_options``, ``_open``, ``_session`` (a pooled
 connection or cursor, the *handle* every statement runs on), ``_transaction``, ``_rows`` /
 ``_row`` / ``_exec`` (run a query, return its rows), ``_put`` / ``_delete`` (one key-value write on a handle,
 where the two SQL dialects differ), ``_insert_blob``, ``_delete_blob_on``, ``_is_deadlock``; and
@@ -13,12 +14,13 @@ the attributes ``_q`` (statement by name), ``_scans`` (see ``_servers.scan_state
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from runtime_core import (
     BlobInfo,
@@ -73,7 +75,25 @@ class SqlDriver:
     _scans: dict[tuple[bool, bool, bool], Any]
     _errors: tuple[type[BaseException], ...]
 
+    @classmethod
+    def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:
+        """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
+        for bad options and DriverUnavailableError when the server does not answer or refuses."""
+        keywords = dataclasses.asdict(cls._parse_options(url, options))
+        driver: Any = cls(url, durability=durability, **keywords)  # type: ignore[call-arg]
+        driver._open()
+        return driver  # type: ignore[no-any-return]
+
     # hooks ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _parse_options(url: str, options: dict[str, Any]) -> Any:
+        """The checked constructor keywords, as a dataclass, from ``url``'s query and ``options``."""
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        """The set-up I/O :meth:`from_url` awaits: migrate the tables, open the pool."""
+        raise NotImplementedError
+
     def _session(self) -> Any:
         """An async context manager yielding a handle (connection or cursor) from the pool."""
         raise NotImplementedError

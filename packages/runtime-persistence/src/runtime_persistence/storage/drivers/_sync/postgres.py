@@ -35,6 +35,7 @@ class PostgresDriver(SqlDriver):
     connection. Open with :meth:`from_url`; one per process."""
 
     _KIND = pg.KIND
+    _parse_options = staticmethod(pg.parse_options)
     _errors = (psycopg.Error, psycopg_pool.PoolTimeout)
 
     def __init__(
@@ -64,25 +65,6 @@ class PostgresDriver(SqlDriver):
         self._q = dict(pg.queries(names))
         self._scans = pg.scans(names)
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None = None
-
-    @classmethod
-    def from_url(
-        cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any
-    ) -> PostgresDriver:
-        """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
-        for bad options and DriverUnavailableError when the server does not answer or refuses."""
-        opts = pg.parse_options(url, options)
-        driver = cls(
-            url,
-            durability=durability,
-            prefix=opts.prefix,
-            schema=opts.schema,
-            pool_size=opts.pool_size,
-            max_value_size=opts.max_value_size,
-            read_only=opts.read_only,
-        )
-        driver._open()
-        return driver
 
     def _open(self) -> None:
         try:
