@@ -46,7 +46,14 @@ from runtime_persistence.storage.drivers._common import (
     check_scan,
     key_bounds,
 )
-from runtime_persistence.storage.drivers._servers import Rechunker, missing_chunk, pieces, storage_failure
+from runtime_persistence.storage.drivers._servers import (
+    Rechunker,
+    missing_chunk,
+    pieces,
+    storage_failure,
+    store_prefix,
+)
+from runtime_persistence.storage.stores import redact_url
 
 __all__ = ["AsyncSqlDriver"]
 
@@ -74,12 +81,27 @@ class AsyncSqlDriver:
     _scans: dict[tuple[bool, bool, bool], Any]
     _errors: tuple[type[BaseException], ...]
 
+    def __init__(
+        self,
+        url: str,
+        *,
+        durability: Durability = Durability.DURABLE,
+        prefix: str = "",
+        read_only: bool = False,
+    ) -> None:
+        """What every SQL store keeps (no I/O): :meth:`from_url` opens the store."""
+        self._url = redact_url(url)
+        self._raw_url = url
+        self._read_only = read_only
+        self._prefix = store_prefix(prefix)
+        self._durability = Durability(durability)
+
     @classmethod
     async def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:
         """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
         for bad options and DriverUnavailableError when the server does not answer or refuses."""
         keywords = dataclasses.asdict(cls._parse_options(url, options))
-        driver: Any = cls(url, durability=durability, **keywords)  # type: ignore[call-arg]
+        driver: Any = cls(url, durability=durability, **keywords)
         await driver._open()
         return driver  # type: ignore[no-any-return]
 

@@ -23,8 +23,7 @@ from runtime_persistence.storage.drivers import _mysql_sql as my
 from runtime_persistence.storage.drivers._async._sql import AsyncSqlDriver
 from runtime_persistence.storage.drivers._async.migrations import AsyncMigrationRunner
 from runtime_persistence.storage.drivers._schema import SchemaStatus
-from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, store_prefix, unavailable
-from runtime_persistence.storage.stores import redact_url
+from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, unavailable
 
 __all__ = ["AsyncMysqlDriver"]
 
@@ -165,11 +164,7 @@ class AsyncMysqlDriver(AsyncSqlDriver):
         read_only: bool = False,
     ) -> None:
         """Set up (no I/O): :meth:`from_url` opens the store."""
-        self._url = redact_url(url)
-        self._raw_url = url
-        self._read_only = read_only
-        self._prefix = store_prefix(prefix)
-        self._durability = Durability(durability)
+        super().__init__(url, durability=durability, prefix=prefix, read_only=read_only)
         self._params = my.connect_params(
             url, connect_timeout=connect_timeout, unix_socket=unix_socket, ssl_ca=ssl_ca
         )

@@ -21,8 +21,7 @@ from runtime_persistence.storage.drivers import _postgres_sql as pg
 from runtime_persistence.storage.drivers._async._sql import AsyncSqlDriver
 from runtime_persistence.storage.drivers._async.migrations import AsyncMigrationRunner
 from runtime_persistence.storage.drivers._schema import SchemaStatus
-from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, store_prefix, unavailable
-from runtime_persistence.storage.stores import redact_url
+from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, unavailable
 
 __all__ = ["AsyncPostgresDriver"]
 
@@ -49,12 +48,8 @@ class AsyncPostgresDriver(AsyncSqlDriver):
         read_only: bool = False,
     ) -> None:
         """Set up (no I/O): :meth:`from_url` opens the store."""
-        self._url = redact_url(url)
-        self._raw_url = url
-        self._read_only = read_only
-        self._prefix = store_prefix(prefix)
+        super().__init__(url, durability=durability, prefix=prefix, read_only=read_only)
         self._schema = pg.check_schema(schema)
-        self._durability = Durability(durability)
         self._max_value_size = max_value_size
         self._chunk = pg.STORED_CHUNK
         self._pool_size = pool_size

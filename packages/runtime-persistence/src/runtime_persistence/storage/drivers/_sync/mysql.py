@@ -21,10 +21,9 @@ from runtime_core import ConflictError, Durability, KeepupError, StorageError, u
 
 from runtime_persistence.storage.drivers import _mysql_sql as my
 from runtime_persistence.storage.drivers._schema import SchemaStatus
-from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, store_prefix, unavailable
+from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, unavailable
 from runtime_persistence.storage.drivers._sync._sql import SqlDriver
 from runtime_persistence.storage.drivers._sync.migrations import MigrationRunner
-from runtime_persistence.storage.stores import redact_url
 
 __all__ = ["MysqlDriver"]
 
@@ -161,11 +160,7 @@ class MysqlDriver(SqlDriver):
         read_only: bool = False,
     ) -> None:
         """Set up (no I/O): :meth:`from_url` opens the store."""
-        self._url = redact_url(url)
-        self._raw_url = url
-        self._read_only = read_only
-        self._prefix = store_prefix(prefix)
-        self._durability = Durability(durability)
+        super().__init__(url, durability=durability, prefix=prefix, read_only=read_only)
         self._params = my.connect_params(
             url, connect_timeout=connect_timeout, unix_socket=unix_socket, ssl_ca=ssl_ca
         )
