@@ -34,8 +34,8 @@ def _acquire(slots: Any, wait: float) -> bool:
 
 
 class _Pool:
-    """A small pool of autocommit connections (neither PyMySQL nor the driver wants aiomysql's
-    own): at most ``size`` in use, idle ones reused newest first, pinged when idle long, and never
+    """A small pool of autocommit connections (PyMySQL has none; aiomysql's is not used, so that
+    both twins share one design): at most ``size`` in use, idle ones reused newest first, pinged when idle long, and never
     reused after an error that may have left them broken or mid-transaction."""
 
     def __init__(self, connect: Callable[[], Any], size: int, wait: float) -> None:
@@ -87,8 +87,12 @@ class _Pool:
 
     def close(self) -> None:
         self._closed = True
-        while self._idle:
-            _close_quietly(self._idle.pop()[0])
+        while True:
+            try:
+                conn, _ = self._idle.pop()
+            except IndexError:  # empty (another thread may have taken the last one)
+                return
+            _close_quietly(conn)
 
 
 def _is_open(conn: Any) -> bool:
