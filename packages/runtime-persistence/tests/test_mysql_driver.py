@@ -5,16 +5,26 @@ connection killed under the driver, and blob uploads that never finish. Needs
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from runtime_core import Entry, StorageError, ValidationError
-from runtime_persistence.storage.stores import open_store
-from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
+from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.testing import (
+    Portal,
+    TestStore,
+    blocking,
+    driver_params,
+    open_test_store,
+    server_url,
+    unwrap,
+)
+from runtime_persistence.testing.backends import split_mode
 
-pytestmark = pytest.mark.parametrize("name", driver_params(["mysql"]))
+pytestmark = pytest.mark.parametrize("name", driver_params(["mysql"], modes=("sync", "async")))
 pymysql = pytest.importorskip("pymysql", reason="the pymysql library (extra [mysql]) is not installed")
 
 
@@ -30,6 +40,28 @@ def _raw() -> Any:
         database=parts.path.lstrip("/"),
         autocommit=True,
     )
+
+
+@contextmanager
+def _driver_at(name: str, url: str) -> Iterator[Any]:
+    """A driver on ``url`` in the test's mode: the blocking driver, or (``+async``) the native
+    async driver behind a blocking proxy on its own event loop."""
+    if split_mode(name)[1] == "async":
+        portal = Portal()
+        try:
+            driver = blocking(portal.call(open_async_store(url)), portal)
+            try:
+                yield driver
+            finally:
+                driver.close()
+        finally:
+            portal.close()
+    else:
+        plain = open_store(url)
+        try:
+            yield plain
+        finally:
+            plain.close()
 
 
 @pytest.fixture
@@ -55,14 +87,11 @@ def test_the_value_limit_follows_max_allowed_packet(name: str, store: TestStore)
 
 def test_a_lower_value_limit_can_be_asked_for(name: str, store: TestStore) -> None:
     assert store.url is not None
-    driver = open_store(store.url + "&max_value_size=1048576")
-    try:
+    with _driver_at(name, store.url + "&max_value_size=1048576") as driver:
         assert driver.max_value_size == 1 << 20
         driver.put("ns", "k", bytes(1 << 20))
         with pytest.raises(ValidationError):
             driver.put("ns", "k", bytes((1 << 20) + 1))
-    finally:
-        driver.close()
 
 
 def test_a_connection_killed_under_the_driver_is_a_storage_error_and_the_next_call_recovers(
@@ -70,8 +99,17 @@ def test_a_connection_killed_under_the_driver_is_a_storage_error_and_the_next_ca
 ) -> None:
     driver: Any = store.driver
     driver.put("ns", "k", b"v")
-    with driver._pool.connection() as conn:  # the idle connection the next call will reuse
-        thread_id = conn.thread_id()
+    pool = unwrap(driver)._pool
+    if store.portal is not None:
+
+        async def idle_thread() -> int:
+            async with pool.connection() as conn:  # the idle connection the next call will reuse
+                return int(conn.thread_id())
+
+        thread_id = store.portal.call(idle_thread())
+    else:
+        with pool.connection() as conn:  # the idle connection the next call will reuse
+            thread_id = conn.thread_id()
     conn = _raw()
     try:
         with conn.cursor() as cur:

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from runtime_core import Durability, Entry, StorageError
-from runtime_persistence.storage.stores import open_store
-from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
+from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.testing import (
+    Portal,
+    TestStore,
+    blocking,
+    driver_params,
+    open_test_store,
+    server_url,
+    unwrap,
+)
+from runtime_persistence.testing.backends import split_mode
 
-pytestmark = pytest.mark.parametrize("name", driver_params(["postgres"]))
+pytestmark = pytest.mark.parametrize("name", driver_params(["postgres"], modes=("sync", "async")))
 psycopg = pytest.importorskip("psycopg", reason="the psycopg library (extra [postgres]) is not installed")
 
 
@@ -21,6 +31,28 @@ def _raw() -> Any:
     url = server_url("postgres")
     assert url is not None
     return psycopg.connect(url, autocommit=True)
+
+
+@contextmanager
+def _driver_at(name: str, url: str) -> Iterator[Any]:
+    """A driver on ``url`` in the test's mode: the blocking driver, or (``+async``) the native
+    async driver behind a blocking proxy on its own event loop."""
+    if split_mode(name)[1] == "async":
+        portal = Portal()
+        try:
+            driver = blocking(portal.call(open_async_store(url)), portal)
+            try:
+                yield driver
+            finally:
+                driver.close()
+        finally:
+            portal.close()
+    else:
+        plain = open_store(url)
+        try:
+            yield plain
+        finally:
+            plain.close()
 
 
 def _with(url: str, **params: str) -> str:
@@ -37,8 +69,7 @@ def test_the_schema_option_puts_every_table_in_that_schema(name: str, tmp_path: 
     schema = f"kts_{secrets.token_hex(4)}"
     url = server_url("postgres")
     assert url is not None
-    driver: Any = open_store(_with(url, schema=schema, prefix="p_"))
-    try:
+    with _driver_at(name, _with(url, schema=schema, prefix="p_")) as driver:
         driver.put("ns", "k", b"v")
         driver.put_blob(b"blob")
         with _raw() as conn:
@@ -56,10 +87,8 @@ def test_the_schema_option_puts_every_table_in_that_schema(name: str, tmp_path: 
             outside.destroy()
             outside.close()
         driver.destroy()
-    finally:
-        driver.close()
-        with _raw() as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with _raw() as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_a_bad_schema_name_is_refused(name: str) -> None:
@@ -67,8 +96,8 @@ def test_a_bad_schema_name_is_refused(name: str) -> None:
 
     url = server_url("postgres")
     assert url is not None
-    with pytest.raises(ValidationError):
-        open_store(_with(url, schema='x"; drop table y; --'))
+    with pytest.raises(ValidationError), _driver_at(name, _with(url, schema='x"; drop table y; --')):
+        pass
 
 
 @pytest.mark.parametrize(
@@ -78,9 +107,17 @@ def test_durability_sets_synchronous_commit_on_every_session(
     name: str, tmp_path: Path, durability: Durability, expected: str
 ) -> None:
     with open_test_store(name, tmp_path, durability=durability) as store:
-        driver: Any = store.driver
-        with driver._op("check") as conn:
-            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == expected
+        driver: Any = unwrap(store.driver)
+        if store.portal is not None:
+
+            async def setting() -> str:
+                async with driver._op("check") as conn:
+                    return str((await (await conn.execute("SHOW synchronous_commit")).fetchone())[0])
+
+            assert store.portal.call(setting()) == expected
+        else:
+            with driver._op("check") as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone()[0] == expected
 
 
 def test_a_connection_killed_under_the_driver_is_a_storage_error_and_the_next_call_recovers(
@@ -88,8 +125,7 @@ def test_a_connection_killed_under_the_driver_is_a_storage_error_and_the_next_ca
 ) -> None:
     assert store.url is not None
     label = f"kt_{secrets.token_hex(4)}"
-    driver = open_store(_with(store.url, application_name=label))
-    try:
+    with _driver_at(name, _with(store.url, application_name=label)) as driver:
         driver.put("ns", "k", b"v")
         with _raw() as conn:
             killed = conn.execute(
@@ -101,8 +137,6 @@ def test_a_connection_killed_under_the_driver_is_a_storage_error_and_the_next_ca
             driver.get("ns", "k")
         assert "PostgreSQL get failed" in str(caught.value)
         assert driver.get("ns", "k") == Entry("k", b"v", 1)
-    finally:
-        driver.close()
 
 
 def test_a_failed_blob_upload_leaves_no_chunk_rows(name: str, store: TestStore) -> None:

@@ -7,6 +7,7 @@ otherwise."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from runtime_core import (
     ValidationError,
     blob_digest,
 )
-from runtime_persistence.storage.stores import open_store
+from runtime_persistence.storage.stores import open_async_store, open_store
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
 SERVERS = ("postgres", "mysql", "redis", "mongodb")
@@ -42,7 +43,10 @@ def _needs_library(name: str) -> None:
         pytest.skip(f"the {LIBRARIES[name]} library (extra [{name}]) is not installed")
 
 
-@pytest.fixture(params=driver_params(list(SERVERS)))
+# the SQL drivers are native async too: run their async twins as well (the others only wrap sync code)
+@pytest.fixture(
+    params=driver_params(["postgres", "mysql"], modes=("sync", "async")) + driver_params(["redis", "mongodb"])
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
     with open_test_store(request.param, tmp_path) as opened:
         yield opened
@@ -122,6 +126,18 @@ def test_an_unreachable_server_is_a_fast_one_line_driver_unavailable_error(name:
     assert elapsed < 10, f"opening an unreachable {name} server took {elapsed:.1f}s"
     assert not isinstance(caught.value.__cause__, DriverUnavailableError)
     assert caught.value.__suppress_context__  # no library traceback chained under it
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+def test_an_unreachable_server_is_the_same_error_for_the_native_async_drivers(name: str) -> None:
+    _needs_library(name)
+    url = DEAD_URLS[name] + "?prefix=kt_dead"
+    with pytest.raises(DriverUnavailableError) as caught:
+        asyncio.run(open_async_store(url))
+    message = str(caught.value)
+    assert "s3cret-pw" not in message and "***" in message
+    assert "\n" not in message and "127.0.0.1:1" in message
+    assert caught.value.__suppress_context__
 
 
 @pytest.mark.parametrize("name", SERVERS)

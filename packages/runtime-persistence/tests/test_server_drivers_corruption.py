@@ -164,7 +164,10 @@ class _Mongo:
         return None
 
 
-@pytest.fixture(params=driver_params(["postgres", "mysql", "redis", "mongodb"]))
+# the SQL drivers are native async too: check their async twins (the others only wrap sync code)
+@pytest.fixture(
+    params=driver_params(["postgres", "mysql"], modes=("sync", "async")) + driver_params(["redis", "mongodb"])
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
     with open_test_store(request.param, tmp_path) as opened:
         yield opened

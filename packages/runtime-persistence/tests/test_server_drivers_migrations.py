@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from runtime_core import Entry, StorageError
-from runtime_persistence.storage.stores import open_store
-from runtime_persistence.testing import driver_params, server_url
+from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.testing import Portal, blocking, driver_params, server_url
+from runtime_persistence.testing.backends import split_mode
 
 SQL_SERVERS = ("postgres", "mysql")
 
@@ -32,6 +33,7 @@ def _records() -> dict[tuple[str, str], tuple[bytes, int]]:
 @contextmanager
 def _raw(name: str) -> Iterator[tuple[Any, Any, Callable[[str], dict[str, str]]]]:
     """A raw DB-API connection to the test server, the driver module, and its table-name function."""
+    name = split_mode(name)[0]
     url = server_url(name)
     assert url is not None
     if name == "postgres":
@@ -61,15 +63,16 @@ def _raw(name: str) -> Iterator[tuple[Any, Any, Callable[[str], dict[str, str]]]
         conn.close()
 
 
-@pytest.fixture(params=driver_params(list(SQL_SERVERS)))
+@pytest.fixture(params=driver_params(list(SQL_SERVERS), modes=("sync", "async")))
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
     """(backend name, store URL with a fresh prefix, the prefix); the store's tables are dropped
     afterwards."""
     name: str = request.param
-    if importlib.util.find_spec("psycopg" if name == "postgres" else "pymysql") is None:
-        pytest.skip(f"the driver library for {name} is not installed")
+    backend = split_mode(name)[0]
+    if importlib.util.find_spec("psycopg" if backend == "postgres" else "pymysql") is None:
+        pytest.skip(f"the driver library for {backend} is not installed")
     prefix = f"ktm{secrets.token_hex(4)}_"
-    base = server_url(name)
+    base = server_url(backend)
     assert base is not None
     url = base + ("&" if "?" in base else "?") + f"prefix={prefix}"
     yield name, url, prefix
@@ -78,6 +81,20 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
             for table in ("chunks", "blobs", "kv", "migrations"):
                 cur.execute(f"DROP TABLE IF EXISTS {table_names(prefix)[table]}")
         conn.commit()
+
+
+@pytest.fixture
+def open_(server: tuple[str, str, str]) -> Iterator[Callable[..., Any]]:
+    """``open_store`` in sync mode; in async mode, ``open_async_store`` (the native async driver)
+    behind a blocking proxy on one event loop for the test."""
+    if split_mode(server[0])[1] == "sync":
+        yield open_store
+        return
+    portal = Portal()
+    try:
+        yield lambda url, **options: blocking(portal.call(open_async_store(url, **options)), portal)
+    finally:
+        portal.close()
 
 
 def _build_oldest(name: str, prefix: str, records: dict[tuple[str, str], tuple[bytes, int]]) -> None:
@@ -108,13 +125,13 @@ def _applied(name: str, prefix: str) -> list[int]:
 
 
 def test_the_oldest_schema_with_data_is_migrated_and_every_record_reads_back(
-    server: tuple[str, str, str],
+    server: tuple[str, str, str], open_: Callable[..., Any]
 ) -> None:
     name, url, prefix = server
     records = _records()
     _build_oldest(name, prefix, records)
     assert _applied(name, prefix) == [1]
-    driver: Any = open_store(url)
+    driver: Any = open_(url)
     try:
         status = driver.schema_status()
         assert status.up_to_date and status.current == status.latest >= 2
@@ -133,11 +150,13 @@ def test_the_oldest_schema_with_data_is_migrated_and_every_record_reads_back(
     assert _applied(name, prefix) == list(range(1, status.latest + 1))
 
 
-def test_reopening_an_up_to_date_store_applies_nothing(server: tuple[str, str, str]) -> None:
+def test_reopening_an_up_to_date_store_applies_nothing(
+    server: tuple[str, str, str], open_: Callable[..., Any]
+) -> None:
     name, url, prefix = server
-    open_store(url).close()
+    open_(url).close()
     first = _applied(name, prefix)
-    second: Any = open_store(url)
+    second: Any = open_(url)
     try:
         assert second.schema_status().pending == ()
     finally:
@@ -145,9 +164,11 @@ def test_reopening_an_up_to_date_store_applies_nothing(server: tuple[str, str, s
     assert _applied(name, prefix) == first
 
 
-def test_a_store_newer_than_the_code_is_refused(server: tuple[str, str, str]) -> None:
+def test_a_store_newer_than_the_code_is_refused(
+    server: tuple[str, str, str], open_: Callable[..., Any]
+) -> None:
     name, url, prefix = server
-    open_store(url).close()
+    open_(url).close()
     with _raw(name) as (conn, _, table_names):
         with conn.cursor() as cur:
             cur.execute(
@@ -157,27 +178,29 @@ def test_a_store_newer_than_the_code_is_refused(server: tuple[str, str, str]) ->
             )
         conn.commit()
     with pytest.raises(StorageError, match="newer than this Keepup"):
-        open_store(url)
+        open_(url)
 
 
 def test_read_only_refuses_a_store_that_needs_migrating_and_creates_nothing(
-    server: tuple[str, str, str],
+    server: tuple[str, str, str], open_: Callable[..., Any]
 ) -> None:
     name, url, prefix = server
     _build_oldest(name, prefix, {("ns", "k"): (b"v", 1)})
     with pytest.raises(StorageError, match="read-only"):
-        open_store(url + "&read_only=1")
+        open_(url + "&read_only=1")
     assert _applied(name, prefix) == [1]
 
 
-def test_read_only_reads_an_up_to_date_store_and_refuses_writes(server: tuple[str, str, str]) -> None:
-    _, url, _ = server
-    writer = open_store(url)
+def test_read_only_reads_an_up_to_date_store_and_refuses_writes(
+    server: tuple[str, str, str], open_: Callable[..., Any]
+) -> None:
+    url = server[1]
+    writer = open_(url)
     try:
         writer.put("ns", "k", b"v")
     finally:
         writer.close()
-    reader = open_store(url + "&read_only=1")
+    reader = open_(url + "&read_only=1")
     try:
         assert reader.get("ns", "k") == Entry("k", b"v", 1)
         with pytest.raises(StorageError):

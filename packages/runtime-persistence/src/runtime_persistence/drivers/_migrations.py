@@ -2,14 +2,18 @@
 
 from runtime_persistence.storage.drivers._migrations import (
     MIGRATIONS_TABLE,
+    AsyncMigrationRunner,
     Migration,
+    MigrationPlan,
     MigrationRunner,
     SchemaStatus,
 )
 
 __all__ = [
     "MIGRATIONS_TABLE",
+    "AsyncMigrationRunner",
     "Migration",
+    "MigrationPlan",
     "MigrationRunner",
     "SchemaStatus",
 ]

@@ -45,13 +45,29 @@ BUILTIN_SCHEMES: dict[str, DriverSpec] = {
     "file": DriverSpec("runtime_persistence.storage.drivers.file:FileDriver"),
     "sqlite": DriverSpec("runtime_persistence.storage.drivers.sqlite:SqliteDriver"),
     "postgresql": DriverSpec(
-        "runtime_persistence.storage.drivers.postgres:PostgresDriver", "postgres", "psycopg"
+        "runtime_persistence.storage.drivers.postgres:PostgresDriver",
+        "postgres",
+        "psycopg",
+        "runtime_persistence.storage.drivers.postgres:AsyncPostgresDriver",
     ),
     "postgres": DriverSpec(
-        "runtime_persistence.storage.drivers.postgres:PostgresDriver", "postgres", "psycopg"
+        "runtime_persistence.storage.drivers.postgres:PostgresDriver",
+        "postgres",
+        "psycopg",
+        "runtime_persistence.storage.drivers.postgres:AsyncPostgresDriver",
     ),
-    "mysql": DriverSpec("runtime_persistence.storage.drivers.mysql:MysqlDriver", "mysql", "pymysql"),
-    "mariadb": DriverSpec("runtime_persistence.storage.drivers.mysql:MysqlDriver", "mysql", "pymysql"),
+    "mysql": DriverSpec(
+        "runtime_persistence.storage.drivers.mysql:MysqlDriver",
+        "mysql",
+        "pymysql",
+        "runtime_persistence.storage.drivers.mysql:AsyncMysqlDriver",
+    ),
+    "mariadb": DriverSpec(
+        "runtime_persistence.storage.drivers.mysql:MysqlDriver",
+        "mysql",
+        "pymysql",
+        "runtime_persistence.storage.drivers.mysql:AsyncMysqlDriver",
+    ),
     "redis": DriverSpec(
         "runtime_persistence.storage.drivers.redis:RedisDriver",
         "redis",

@@ -128,29 +128,20 @@ def missing_chunk(digest: str, still_stored: bool) -> KeepupError:
     return CorruptionError(f"blob {digest} is missing a chunk: the stored data was damaged")
 
 
-def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Re-cut a stream of byte strings into pieces of exactly ``size`` bytes (the last one may be
-    shorter; an empty stream yields nothing). Holds at most about ``2 * size`` bytes."""
-    cutter = Rechunker(size)
-    for chunk in chunks:
-        yield from cutter.feed(chunk)
-    yield from cutter.finish()
-
-
 class Rechunker:
-    """The I/O-free core of :func:`rechunk`, for sync and async streams alike: :meth:`feed` each
-    byte string of the stream and pass on the pieces it returns, then pass on :meth:`finish`."""
+    """The state of :func:`rechunk`, for a loop that cannot be a plain generator (an async one):
+    :meth:`feed` each incoming chunk and emit what it returns, then emit :meth:`tail`."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._buffer = bytearray()
 
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
-        """The whole pieces of ``size`` bytes that ``chunk`` completes, one at a time (the rest is
-        kept). Consume them all before the next call."""
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete pieces ``chunk`` finishes (ValidationError if it is not bytes)."""
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise ValidationError(f"a blob stream yields bytes, got {type(chunk).__name__}")
         size, buffer = self._size, self._buffer
+        out: list[bytes] = []
         view = memoryview(chunk).cast("B")
         start = 0
         if buffer:
@@ -158,19 +149,47 @@ class Rechunker:
             buffer += view[:take]
             start = take
             if len(buffer) < size:
-                return
-            yield bytes(buffer)
+                return out
+            out.append(bytes(buffer))
             buffer.clear()
         while len(view) - start >= size:
-            yield bytes(view[start : start + size])
+            out.append(bytes(view[start : start + size]))
             start += size
         buffer += view[start:]
+        return out
 
-    def finish(self) -> list[bytes]:
-        """The last, shorter piece (nothing when the stream ended on a piece boundary)."""
+    def tail(self) -> list[bytes]:
+        """The last, shorter piece (if any bytes are left)."""
         rest = [bytes(self._buffer)] if self._buffer else []
         self._buffer.clear()
         return rest
+
+
+def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut a stream of byte strings into pieces of exactly ``size`` bytes (the last one may be
+    shorter; an empty stream yields nothing). Holds at most about ``2 * size`` bytes."""
+    cutter = Rechunker(size)
+    for chunk in chunks:
+        yield from cutter.feed(chunk)
+    yield from cutter.tail()
+
+
+def scan_statements(kv: str, key: str) -> dict[tuple[bool, bool, bool], str]:
+    """The scan page query for every ``(reverse, low_inclusive, has_high)``, over table ``kv``,
+    with ``key`` as the placeholder of key parameters (``%s`` everywhere else). Parameters:
+    namespace, low bound, high bound (when ``has_high``), page size."""
+    statements: dict[tuple[bool, bool, bool], str] = {}
+    for reverse in (False, True):
+        for low_inclusive in (False, True):
+            for has_high in (False, True):
+                where = f"ns = %s AND k {'>=' if low_inclusive else '>'} {key}"
+                if has_high:
+                    where += f" AND k < {key}"
+                order = "DESC" if reverse else "ASC"
+                statements[(reverse, low_inclusive, has_high)] = (
+                    f"SELECT k, v, ver FROM {kv} WHERE {where} ORDER BY k {order} LIMIT %s"
+                )
+    return statements
 
 
 def pieces(chunk: bytes, size: int) -> Iterator[bytes]:

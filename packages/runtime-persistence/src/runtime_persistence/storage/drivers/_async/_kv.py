@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self
 from runtime_core import BlobInfo, Delete, Durability, Entry, Put, utc_now, validate_digest
 from runtime_core.errors import ConflictError, CorruptionError, KeepupError, NotFoundError, StorageError
 
+from runtime_persistence.storage.drivers._async._streams import rechunked, slices
 from runtime_persistence.storage.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
@@ -36,7 +37,6 @@ from runtime_persistence.storage.drivers._common import (
     key_bounds,
 )
 from runtime_persistence.storage.drivers._servers import (
-    Rechunker,
     int_option,
     merged_options,
     missing_chunk,
@@ -250,12 +250,12 @@ class _AsyncKeyValueServer(ABC):
         existing = await self._blob_info(await _digest_of(data, digest))
         if existing is not None:
             return existing
-        return await self._store_blob(_rechunked(_single(data)))
+        return await self._store_blob(slices(data, STORED_CHUNK))
 
     async def put_blob_stream(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
         """Store the stream as 1 MiB chunks, in bounded memory; the blob becomes visible only when
         the whole stream is stored."""
-        return await self._store_blob(_rechunked(chunks))
+        return await self._store_blob(rechunked(chunks, STORED_CHUNK))
 
     async def _store_blob(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
         """Write the chunks (each with an expiry), then publish the blob in one step; on any
@@ -402,17 +402,3 @@ async def _digest_of(data: bytes, digest: str | None) -> str:
     if len(data) > STORED_CHUNK:  # sync: -
         return await asyncio.to_thread(check_digest_of, data, digest)  # sync: -
     return check_digest_of(data, digest)
-
-
-async def _single(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-async def _rechunked(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """``chunks`` re-cut into STORED_CHUNK pieces, in bounded memory."""
-    cutter = Rechunker(STORED_CHUNK)
-    async for chunk in chunks:
-        for piece in cutter.feed(chunk):
-            yield piece
-    for piece in cutter.finish():
-        yield piece

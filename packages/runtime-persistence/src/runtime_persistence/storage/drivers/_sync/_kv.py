@@ -36,7 +36,6 @@ from runtime_persistence.storage.drivers._common import (
     key_bounds,
 )
 from runtime_persistence.storage.drivers._servers import (
-    Rechunker,
     int_option,
     merged_options,
     missing_chunk,
@@ -45,6 +44,7 @@ from runtime_persistence.storage.drivers._servers import (
     storage_failure,
     store_prefix,
 )
+from runtime_persistence.storage.drivers._sync._streams import rechunked, slices
 from runtime_persistence.storage.stores import redact_url
 
 __all__ = ["SCAN_PAGE", "STORED_CHUNK", "UPLOAD_TTL", "Published"]
@@ -248,12 +248,12 @@ class _KeyValueServer(ABC):
         existing = self._blob_info(_digest_of(data, digest))
         if existing is not None:
             return existing
-        return self._store_blob(_rechunked(_single(data)))
+        return self._store_blob(slices(data, STORED_CHUNK))
 
     def put_blob_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
         """Store the stream as 1 MiB chunks, in bounded memory; the blob becomes visible only when
         the whole stream is stored."""
-        return self._store_blob(_rechunked(chunks))
+        return self._store_blob(rechunked(chunks, STORED_CHUNK))
 
     def _store_blob(self, chunks: Iterable[bytes]) -> BlobInfo:
         """Write the chunks (each with an expiry), then publish the blob in one step; on any
@@ -397,17 +397,3 @@ def _digest_of(data: bytes, digest: str | None) -> str:
     """:func:`check_digest_of`, which the async twin runs on a worker thread for a large blob
     (hashing takes about 2 ms a MiB: long enough to stall an event loop)."""
     return check_digest_of(data, digest)
-
-
-def _single(data: bytes) -> Iterator[bytes]:
-    yield data
-
-
-def _rechunked(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """``chunks`` re-cut into STORED_CHUNK pieces, in bounded memory."""
-    cutter = Rechunker(STORED_CHUNK)
-    for chunk in chunks:
-        for piece in cutter.feed(chunk):
-            yield piece
-    for piece in cutter.finish():
-        yield piece

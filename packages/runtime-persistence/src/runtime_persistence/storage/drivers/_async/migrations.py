@@ -1,0 +1,99 @@
+"""The migration runner's I/O, written once as async code (the sync twin, used by SQLite and the
+blocking server drivers, is generated into ``_sync/migrations.py``).
+
+The runner records each applied migration in the table ``keepup_migrations(version, name,
+applied_at)`` (its name prefixed like the driver's other tables) and applies the missing ones, in
+order, when the store is opened. A store whose schema is newer than the code, or whose recorded
+history disagrees with the code's list, is refused; a store opened read-only that needs a migration
+is refused with a message saying how to migrate.
+
+It speaks DB-API 2 (or its async form: psycopg's ``AsyncConnection``, aiomysql): it needs a
+connection, the driver's placeholder (``?`` or ``%s``), and optionally ``begin`` (a callable that
+opens the migration transaction and takes the cross-process lock)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from runtime_core import utc_now
+
+from runtime_persistence.storage.drivers._schema import Migration, MigrationPlan, SchemaStatus
+
+__all__ = ["AsyncMigrationRunner"]
+
+
+async def _cursor(connection: Any) -> Any:
+    cursor = connection.cursor()
+    # aiomysql hands its cursor out as an awaitable; psycopg and DB-API 2 return it
+    if inspect.isawaitable(cursor):  # sync: -
+        cursor = await cursor  # sync: -
+    return cursor
+
+
+class AsyncMigrationRunner(MigrationPlan):
+    """Applies an ordered list of migrations (versions 1, 2, 3, … without gaps)."""
+
+    async def applied(self, cursor: Any) -> list[tuple[int, str]]:
+        """The recorded (version, name) pairs, in version order. Raises the database's own error
+        if the migrations table does not exist."""
+        await cursor.execute(self.select_sql())
+        return [(int(v), str(n)) for v, n in await cursor.fetchall()]
+
+    async def status(self, connection: Any, store: str = "the store") -> SchemaStatus:
+        """The schema status, reading without writing (a missing table means version 0)."""
+        cursor = await _cursor(connection)
+        try:
+            applied = await self.applied(cursor)
+        except Exception:
+            await connection.rollback()
+            applied = []
+        else:
+            await connection.commit()
+        finally:
+            await cursor.close()
+        return self.status_of(applied, store)
+
+    async def migrate(
+        self,
+        connection: Any,
+        *,
+        read_only: bool = False,
+        store: str = "the store",
+        begin: Callable[[Any], Any] | None = None,
+    ) -> list[Migration]:
+        """Bring the schema up to date and return the migrations applied (oldest first).
+
+        With ``read_only`` nothing is written: a store that needs migrations raises StorageError
+        saying how to migrate it. Otherwise every pending migration runs in one transaction
+        started by ``begin(cursor)`` (which should also take the cross-process lock, so that two
+        processes opening an old store migrate it once), then commits; on any error the
+        transaction is rolled back and the error propagates."""
+        if read_only:
+            self.refuse_read_only(await self.status(connection, store), store)
+            return []
+        cursor = await _cursor(connection)
+        try:
+            await cursor.execute(self.create_table_sql())
+            await connection.commit()
+            if begin is not None:
+                await begin(cursor)
+            status = self.status_of(await self.applied(cursor), store)
+            for migration in status.pending:
+                await self._apply(cursor, migration)
+            await connection.commit()
+            return list(status.pending)
+        except BaseException:
+            await connection.rollback()
+            raise
+        finally:
+            await cursor.close()
+
+    async def _apply(self, cursor: Any, migration: Migration) -> None:
+        if callable(migration.steps):
+            await migration.steps(cursor)
+        else:
+            for statement in migration.steps:
+                await cursor.execute(statement)
+        await cursor.execute(self.record_sql(), (migration.version, migration.name, utc_now().isoformat()))

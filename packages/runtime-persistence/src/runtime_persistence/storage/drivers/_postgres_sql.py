@@ -1,0 +1,165 @@
+"""The I/O-free half of the PostgreSQL driver: table names, the migration steps, every statement's
+text, and the parsing of a store URL's options. The I/O is ``_async/postgres.py`` (sync twin
+generated)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from runtime_core import ValidationError
+
+from runtime_persistence.storage.drivers._schema import Migration, numbered
+from runtime_persistence.storage.drivers._servers import (
+    DEFAULT_CONNECT_TIMEOUT,
+    bool_option,
+    int_option,
+    merged_options,
+    scan_statements,
+    split_options,
+    store_prefix,
+)
+
+KIND = "PostgreSQL"
+OWN_OPTIONS = ("prefix", "schema", "pool_size", "max_value_size", "read_only")
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+STORED_CHUNK = 1 << 20  # blob bytes per chunk row
+MAX_VALUE = 64 << 20
+
+_MIGRATION_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "key-value table",
+        (
+            "CREATE TABLE {kv} (ns text NOT NULL, k bytea NOT NULL, v bytea NOT NULL, "
+            "ver bigint NOT NULL, PRIMARY KEY (ns, k))",
+        ),
+    ),
+    (
+        "blob area",
+        (
+            "CREATE TABLE {blobs} (digest text PRIMARY KEY, upload bigint NOT NULL, "
+            "size bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+            "CREATE TABLE {chunks} (upload bigint NOT NULL, seq integer NOT NULL, data bytea NOT NULL, "
+            "PRIMARY KEY (upload, seq))",
+            # blobs are usually compressed already: do not spend CPU on TOAST compression
+            "ALTER TABLE {chunks} ALTER COLUMN data SET STORAGE EXTERNAL",
+        ),
+    ),
+)
+# Append new steps at the end; never edit or reorder old ones (stores record them by number and name).
+
+
+def check_schema(schema: str | None) -> str | None:
+    if schema is not None and not SCHEMA_RE.match(schema):
+        raise ValidationError(f"a schema name is 1-63 characters of a-z, 0-9, '_'; got {schema!r:.80}")
+    return schema
+
+
+def table_names(prefix: str = "", schema: str | None = None) -> dict[str, str]:
+    """The quoted, schema-qualified names of a store's tables (``kv``, ``blobs``, ``chunks``,
+    ``migrations``), for ``prefix`` and ``schema``."""
+    store_prefix(prefix)
+    check_schema(schema)
+    # both parts are validated to [a-z0-9_], so double quotes need no escaping
+    qualifier = f'"{schema}".' if schema else ""
+    tables = {"kv": "kv", "blobs": "blobs", "chunks": "blob_chunks", "migrations": "migrations"}
+    return {role: f'{qualifier}"{prefix}keepup_{table}"' for role, table in tables.items()}
+
+
+def migrations(prefix: str = "", schema: str | None = None) -> list[Migration]:
+    """The schema of a store with ``prefix`` and ``schema``, as the ordered migrations the shared
+    runner applies (version 1 is the oldest schema)."""
+    return numbered(_MIGRATION_STEPS, table_names(prefix, schema))
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresOptions:
+    """A store URL's options, checked: the constructor arguments of the driver."""
+
+    prefix: str
+    schema: str | None
+    pool_size: int
+    max_value_size: int
+    read_only: bool
+
+
+def parse_options(url: str, options: dict[str, Any]) -> PostgresOptions:
+    """The driver options in ``url``'s query, overridden by ``options`` (ValidationError if bad)."""
+    _, query = split_options(url, OWN_OPTIONS)
+    opts = merged_options(query, options, OWN_OPTIONS, url)
+    return PostgresOptions(
+        prefix=store_prefix(opts.get("prefix", "")),
+        schema=check_schema(opts.get("schema") or None),
+        pool_size=int_option(opts, "pool_size", 4, low=1, high=256),
+        max_value_size=int_option(opts, "max_value_size", MAX_VALUE, low=1, high=MAX_VALUE),
+        read_only=bool_option(opts, "read_only"),
+    )
+
+
+def libpq_url(url: str) -> str:
+    """``url`` without Keepup's own options, with the scheme libpq knows."""
+    scheme, rest = url.split("://", 1)
+    if scheme.lower().startswith(("postgresql", "postgres")):
+        url = "postgresql://" + rest
+    return split_options(url, OWN_OPTIONS)[0]
+
+
+def connect_kwargs(conninfo: str) -> dict[str, Any]:
+    """libpq parameters Keepup adds when the URL leaves them out."""
+    return {} if "connect_timeout" in conninfo else {"connect_timeout": int(DEFAULT_CONNECT_TIMEOUT)}
+
+
+def session_settings(durable: bool, read_only: bool) -> list[str]:
+    """What every pooled connection runs when it is opened."""
+    settings = [f"SET synchronous_commit TO {'on' if durable else 'off'}"]
+    if read_only:
+        settings.append("SET default_transaction_read_only TO on")
+    return settings
+
+
+def queries(names: dict[str, str]) -> dict[str, bytes]:
+    """Every statement, with the store's table names (bytes, so psycopg can prepare them). Keys
+    are bound with ``%b`` so they are compared as bytes."""
+
+    def q(text: str) -> bytes:
+        return text.format(**names).encode()
+
+    return {
+        "get": q("SELECT v, ver FROM {kv} WHERE ns = %s AND k = %b"),
+        "insert": q(
+            "INSERT INTO {kv} (ns, k, v, ver) VALUES (%s, %b, %b, 1) ON CONFLICT (ns, k) DO NOTHING RETURNING ver"
+        ),
+        "update_if": q(
+            "UPDATE {kv} SET v = %b, ver = ver + 1 WHERE ns = %s AND k = %b AND ver = %s RETURNING ver"
+        ),
+        "upsert": q(
+            "INSERT INTO {kv} AS t (ns, k, v, ver) VALUES (%s, %b, %b, 1) "
+            "ON CONFLICT (ns, k) DO UPDATE SET v = EXCLUDED.v, ver = t.ver + 1 RETURNING ver"
+        ),
+        "delete": q("DELETE FROM {kv} WHERE ns = %s AND k = %b RETURNING ver"),
+        "delete_if": q("DELETE FROM {kv} WHERE ns = %s AND k = %b AND ver = %s RETURNING ver"),
+        "insert_chunk": q("INSERT INTO {chunks} (upload, seq, data) VALUES (%s, %s, %b)"),
+        "insert_blob": q(
+            "INSERT INTO {blobs} (digest, upload, size) VALUES (%s, %s, %s) "
+            "ON CONFLICT (digest) DO NOTHING RETURNING created_at"
+        ),
+        "blob_info": q("SELECT size, created_at FROM {blobs} WHERE digest = %s"),
+        "blob_upload": q("SELECT upload FROM {blobs} WHERE digest = %s"),
+        "read_chunks": q(
+            "SELECT seq, data FROM {chunks} WHERE upload = %s AND seq >= %s ORDER BY seq LIMIT %s"
+        ),
+        "delete_blob": q("DELETE FROM {blobs} WHERE digest = %s RETURNING upload"),
+        "delete_chunks": q("DELETE FROM {chunks} WHERE upload = %s"),
+        "list_blobs": q(
+            "SELECT digest, size, created_at FROM {blobs} WHERE digest > %s ORDER BY digest LIMIT %s"
+        ),
+    }
+
+
+def scans(names: dict[str, str]) -> dict[tuple[bool, bool, bool], bytes]:
+    return {shape: text.encode() for shape, text in scan_statements(names["kv"], "%b").items()}
+
+
+def drop_statements(names: dict[str, str]) -> list[str]:
+    return [f"DROP TABLE IF EXISTS {names[role]}" for role in ("chunks", "blobs", "kv", "migrations")]

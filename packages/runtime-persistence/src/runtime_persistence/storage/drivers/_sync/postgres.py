@@ -1,0 +1,194 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/storage/drivers/_async/postgres.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""The PostgreSQL driver's I/O, written once as async code on psycopg 3's ``Connection`` and
+``psycopg_pool.ConnectionPool`` (the blocking :class:`PostgresDriver` is generated from it
+into ``_sync/postgres.py``). The layout, guarantees and options are described in
+:mod:`runtime_persistence.storage.drivers.postgres`; statements and option parsing live in
+``_postgres_sql.py``, the loops shared with MySQL in ``_async/_sql.py``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from runtime_core import ConflictError, Durability, KeepupError
+
+from runtime_persistence.storage.drivers import _postgres_sql as pg
+from runtime_persistence.storage.drivers._schema import SchemaStatus
+from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, unavailable
+from runtime_persistence.storage.drivers._sync._sql import SqlDriver
+from runtime_persistence.storage.drivers._sync.migrations import MigrationRunner
+
+__all__ = ["PostgresDriver"]
+
+
+class PostgresDriver(SqlDriver):
+    """An ordered key-value store and blob area in PostgreSQL tables (see
+    :mod:`runtime_persistence.storage.drivers.postgres` for the layout and guarantees). Safe to
+    share between concurrent tasks (threads, for the sync twin): each operation takes a pooled
+    connection. Open with :meth:`from_url`; one per process."""
+
+    _KIND = pg.KIND
+    _parse_options = staticmethod(pg.parse_options)
+    _errors = (psycopg.Error, psycopg_pool.PoolTimeout)
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        durability: Durability = Durability.DURABLE,
+        prefix: str = "",
+        schema: str | None = None,
+        pool_size: int = 4,
+        max_value_size: int = pg.MAX_VALUE,
+        read_only: bool = False,
+    ) -> None:
+        """Set up (no I/O): :meth:`from_url` opens the store."""
+        super().__init__(url, durability=durability, prefix=prefix, read_only=read_only)
+        self._schema = pg.check_schema(schema)
+        self._max_value_size = max_value_size
+        self._chunk = pg.STORED_CHUNK
+        self._pool_size = pool_size
+        conninfo = pg.libpq_url(url)
+        self._conninfo = psycopg.conninfo.make_conninfo(conninfo, **pg.connect_kwargs(conninfo))
+        names = pg.table_names(self._prefix, self._schema)
+        self._q = dict(pg.queries(names))
+        self._scans = pg.scans(names)
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None = None
+
+    def _open(self) -> None:
+        try:
+            with psycopg.Connection.connect(self._conninfo) as conn:
+                self._migrate(conn)
+        except KeepupError:
+            raise
+        except psycopg.Error as exc:
+            raise unavailable(self._KIND, self._raw_url, exc) from None
+        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
+            self._conninfo,
+            kwargs={"autocommit": True},
+            min_size=1,
+            max_size=self._pool_size,
+            configure=self._configure,
+            open=False,
+            num_workers=1,
+            name=f"keepup-{self._prefix or 'store'}",
+        )
+        try:
+            pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT * 2)
+        except psycopg_pool.PoolTimeout as exc:
+            pool.close()
+            raise unavailable(self._KIND, self._raw_url, exc) from None
+        self._pool = pool
+
+    def _names(self) -> dict[str, sql.Composable]:
+        return {role: sql.SQL(name) for role, name in pg.table_names(self._prefix, self._schema).items()}
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        for statement in pg.session_settings(self._durability is Durability.DURABLE, self._read_only):
+            conn.execute(statement)
+
+    # schema ------------------------------------------------------------------------------------
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        """Create or migrate the tables, one opener at a time (a session advisory lock keyed by the
+        table names, held around the shared runner's transaction)."""
+        key = hashlib.blake2b(f"keepup:{self._schema}:{self._prefix}".encode(), digest_size=8).digest()
+        lock = int.from_bytes(key, "big", signed=True)
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+        conn.commit()
+        try:
+            if self._schema and not self._read_only:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+                conn.commit()
+            self._runner().migrate(conn, read_only=self._read_only, store=self._url)
+        finally:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+            conn.commit()
+
+    def _runner(self) -> MigrationRunner:
+        return MigrationRunner(
+            pg.migrations(self._prefix, self._schema),
+            table=pg.table_names(self._prefix, self._schema)["migrations"],
+            placeholder="%s",
+        )
+
+    def schema_status(self) -> SchemaStatus:
+        """The store's schema version against this code's (up to date after a read-write open)."""
+        with self._op("read the schema version") as conn:
+            return self._runner().status(conn, self._url)
+
+    # hooks of the shared SQL loops ---------------------------------------------------------------
+    @contextmanager
+    def _session(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._pool is None:
+            raise psycopg.OperationalError("this PostgreSQL store is not open")
+        with self._pool.connection() as conn:
+            yield conn
+
+    def _transaction(self, handle: Any) -> Any:
+        return handle.transaction()
+
+    def _rows(self, handle: Any, query: Any, params: Sequence[Any]) -> list[Any]:
+        cursor = handle.execute(query, params, binary=True)
+        return list(cursor.fetchall())
+
+    def _row(self, handle: Any, query: Any, params: Sequence[Any]) -> Any:
+        cursor = handle.execute(query, params, binary=True)
+        return cursor.fetchone()
+
+    def _exec(self, handle: Any, query: Any, params: Sequence[Any]) -> int:
+        cursor = handle.execute(query, params)
+        return int(cursor.rowcount)
+
+    def _is_deadlock(self, exc: BaseException | None) -> bool:
+        return isinstance(exc, psycopg.errors.DeadlockDetected)
+
+    def _drop_statements(self) -> list[str]:
+        return pg.drop_statements(pg.table_names(self._prefix, self._schema))
+
+    def _put(
+        self, handle: Any, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
+    ) -> int:
+        k = key.encode()
+        if if_absent:
+            if self._row(handle, self._q["insert"], (namespace, k, value)) is None:
+                raise ConflictError(f"key {key!r} already exists in {namespace!r}")
+            return 1
+        if if_version is not None:
+            row = self._row(handle, self._q["update_if"], (value, namespace, k, if_version))
+            if row is None:
+                raise ConflictError(f"key {key!r} in {namespace!r} is no longer at version {if_version}")
+            return int(row[0])
+        row = self._row(handle, self._q["upsert"], (namespace, k, value))
+        assert row is not None
+        return int(row[0])
+
+    def _delete(self, handle: Any, namespace: str, key: str, if_version: int | None) -> bool:
+        if if_version is None:
+            return self._row(handle, self._q["delete"], (namespace, key.encode())) is not None
+        if self._row(handle, self._q["delete_if"], (namespace, key.encode(), if_version)) is None:
+            raise ConflictError(f"key {key!r} in {namespace!r} is no longer at version {if_version}")
+        return True
+
+    def _insert_blob(self, handle: Any, digest: str, upload: int, size: int) -> datetime | None:
+        row = self._row(handle, self._q["insert_blob"], (digest, upload, size))
+        return None if row is None else self._timestamp(row[0])
+
+    def _delete_blob_on(self, handle: Any, digest: str) -> bool:
+        row = self._row(handle, self._q["delete_blob"], (digest,))
+        if row is None:
+            return False
+        self._exec(handle, self._q["delete_chunks"], (row[0],))
+        return True
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        if self._pool is not None:
+            self._pool.close()
