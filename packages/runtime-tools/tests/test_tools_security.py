@@ -4,6 +4,7 @@ hard links, odd paths. Each test reproduces the attack; see docs/security.md."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from runtime_core import UnsafeWorkspaceError, ValidationError
-from runtime_tools import ToolError, WorkspaceTools
+from runtime_tools import MINIMAL_ENV_NAMES, ToolError, WorkspaceTools, minimal_environment, run_process
 
 
 def _tree(root: Path) -> dict[str, bytes | str]:
@@ -233,3 +234,42 @@ def test_writing_under_a_file_is_a_tool_error(tmp_path: Path, path: str) -> None
         with pytest.raises(ToolError, match=r"not a directory|does not exist"):
             WorkspaceTools(tmp_path).write_file(path, "x", create_dirs=create_dirs)
     assert (tmp_path / "f.txt").read_text() == "hello"
+
+
+# hole 6: run_command gets a minimal environment, not the caller's secrets
+
+_PRINT_ENV = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPUP_STORE_URL", "postgresql://keepup:hunter2@db.internal/keepup")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_0123456789abcdef")
+    monkeypatch.setenv("LC_CTYPE", "C.UTF-8")
+
+
+def test_run_command_does_not_pass_the_callers_secrets(tmp_path: Path, secret_env: None) -> None:
+    out = WorkspaceTools(tmp_path).run_command(_PRINT_ENV)
+    seen = json.loads(out["stdout"])
+    for name in ("KEEPUP_STORE_URL", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN"):
+        assert name not in seen
+    assert "hunter2" not in out["stdout"]
+    assert seen["PATH"] == os.environ["PATH"]
+    assert seen["LC_CTYPE"] == "C.UTF-8"
+    assert set(seen) <= set(MINIMAL_ENV_NAMES) | {n for n in seen if n.startswith("LC_")}
+
+
+def test_run_command_passes_what_the_caller_allows(tmp_path: Path, secret_env: None) -> None:
+    tools = WorkspaceTools(tmp_path, env={"CI": "1"}, pass_env=["AWS_*"])
+    seen = json.loads(tools.run_command(_PRINT_ENV)["stdout"])
+    assert seen["CI"] == "1"
+    assert seen["AWS_SECRET_ACCESS_KEY"].startswith("wJalr")
+    assert "KEEPUP_STORE_URL" not in seen and "GITHUB_TOKEN" not in seen
+
+
+def test_run_process_without_env_is_minimal_too(tmp_path: Path, secret_env: None) -> None:
+    out = run_process(_PRINT_ENV, cwd=str(tmp_path), timeout=30, max_output_bytes=1 << 20)
+    seen = json.loads(out.stdout)
+    assert "KEEPUP_STORE_URL" not in seen and "PATH" in seen
+    assert minimal_environment() == {k: v for k, v in seen.items()}

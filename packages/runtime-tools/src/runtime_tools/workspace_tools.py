@@ -13,7 +13,7 @@ from typing import Any
 from runtime_core import BeforeChangeHook, ValidationError
 
 from runtime_tools._dirfd import read_regular, unlink_in, write_atomic
-from runtime_tools.commands import run_process
+from runtime_tools.commands import minimal_environment, run_process
 from runtime_tools.confinement import WorkspaceRoot
 from runtime_tools.registry import ToolRegistry
 from runtime_tools.specs import ToolContext, ToolError, ToolSpec
@@ -34,6 +34,11 @@ class WorkspaceTools:
     followed. Reads refuse anything but regular files (a FIFO never blocks a call) and, unless
     ``allow_hard_links``, files with more than one hard link (one made from outside would expose
     that outside file).
+
+    run_command gives a command a minimal environment (runtime_tools.MINIMAL_ENV_NAMES and
+    ``LC_*`` from this process), never the rest of it: ``KEEPUP_STORE_URL``, cloud keys and
+    tokens stay out. ``env`` sets variables for every command; ``pass_env`` names variables of
+    this process to pass through (exact names or fnmatch patterns like ``"AWS_*"``).
     ``before_change(tool, paths)`` is called just before write_file, edit_file, delete_file and
     run_command change anything, with the root-relative paths they will touch ('.' for
     run_command, which may touch anything); if the hook raises, nothing is changed and the error
@@ -54,6 +59,7 @@ class WorkspaceTools:
         max_output_bytes: int = 1024 * 1024,
         allow_shell: bool = False,
         env: Mapping[str, str] | None = None,
+        pass_env: Sequence[str] = (),
         allow_hard_links: bool = False,
     ) -> None:
         if max_read_bytes < 1 or max_output_bytes < 1:
@@ -67,7 +73,8 @@ class WorkspaceTools:
         self.max_command_timeout = max_command_timeout
         self.max_output_bytes = max_output_bytes
         self.allow_shell = allow_shell
-        self.env = dict(env) if env is not None else None
+        self.env = dict(env) if env is not None else {}
+        self.pass_env = tuple(pass_env)
         self.allow_hard_links = allow_hard_links
 
     # registration
@@ -266,7 +273,7 @@ class WorkspaceTools:
             timeout=limit,
             max_output_bytes=self.max_output_bytes,
             shell=shell,
-            env=self.env,
+            env=minimal_environment(allow=self.pass_env, extra=self.env),
             stdin=stdin,
         )
         if outcome.timed_out:
