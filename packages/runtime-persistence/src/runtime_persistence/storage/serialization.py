@@ -22,7 +22,9 @@ What decoding accepts, and what it refuses (CorruptionError, without calling, im
 evaluating anything):
 
 * plain types only: None, bool, int, float, str, bytes, list, dict with str keys, datetime, UUID,
-  or the msgspec-typed records the caller asks for; never pickle, never import-by-name;
+  or the msgspec-typed records the caller asks for; never pickle, never import-by-name. A key
+  of any other type (int, float, bool, None, bytes, tuple, UUID ...) is refused: MessagePack
+  would keep it and JSON would turn it into a different string key;
 * no MessagePack extension types (other than msgspec's own timestamp, which is a datetime);
 * no mapping key that names something to import: any ``__dunder__`` key, jsonpickle's ``py/…``
   tags, and LangChain's ``{"lc": …, "type": "constructor" | "secret", "id": […]}`` shape;
@@ -127,9 +129,16 @@ def _refuse_ext(code: int, data: memoryview) -> Any:
     raise _Refused(f"MessagePack extension type {code} is not allowed in stored data")
 
 
+def _not_str_key(key: object) -> _Refused:
+    return _Refused(
+        f"mapping keys must be str, got a {type(key).__name__} key ({key!r:.60}); "
+        "MessagePack would store it as is and JSON would silently turn it into a string"
+    )
+
+
 def _check_key(key: object) -> None:
     if not isinstance(key, str):
-        return
+        raise _not_str_key(key)
     if len(key) > 4 and key.startswith("__") and key.endswith("__"):
         raise _Refused(f"the mapping key {key!r:.60} is reserved: it names something to import or call")
     if key in _JPICKLE_TAGS:
@@ -175,6 +184,33 @@ def _walk(value: Any, *, allow_nan: bool, check_strings: bool) -> None:
         if depth >= MAX_DEPTH:
             raise _Refused(f"value is nested more than {MAX_DEPTH} containers deep")
         stack.extend((child, depth + 1) for child in children)
+
+
+_LEAVES = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _check_keys(value: Any) -> None:
+    """Refuse a mapping key that is not a str anywhere in ``value`` (the cheap part of _walk,
+    run on every value the full walk skips: the payload bytes cannot show key types)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is list or kind is tuple:
+            stack.extend(v for v in item if type(v) not in _LEAVES)
+        elif isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise _not_str_key(key)
+            stack.extend(v for v in item.values() if type(v) not in _LEAVES)
+        elif kind in _LEAVES:
+            continue
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, msgspec.Struct):
+            stack.extend(getattr(item, f) for f in item.__struct_fields__)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
 
 
 def _needs_walk(payload: bytes | memoryview, codec: int) -> bool:
@@ -358,11 +394,13 @@ class EnvelopeSerializer:
                 f"value is {len(payload)} bytes encoded; the limit is {self.max_record_size} "
                 "(max_record_size)"
             )
-        if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
-            try:
+        try:
+            if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
                 _walk(value, allow_nan=self._allow_nan, check_strings=False)
-            except _Refused as exc:
-                raise ValidationError(f"value cannot be stored: {exc}") from None
+            else:
+                _check_keys(value)
+        except _Refused as exc:
+            raise ValidationError(f"value cannot be stored: {exc}") from None
         compression = COMPRESSION_NONE
         if self._zstd_level is not None and len(payload) >= _COMPRESS_FROM:
             compressor = getattr(self._zstd_local, "compressor", None)
@@ -499,11 +537,13 @@ class EnvelopeSerializer:
             raise CorruptionError("record holds a string that is not valid UTF-8") from None
         except ValidationError as exc:  # a record's own __post_init__ refused the data
             raise CorruptionError(f"record failed validation: {exc}") from exc
-        if _needs_walk(payload, codec):
-            try:
+        try:
+            if _needs_walk(payload, codec):
                 _walk(value, allow_nan=self._allow_nan, check_strings=codec == CODEC_JSON)
-            except _Refused as exc:
-                raise CorruptionError(f"record refused: {exc}") from None
+            elif codec == CODEC_MSGPACK:  # JSON keys are always strings
+                _check_keys(value)
+        except _Refused as exc:
+            raise CorruptionError(f"record refused: {exc}") from None
         return value
 
 
