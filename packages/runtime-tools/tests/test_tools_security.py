@@ -273,3 +273,41 @@ def test_run_process_without_env_is_minimal_too(tmp_path: Path, secret_env: None
     seen = json.loads(out.stdout)
     assert "KEEPUP_STORE_URL" not in seen and "PATH" in seen
     assert minimal_environment() == {k: v for k, v in seen.items()}
+
+
+class SwapAfterCheck:
+    """Wraps a root's resolve: the confinement check runs, then the attacker swaps ``ws/sub``
+    for a symlink to the outside folder before the tool opens anything (reads have no hook)."""
+
+    def __init__(self, tools: WorkspaceTools, ws: Path, outside: Path) -> None:
+        self.resolve = tools.root.resolve
+        self.swap = SwapDirForLink(ws, outside)
+
+    def __call__(self, path: str) -> Path:
+        real = self.resolve(path)
+        if not self.swap.calls:
+            self.swap("resolve", [path])
+        return real
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda t: t.read_file("sub/f.txt"), id="read"),
+        pytest.param(lambda t: t.list_dir("sub"), id="list"),
+        pytest.param(lambda t: t.list_dir(".", recursive=True), id="list-recursive"),
+    ],
+)
+def test_reads_do_not_follow_a_folder_swapped_after_the_check(
+    race: tuple[Path, Path], read: Callable[[WorkspaceTools], object]
+) -> None:
+    ws, outside = race
+    (outside / "f.txt").write_text("outside secret")
+    (outside / "only-outside.txt").write_text("x")
+    tools = WorkspaceTools(ws)
+    tools.root.resolve = SwapAfterCheck(tools, ws, outside)  # type: ignore[method-assign]
+    try:
+        out = read(tools)
+    except UnsafeWorkspaceError:
+        return
+    assert "outside secret" not in str(out) and "only-outside" not in str(out)

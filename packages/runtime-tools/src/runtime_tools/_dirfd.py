@@ -33,7 +33,7 @@ from runtime_core import UnsafeWorkspaceError, ValidationError
 
 from runtime_tools.specs import ToolError
 
-__all__ = ["open_parent", "read_regular", "unlink_in", "write_atomic"]
+__all__ = ["open_dir", "open_parent", "read_regular", "unlink_in", "write_atomic"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -95,6 +95,24 @@ def open_parent(root: Path, real: Path, shown: str, *, create: bool = False) -> 
             os.close(fd)
             fd = nfd
         yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def open_dir(root: Path, real: Path, shown: str) -> Iterator[int]:
+    """Yield a descriptor of the folder ``real`` (a checked real path, the root or under it),
+    reached from the root one ``O_NOFOLLOW`` folder at a time."""
+    if real == root:
+        fd = os.open(root, _DIR_FLAGS)
+    else:
+        with open_parent(root, real, shown) as (dir_fd, name):
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+            except OSError as exc:
+                raise _os_error(exc, dir_fd, name, shown) from None
+    try:
+        yield fd
     finally:
         os.close(fd)
 

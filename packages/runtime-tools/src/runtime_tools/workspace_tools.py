@@ -12,7 +12,7 @@ from typing import Any
 
 from runtime_core import BeforeChangeHook, ValidationError
 
-from runtime_tools._dirfd import read_regular, unlink_in, write_atomic
+from runtime_tools._dirfd import open_dir, read_regular, unlink_in, write_atomic
 from runtime_tools.commands import minimal_environment, run_process
 from runtime_tools.confinement import WorkspaceRoot
 from runtime_tools.registry import ToolRegistry
@@ -183,17 +183,22 @@ class WorkspaceTools:
         real = self.root.resolve(path)
         if not real.is_dir():
             raise ToolError(f"{path!r} is not a directory")
+        base = real.relative_to(self.root.path)
         entries: list[dict[str, Any]] = []
         truncated = False
-        for current, dirs, files in os.walk(real, followlinks=False):
-            dirs.sort()
-            for name in [*sorted(dirs), *sorted(files)] if recursive else sorted([*dirs, *files]):
-                if len(entries) >= max_entries:
-                    truncated = True
+        with open_dir(self.root.path, real, path) as top:
+            # fwalk works from descriptors and never follows a symlink, even one swapped in now
+            for current, dirs, files, dir_fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                dirs.sort()
+                for name in [*sorted(dirs), *sorted(files)] if recursive else sorted([*dirs, *files]):
+                    if len(entries) >= max_entries:
+                        truncated = True
+                        break
+                    entry = _entry(dir_fd, name, (base / current / name).as_posix())
+                    if entry is not None:
+                        entries.append(entry)
+                if truncated or not recursive:
                     break
-                entries.append(self._entry(Path(current) / name))
-            if truncated or not recursive:
-                break
         if recursive:
             entries.sort(key=lambda e: str(e["path"]))
         return {"path": self.root.relative(real), "entries": entries, "truncated": truncated}
@@ -294,22 +299,26 @@ class WorkspaceTools:
             self.root.path, real, shown, limit=self.max_read_bytes, allow_hard_links=self.allow_hard_links
         )
 
-    def _entry(self, p: Path) -> dict[str, Any]:
-        st = p.lstat()
-        kind = (
-            "symlink"
-            if stat.S_ISLNK(st.st_mode)
-            else "dir"
-            if stat.S_ISDIR(st.st_mode)
-            else "file"
-            if stat.S_ISREG(st.st_mode)
-            else "other"
-        )
-        return {"path": p.relative_to(self.root.path).as_posix(), "type": kind, "size": st.st_size}
-
 
 def _utf8(text: str, what: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError(f"{what} holds a lone surrogate: it cannot be written as UTF-8") from None
+
+
+def _entry(dir_fd: int, name: str, shown: str) -> dict[str, Any] | None:
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:  # removed while listing
+        return None
+    kind = (
+        "symlink"
+        if stat.S_ISLNK(st.st_mode)
+        else "dir"
+        if stat.S_ISDIR(st.st_mode)
+        else "file"
+        if stat.S_ISREG(st.st_mode)
+        else "other"
+    )
+    return {"path": shown, "type": kind, "size": st.st_size}
