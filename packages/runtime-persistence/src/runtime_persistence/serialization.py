@@ -1,6 +1,7 @@
 """The old import path ``runtime_persistence.serialization``, kept working: the code lives in :mod:`runtime_persistence.storage.serialization`."""
 
 from runtime_persistence.storage.serialization import (
+    DEFAULT_MAX_RECORD_SIZE,
     MAX_DEPTH,
     MAX_PAYLOAD,
     EnvelopeSerializer,
@@ -10,6 +11,7 @@ from runtime_persistence.storage.serialization import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_RECORD_SIZE",
     "MAX_DEPTH",
     "MAX_PAYLOAD",
     "EnvelopeSerializer",

@@ -1,19 +1,29 @@
-"""Running a command in the workspace: no shell by default, a time limit that kills the whole
-process group, and captured output capped in size."""
+"""Running a command in the workspace: no shell by default, a minimal environment, a time limit
+that kills the whole process group, and captured output capped in size.
+
+The environment: a command sees only :data:`MINIMAL_ENV_NAMES` and ``LC_*`` from the caller's
+environment, never the rest (``KEEPUP_STORE_URL`` with its password, cloud keys, tokens), plus
+what the caller explicitly passes or allows (see :func:`minimal_environment`)."""
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-__all__ = ["CommandOutcome", "run_process"]
+__all__ = ["MINIMAL_ENV_NAMES", "CommandOutcome", "minimal_environment", "run_process"]
+
+MINIMAL_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ")
+"""The caller's variables every command gets (when set), with every ``LC_*`` locale variable:
+enough to find programs, a home, a locale, a terminal type and a temporary folder, nothing that
+usually holds a secret."""
 
 _DRAIN_GRACE = 1.0  # seconds to wait for pipes to close after the main process exited
 
@@ -70,6 +80,34 @@ class _Capture(threading.Thread):
                 self.dropped += max(0, len(chunk) - max(room, 0))
 
 
+def minimal_environment(
+    *,
+    allow: Iterable[str] = (),
+    extra: Mapping[str, str] | None = None,
+    source: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment a command runs with.
+
+    From ``source`` (default ``os.environ``) it keeps :data:`MINIMAL_ENV_NAMES`, the ``LC_*``
+    variables, and the variables whose names match one of ``allow`` (exact names or
+    ``fnmatch`` patterns such as ``"AWS_*"``; ``"*"`` passes everything, an explicit choice);
+    then sets ``extra``. PATH falls back to ``os.defpath`` when unset."""
+    env = os.environ if source is None else source
+    patterns = list(allow)
+    out: dict[str, str] = {}
+    for name, value in env.items():
+        if (
+            name in MINIMAL_ENV_NAMES
+            or name.startswith("LC_")
+            or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        ):
+            out[name] = value
+    out.setdefault("PATH", os.defpath)
+    if extra:
+        out.update(extra)
+    return out
+
+
 def run_process(
     argv: Sequence[str] | str,
     *,
@@ -82,15 +120,17 @@ def run_process(
 ) -> CommandOutcome:
     """Run ``argv`` in ``cwd`` in a new process group and wait at most ``timeout`` seconds.
 
-    On timeout the whole process group gets SIGKILL (children included). After the main process
-    exits, stray children still holding its output pipes get SIGKILL after a short grace, so the
-    call always returns. Raises FileNotFoundError/PermissionError if the program cannot start."""
+    ``env`` is the command's whole environment; without it the command gets
+    :func:`minimal_environment` (never the caller's full environment). On timeout the whole
+    process group gets SIGKILL (children included). After the main process exits, stray
+    children still holding its output pipes get SIGKILL after a short grace, so the call always
+    returns. Raises FileNotFoundError/PermissionError if the program cannot start."""
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
         shell=shell,  # only when the caller opted in
-        env=dict(env) if env is not None else None,
+        env=dict(env) if env is not None else minimal_environment(),
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,10 +4,9 @@ A path given by an agent is accepted only if it is relative, has no ``..`` compo
 start with ``~``, holds no NUL, and resolves (following every symlink that exists, including
 symlinked parent directories and dangling links) to the root or somewhere under it. Symlinks that
 stay inside the root are allowed. The check is made at call time; tools then open the resolved
-path without following a final symlink, so a link swapped in afterwards is not followed. A process
-racing the tools by replacing parent directories with symlinks is outside this threat model
-(the tools are not a sandbox for hostile local users; run_command in particular runs a program
-with the user's rights)."""
+path one folder at a time from a descriptor of the root with ``O_NOFOLLOW`` (runtime_tools._dirfd),
+so a folder or file swapped for a symlink after the check is refused, never followed. run_command
+is not confined by this: it runs a program with the user's rights (see docs/security.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +16,9 @@ from pathlib import Path
 from runtime_core import UnsafeWorkspaceError, ValidationError
 
 __all__ = ["WorkspaceRoot"]
+
+_NAME_MAX = 255  # bytes in one name (Linux, macOS)
+_PATH_MAX = 4096  # bytes in a whole path, its final NUL included (Linux)
 
 _PROTECTED = frozenset(
     {
@@ -61,13 +63,24 @@ class WorkspaceRoot:
 
         Raises UnsafeWorkspaceError if ``path`` is absolute, has a ``..`` component, starts with
         ``~``, contains NUL, or resolves (through symlinks) outside the root; ValidationError if
-        it is not a non-empty string."""
+        it is not a non-empty string, holds a lone surrogate (no file-system name), or has a
+        name over 255 bytes or a whole path over 4095 bytes."""
         if not isinstance(path, str):
             raise ValidationError(f"a workspace path must be a string, got {type(path).__name__}")
         if not path:
             raise ValidationError("a workspace path must not be empty (use '.' for the root)")
         if "\x00" in path:
             raise UnsafeWorkspaceError("a workspace path must not contain NUL characters")
+        try:
+            encoded = os.fsencode(path)
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"{path!r:.200}: a workspace path must not hold lone surrogates (it has no file-system name)"
+            ) from None
+        if any(len(name) > _NAME_MAX for name in encoded.split(b"/")):
+            raise ValidationError(f"{path!r:.200}: a name is longer than {_NAME_MAX} bytes")
+        if len(os.fsencode(self.path)) + 1 + len(encoded) >= _PATH_MAX:
+            raise ValidationError(f"{path!r:.200}: the path is longer than {_PATH_MAX - 1} bytes")
         if path.startswith("~"):
             raise UnsafeWorkspaceError(
                 f"{path!r:.200}: '~' paths are not allowed; give a path relative to the workspace"

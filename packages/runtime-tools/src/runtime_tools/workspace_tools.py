@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime_core import BeforeChangeHook, UnsafeWorkspaceError, ValidationError
+from runtime_core import BeforeChangeHook, ValidationError
 
-from runtime_tools.commands import run_process
+from runtime_tools._dirfd import open_dir, read_regular, unlink_in, write_atomic
+from runtime_tools.commands import minimal_environment, run_process
 from runtime_tools.confinement import WorkspaceRoot
 from runtime_tools.registry import ToolRegistry
 from runtime_tools.specs import ToolContext, ToolError, ToolSpec
@@ -29,6 +29,16 @@ class WorkspaceTools:
 
     Paths are relative to the root; anything that escapes it (``..``, absolute paths, ``~``, NUL,
     symlinks that lead outside) raises UnsafeWorkspaceError before anything is read or written.
+    Changes are made relative to directory descriptors opened from the root with ``O_NOFOLLOW``,
+    so a folder swapped for a symlink after the check (even inside the hook) is refused, not
+    followed. Reads refuse anything but regular files (a FIFO never blocks a call) and, unless
+    ``allow_hard_links``, files with more than one hard link (one made from outside would expose
+    that outside file).
+
+    run_command gives a command a minimal environment (runtime_tools.MINIMAL_ENV_NAMES and
+    ``LC_*`` from this process), never the rest of it: ``KEEPUP_STORE_URL``, cloud keys and
+    tokens stay out. ``env`` sets variables for every command; ``pass_env`` names variables of
+    this process to pass through (exact names or fnmatch patterns like ``"AWS_*"``).
     ``before_change(tool, paths)`` is called just before write_file, edit_file, delete_file and
     run_command change anything, with the root-relative paths they will touch ('.' for
     run_command, which may touch anything); if the hook raises, nothing is changed and the error
@@ -49,6 +59,8 @@ class WorkspaceTools:
         max_output_bytes: int = 1024 * 1024,
         allow_shell: bool = False,
         env: Mapping[str, str] | None = None,
+        pass_env: Sequence[str] = (),
+        allow_hard_links: bool = False,
     ) -> None:
         if max_read_bytes < 1 or max_output_bytes < 1:
             raise ValidationError("max_read_bytes and max_output_bytes must be positive")
@@ -61,7 +73,9 @@ class WorkspaceTools:
         self.max_command_timeout = max_command_timeout
         self.max_output_bytes = max_output_bytes
         self.allow_shell = allow_shell
-        self.env = dict(env) if env is not None else None
+        self.env = dict(env) if env is not None else {}
+        self.pass_env = tuple(pass_env)
+        self.allow_hard_links = allow_hard_links
 
     # registration
 
@@ -114,14 +128,17 @@ class WorkspaceTools:
         real = self.root.resolve(path)
         if real == self.root.path or real.is_dir():
             raise ToolError(f"{path!r} is a directory")
+        parent = real.parent
+        while parent != self.root.path and not os.path.lexists(parent):
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ToolError(f"{path!r}: {self.root.relative(parent)!r} is not a directory")
         if not real.parent.is_dir() and not create_dirs:
             raise ToolError(f"the directory of {path!r} does not exist (pass create_dirs=true)")
-        data = content.encode("utf-8")
-        existed = real.exists()
+        data = _utf8(content, "content")
         self._before_change("write_file", [self.root.relative(real)])
-        real.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(real, data)
-        return {"path": self.root.relative(real), "bytes": len(data), "created": not existed}
+        created = write_atomic(self.root.path, real, data, path, create_dirs=create_dirs)
+        return {"path": self.root.relative(real), "bytes": len(data), "created": created}
 
     def edit_file(self, path: str, old: str, new: str, replace_all: bool = False) -> dict[str, Any]:
         """Replace exact text in a file. Fails if ``old`` is not found, or found more than once
@@ -148,8 +165,9 @@ class WorkspaceTools:
             raise ToolError(
                 f"the text to replace occurs {count} times in {path!r}; give more context or set replace_all"
             )
+        data = _utf8(text.replace(old, new), "new")
         self._before_change("edit_file", [self.root.relative(real)])
-        _atomic_write(real, text.replace(old, new).encode("utf-8"))
+        write_atomic(self.root.path, real, data, path, create_dirs=False)
         return {"path": self.root.relative(real), "replacements": count}
 
     def list_dir(self, path: str = ".", recursive: bool = False, max_entries: int = 1000) -> dict[str, Any]:
@@ -165,17 +183,22 @@ class WorkspaceTools:
         real = self.root.resolve(path)
         if not real.is_dir():
             raise ToolError(f"{path!r} is not a directory")
+        base = real.relative_to(self.root.path)
         entries: list[dict[str, Any]] = []
         truncated = False
-        for current, dirs, files in os.walk(real, followlinks=False):
-            dirs.sort()
-            for name in [*sorted(dirs), *sorted(files)] if recursive else sorted([*dirs, *files]):
-                if len(entries) >= max_entries:
-                    truncated = True
+        with open_dir(self.root.path, real, path) as top:
+            # fwalk works from descriptors and never follows a symlink, even one swapped in now
+            for current, dirs, files, dir_fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                dirs.sort()
+                for name in [*sorted(dirs), *sorted(files)] if recursive else sorted([*dirs, *files]):
+                    if len(entries) >= max_entries:
+                        truncated = True
+                        break
+                    entry = _entry(dir_fd, name, (base / current / name).as_posix())
+                    if entry is not None:
+                        entries.append(entry)
+                if truncated or not recursive:
                     break
-                entries.append(self._entry(Path(current) / name))
-            if truncated or not recursive:
-                break
         if recursive:
             entries.sort(key=lambda e: str(e["path"]))
         return {"path": self.root.relative(real), "entries": entries, "truncated": truncated}
@@ -191,7 +214,8 @@ class WorkspaceTools:
         parent, _, name = path.rstrip("/").rpartition("/")
         if name in ("", "."):
             raise ToolError(f"{path!r} names a directory")
-        named = self.root.resolve(parent or ".") / name
+        parent_real = self.root.resolve(parent or ".")
+        named = parent_real / name
         try:
             st = named.lstat()
         except FileNotFoundError:
@@ -201,8 +225,10 @@ class WorkspaceTools:
         if stat.S_ISDIR(st.st_mode):
             raise ToolError(f"{path!r} is a directory; delete_file deletes files only")
         self._before_change("delete_file", [self.root.relative(named)])
-        named.unlink()
-        return {"path": self.root.relative(named), "deleted": True}
+        deleted = unlink_in(self.root.path, parent_real, name, path)
+        if not deleted and not missing_ok:
+            raise ToolError(f"{path!r} does not exist")
+        return {"path": self.root.relative(named), "deleted": deleted}
 
     def run_command(
         self,
@@ -252,7 +278,7 @@ class WorkspaceTools:
             timeout=limit,
             max_output_bytes=self.max_output_bytes,
             shell=shell,
-            env=self.env,
+            env=minimal_environment(allow=self.pass_env, extra=self.env),
             stdin=stdin,
         )
         if outcome.timed_out:
@@ -269,50 +295,30 @@ class WorkspaceTools:
             self.before_change(tool, list(paths))
 
     def _read_bytes(self, real: Path, shown: str) -> bytes:
-        try:
-            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            raise ToolError(f"{shown!r} does not exist") from None
-        except OSError as exc:
-            raise ToolError(f"cannot open {shown!r}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise ToolError(f"{shown!r} is not a regular file")
-            if st.st_size > self.max_read_bytes:
-                raise ToolError(f"{shown!r} is {st.st_size} bytes; the limit is {self.max_read_bytes}")
-            return fh.read(self.max_read_bytes + 1)[: self.max_read_bytes]
-
-    def _entry(self, p: Path) -> dict[str, Any]:
-        st = p.lstat()
-        kind = (
-            "symlink"
-            if stat.S_ISLNK(st.st_mode)
-            else "dir"
-            if stat.S_ISDIR(st.st_mode)
-            else "file"
-            if stat.S_ISREG(st.st_mode)
-            else "other"
+        return read_regular(
+            self.root.path, real, shown, limit=self.max_read_bytes, allow_hard_links=self.allow_hard_links
         )
-        return {"path": p.relative_to(self.root.path).as_posix(), "type": kind, "size": st.st_size}
 
 
-def _atomic_write(real: Path, data: bytes) -> None:
-    """Write ``data`` to ``real`` through a temporary file and a rename, keeping the old mode."""
-    if real.is_symlink():  # resolved paths are never links; one appeared since: refuse
-        raise UnsafeWorkspaceError(f"{real.name!r} became a symlink while being written")
+def _utf8(text: str, what: str) -> bytes:
     try:
-        mode: int | None = stat.S_IMODE(real.lstat().st_mode)
-    except FileNotFoundError:
-        mode = None
-    tmp = real.with_name(f".{real.name}.{uuid.uuid4().hex[:12]}.keepup-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} holds a lone surrogate: it cannot be written as UTF-8") from None
+
+
+def _entry(dir_fd: int, name: str, shown: str) -> dict[str, Any] | None:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, real)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:  # removed while listing
+        return None
+    kind = (
+        "symlink"
+        if stat.S_ISLNK(st.st_mode)
+        else "dir"
+        if stat.S_ISDIR(st.st_mode)
+        else "file"
+        if stat.S_ISREG(st.st_mode)
+        else "other"
+    )
+    return {"path": shown, "type": kind, "size": st.st_size}

@@ -22,14 +22,21 @@ What decoding accepts, and what it refuses (CorruptionError, without calling, im
 evaluating anything):
 
 * plain types only: None, bool, int, float, str, bytes, list, dict with str keys, datetime, UUID,
-  or the msgspec-typed records the caller asks for; never pickle, never import-by-name;
+  or the msgspec-typed records the caller asks for; never pickle, never import-by-name. A key
+  of any other type (int, float, bool, None, bytes, tuple, UUID ...) is refused: MessagePack
+  would keep it and JSON would turn it into a different string key;
 * no MessagePack extension types (other than msgspec's own timestamp, which is a datetime);
 * no mapping key that names something to import: any ``__dunder__`` key, jsonpickle's ``py/…``
   tags, and LangChain's ``{"lc": …, "type": "constructor" | "secret", "id": […]}`` shape;
 * no nesting deeper than :data:`MAX_DEPTH` (512) containers;
 * no declared length beyond the bytes actually present (a str, bin, array or map of 2^32 - 1
-  items in a short record), no payload of :data:`MAX_PAYLOAD` bytes or more, no decompressed
-  size above that;
+  items in a short record), no payload of :data:`MAX_PAYLOAD` bytes or more;
+* no decompressed payload over the serializer's ``max_record_size`` (default
+  :data:`DEFAULT_MAX_RECORD_SIZE`, 64 MiB). A zstd payload is decompressed as a stream that
+  stops one byte past the cap whatever its frame header declares (python-zstandard's one-shot
+  ``decompress`` trusts a declared content size over ``max_output_size``), so a small forged
+  record can never make a reader allocate more than about twice the cap plus the zstd window
+  (at most 2^27 bytes). Every frame in the payload counts, and a truncated frame is refused;
 * no invalid UTF-8 and no lone surrogates in strings;
 * no NaN or infinity, unless the serializer was built with ``allow_nan=True`` (MessagePack only:
   JSON cannot carry them). Non-finite floats are refused by default because NaN is not equal to
@@ -53,7 +60,15 @@ from typing import Any, TypeVar, cast
 import msgspec
 from runtime_core import CorruptionError, DriverUnavailableError, KeepupError, ValidationError
 
-__all__ = ["MAX_DEPTH", "MAX_PAYLOAD", "EnvelopeSerializer", "Keyring", "dumps", "loads"]
+__all__ = [
+    "DEFAULT_MAX_RECORD_SIZE",
+    "MAX_DEPTH",
+    "MAX_PAYLOAD",
+    "EnvelopeSerializer",
+    "Keyring",
+    "dumps",
+    "loads",
+]
 
 T = TypeVar("T")
 
@@ -71,6 +86,12 @@ _CHECKSUM_SIZE = 8
 _NONCE = 12
 _TAG = 16
 MAX_PAYLOAD = 1 << 31
+DEFAULT_MAX_RECORD_SIZE = 64 << 20
+"""The default cap on a record's encoded (decompressed) payload, both ways: dumps refuses a
+larger value with ValidationError, loads refuses a payload that decompresses past it with
+CorruptionError. Configurable per serializer (``max_record_size``)."""
+_ZSTD_MAX_WINDOW = 1 << 27  # zstd's own default limit for a frame's window (decoder memory)
+_ZSTD_READ = 1 << 20  # decompress in pieces of this size
 MAX_DEPTH = 512
 _COMPRESS_FROM = 256  # payloads shorter than this are not worth compressing
 
@@ -108,9 +129,16 @@ def _refuse_ext(code: int, data: memoryview) -> Any:
     raise _Refused(f"MessagePack extension type {code} is not allowed in stored data")
 
 
+def _not_str_key(key: object) -> _Refused:
+    return _Refused(
+        f"mapping keys must be str, got a {type(key).__name__} key ({key!r:.60}); "
+        "MessagePack would store it as is and JSON would silently turn it into a string"
+    )
+
+
 def _check_key(key: object) -> None:
     if not isinstance(key, str):
-        return
+        raise _not_str_key(key)
     if len(key) > 4 and key.startswith("__") and key.endswith("__"):
         raise _Refused(f"the mapping key {key!r:.60} is reserved: it names something to import or call")
     if key in _JPICKLE_TAGS:
@@ -156,6 +184,33 @@ def _walk(value: Any, *, allow_nan: bool, check_strings: bool) -> None:
         if depth >= MAX_DEPTH:
             raise _Refused(f"value is nested more than {MAX_DEPTH} containers deep")
         stack.extend((child, depth + 1) for child in children)
+
+
+_LEAVES = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _check_keys(value: Any) -> None:
+    """Refuse a mapping key that is not a str anywhere in ``value`` (the cheap part of _walk,
+    run on every value the full walk skips: the payload bytes cannot show key types)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is list or kind is tuple:
+            stack.extend(v for v in item if type(v) not in _LEAVES)
+        elif isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise _not_str_key(key)
+            stack.extend(v for v in item.values() if type(v) not in _LEAVES)
+        elif kind in _LEAVES:
+            continue
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, msgspec.Struct):
+            stack.extend(getattr(item, f) for f in item.__struct_fields__)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
 
 
 def _needs_walk(payload: bytes | memoryview, codec: int) -> bool:
@@ -273,7 +328,11 @@ class EnvelopeSerializer:
     ``codec`` is ``"msgpack"`` (default) or ``"json"``; ``compression`` is None or ``"zstd"``
     (extra ``zstd``; payloads under 256 bytes or that do not shrink are stored uncompressed);
     ``keyring`` encrypts every record with its active key (extra ``crypto``); ``allow_nan``
-    permits NaN and infinities (MessagePack only).
+    permits NaN and infinities (MessagePack only). ``max_record_size`` (default
+    :data:`DEFAULT_MAX_RECORD_SIZE`, 64 MiB) caps a record's encoded payload before compression:
+    larger values are refused by dumps, and a compressed payload that expands past it is
+    refused by loads (CorruptionError) after decompressing at most that much plus one byte, so a
+    reader's memory stays bounded whatever a stored record claims.
 
     Any serializer reads any record it has the means for: compressed records need only the
     ``zstandard`` library, encrypted ones the key named in the record."""
@@ -286,7 +345,18 @@ class EnvelopeSerializer:
         level: int = 3,
         keyring: Keyring | None = None,
         allow_nan: bool = False,
+        max_record_size: int = DEFAULT_MAX_RECORD_SIZE,
     ) -> None:
+        if (
+            isinstance(max_record_size, bool)
+            or not isinstance(max_record_size, int)
+            or not 0 < max_record_size < MAX_PAYLOAD - _NONCE - _TAG
+        ):
+            raise ValidationError(
+                f"max_record_size must be a positive int below {MAX_PAYLOAD - _NONCE - _TAG}, "
+                f"got {max_record_size!r}"
+            )
+        self.max_record_size = max_record_size
         if codec not in ("msgpack", "json"):
             raise ValidationError(f"codec must be 'msgpack' or 'json', got {codec!r}")
         if compression not in (None, "zstd"):
@@ -319,11 +389,18 @@ class EnvelopeSerializer:
             raise ValidationError(f"value is nested more than {MAX_DEPTH} containers deep") from None
         except (TypeError, msgspec.EncodeError, OverflowError, UnicodeEncodeError, ValueError) as exc:
             raise ValidationError(f"value cannot be stored: {exc}") from exc
-        if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
-            try:
+        if len(payload) > self.max_record_size:
+            raise ValidationError(
+                f"value is {len(payload)} bytes encoded; the limit is {self.max_record_size} "
+                "(max_record_size)"
+            )
+        try:
+            if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
                 _walk(value, allow_nan=self._allow_nan, check_strings=False)
-            except _Refused as exc:
-                raise ValidationError(f"value cannot be stored: {exc}") from None
+            else:
+                _check_keys(value)
+        except _Refused as exc:
+            raise ValidationError(f"value cannot be stored: {exc}") from None
         compression = COMPRESSION_NONE
         if self._zstd_level is not None and len(payload) >= _COMPRESS_FROM:
             compressor = getattr(self._zstd_local, "compressor", None)
@@ -399,16 +476,44 @@ class EnvelopeSerializer:
         return cast(T, self._decode(codec, payload, type))
 
     def _decompress(self, payload: bytes | memoryview) -> bytes:
+        """Decompress every frame of ``payload`` as a stream, refusing (CorruptionError) as soon
+        as the output passes ``max_record_size``, whatever the frame headers declare."""
+        zstd = _zstd()
         decompressor = getattr(self._zstd_local, "decompressor", None)
         if decompressor is None:
-            decompressor = _zstd().ZstdDecompressor()
+            decompressor = zstd.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
             self._zstd_local.decompressor = decompressor
+        cap = self.max_record_size
+        raw = bytes(payload)
         try:
-            return cast(bytes, decompressor.decompress(bytes(payload), max_output_size=MAX_PAYLOAD - 1))
+            declared = zstd.frame_content_size(raw)
+        except Exception as exc:  # zstandard.ZstdError: not a frame header
+            raise CorruptionError(f"record payload cannot be decompressed: {exc}") from exc
+        if declared > cap:  # -1 when the frame does not say: the stream below decides
+            raise CorruptionError(
+                f"record payload declares {declared} bytes decompressed, larger than the "
+                f"{cap}-byte limit (max_record_size)"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            with decompressor.stream_reader(raw, read_across_frames=True) as reader:
+                while True:
+                    chunk = reader.read(min(_ZSTD_READ, cap + 1 - total))
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > cap:
+                        raise CorruptionError(
+                            f"record payload decompresses to more than {cap} bytes, larger than "
+                            "the limit (max_record_size)"
+                        )
+                    chunks.append(chunk)
         except KeepupError:
             raise
-        except Exception as exc:  # zstandard.ZstdError: damaged frame or size over the limit
+        except Exception as exc:  # zstandard.ZstdError: damaged or truncated frame
             raise CorruptionError(f"record payload cannot be decompressed: {exc}") from exc
+        return b"".join(chunks)
 
     def _decode(self, codec: int, payload: bytes | memoryview, type: Any) -> Any:
         decoder = self._decoders.get((codec, type))
@@ -432,11 +537,13 @@ class EnvelopeSerializer:
             raise CorruptionError("record holds a string that is not valid UTF-8") from None
         except ValidationError as exc:  # a record's own __post_init__ refused the data
             raise CorruptionError(f"record failed validation: {exc}") from exc
-        if _needs_walk(payload, codec):
-            try:
+        try:
+            if _needs_walk(payload, codec):
                 _walk(value, allow_nan=self._allow_nan, check_strings=codec == CODEC_JSON)
-            except _Refused as exc:
-                raise CorruptionError(f"record refused: {exc}") from None
+            elif codec == CODEC_MSGPACK:  # JSON keys are always strings
+                _check_keys(value)
+        except _Refused as exc:
+            raise CorruptionError(f"record refused: {exc}") from None
         return value
 
 
