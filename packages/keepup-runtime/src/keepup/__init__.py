@@ -177,6 +177,7 @@ from runtime_telemetry import (
 )
 from runtime_tools import (
     DEFAULT_INLINE_LIMIT,
+    MINIMAL_ENV_NAMES,
     WORKSPACE_TOOL_NAMES,
     CommandOutcome,
     ToolContext,
@@ -185,6 +186,7 @@ from runtime_tools import (
     ToolSpec,
     WorkspaceRoot,
     WorkspaceTools,
+    minimal_environment,
     run_process,
     schema_from_function,
 )
@@ -210,6 +212,7 @@ __all__ = [
     "FIELDS_ATTR",
     "HOME_ENV",
     "MAX_KEY_BYTES",
+    "MINIMAL_ENV_NAMES",
     "OTEL_EXTRA",
     "RESULT_CHANNEL",
     "STARTED_CHANNEL",
@@ -356,6 +359,7 @@ __all__ = [
     "keepup_home",
     "keepup_state_dir",
     "log_context",
+    "minimal_environment",
     "new_id",
     "open_async_store",
     "open_runtime",

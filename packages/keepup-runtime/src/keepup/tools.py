@@ -11,6 +11,7 @@ from runtime_core.tools import (
 )
 from runtime_tools import (
     DEFAULT_INLINE_LIMIT,
+    MINIMAL_ENV_NAMES,
     WORKSPACE_TOOL_NAMES,
     CommandOutcome,
     ToolContext,
@@ -19,12 +20,14 @@ from runtime_tools import (
     ToolSpec,
     WorkspaceRoot,
     WorkspaceTools,
+    minimal_environment,
     run_process,
     schema_from_function,
 )
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
+    "MINIMAL_ENV_NAMES",
     "WORKSPACE_TOOL_NAMES",
     "CommandOutcome",
     "OutputSink",
@@ -36,6 +39,7 @@ __all__ = [
     "ToolSpec",
     "WorkspaceRoot",
     "WorkspaceTools",
+    "minimal_environment",
     "run_process",
     "schema_from_function",
 ]
