@@ -13,7 +13,7 @@ from runtime_core import TypedArtifact, ValidationError
 
 from keepup._cli.context import runtime_of
 from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import out_console, print_json, table, when
+from keepup._cli.rendering import Column, out_console, print_json, table, when
 from keepup._cli.shapes import artifact_json
 
 __all__ = ["app"]
@@ -47,7 +47,13 @@ def list_(
         return
     table(
         f"Artifacts of {scope}",
-        ["key", "latest", "type", "size", "created"],
+        [
+            Column("key", 100, wrap=False),
+            Column("latest", 90, wrap=False),
+            Column("type", 50),
+            Column("size", 60, wrap=False),
+            Column("created", 40),
+        ],
         [
             (
                 v.key,
@@ -73,7 +79,14 @@ def versions(ctx: typer.Context, scope: ScopeArg, key: KeyArg, json_: JsonOption
         return
     table(
         f"{key} in {scope}",
-        ["version", "digest", "size", "type", "created", "quarantined"],
+        [
+            Column("version", 100, wrap=False),
+            Column("digest", 30, wrap=False),
+            Column("size", 60, wrap=False),
+            Column("type", 40),
+            Column("created", 80),
+            Column("quarantined", 50),
+        ],
         [
             (
                 v.version,

@@ -8,12 +8,23 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
-from runtime_core import Checkpoint, FileChange, ValidationError
+from runtime_core import Checkpoint, Driver, FileChange, ValidationError
 from runtime_persistence.checkpoint.export import export_threads, import_threads
 
 from keepup._cli.context import runtime_of
+from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
 from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
-from keepup._cli.rendering import escape, fields, out_console, print_json, progress, short, table, when
+from keepup._cli.rendering import (
+    Column,
+    escape,
+    fields,
+    out_console,
+    print_json,
+    progress,
+    short,
+    table,
+    when,
+)
 from keepup._cli.shapes import (
     checkpoint_json,
     diff_entry_json,
@@ -27,8 +38,16 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Checkpoints: the saved points of a thread.", no_args_is_help=True)
 
-CheckpointArg = Annotated[str, typer.Argument(metavar="CHECKPOINT", help="Checkpoint id.")]
-ThreadArg = Annotated[str, typer.Argument(metavar="THREAD", help="Thread id.")]
+CheckpointArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="CHECKPOINT", help="Checkpoint id (or a unique prefix of it).", callback=resolver(CHECKPOINT)
+    ),
+]
+ThreadArg = Annotated[
+    str,
+    typer.Argument(metavar="THREAD", help="Thread id (or a unique prefix of it).", callback=resolver(THREAD)),
+]
 
 
 def _event(cp: Checkpoint) -> str:
@@ -36,10 +55,11 @@ def _event(cp: Checkpoint) -> str:
     return str(event) if event is not None else "-"
 
 
-def _rows(checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
+def _rows(driver: Driver, checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
+    ids = abbreviate(driver, CHECKPOINT, [cp.id for cp in checkpoints])
     return [
         (
-            cp.id,
+            ids[cp.id],
             cp.step,
             cp.source.value,
             _event(cp),
@@ -52,7 +72,16 @@ def _rows(checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
     ]
 
 
-_COLUMNS = ["checkpoint", "step", "source", "event", "status", "label", "files", "created"]
+_COLUMNS = [
+    Column("checkpoint", 100, wrap=False),
+    Column("step", 70, wrap=False),
+    Column("source", 20),
+    Column("event", 60),
+    Column("status", 80),
+    Column("label", 50),
+    Column("files", 10, wrap=False),
+    Column("created", 40),
+]
 
 
 @app.command("list")
@@ -61,7 +90,13 @@ def list_(
     thread_id: ThreadArg,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
     before: Annotated[
-        str | None, typer.Option("--before", metavar="CHECKPOINT", help="Page: checkpoints older than this.")
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="CHECKPOINT",
+            help="Page: checkpoints older than this.",
+            callback=resolver(CHECKPOINT),
+        ),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
@@ -72,7 +107,7 @@ def list_(
     if json_:
         print_json({"thread": thread_json(thread), "checkpoints": [checkpoint_json(c) for c in checkpoints]})
         return
-    table(f"Thread {thread.name or thread.id} ({thread.id})", _COLUMNS, _rows(checkpoints))
+    table(f"Thread {thread.name or thread.id} ({thread.id})", _COLUMNS, _rows(runtime.driver, checkpoints))
 
 
 @app.command("show")
@@ -130,8 +165,12 @@ def _clip(text: str, width: int = 200) -> str:
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    a: Annotated[str, typer.Argument(metavar="A", help="The older checkpoint id.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="The newer checkpoint id.")],
+    a: Annotated[
+        str, typer.Argument(metavar="A", help="The older checkpoint id.", callback=resolver(CHECKPOINT))
+    ],
+    b: Annotated[
+        str, typer.Argument(metavar="B", help="The newer checkpoint id.", callback=resolver(CHECKPOINT))
+    ],
     patch: Annotated[bool, typer.Option("--patch", help="Include unified diffs of changed files.")] = False,
     json_: JsonOption = False,
 ) -> None:
@@ -236,20 +275,31 @@ def restore(
 @app.command("replay")
 def replay(
     ctx: typer.Context,
-    start: Annotated[str, typer.Argument(metavar="START", help="Checkpoint to start from.")],
+    start: Annotated[
+        str, typer.Argument(metavar="START", help="Checkpoint to start from.", callback=resolver(CHECKPOINT))
+    ],
     end: Annotated[
         str | None,
-        typer.Argument(metavar="[END]", help="Checkpoint to stop at (default: the thread's head)."),
+        typer.Argument(
+            metavar="[END]",
+            help="Checkpoint to stop at (default: the thread's head).",
+            callback=resolver(CHECKPOINT),
+        ),
     ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="From END back to START.")] = False,
     json_: JsonOption = False,
 ) -> None:
     """Walk the checkpoints from START to END along their lineage, in order."""
-    checkpoints = list(runtime_of(ctx).checkpoints.replay(start, end, reverse=reverse))
+    runtime = runtime_of(ctx)
+    checkpoints = list(runtime.checkpoints.replay(start, end, reverse=reverse))
     if json_:
         print_json({"checkpoints": [checkpoint_json(c) for c in checkpoints]})
         return
-    table(f"Replay {short(start)} → {short(end) if end else 'head'}", _COLUMNS, _rows(checkpoints))
+    table(
+        f"Replay {short(start)} → {short(end) if end else 'head'}",
+        _COLUMNS,
+        _rows(runtime.driver, checkpoints),
+    )
 
 
 @app.command("fork")
@@ -316,7 +366,12 @@ def prune(
         f"{verb} {len(report.removed)} checkpoints of thread {thread_id}; kept {len(report.kept)}"
     )
     if report.protected:
-        table("Kept on purpose", ["checkpoint", "why"], sorted(report.protected.items()))
+        ids = abbreviate(runtime.driver, CHECKPOINT, report.protected)
+        table(
+            "Kept on purpose",
+            [Column("checkpoint", 100, wrap=False), "why"],
+            [(ids[cp_id], why) for cp_id, why in sorted(report.protected.items())],
+        )
 
 
 @app.command("delete")
@@ -343,7 +398,11 @@ def export(
     threads: Annotated[
         list[str] | None,
         typer.Option(
-            "--thread", "-t", metavar="THREAD", help="Export this thread (repeatable; default: all)."
+            "--thread",
+            "-t",
+            metavar="THREAD",
+            help="Export this thread (repeatable; default: all).",
+            callback=resolver(THREAD),
         ),
     ] = None,
     yes: YesOption = False,

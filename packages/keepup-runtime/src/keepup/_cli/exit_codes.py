@@ -29,7 +29,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     INTERNAL = 1  # a bug in keepup: please report it (rerun with KEEPUP_DEBUG=1 for the traceback)
-    USAGE = 2  # the command line itself was wrong (unknown option, missing argument)
+    USAGE = 2  # the command line itself was wrong (unknown option, missing argument, ambiguous id prefix)
     INVALID = 3  # ValidationError: bad input (an id, a key, a URL, an argument); nothing was written
     NOT_FOUND = 4  # NotFoundError: no such thread, checkpoint, artifact, run or snapshot
     CONFLICT = 5  # ConflictError: a concurrent writer won; nothing was written

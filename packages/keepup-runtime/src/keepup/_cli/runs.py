@@ -14,8 +14,9 @@ from runtime_core import NotFoundError, RunStatus, ValidationError
 from runtime_execution import Agent, run_id_of_holder
 
 from keepup._cli.context import runtime_of
+from keepup._cli.ids import RUN, THREAD, abbreviate, resolver
 from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import fields, out_console, print_json, table, when
+from keepup._cli.rendering import Column, fields, out_console, print_json, table, when
 from keepup._cli.shapes import checkpoint_json, lease_json, run_json
 from keepup.demo import DEMO_AGENT_NAME, demo_agent, demo_tools
 
@@ -25,34 +26,51 @@ AGENT_ENTRY_POINTS = "keepup.agents"
 
 app = typer.Typer(help="Runs of agents on the durable runner.", no_args_is_help=True)
 
-RunArg = Annotated[str, typer.Argument(metavar="RUN", help="Run id.")]
+RunArg = Annotated[
+    str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix of it).", callback=resolver(RUN))
+]
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
     thread: Annotated[
-        str | None, typer.Option("--thread", metavar="THREAD", help="Only runs of this thread.")
+        str | None,
+        typer.Option(
+            "--thread", metavar="THREAD", help="Only runs of this thread.", callback=resolver(THREAD)
+        ),
     ] = None,
     status: Annotated[RunStatus | None, typer.Option("--status", help="Only runs in this status.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
     json_: JsonOption = False,
 ) -> None:
     """List runs, newest first."""
-    runs = runtime_of(ctx).runs.list(thread_id=thread, status=status, limit=limit)
+    runtime = runtime_of(ctx)
+    runs = runtime.runs.list(thread_id=thread, status=status, limit=limit)
     if json_:
         print_json({"runs": [run_json(r) for r in runs]})
         return
     if not runs:
         out_console().print("no runs")
         return
+    rids = abbreviate(runtime.driver, RUN, [r.id for r in runs])
+    tids = abbreviate(runtime.driver, THREAD, [r.thread_id for r in runs])
     table(
         None,
-        ["run", "thread", "agent", "status", "steps", "started", "ended", "error"],
+        [
+            Column("run", 100, wrap=False),
+            Column("thread", 40, wrap=False),
+            Column("agent", 50),
+            Column("status", 90),
+            Column("steps", 45, wrap=False),
+            Column("started", 60),
+            Column("ended", 30),
+            Column("error", 70),
+        ],
         [
             (
-                r.id,
-                r.thread_id,
+                rids[r.id],
+                tids[r.thread_id],
                 r.agent,
                 r.status.value
                 + (" (cancel requested)" if r.cancel_requested and not r.status.finished else ""),

@@ -8,13 +8,20 @@ from typing import Annotated
 import typer
 
 from keepup._cli.context import runtime_of
+from keepup._cli.ids import Short
 from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import escape, out_console, print_json, progress, table, when
+from keepup._cli.rendering import Column, escape, out_console, print_json, progress, table, when
 from keepup._cli.shapes import file_change_json, restore_report_json, snapshot_json
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Workspace snapshots (shadow git, kept outside the workspace).", no_args_is_help=True)
+
+
+def _lower(value: str | None) -> str | None:
+    """Commit ids in any case (git names them in lower case)."""
+    return None if value is None else value.strip().lower()
+
 
 WorkspaceArg = Annotated[
     Path, typer.Argument(metavar="WORKSPACE", help="The workspace folder.", file_okay=False)
@@ -39,8 +46,13 @@ def list_(
         return
     table(
         f"Snapshots of {snaps.workspace}",
-        ["commit", "created", "files", "message"],
-        [(s.commit, when(s.created_at), s.files, s.message) for s in found],
+        [
+            Column("commit", 100, wrap=False),
+            Column("created", 80),
+            Column("files", 60, wrap=False),
+            Column("message", 40),
+        ],
+        [(Short(s.commit[:12], s.commit), when(s.created_at), s.files, s.message) for s in found],
     )
 
 
@@ -48,10 +60,14 @@ def list_(
 def diff(
     ctx: typer.Context,
     workspace: WorkspaceArg,
-    a: Annotated[str, typer.Argument(metavar="A", help="A snapshot commit.")],
+    a: Annotated[
+        str, typer.Argument(metavar="A", help="A snapshot commit (or a unique prefix).", callback=_lower)
+    ],
     b: Annotated[
         str | None,
-        typer.Argument(metavar="[B]", help="Another snapshot (default: the files as they are now)."),
+        typer.Argument(
+            metavar="[B]", help="Another snapshot (default: the files as they are now).", callback=_lower
+        ),
     ] = None,
     patch: Annotated[bool, typer.Option("--patch", help="Include unified diffs.")] = False,
     json_: JsonOption = False,
@@ -85,7 +101,9 @@ def diff(
 def restore(
     ctx: typer.Context,
     workspace: WorkspaceArg,
-    commit: Annotated[str, typer.Argument(metavar="COMMIT", help="The snapshot to bring back.")],
+    commit: Annotated[
+        str, typer.Argument(metavar="COMMIT", help="The snapshot to bring back.", callback=_lower)
+    ],
     paths: Annotated[
         list[str] | None, typer.Option("--path", "-p", help="Restore only this path (repeatable).")
     ] = None,

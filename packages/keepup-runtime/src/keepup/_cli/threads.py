@@ -7,15 +7,19 @@ from typing import Annotated
 import typer
 
 from keepup._cli.context import runtime_of
+from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
 from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import fields, out_console, print_json, short, table, when
+from keepup._cli.rendering import Column, fields, out_console, print_json, table, when
 from keepup._cli.shapes import checkpoint_json, lease_json, thread_json
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Threads: named lines of checkpoints.", no_args_is_help=True)
 
-ThreadArg = Annotated[str, typer.Argument(metavar="THREAD", help="Thread id.")]
+ThreadArg = Annotated[
+    str,
+    typer.Argument(metavar="THREAD", help="Thread id (or a unique prefix of it).", callback=resolver(THREAD)),
+]
 
 
 @app.command("list")
@@ -23,7 +27,13 @@ def list_(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
     before: Annotated[
-        str | None, typer.Option("--before", metavar="THREAD", help="Page: threads older than this one.")
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="THREAD",
+            help="Page: threads older than this one.",
+            callback=resolver(THREAD),
+        ),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
@@ -35,10 +45,28 @@ def list_(
     if not threads:
         out_console().print("no threads yet: run `keepup demo` to make one")
         return
+    driver = runtime_of(ctx).driver
+    tids = abbreviate(driver, THREAD, [t.id for t in threads])
+    cids = abbreviate(driver, CHECKPOINT, [c for t in threads for c in (t.head, t.forked_from)])
     table(
         None,
-        ["thread", "name", "head", "forked from", "updated"],
-        [(t.id, t.name, short(t.head), short(t.forked_from), when(t.updated_at)) for t in threads],
+        [
+            Column("thread", 100, wrap=False),
+            Column("name", 90),
+            Column("head", 40, wrap=False),
+            Column("forked from", 30, wrap=False),
+            Column("updated", 60),
+        ],
+        [
+            (
+                tids[t.id],
+                t.name or "-",
+                None if t.head is None else cids[t.head],
+                None if t.forked_from is None else cids[t.forked_from],
+                when(t.updated_at),
+            )
+            for t in threads
+        ],
     )
 
 
