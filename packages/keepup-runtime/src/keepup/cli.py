@@ -20,6 +20,7 @@ app = typer.Typer(
     name="keepup",
     help="Keepup: checkpoints, artifacts and workspace snapshots of agent runs.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from runtime_core import TypedArtifact, ValidationError
+from runtime_core import NotFoundError, TypedArtifact, ValidationError
 
 from keepup._cli.context import runtime_of
 from keepup._cli.options import JsonOption, YesOption, confirm
@@ -19,7 +20,9 @@ from keepup._cli.shapes import artifact_json
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Artifacts: versioned files a run produced (reports, images, diffs).", no_args_is_help=True
+    help="Artifacts: versioned files a run produced (reports, images, diffs).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 ScopeArg = Annotated[str, typer.Argument(metavar="SCOPE", help="Scope: a thread id, a session, a user…")]
@@ -114,7 +117,8 @@ def get(
 ) -> None:
     """Write an artifact's content to stdout (or --output FILE); with --json print its record and,
     when it is UTF-8 text, its text."""
-    info, chunks = runtime_of(ctx).artifacts.open(scope, key, version)
+    with _found(scope, key, version):
+        info, chunks = runtime_of(ctx).artifacts.open(scope, key, version)
     if output is not None:
         with output.open("wb") as out:
             for chunk in chunks:
@@ -198,7 +202,8 @@ def delete(
 ) -> None:
     """Delete one version of an artifact, or all of them."""
     store = runtime_of(ctx).artifacts
-    store.info(scope, key, version)  # NotFoundError before asking
+    with _found(scope, key, version):
+        store.info(scope, key, version)  # NotFoundError before asking
     what = f"version {version} of {key}" if version is not None else f"every version of {key}"
     confirm(f"Delete {what} in scope {scope}?", yes=yes)
     count = store.delete(scope, key, version)
@@ -206,6 +211,17 @@ def delete(
         print_json({"scope": scope, "key": key, "version": version, "deleted": count})
         return
     out_console().print(f"deleted {count} version(s) of {key} in {scope}", markup=False)
+
+
+@contextmanager
+def _found(scope: str, key: str, version: int | None) -> Iterator[None]:
+    """Say plainly which artifact is missing (the library's wording is "has no any version")."""
+    try:
+        yield
+    except NotFoundError:
+        if version is None:
+            raise NotFoundError(f"no artifact {key!r} in scope {scope!r}") from None
+        raise NotFoundError(f"artifact {key!r} has no version {version} in scope {scope!r}") from None
 
 
 def _metadata(pairs: list[str]) -> dict[str, Any]:

@@ -36,7 +36,9 @@ from keepup._cli.shapes import (
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Checkpoints: the saved points of a thread.", no_args_is_help=True)
+app = typer.Typer(
+    help="Checkpoints: the saved points of a thread.", no_args_is_help=True, rich_markup_mode=None
+)
 
 CheckpointArg = Annotated[
     str,
@@ -281,7 +283,7 @@ def replay(
     end: Annotated[
         str | None,
         typer.Argument(
-            metavar="[END]",
+            metavar="END",
             help="Checkpoint to stop at (default: the thread's head).",
             callback=resolver(CHECKPOINT),
         ),

@@ -24,7 +24,7 @@ __all__ = ["AGENT_ENTRY_POINTS", "app"]
 
 AGENT_ENTRY_POINTS = "keepup.agents"
 
-app = typer.Typer(help="Runs of agents on the durable runner.", no_args_is_help=True)
+app = typer.Typer(help="Runs of agents on the durable runner.", no_args_is_help=True, rich_markup_mode=None)
 
 RunArg = Annotated[
     str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix of it).", callback=resolver(RUN))

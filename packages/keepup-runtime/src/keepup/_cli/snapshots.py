@@ -15,7 +15,11 @@ from keepup._cli.shapes import file_change_json, restore_report_json, snapshot_j
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Workspace snapshots (shadow git, kept outside the workspace).", no_args_is_help=True)
+app = typer.Typer(
+    help="Workspace snapshots (shadow git, kept outside the workspace).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _lower(value: str | None) -> str | None:
@@ -66,7 +70,7 @@ def diff(
     b: Annotated[
         str | None,
         typer.Argument(
-            metavar="[B]", help="Another snapshot (default: the files as they are now).", callback=_lower
+            metavar="B", help="Another snapshot (default: the files as they are now).", callback=_lower
         ),
     ] = None,
     patch: Annotated[bool, typer.Option("--patch", help="Include unified diffs.")] = False,

@@ -26,7 +26,9 @@ from keepup.runtime import open_runtime, resolved_store_url
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="The store: info, schema migrations, garbage collection, health checks.", no_args_is_help=True
+    help="The store: info, schema migrations, garbage collection, health checks.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 _MIN_GIT = (2, 25)

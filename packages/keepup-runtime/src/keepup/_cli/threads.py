@@ -14,7 +14,7 @@ from keepup._cli.shapes import checkpoint_json, lease_json, thread_json
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Threads: named lines of checkpoints.", no_args_is_help=True)
+app = typer.Typer(help="Threads: named lines of checkpoints.", no_args_is_help=True, rich_markup_mode=None)
 
 ThreadArg = Annotated[
     str,
