@@ -162,11 +162,24 @@ def put(
     meta: Annotated[
         list[str] | None, typer.Option("--meta", metavar="NAME=VALUE", help="Metadata (repeatable).")
     ] = None,
+    allow_unregistered: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unregistered",
+            help="Store a --type no schema is registered for (it is kept, quarantined).",
+        ),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Store FILE as the next version of KEY in SCOPE."""
     metadata = _metadata(meta or [])
     store = runtime_of(ctx).artifacts
+    if type_ is not None and not allow_unregistered and type_ not in store.schemas:
+        known = ", ".join(store.schemas.types()) or "none"
+        raise ValidationError(
+            f"no schema is registered for artifact type {type_!r:.80} (registered: {known}); "
+            "pass --allow-unregistered to store it anyway, quarantined"
+        )
     if type_ is not None:
         body = _read(file)
         try:

@@ -308,11 +308,19 @@ def replay(
 def fork(
     ctx: typer.Context,
     checkpoint_id: CheckpointArg,
-    name: Annotated[str, typer.Option("--name", help="Name of the new thread.")] = "",
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help='Name of the new thread (default: "fork of THREAD at step N").'),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Start a new thread from a checkpoint (the original thread is untouched)."""
-    thread = runtime_of(ctx).checkpoints.fork(checkpoint_id, name=name)
+    checkpoints = runtime_of(ctx).checkpoints
+    if name is None or not name.strip():
+        cp = checkpoints.get(checkpoint_id)
+        source = checkpoints.get_thread(cp.thread_id)
+        name = f"fork of {source.name or source.id} at step {cp.step}"
+    thread = checkpoints.fork(checkpoint_id, name=name)
     if json_:
         print_json({"thread": thread_json(thread)})
         return
@@ -365,7 +373,7 @@ def prune(
         return
     verb = "would remove" if report.dry_run else "removed"
     out_console().print(
-        f"{verb} {len(report.removed)} checkpoints of thread {thread_id}; kept {len(report.kept)}"
+        f"{verb} {_count(len(report.removed), 'checkpoint')} of thread {thread_id}; kept {len(report.kept)}"
     )
     if report.protected:
         ids = abbreviate(runtime.driver, CHECKPOINT, report.protected)
@@ -418,7 +426,9 @@ def export(
             raise ValidationError("--json prints the report on stdout; export to a FILE, not -")
         report = export_threads(runtime.checkpoints, sys.stdout.buffer, thread_ids=threads)
         sys.stdout.buffer.flush()
-        sys.stderr.write(f"exported {report.threads} threads, {report.checkpoints} checkpoints\n")
+        sys.stderr.write(
+            f"exported {_count(report.threads, 'thread')}, {_count(report.checkpoints, 'checkpoint')}\n"
+        )
         return
     path = Path(file)
     if path.exists():
@@ -428,6 +438,7 @@ def export(
         with progress("exporting checkpoints", enabled=not json_) as update:
             report = export_threads(runtime.checkpoints, partial, thread_ids=threads, progress=update)
         partial.replace(path)  # a failed export never leaves a truncated FILE behind
+        size = path.stat().st_size  # the file's size, as import reports it
     finally:
         partial.unlink(missing_ok=True)
     if json_:
@@ -437,13 +448,13 @@ def export(
                 "threads": report.threads,
                 "checkpoints": report.checkpoints,
                 "blobs": report.blobs,
-                "bytes": report.bytes,
+                "bytes": size,
             }
         )
         return
     out_console().print(
-        f"exported {report.threads} threads ({report.checkpoints} checkpoints, {report.blobs} blobs, "
-        f"{report.bytes} bytes) to {path}",
+        f"exported {_count(report.threads, 'thread')} ({_count(report.checkpoints, 'checkpoint')}, "
+        f"{_count(report.blobs, 'blob')}, {_count(size, 'byte')}) to {path}",
         markup=False,
     )
 
@@ -461,6 +472,8 @@ def import_(
     source: Path | BinaryIO = sys.stdin.buffer if file == "-" else Path(file)
     with progress("importing checkpoints", enabled=not json_) as update:
         report = import_threads(runtime.checkpoints, source, progress=update)
+    # The file's size, as export reports it (the library counts the bytes it decoded).
+    size = Path(file).stat().st_size if file != "-" else report.bytes
     if json_:
         print_json(
             {
@@ -468,11 +481,17 @@ def import_(
                 "threads": report.threads,
                 "checkpoints": report.checkpoints,
                 "blobs": report.blobs,
-                "bytes": report.bytes,
+                "bytes": size,
             }
         )
         return
     out_console().print(
-        f"imported {report.threads} threads ({report.checkpoints} checkpoints, {report.blobs} blobs) from {file}",
+        f"imported {_count(report.threads, 'thread')} ({_count(report.checkpoints, 'checkpoint')}, "
+        f"{_count(report.blobs, 'blob')}, {_count(size, 'byte')}) from {file}",
         markup=False,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 thread``, ``2 threads``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -298,18 +298,28 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[ProgressCall
         return
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         SpinnerColumn,
+        Task,
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        """``done/total`` once the total is known; nothing before (never ``0/?``)."""
+
+        def render(self, task: Task) -> Text:
+            if task.total is None:
+                return Text("" if not task.completed else str(int(task.completed)))
+            return Text(f"{int(task.completed)}/{int(task.total)}")
 
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        Count(),
         TimeElapsedColumn(),
         console=console,
         transient=True,

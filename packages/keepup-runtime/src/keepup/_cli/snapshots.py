@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from runtime_core import UnsafeWorkspaceError
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import Short
@@ -40,7 +41,18 @@ def list_(
     json_: JsonOption = False,
 ) -> None:
     """List a workspace's snapshots, newest first."""
-    snaps = runtime_of(ctx).snapshots(workspace)
+    try:
+        snaps = runtime_of(ctx).snapshots(workspace)
+    except UnsafeWorkspaceError:
+        # Keepup never snapshots a home or system folder, so it has none to list.
+        where = str(workspace.expanduser().resolve())
+        if json_:
+            print_json({"workspace": where, "snapshots": []})
+        else:
+            out_console().print(
+                f"no snapshots of {where}: Keepup never snapshots a home or system folder", markup=False
+            )
+        return
     found = snaps.list(limit)
     if json_:
         print_json({"workspace": snaps.workspace, "snapshots": [snapshot_json(s) for s in found]})

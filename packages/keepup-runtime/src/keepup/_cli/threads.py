@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
+from runtime_core import ValidationError
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
@@ -102,13 +104,17 @@ def show(ctx: typer.Context, thread_id: ThreadArg, json_: JsonOption = False) ->
         ),
     ]
     if thread.metadata:
-        rows.append(("metadata", thread.metadata))
+        rows.append(
+            ("metadata", json.dumps(thread.metadata, ensure_ascii=False, sort_keys=True, default=str))
+        )
     fields(f"Thread {thread.name or thread.id}", rows)
 
 
 @app.command("rename")
 def rename(ctx: typer.Context, thread_id: ThreadArg, name: str, json_: JsonOption = False) -> None:
-    """Rename a thread."""
+    """Rename a thread (the name must not be blank)."""
+    if not name.strip():
+        raise ValidationError("a thread's new name must not be blank")
     thread = runtime_of(ctx).checkpoints.rename_thread(thread_id, name)
     if json_:
         print_json({"thread": thread_json(thread)})
