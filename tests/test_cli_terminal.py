@@ -35,11 +35,11 @@ def environment(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def in_terminal(home: Path, *args: str, columns: int, **env: str) -> str:
+def in_terminal(home: Path, *args: str, columns: int, rows: int = 50, **env: str) -> str:
     """Run ``keepup ARGS`` with stdin, stdout and stderr on a pseudo-terminal ``columns`` wide;
     return what it printed, colour codes removed, lines ending in \\n."""
     main, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     proc = subprocess.Popen(
         [str(KEEPUP), *args],
         stdin=secondary,
@@ -103,6 +103,7 @@ def test_checkpoint_list_fits_the_terminal_with_typeable_ids(
         assert cp.id.startswith(cell[0]) and 8 <= len(cell[0]) < len(cp.id), cell  # a typeable prefix
         assert "…" not in cell[0]
     assert "status" in text and "step" in text  # what matters stays at 60 columns
+    assert " ago" in text  # times for people: how long ago
     assert "failed" in text
     if columns == 200:
         assert "source" in text and "label" in text and "files" in text
@@ -113,6 +114,7 @@ def test_the_demo_table_keeps_its_markers_on_a_narrow_terminal(tmp_path: Path, c
     text = ANSI.sub("", in_terminal(tmp_path / "home", "demo", columns=columns, NO_COLOR="1"))
     assert "← last good" in text and "← failed" in text, text
     assert "passed" in text and "FAILED" in text, text
+    assert "0/?" not in text
     lines = _table_lines(text)
     assert lines and all(len(line) <= columns for line in lines), text
 
@@ -167,3 +169,39 @@ def test_piped_output_is_tab_separated_rows_with_full_ids(demo: tuple[Path, Demo
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d", created), created
     threads = piped(home, "thread", "list").splitlines()
     assert threads[0].split("\t")[0] == report.thread_id
+
+
+def test_a_table_taller_than_the_terminal_goes_through_the_pager(
+    demo: tuple[Path, DemoReport], tmp_path: Path
+) -> None:
+    home, report = demo
+    paged = tmp_path / "paged.txt"
+    text = in_terminal(
+        home,
+        "checkpoint",
+        "list",
+        report.thread_id,
+        columns=200,
+        rows=8,
+        PAGER=f"cat > {paged}",
+        NO_COLOR="1",
+    )
+    assert paged.exists(), text
+    assert report.failed[:8] in paged.read_text()
+    paged.unlink()
+    in_terminal(home, "checkpoint", "list", report.thread_id, columns=200, rows=50, PAGER=f"cat > {paged}")
+    assert not paged.exists()  # it fits: no pager
+    piped(home, "checkpoint", "list", report.thread_id)
+    assert not paged.exists()  # never when piped
+
+
+def test_version_and_shell_completion(tmp_path: Path) -> None:
+    assert re.fullmatch(r"keepup \S+ \(runtime-core .*\)\n", piped(tmp_path, "--version"))
+    env = environment(tmp_path) | {
+        "_KEEPUP_COMPLETE": "complete_bash",
+        "COMP_WORDS": "keepup chec",
+        "COMP_CWORD": "1",
+    }
+    done = subprocess.run([str(KEEPUP)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.split() == ["checkpoint"], (done.stdout, done.stderr)
+    assert "complete" in piped(tmp_path, "--show-completion", "bash")

@@ -5,6 +5,7 @@ Every group lives in its own private module under :mod:`keepup._cli`; errors bec
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -21,10 +22,29 @@ app = typer.Typer(
     help="Keepup: checkpoints, artifacts and workspace snapshots of agent runs.",
     no_args_is_help=True,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+VERSIONED = ("keepup-runtime", "runtime-core", "runtime-persistence", "runtime-execution")
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    first, *rest = VERSIONED
+    sys.stdout.write(f"keepup {of(first)} ({', '.join(f'{n} {of(n)}' for n in rest)})\n")
+    raise typer.Exit(0)
 
 
 @app.callback()
@@ -39,6 +59,16 @@ def _root(
             help="Store URL (sqlite:///path, postgresql://…, …); default: keepup.db in $KEEPUP_HOME.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the versions of keepup and its packages, and exit.",
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = CliContext(store=store or None)
 

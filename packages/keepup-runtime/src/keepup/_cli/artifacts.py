@@ -13,7 +13,7 @@ import typer
 from runtime_core import NotFoundError, TypedArtifact, ValidationError
 
 from keepup._cli.context import runtime_of
-from keepup._cli.options import JsonOption, YesOption, confirm
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
 from keepup._cli.rendering import Column, out_console, print_json, table, when
 from keepup._cli.shapes import artifact_json
 
@@ -71,9 +71,16 @@ def list_(
 
 
 @app.command("versions")
-def versions(ctx: typer.Context, scope: ScopeArg, key: KeyArg, json_: JsonOption = False) -> None:
-    """List every version of one artifact, oldest first."""
-    found = runtime_of(ctx).artifacts.versions(scope, key)
+def versions(
+    ctx: typer.Context,
+    scope: ScopeArg,
+    key: KeyArg,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """List every version of one artifact, oldest first (--since/--until: by creation time)."""
+    found = within(runtime_of(ctx).artifacts.versions(scope, key), lambda v: v.created_at, since, until)
     if json_:
         print_json({"scope": scope, "key": key, "versions": [artifact_json(v) for v in found]})
         return

@@ -13,7 +13,15 @@ from runtime_persistence.checkpoint.export import export_threads, import_threads
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
-from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
+from keepup._cli.options import (
+    JsonOption,
+    SinceOption,
+    UntilOption,
+    YesOption,
+    confirm,
+    parse_duration,
+    within,
+)
 from keepup._cli.rendering import (
     Column,
     escape,
@@ -100,12 +108,17 @@ def list_(
             callback=resolver(CHECKPOINT),
         ),
     ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List a thread's checkpoints, newest first."""
+    """List a thread's checkpoints, newest first (--since/--until: by creation time)."""
     runtime = runtime_of(ctx)
     thread = runtime.checkpoints.get_thread(thread_id)
-    checkpoints = runtime.checkpoints.list(thread_id, limit=limit, before=before)
+    window = since is not None or until is not None
+    checkpoints = runtime.checkpoints.list(thread_id, limit=10_000 if window else limit, before=before)
+    if window:
+        checkpoints = within(checkpoints, lambda c: c.created_at, since, until)[:limit]
     if json_:
         print_json({"thread": thread_json(thread), "checkpoints": [checkpoint_json(c) for c in checkpoints]})
         return

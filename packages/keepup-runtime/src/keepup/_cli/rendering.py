@@ -253,7 +253,27 @@ def table(title: str | None, columns: Sequence[str | Column], rows: Sequence[Seq
         t.add_column(c.header, no_wrap=not c.wrap, width=widths[i], overflow="fold")
     for row in texts:
         t.add_row(*(_styled(row[i]) for i in keep))
-    console.print(t)
+    _print_paged(console, t, lines=len(rows) + 4 + (1 if title else 0))
+
+
+def _print_paged(console: Console, renderable: Any, *, lines: int) -> None:
+    """Print ``renderable``; through a pager ($PAGER, else less) when it is taller than the
+    terminal and both stdin and stdout are terminals, unless KEEPUP_NO_PAGER is set."""
+    import os
+
+    if lines <= console.height or os.environ.get("KEEPUP_NO_PAGER") or not _stdin_is_terminal():
+        console.print(renderable)
+        return
+    os.environ.setdefault("LESS", "-FRX")  # keep colours; quit at once if it fits after all
+    with console.pager(styles=True):
+        console.print(renderable)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _styled(text: str) -> Any:

@@ -15,7 +15,7 @@ from runtime_execution import Agent, run_id_of_holder
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import RUN, THREAD, abbreviate, resolver
-from keepup._cli.options import JsonOption, YesOption, confirm
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
 from keepup._cli.rendering import Column, fields, out_console, print_json, table, when
 from keepup._cli.shapes import checkpoint_json, lease_json, run_json
 from keepup.demo import DEMO_AGENT_NAME, demo_agent, demo_tools
@@ -42,11 +42,16 @@ def list_(
     ] = None,
     status: Annotated[RunStatus | None, typer.Option("--status", help="Only runs in this status.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (--since/--until: by start time)."""
     runtime = runtime_of(ctx)
-    runs = runtime.runs.list(thread_id=thread, status=status, limit=limit)
+    window = since is not None or until is not None
+    runs = runtime.runs.list(thread_id=thread, status=status, limit=10_000 if window else limit)
+    if window:
+        runs = within(runs, lambda r: r.started_at, since, until)[:limit]
     if json_:
         print_json({"runs": [run_json(r) for r in runs]})
         return

@@ -10,7 +10,7 @@ from runtime_core import UnsafeWorkspaceError
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import Short
-from keepup._cli.options import JsonOption, YesOption, confirm
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
 from keepup._cli.rendering import Column, escape, out_console, print_json, progress, table, when
 from keepup._cli.shapes import file_change_json, restore_report_json, snapshot_json
 
@@ -38,9 +38,11 @@ def list_(
     ctx: typer.Context,
     workspace: WorkspaceArg,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most this many.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List a workspace's snapshots, newest first."""
+    """List a workspace's snapshots, newest first (--since/--until: by creation time)."""
     try:
         snaps = runtime_of(ctx).snapshots(workspace)
     except UnsafeWorkspaceError:
@@ -53,7 +55,10 @@ def list_(
                 f"no snapshots of {where}: Keepup never snapshots a home or system folder", markup=False
             )
         return
-    found = snaps.list(limit)
+    window = since is not None or until is not None
+    found = snaps.list(None if window else limit)
+    if window:
+        found = within(found, lambda s: s.created_at, since, until)[:limit]
     if json_:
         print_json({"workspace": snaps.workspace, "snapshots": [snapshot_json(s) for s in found]})
         return

@@ -10,7 +10,7 @@ from runtime_core import ValidationError
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
-from keepup._cli.options import JsonOption, YesOption, confirm
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
 from keepup._cli.rendering import Column, fields, out_console, print_json, table, when
 from keepup._cli.shapes import checkpoint_json, lease_json, thread_json
 
@@ -37,10 +37,15 @@ def list_(
             callback=resolver(THREAD),
         ),
     ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List threads, newest first."""
-    threads = runtime_of(ctx).checkpoints.list_threads(limit=limit, before=before)
+    """List threads, newest first (--since/--until: by the time they were last updated)."""
+    window = since is not None or until is not None
+    threads = runtime_of(ctx).checkpoints.list_threads(limit=10_000 if window else limit, before=before)
+    if window:
+        threads = within(threads, lambda t: t.updated_at, since, until)[:limit]
     if json_:
         print_json({"threads": [thread_json(t) for t in threads]})
         return
