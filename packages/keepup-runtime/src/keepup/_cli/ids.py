@@ -79,18 +79,26 @@ def _normalize(text: str) -> str:
     return value
 
 
-def resolve(driver: Driver, kind: IdKind, text: str) -> str:
-    """The full id that ``text`` names: the id itself, or the one id starting with ``text`` (at
-    least 6 characters, any case). ValidationError for too short or malformed input,
-    NotFoundError when no id starts with it, AmbiguousId (listing the candidates) when several do."""
+def _checked(kind: IdKind, text: str) -> str:
+    """``text`` normalized; ValidationError unless it is a full id or a long enough prefix."""
     value = _normalize(text)
     if len(value) == _FULL_LENGTH:
-        return value  # the command itself validates it and says whether it exists
+        return value
     if len(value) < MIN_PREFIX or len(value) > _FULL_LENGTH or not _PREFIX.fullmatch(value):
         raise ValidationError(
             f"a {kind.noun} id is a UUID or a unique prefix of it of at least {MIN_PREFIX} "
             f"characters; got {text!r:.50}"
         )
+    return value
+
+
+def resolve(driver: Driver, kind: IdKind, text: str) -> str:
+    """The full id that ``text`` names: the id itself, or the one id starting with ``text`` (at
+    least 6 characters, any case). ValidationError for too short or malformed input,
+    NotFoundError when no id starts with it, AmbiguousId (listing the candidates) when several do."""
+    value = _checked(kind, text)
+    if len(value) == _FULL_LENGTH:
+        return value  # the command itself validates it and says whether it exists
     keys = [e.key for e in driver.scan(kind.namespace, prefix=value, limit=_MAX_CANDIDATES + 1)]
     if not keys:
         raise NotFoundError(f"no {kind.noun} id starts with {value!r}")
@@ -103,8 +111,12 @@ def resolve(driver: Driver, kind: IdKind, text: str) -> str:
 
 
 def resolve_arg(ctx: typer.Context, kind: IdKind, text: str) -> str:
-    """:func:`resolve` on the store of the command being run."""
-    return resolve(runtime_of(ctx).driver, kind, text)
+    """:func:`resolve` on the store of the command being run (malformed input is refused before
+    the store is opened)."""
+    value = _checked(kind, text)
+    if len(value) == _FULL_LENGTH:
+        return value
+    return resolve(runtime_of(ctx).driver, kind, value)
 
 
 def _unique_length(driver: Driver, kind: IdKind, full: str) -> int:

@@ -16,7 +16,7 @@ import typer
 from runtime_core import DriverUnavailableError, KeepupError, NotFoundError, StorageError, new_id
 from runtime_persistence.storage.stores import open_store
 
-from keepup._cli.context import runtime_of, store_option_of
+from keepup._cli.context import runtime_of, shown_url, store_option_of
 from keepup._cli.exit_codes import Unhealthy
 from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
 from keepup._cli.rendering import err_console, escape, fields, out_console, print_json, progress
@@ -55,7 +55,7 @@ def info(ctx: typer.Context, json_: JsonOption = False) -> None:
     runtime = runtime_of(ctx)
     driver = runtime.driver
     data: dict[str, Any] = {
-        "url": driver.url,
+        "url": shown_url(driver.url),
         "driver": type(driver).__name__,
         "home": str(runtime.home),
         "atomic_batch": driver.atomic_batch,
