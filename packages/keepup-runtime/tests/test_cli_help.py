@@ -5,6 +5,7 @@ a word."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -19,11 +20,11 @@ def invoke(home: Path, *args: str, columns: int = 200) -> Result:
 
 
 def _paths() -> list[tuple[str, ...]]:
-    root = typer.main.get_command(app)
+    root: Any = typer.main.get_command(app)
     out: list[tuple[str, ...]] = [()]
-    for name, group in root.commands.items():  # type: ignore[attr-defined]
+    for name in root.list_commands(None):
         out.append((name,))
-        for sub in getattr(group, "commands", {}):
+        for sub in getattr(root.get_command(None, name), "commands", {}):
             out.append((name, sub))
     return out
 

@@ -1,6 +1,7 @@
 """The ``keepup`` command: inspect, restore, fork and prune what agent runs stored.
 
-Every group lives in its own private module under :mod:`keepup._cli`; errors become exit codes in
+Every group lives in its own private module under :mod:`keepup._cli`, imported only when it runs
+(:data:`keepup._cli.command.LAZY_COMMANDS`); errors become exit codes in
 :mod:`keepup._cli.exit_codes` only. ``main`` is the console-script entry point."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from keepup._cli import artifacts, checkpoints, demos, runs, snapshots, stores, threads
 from keepup._cli.command import KeepupGroup
 from keepup._cli.context import CliContext
 
@@ -71,15 +71,6 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = CliContext(store=store or None)
-
-
-app.add_typer(checkpoints.app, name="checkpoint")
-app.add_typer(threads.app, name="thread")
-app.add_typer(artifacts.app, name="artifact")
-app.add_typer(snapshots.app, name="snapshot")
-app.add_typer(runs.app, name="run")
-app.add_typer(stores.app, name="store")
-app.command("demo")(demos.demo)
 
 
 def main() -> None:

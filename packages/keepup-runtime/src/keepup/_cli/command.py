@@ -7,6 +7,7 @@ Help is click's plain layout (no Rich boxes); :func:`tidy_help` replaces typer's
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -14,12 +15,35 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
+import typer.main
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from keepup._cli.exit_codes import ExitCode, describe, exit_code_for
 
-__all__ = ["KeepupGroup", "tidy_help"]
+__all__ = ["LAZY_COMMANDS", "KeepupGroup", "tidy_help"]
+
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "keepup._cli.demos",
+        "Run a scripted agent (no model, no network) that edits files, checkpoints and fails; "
+        "print what to try next.",
+    ),
+    "checkpoint": ("keepup._cli.checkpoints", "Checkpoints: the saved points of a thread."),
+    "thread": ("keepup._cli.threads", "Threads: named lines of checkpoints."),
+    "artifact": (
+        "keepup._cli.artifacts",
+        "Artifacts: versioned files a run produced (reports, images, diffs).",
+    ),
+    "snapshot": ("keepup._cli.snapshots", "Workspace snapshots (shadow git, kept outside the workspace)."),
+    "run": ("keepup._cli.runs", "Runs of agents on the durable runner."),
+    "store": ("keepup._cli.stores", "The store: info, schema migrations, garbage collection, health checks."),
+}
+"""The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
+
+A command's module (and the store packages it needs) is imported only when that command runs,
+so ``keepup --help`` and completion start in a blink; the help listed here is what
+``keepup --help`` shows."""
 
 
 def _value_label(label: str | None) -> str | None:
@@ -60,6 +84,31 @@ class KeepupGroup(TyperGroup):
     """A typer group that maps errors to exit codes in one place.
 
     Usage errors (unknown options, missing arguments) print one line and exit 2."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = self.commands.get(cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
+            found = typer.main.get_command(module.app)
+            found.name = cmd_name
+            tidy_help(found)
+            self.add_command(found, cmd_name)
+        return found
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [
+            (
+                name,
+                LAZY_COMMANDS[name][1] if name in LAZY_COMMANDS else self.commands[name].get_short_help_str(),
+            )
+            for name in self.list_commands(ctx)
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(
         self,

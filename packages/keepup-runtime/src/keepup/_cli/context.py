@@ -7,12 +7,13 @@ folders (a missing store is "no store at …", exit 4), and they work in a read-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import typer
-from runtime_core import NotFoundError
 
-from keepup.runtime import Runtime, keepup_home, open_runtime, resolved_store_url
+if TYPE_CHECKING:
+    from keepup.runtime import Runtime
 
 __all__ = ["READ_ONLY_COMMANDS", "CliContext", "read_only_url", "runtime_of", "shown_url"]
 
@@ -77,6 +78,10 @@ class CliContext:
         under the Keepup home) once; it is closed when the command ends. Commands that only read
         open it read-only where the store can be."""
         if self._runtime is None:
+            from runtime_core import NotFoundError
+
+            from keepup.runtime import keepup_home, open_runtime, resolved_store_url
+
             url = resolved_store_url(self.store)
             command = _command_of(ctx)
             read_only = read_only_url(url) if command in READ_ONLY_COMMANDS else None

@@ -15,9 +15,12 @@ from keepup._cli.rendering import Column, err_console, escape, out_console, prin
 from keepup._cli.shapes import artifact_json, checkpoint_json
 from keepup.demo import next_commands, run_demo, tests_passed
 
-__all__ = ["demo"]
+__all__ = ["app", "demo"]
+
+app = typer.Typer(rich_markup_mode=None)
 
 
+@app.command("demo")
 def demo(
     ctx: typer.Context,
     workspace: Annotated[
