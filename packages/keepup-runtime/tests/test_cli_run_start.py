@@ -158,3 +158,6 @@ def test_ctrl_c_names_the_run_and_the_command_that_resumes_it(tmp_path: Path, ag
         (run,) = runtime.runs.list(thread_id=thread.id)
     assert f"keepup run resume {run.id}" in err, err
     assert "Traceback" not in err
+    assert "interrupted_at" in run.metadata and not run.status.finished
+    listed = invoke(home, "run", "list").stdout.splitlines()
+    assert listed[0].split("\t")[3] == "running (interrupted)", listed

@@ -6,6 +6,7 @@ found by name in the ``keepup.agents`` entry-point group (``name = "module:facto
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -25,6 +26,9 @@ from keepup.demo import DEMO_AGENT_NAME, DEMO_FIXED_AGENT_NAME, demo_agent, demo
 __all__ = ["AGENT_ENTRY_POINTS", "app"]
 
 AGENT_ENTRY_POINTS = "keepup.agents"
+
+INTERRUPTED_KEY = "interrupted_at"
+"""Run metadata: when Ctrl-C stopped the run (ISO 8601); `run list` shows such runs interrupted."""
 
 _DEMO_AGENTS: dict[str, Callable[[], Agent]] = {
     DEMO_AGENT_NAME: demo_agent,
@@ -86,7 +90,8 @@ def list_(
                 tids[r.thread_id],
                 r.agent,
                 r.status.value
-                + (" (cancel requested)" if r.cancel_requested and not r.status.finished else ""),
+                + (" (cancel requested)" if r.cancel_requested and not r.status.finished else "")
+                + (" (interrupted)" if INTERRUPTED_KEY in r.metadata and not r.status.finished else ""),
                 r.steps,
                 when(r.started_at),
                 when(r.ended_at),
@@ -221,6 +226,14 @@ def _interrupted(ctx: typer.Context, thread_id: str) -> None:
     except Exception:
         runs = []
     if runs and not runs[0].status.finished:
+        try:  # mark it, so that `run list` shows it interrupted until it is resumed
+            from runtime_core import utc_now
+
+            run = runs[0]
+            marked = {**run.metadata, INTERRUPTED_KEY: utc_now().isoformat()}
+            runtime_of(ctx).runs.update(dataclasses.replace(run, metadata=marked))
+        except Exception:  # noqa: S110 - best effort while exiting on Ctrl-C
+            pass
         sys.stderr.write(
             f"keepup: interrupted run {runs[0].id} on thread {thread_id}; "
             f"resume it with: keepup run resume {runs[0].id}\n"
