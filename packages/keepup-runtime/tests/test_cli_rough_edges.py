@@ -93,3 +93,20 @@ def test_listing_the_snapshots_of_a_home_folder_is_an_empty_list(tmp_path: Path)
     assert "refusing" not in result.stdout + result.stderr
     assert "never snapshots" in result.stdout
     assert data(home, "snapshot", "list", str(fake_home))["snapshots"] == []
+
+
+def test_store_info_says_what_the_store_holds(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with open_runtime(home=home) as runtime:
+        report = run_demo(runtime)
+        n_checkpoints = len(runtime.checkpoints.list(report.thread_id, limit=1000))
+        n_versions = len(runtime.artifacts.versions(report.thread_id, "reports/tests.json"))
+    holds = data(home, "store", "info")["holds"]
+    assert holds["threads"]["count"] == 1 and holds["threads"]["bytes"] > 0
+    assert holds["checkpoints"]["count"] == n_checkpoints and holds["checkpoints"]["bytes"] > 0
+    assert holds["runs"]["count"] == 1
+    assert holds["artifact versions"]["count"] >= n_versions
+    assert holds["snapshot repositories"]["count"] == 1 and holds["snapshot repositories"]["bytes"] > 0
+    assert {"blobs", "sessions", "tasks", "events"} <= set(holds)
+    lines = dict(line.split("\t", 1) for line in ok(home, "store", "info").splitlines() if "\t" in line)
+    assert lines["threads"].startswith("1\t")
