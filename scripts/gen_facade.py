@@ -2,8 +2,12 @@
 
 Writes ``packages/keepup-runtime/src/keepup/__init__.py`` (every public name of every library
 package, plus the facade's own modules listed in :data:`FACADE_MODULES`) and the legacy module
-paths (``keepup.checkpoint``, ``keepup.artifacts``, …, see :data:`LEGACY_MODULES`). Names are
-imported explicitly, so type checkers and IDEs see them.
+paths (``keepup.checkpoint``, ``keepup.artifacts``, …, see :data:`LEGACY_MODULES`).
+
+The modules are lazy (PEP 562): a module ``__getattr__`` imports a name's package the first time
+the name is used, so ``import keepup`` (and the ``keepup`` command's start-up) loads nothing it
+does not need. Every name is also imported under ``TYPE_CHECKING``, so type checkers and IDEs see
+them, and listed in ``__all__`` (``from keepup import *``) and ``__dir__``.
 
 A name exported by two packages is an error, unless both export the very same object (a
 re-export, like ``NullTelemetry``), in which case it is imported from the lower layer.
@@ -105,19 +109,62 @@ def _collect(modules: Sequence[str]) -> dict[str, str]:
     return chosen
 
 
-def _render(docstring: str, chosen: dict[str, str], module_order: Iterable[str]) -> str:
-    lines = [f'"""{docstring}"""', "", _HEADER, "from __future__ import annotations", ""]
+def _render(
+    docstring: str,
+    chosen: dict[str, str],
+    module_order: Iterable[str],
+    submodules: Sequence[str] = (),
+) -> str:
+    """A lazy re-export module (PEP 562): nothing is imported until a name is first used, so
+    ``import keepup`` costs almost nothing; the ``TYPE_CHECKING`` block gives type checkers and
+    IDEs every name, and ``__all__``/``__dir__`` list them."""
+    lines = [
+        f'"""{docstring}"""',
+        "",
+        _HEADER,
+        "from __future__ import annotations",
+        "",
+        "import importlib",
+        "from typing import TYPE_CHECKING, Any",
+        "",
+        "if TYPE_CHECKING:",
+    ]
     for module_name in module_order:
         names = sorted((n for n, m in chosen.items() if m == module_name), key=_sort_key)
         if not names:
             continue
-        lines.append(f"from {module_name} import (")
-        lines.extend(f"    {name}," for name in names)
-        lines.append(")")
+        lines.append(f"    from {module_name} import (")
+        lines.extend(f"        {name}," for name in names)
+        lines.append("    )")
     lines.append("")
     lines.append("__all__ = [")
     lines.extend(f'    "{name}",' for name in sorted(chosen, key=_sort_key))
     lines.append("]")
+    lines.append("")
+    lines.append("# Where each name is imported from, on first use.")
+    lines.append("_SOURCES: dict[str, str] = {")
+    lines.extend(f'    "{name}": "{chosen[name]}",' for name in sorted(chosen, key=_sort_key))
+    lines.append("}")
+    lines.append("")
+    if submodules:
+        lines.append("# Submodules reachable as attributes, as they were when this module imported them.")
+        lines.append("_SUBMODULES = frozenset({" + ", ".join(f'"{m}"' for m in submodules) + "})")
+        lines.append("")
+    lines.append("")
+    lines.append("def __getattr__(name: str) -> Any:")
+    lines.append("    source = _SOURCES.get(name)")
+    lines.append("    if source is not None:")
+    lines.append("        value = getattr(importlib.import_module(source), name)")
+    lines.append("        globals()[name] = value  # later lookups skip this function")
+    lines.append("        return value")
+    if submodules:
+        lines.append("    if name in _SUBMODULES:")
+        lines.append('        return importlib.import_module(f"{__name__}.{name}")')
+    lines.append('    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")')
+    lines.append("")
+    lines.append("")
+    lines.append("def __dir__() -> list[str]:")
+    lines.append("    return sorted({*globals(), *__all__})")
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +224,8 @@ def generate() -> dict[Path, str]:
         "``keepup.execution`` and ``keepup.tools``, are the stable import surface.\n"
     )
     path = facade_src / "__init__.py"
-    files[path] = _tidy(_render(doc, _collect(order), order), path)
+    submodules = sorted({m.rsplit(".", 1)[1] for m in own} | set(LEGACY_MODULES))
+    files[path] = _tidy(_render(doc, _collect(order), order, submodules), path)
     for legacy, sources in LEGACY_MODULES.items():
         available = [m for m in sources if m.split(".")[0] in libraries]
         path = facade_src / f"{legacy}.py"

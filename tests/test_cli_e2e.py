@@ -88,6 +88,7 @@ def test_demo_then_every_printed_command_works_verbatim(home: Path) -> None:
         ["artifact", "versions"],
         ["checkpoint", "restore"],
         ["checkpoint", "fork"],
+        ["run", "start"],
     ]
     (workspace,) = (home / "demo").iterdir()
     calc = workspace / "calc.py"
@@ -97,12 +98,17 @@ def test_demo_then_every_printed_command_works_verbatim(home: Path) -> None:
         result = run(home, command)
         assert result.returncode == 0, (command, result.stderr)
         assert "Traceback" not in result.stderr
-        outputs[shlex.split(command)[2]] = result.stdout
+        outputs[shlex.split(command)[2]] = result.stdout  # the last, run start, under "start"
+        if shlex.split(command)[2] == "restore":
+            assert "return a + b" in calc.read_text()  # restore brought the good files back
     assert "calc.py" in outputs["diff"]
     assert "test_report@1" in outputs["versions"]
-    assert "return a + b" in calc.read_text()  # restore brought the good files back
+    assert " is completed after " in outputs["start"]  # the story ends with a passing run
+    assert "sum((a, b))  # refactored" in calc.read_text()
     threads = json.loads(run(home, "keepup thread list --json").stdout)["threads"]
-    assert sorted(t["name"] for t in threads) == ["keepup demo", "retry"]
+    names = sorted(t["name"] for t in threads)
+    assert names[0] == "fork of keepup demo at step 4" or names[0].startswith("fork of keepup demo at step ")
+    assert names[1:] == ["keepup demo", "retry"]
     head = json.loads(run(home, f"keepup thread show {threads[-1]['id']} --json").stdout)["head"]
     assert head["source"] == "restore" and head["status"] == "running"
 

@@ -124,6 +124,7 @@ def test_every_command_prints_its_documented_shape(
             crashing, thread.id
         )
     cli.json("run resume", failing.id)
+    cli.json("run start", "--from", demo.last_good, "--agent", "keepup-demo-fixed")
 
     cli.json("store info")
     cli.json("store migrate")

@@ -51,3 +51,31 @@ def test_ci_sets_the_server_urls_and_never_downloads_python() -> None:
     for name in ("KEEPUP_TEST_POSTGRES_URL", "KEEPUP_TEST_MYSQL_URL", "KEEPUP_TEST_REDIS_URL"):
         assert f"export {name}=" in script
     assert "python3 -m pip install uv" in script
+
+
+def test_the_readme_python_quick_start_runs_against_the_cli_store(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"\*\*From Python\*\*.*?```python\n(.*?)```", text, flags=re.DOTALL)
+    assert block is not None, "README has no Python quick start"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPUP_")}
+    env["KEEPUP_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", block.group(1)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    thread_id, count, version, last = done.stdout.split()
+    assert (count, version, last) == ("3", "0", "hi")
+    keepup = Path(sys.executable).parent / "keepup"
+    listed = subprocess.run(
+        [str(keepup), "checkpoint", "list", thread_id, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)["checkpoints"]) == 3

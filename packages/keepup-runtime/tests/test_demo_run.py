@@ -91,6 +91,7 @@ def test_next_commands_quote_the_store_url() -> None:
         ["artifact", "versions"],
         ["checkpoint", "restore"],
         ["checkpoint", "fork"],
+        ["run", "start"],
     ]
 
 
@@ -110,7 +111,7 @@ def test_keepup_demo_prints_the_thread_and_the_next_commands(tmp_path: Path) -> 
         for line in out.split("Next, try:", 1)[1].splitlines()
         if line.strip().startswith("keepup ")
     ]
-    assert len(printed) == 5
+    assert len(printed) == 6
     assert printed[0] == f"keepup checkpoint list {thread['id']}"
 
 

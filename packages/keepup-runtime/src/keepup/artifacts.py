@@ -4,59 +4,63 @@
 
 from __future__ import annotations
 
-from runtime_core.artifacts import (
-    ArtifactRef,
-    ArtifactStore,
-    ArtifactVersion,
-    TypedArtifact,
-)
-from runtime_persistence import (
-    BUILTIN_SCHEMAS,
-    DEFAULT_EXCLUDES,
-    DEFAULT_MAX_FILE_SIZE,
-    DEFAULT_TIME_BUDGET,
-    TYPED_MEDIA_TYPE,
-    Artifacts,
-    ArtifactSchemas,
-    AsyncArtifacts,
-    AsyncEvents,
-    AsyncLeases,
-    AsyncMessageRecorder,
-    AsyncRunRecords,
-    AsyncSessions,
-    AsyncShadowGit,
-    AsyncTasks,
-    Checkpoints,
-    EnvelopeSerializer,
-    Events,
-    ExportReport,
-    Keyring,
-    Leases,
-    MessageRecorder,
-    RemovalListener,
-    RunRecords,
-    Sessions,
-    ShadowGit,
-    SnapshotBeforeChange,
-    Tasks,
-    WorkspaceCheckpoints,
-    WorkspaceRestore,
-    WorkspaceScan,
-    check_workspace,
-    diff_states,
-    export_threads,
-    fold_artifact_key,
-    import_threads,
-    keepup_state_dir,
-    open_async_store,
-    open_store,
-    redact_url,
-    register_blob_roots,
-    shadow_git_dir,
-    unregister_blob_roots,
-    validate_artifact_key,
-    validate_scope,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime_core.artifacts import (
+        ArtifactRef,
+        ArtifactStore,
+        ArtifactVersion,
+        TypedArtifact,
+    )
+    from runtime_persistence import (
+        BUILTIN_SCHEMAS,
+        DEFAULT_EXCLUDES,
+        DEFAULT_MAX_FILE_SIZE,
+        DEFAULT_TIME_BUDGET,
+        TYPED_MEDIA_TYPE,
+        Artifacts,
+        ArtifactSchemas,
+        AsyncArtifacts,
+        AsyncEvents,
+        AsyncLeases,
+        AsyncMessageRecorder,
+        AsyncRunRecords,
+        AsyncSessions,
+        AsyncShadowGit,
+        AsyncTasks,
+        Checkpoints,
+        EnvelopeSerializer,
+        Events,
+        ExportReport,
+        Keyring,
+        Leases,
+        MessageRecorder,
+        RemovalListener,
+        RunRecords,
+        Sessions,
+        ShadowGit,
+        SnapshotBeforeChange,
+        Tasks,
+        WorkspaceCheckpoints,
+        WorkspaceRestore,
+        WorkspaceScan,
+        check_workspace,
+        diff_states,
+        export_threads,
+        fold_artifact_key,
+        import_threads,
+        keepup_state_dir,
+        open_async_store,
+        open_store,
+        redact_url,
+        register_blob_roots,
+        shadow_git_dir,
+        unregister_blob_roots,
+        validate_artifact_key,
+        validate_scope,
+    )
 
 __all__ = [
     "BUILTIN_SCHEMAS",
@@ -109,3 +113,69 @@ __all__ = [
     "validate_artifact_key",
     "validate_scope",
 ]
+
+# Where each name is imported from, on first use.
+_SOURCES: dict[str, str] = {
+    "BUILTIN_SCHEMAS": "runtime_persistence",
+    "DEFAULT_EXCLUDES": "runtime_persistence",
+    "DEFAULT_MAX_FILE_SIZE": "runtime_persistence",
+    "DEFAULT_TIME_BUDGET": "runtime_persistence",
+    "TYPED_MEDIA_TYPE": "runtime_persistence",
+    "ArtifactRef": "runtime_core.artifacts",
+    "ArtifactSchemas": "runtime_persistence",
+    "ArtifactStore": "runtime_core.artifacts",
+    "ArtifactVersion": "runtime_core.artifacts",
+    "Artifacts": "runtime_persistence",
+    "AsyncArtifacts": "runtime_persistence",
+    "AsyncEvents": "runtime_persistence",
+    "AsyncLeases": "runtime_persistence",
+    "AsyncMessageRecorder": "runtime_persistence",
+    "AsyncRunRecords": "runtime_persistence",
+    "AsyncSessions": "runtime_persistence",
+    "AsyncShadowGit": "runtime_persistence",
+    "AsyncTasks": "runtime_persistence",
+    "Checkpoints": "runtime_persistence",
+    "EnvelopeSerializer": "runtime_persistence",
+    "Events": "runtime_persistence",
+    "ExportReport": "runtime_persistence",
+    "Keyring": "runtime_persistence",
+    "Leases": "runtime_persistence",
+    "MessageRecorder": "runtime_persistence",
+    "RemovalListener": "runtime_persistence",
+    "RunRecords": "runtime_persistence",
+    "Sessions": "runtime_persistence",
+    "ShadowGit": "runtime_persistence",
+    "SnapshotBeforeChange": "runtime_persistence",
+    "Tasks": "runtime_persistence",
+    "TypedArtifact": "runtime_core.artifacts",
+    "WorkspaceCheckpoints": "runtime_persistence",
+    "WorkspaceRestore": "runtime_persistence",
+    "WorkspaceScan": "runtime_persistence",
+    "check_workspace": "runtime_persistence",
+    "diff_states": "runtime_persistence",
+    "export_threads": "runtime_persistence",
+    "fold_artifact_key": "runtime_persistence",
+    "import_threads": "runtime_persistence",
+    "keepup_state_dir": "runtime_persistence",
+    "open_async_store": "runtime_persistence",
+    "open_store": "runtime_persistence",
+    "redact_url": "runtime_persistence",
+    "register_blob_roots": "runtime_persistence",
+    "shadow_git_dir": "runtime_persistence",
+    "unregister_blob_roots": "runtime_persistence",
+    "validate_artifact_key": "runtime_persistence",
+    "validate_scope": "runtime_persistence",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is not None:
+        value = getattr(importlib.import_module(source), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

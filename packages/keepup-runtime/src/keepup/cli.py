@@ -1,15 +1,16 @@
 """The ``keepup`` command: inspect, restore, fork and prune what agent runs stored.
 
-Every group lives in its own private module under :mod:`keepup._cli`; errors become exit codes in
+Every group lives in its own private module under :mod:`keepup._cli`, imported only when it runs
+(:data:`keepup._cli.command.LAZY_COMMANDS`); errors become exit codes in
 :mod:`keepup._cli.exit_codes` only. ``main`` is the console-script entry point."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from keepup._cli import artifacts, checkpoints, demos, runs, snapshots, stores, threads
 from keepup._cli.command import KeepupGroup
 from keepup._cli.context import CliContext
 
@@ -20,10 +21,30 @@ app = typer.Typer(
     name="keepup",
     help="Keepup: checkpoints, artifacts and workspace snapshots of agent runs.",
     no_args_is_help=True,
-    add_completion=False,
+    rich_markup_mode=None,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+VERSIONED = ("keepup-runtime", "runtime-core", "runtime-persistence", "runtime-execution")
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    first, *rest = VERSIONED
+    sys.stdout.write(f"keepup {of(first)} ({', '.join(f'{n} {of(n)}' for n in rest)})\n")
+    raise typer.Exit(0)
 
 
 @app.callback()
@@ -38,17 +59,18 @@ def _root(
             help="Store URL (sqlite:///path, postgresql://…, …); default: keepup.db in $KEEPUP_HOME.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the versions of keepup and its packages, and exit.",
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = CliContext(store=store or None)
-
-
-app.add_typer(checkpoints.app, name="checkpoint")
-app.add_typer(threads.app, name="thread")
-app.add_typer(artifacts.app, name="artifact")
-app.add_typer(snapshots.app, name="snapshot")
-app.add_typer(runs.app, name="run")
-app.add_typer(stores.app, name="store")
-app.command("demo")(demos.demo)
 
 
 def main() -> None:

@@ -36,10 +36,12 @@ from keepup.runtime import Runtime
 
 __all__ = [
     "DEMO_AGENT_NAME",
+    "DEMO_FIXED_AGENT_NAME",
     "REPORT_KEY",
     "DemoCommand",
     "DemoReport",
     "demo_agent",
+    "demo_fixed_agent",
     "demo_tools",
     "last_good_checkpoint",
     "next_commands",
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 DEMO_AGENT_NAME = "keepup-demo"
+DEMO_FIXED_AGENT_NAME = "keepup-demo-fixed"
 REPORT_KEY = "reports/tests.json"
 _TEST_TIMEOUT = 120.0
 
@@ -133,6 +136,17 @@ def demo_agent() -> ScriptedAgent:
             ),
         ],
         name=DEMO_AGENT_NAME,
+    )
+
+
+def demo_fixed_agent() -> ScriptedAgent:
+    """The demo's retry: run from the last good checkpoint, it makes the refactor of ``add``
+    without the bug, runs the tests (they pass) and finishes, so the story ends with a passing
+    run (``keepup run start --from LAST_GOOD --agent keepup-demo-fixed``)."""
+    return ScriptedAgent(
+        [[_edit("calc.py", "    return a + b\n", "    return sum((a, b))  # refactored\n"), _RUN_TESTS]],
+        name=DEMO_FIXED_AGENT_NAME,
+        final_message="The refactor of add() passes its tests.",
     )
 
 
@@ -328,4 +342,8 @@ def next_commands(
             cmd("checkpoint", "restore", good, "--workspace"),
         ),
         DemoCommand("or start a new thread from it", cmd("checkpoint", "fork", good, "--name", "retry")),
+        DemoCommand(
+            "run the agent again from the last good checkpoint, with the bug fixed: the tests pass",
+            cmd("run", "start", "--from", good, "--agent", DEMO_FIXED_AGENT_NAME),
+        ),
     ]

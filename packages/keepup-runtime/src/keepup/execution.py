@@ -4,39 +4,43 @@
 
 from __future__ import annotations
 
-from runtime_core.runs import (
-    Message,
-    RecoveryPlan,
-    Run,
-    RunError,
-    RunState,
-    RunStatus,
-    ToolCall,
-    ToolCallResult,
-    prepare_recovery,
-)
-from runtime_core.sessions import (
-    Lease,
-    LeaseStore,
-    RunStore,
-    Session,
-    SessionStatus,
-    SessionStore,
-)
-from runtime_execution import (
-    RESULT_CHANNEL,
-    STARTED_CHANNEL,
-    Agent,
-    LeaseKeeper,
-    LeaseLostError,
-    Runner,
-    ScriptedAgent,
-    ScriptedFailure,
-    ScriptItem,
-    Step,
-    StepContext,
-    run_id_of_holder,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime_core.runs import (
+        Message,
+        RecoveryPlan,
+        Run,
+        RunError,
+        RunState,
+        RunStatus,
+        ToolCall,
+        ToolCallResult,
+        prepare_recovery,
+    )
+    from runtime_core.sessions import (
+        Lease,
+        LeaseStore,
+        RunStore,
+        Session,
+        SessionStatus,
+        SessionStore,
+    )
+    from runtime_execution import (
+        RESULT_CHANNEL,
+        STARTED_CHANNEL,
+        Agent,
+        LeaseKeeper,
+        LeaseLostError,
+        Runner,
+        ScriptedAgent,
+        ScriptedFailure,
+        ScriptItem,
+        Step,
+        StepContext,
+        run_id_of_holder,
+    )
 
 __all__ = [
     "RESULT_CHANNEL",
@@ -67,3 +71,47 @@ __all__ = [
     "prepare_recovery",
     "run_id_of_holder",
 ]
+
+# Where each name is imported from, on first use.
+_SOURCES: dict[str, str] = {
+    "RESULT_CHANNEL": "runtime_execution",
+    "STARTED_CHANNEL": "runtime_execution",
+    "Agent": "runtime_execution",
+    "Lease": "runtime_core.sessions",
+    "LeaseKeeper": "runtime_execution",
+    "LeaseLostError": "runtime_execution",
+    "LeaseStore": "runtime_core.sessions",
+    "Message": "runtime_core.runs",
+    "RecoveryPlan": "runtime_core.runs",
+    "Run": "runtime_core.runs",
+    "RunError": "runtime_core.runs",
+    "RunState": "runtime_core.runs",
+    "RunStatus": "runtime_core.runs",
+    "RunStore": "runtime_core.sessions",
+    "Runner": "runtime_execution",
+    "ScriptItem": "runtime_execution",
+    "ScriptedAgent": "runtime_execution",
+    "ScriptedFailure": "runtime_execution",
+    "Session": "runtime_core.sessions",
+    "SessionStatus": "runtime_core.sessions",
+    "SessionStore": "runtime_core.sessions",
+    "Step": "runtime_execution",
+    "StepContext": "runtime_execution",
+    "ToolCall": "runtime_core.runs",
+    "ToolCallResult": "runtime_core.runs",
+    "prepare_recovery": "runtime_core.runs",
+    "run_id_of_holder": "runtime_execution",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is not None:
+        value = getattr(importlib.import_module(source), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

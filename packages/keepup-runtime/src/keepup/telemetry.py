@@ -4,30 +4,34 @@
 
 from __future__ import annotations
 
-from runtime_core.telemetry import (
-    NullTelemetry,
-    Telemetry,
-)
-from runtime_telemetry import (
-    DEFAULT_BUCKETS,
-    FIELDS_ATTR,
-    OTEL_EXTRA,
-    ContextFilter,
-    EventRecord,
-    HistogramSnapshot,
-    HumanFormatter,
-    JsonFormatter,
-    LabelSet,
-    LogFormat,
-    MetricsRegistry,
-    MetricsSnapshot,
-    StructuredTelemetry,
-    TeeTelemetry,
-    configure_logging,
-    current_log_context,
-    log_context,
-    otel_telemetry,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime_core.telemetry import (
+        NullTelemetry,
+        Telemetry,
+    )
+    from runtime_telemetry import (
+        DEFAULT_BUCKETS,
+        FIELDS_ATTR,
+        OTEL_EXTRA,
+        ContextFilter,
+        EventRecord,
+        HistogramSnapshot,
+        HumanFormatter,
+        JsonFormatter,
+        LabelSet,
+        LogFormat,
+        MetricsRegistry,
+        MetricsSnapshot,
+        StructuredTelemetry,
+        TeeTelemetry,
+        configure_logging,
+        current_log_context,
+        log_context,
+        otel_telemetry,
+    )
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -51,3 +55,40 @@ __all__ = [
     "log_context",
     "otel_telemetry",
 ]
+
+# Where each name is imported from, on first use.
+_SOURCES: dict[str, str] = {
+    "DEFAULT_BUCKETS": "runtime_telemetry",
+    "FIELDS_ATTR": "runtime_telemetry",
+    "OTEL_EXTRA": "runtime_telemetry",
+    "ContextFilter": "runtime_telemetry",
+    "EventRecord": "runtime_telemetry",
+    "HistogramSnapshot": "runtime_telemetry",
+    "HumanFormatter": "runtime_telemetry",
+    "JsonFormatter": "runtime_telemetry",
+    "LabelSet": "runtime_telemetry",
+    "LogFormat": "runtime_telemetry",
+    "MetricsRegistry": "runtime_telemetry",
+    "MetricsSnapshot": "runtime_telemetry",
+    "NullTelemetry": "runtime_core.telemetry",
+    "StructuredTelemetry": "runtime_telemetry",
+    "TeeTelemetry": "runtime_telemetry",
+    "Telemetry": "runtime_core.telemetry",
+    "configure_logging": "runtime_telemetry",
+    "current_log_context": "runtime_telemetry",
+    "log_context": "runtime_telemetry",
+    "otel_telemetry": "runtime_telemetry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is not None:
+        value = getattr(importlib.import_module(source), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

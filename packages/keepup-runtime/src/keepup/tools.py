@@ -4,26 +4,30 @@
 
 from __future__ import annotations
 
-from runtime_core.tools import (
-    OutputSink,
-    ToolDescription,
-    ToolInvoker,
-)
-from runtime_tools import (
-    DEFAULT_INLINE_LIMIT,
-    MINIMAL_ENV_NAMES,
-    WORKSPACE_TOOL_NAMES,
-    CommandOutcome,
-    ToolContext,
-    ToolError,
-    ToolRegistry,
-    ToolSpec,
-    WorkspaceRoot,
-    WorkspaceTools,
-    minimal_environment,
-    run_process,
-    schema_from_function,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime_core.tools import (
+        OutputSink,
+        ToolDescription,
+        ToolInvoker,
+    )
+    from runtime_tools import (
+        DEFAULT_INLINE_LIMIT,
+        MINIMAL_ENV_NAMES,
+        WORKSPACE_TOOL_NAMES,
+        CommandOutcome,
+        ToolContext,
+        ToolError,
+        ToolRegistry,
+        ToolSpec,
+        WorkspaceRoot,
+        WorkspaceTools,
+        minimal_environment,
+        run_process,
+        schema_from_function,
+    )
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
@@ -43,3 +47,36 @@ __all__ = [
     "run_process",
     "schema_from_function",
 ]
+
+# Where each name is imported from, on first use.
+_SOURCES: dict[str, str] = {
+    "DEFAULT_INLINE_LIMIT": "runtime_tools",
+    "MINIMAL_ENV_NAMES": "runtime_tools",
+    "WORKSPACE_TOOL_NAMES": "runtime_tools",
+    "CommandOutcome": "runtime_tools",
+    "OutputSink": "runtime_core.tools",
+    "ToolContext": "runtime_tools",
+    "ToolDescription": "runtime_core.tools",
+    "ToolError": "runtime_tools",
+    "ToolInvoker": "runtime_core.tools",
+    "ToolRegistry": "runtime_tools",
+    "ToolSpec": "runtime_tools",
+    "WorkspaceRoot": "runtime_tools",
+    "WorkspaceTools": "runtime_tools",
+    "minimal_environment": "runtime_tools",
+    "run_process": "runtime_tools",
+    "schema_from_function": "runtime_tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is not None:
+        value = getattr(importlib.import_module(source), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

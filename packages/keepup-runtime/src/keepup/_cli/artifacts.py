@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from runtime_core import TypedArtifact, ValidationError
+from runtime_core import NotFoundError, TypedArtifact, ValidationError
 
 from keepup._cli.context import runtime_of
-from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import out_console, print_json, table, when
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
+from keepup._cli.rendering import Column, out_console, print_json, table, when
 from keepup._cli.shapes import artifact_json
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Artifacts: versioned files a run produced (reports, images, diffs).", no_args_is_help=True
+    help="Artifacts: versioned files a run produced (reports, images, diffs).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 ScopeArg = Annotated[str, typer.Argument(metavar="SCOPE", help="Scope: a thread id, a session, a user…")]
@@ -47,7 +50,13 @@ def list_(
         return
     table(
         f"Artifacts of {scope}",
-        ["key", "latest", "type", "size", "created"],
+        [
+            Column("key", 100, wrap=False),
+            Column("latest", 90, wrap=False),
+            Column("type", 50),
+            Column("size", 60, wrap=False),
+            Column("created", 40),
+        ],
         [
             (
                 v.key,
@@ -62,9 +71,16 @@ def list_(
 
 
 @app.command("versions")
-def versions(ctx: typer.Context, scope: ScopeArg, key: KeyArg, json_: JsonOption = False) -> None:
-    """List every version of one artifact, oldest first."""
-    found = runtime_of(ctx).artifacts.versions(scope, key)
+def versions(
+    ctx: typer.Context,
+    scope: ScopeArg,
+    key: KeyArg,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """List every version of one artifact, oldest first (--since/--until: by creation time)."""
+    found = within(runtime_of(ctx).artifacts.versions(scope, key), lambda v: v.created_at, since, until)
     if json_:
         print_json({"scope": scope, "key": key, "versions": [artifact_json(v) for v in found]})
         return
@@ -73,7 +89,14 @@ def versions(ctx: typer.Context, scope: ScopeArg, key: KeyArg, json_: JsonOption
         return
     table(
         f"{key} in {scope}",
-        ["version", "digest", "size", "type", "created", "quarantined"],
+        [
+            Column("version", 100, wrap=False),
+            Column("digest", 30, wrap=False),
+            Column("size", 60, wrap=False),
+            Column("type", 40),
+            Column("created", 80),
+            Column("quarantined", 50),
+        ],
         [
             (
                 v.version,
@@ -101,7 +124,8 @@ def get(
 ) -> None:
     """Write an artifact's content to stdout (or --output FILE); with --json print its record and,
     when it is UTF-8 text, its text."""
-    info, chunks = runtime_of(ctx).artifacts.open(scope, key, version)
+    with _found(scope, key, version):
+        info, chunks = runtime_of(ctx).artifacts.open(scope, key, version)
     if output is not None:
         with output.open("wb") as out:
             for chunk in chunks:
@@ -145,11 +169,24 @@ def put(
     meta: Annotated[
         list[str] | None, typer.Option("--meta", metavar="NAME=VALUE", help="Metadata (repeatable).")
     ] = None,
+    allow_unregistered: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unregistered",
+            help="Store a --type no schema is registered for (it is kept, quarantined).",
+        ),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Store FILE as the next version of KEY in SCOPE."""
     metadata = _metadata(meta or [])
     store = runtime_of(ctx).artifacts
+    if type_ is not None and not allow_unregistered and type_ not in store.schemas:
+        known = ", ".join(store.schemas.types()) or "none"
+        raise ValidationError(
+            f"no schema is registered for artifact type {type_!r:.80} (registered: {known}); "
+            "pass --allow-unregistered to store it anyway, quarantined"
+        )
     if type_ is not None:
         body = _read(file)
         try:
@@ -185,7 +222,8 @@ def delete(
 ) -> None:
     """Delete one version of an artifact, or all of them."""
     store = runtime_of(ctx).artifacts
-    store.info(scope, key, version)  # NotFoundError before asking
+    with _found(scope, key, version):
+        store.info(scope, key, version)  # NotFoundError before asking
     what = f"version {version} of {key}" if version is not None else f"every version of {key}"
     confirm(f"Delete {what} in scope {scope}?", yes=yes)
     count = store.delete(scope, key, version)
@@ -193,6 +231,17 @@ def delete(
         print_json({"scope": scope, "key": key, "version": version, "deleted": count})
         return
     out_console().print(f"deleted {count} version(s) of {key} in {scope}", markup=False)
+
+
+@contextmanager
+def _found(scope: str, key: str, version: int | None) -> Iterator[None]:
+    """Say plainly which artifact is missing (the library's wording is "has no any version")."""
+    try:
+        yield
+    except NotFoundError:
+        if version is None:
+            raise NotFoundError(f"no artifact {key!r} in scope {scope!r}") from None
+        raise NotFoundError(f"artifact {key!r} has no version {version} in scope {scope!r}") from None
 
 
 def _metadata(pairs: list[str]) -> dict[str, Any]:

@@ -8,12 +8,31 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
-from runtime_core import Checkpoint, FileChange, ValidationError
+from runtime_core import Checkpoint, Driver, FileChange, ValidationError
 from runtime_persistence.checkpoint.export import export_threads, import_threads
 
 from keepup._cli.context import runtime_of
-from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
-from keepup._cli.rendering import escape, fields, out_console, print_json, progress, short, table, when
+from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
+from keepup._cli.options import (
+    JsonOption,
+    SinceOption,
+    UntilOption,
+    YesOption,
+    confirm,
+    parse_duration,
+    within,
+)
+from keepup._cli.rendering import (
+    Column,
+    escape,
+    fields,
+    out_console,
+    print_json,
+    progress,
+    short,
+    table,
+    when,
+)
 from keepup._cli.shapes import (
     checkpoint_json,
     diff_entry_json,
@@ -25,10 +44,20 @@ from keepup._cli.shapes import (
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Checkpoints: the saved points of a thread.", no_args_is_help=True)
+app = typer.Typer(
+    help="Checkpoints: the saved points of a thread.", no_args_is_help=True, rich_markup_mode=None
+)
 
-CheckpointArg = Annotated[str, typer.Argument(metavar="CHECKPOINT", help="Checkpoint id.")]
-ThreadArg = Annotated[str, typer.Argument(metavar="THREAD", help="Thread id.")]
+CheckpointArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="CHECKPOINT", help="Checkpoint id (or a unique prefix of it).", callback=resolver(CHECKPOINT)
+    ),
+]
+ThreadArg = Annotated[
+    str,
+    typer.Argument(metavar="THREAD", help="Thread id (or a unique prefix of it).", callback=resolver(THREAD)),
+]
 
 
 def _event(cp: Checkpoint) -> str:
@@ -36,10 +65,11 @@ def _event(cp: Checkpoint) -> str:
     return str(event) if event is not None else "-"
 
 
-def _rows(checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
+def _rows(driver: Driver, checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
+    ids = abbreviate(driver, CHECKPOINT, [cp.id for cp in checkpoints])
     return [
         (
-            cp.id,
+            ids[cp.id],
             cp.step,
             cp.source.value,
             _event(cp),
@@ -52,7 +82,16 @@ def _rows(checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
     ]
 
 
-_COLUMNS = ["checkpoint", "step", "source", "event", "status", "label", "files", "created"]
+_COLUMNS = [
+    Column("checkpoint", 100, wrap=False),
+    Column("step", 70, wrap=False),
+    Column("source", 20),
+    Column("event", 60),
+    Column("status", 80),
+    Column("label", 50),
+    Column("files", 10, wrap=False),
+    Column("created", 40),
+]
 
 
 @app.command("list")
@@ -61,18 +100,29 @@ def list_(
     thread_id: ThreadArg,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
     before: Annotated[
-        str | None, typer.Option("--before", metavar="CHECKPOINT", help="Page: checkpoints older than this.")
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="CHECKPOINT",
+            help="Page: checkpoints older than this.",
+            callback=resolver(CHECKPOINT),
+        ),
     ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List a thread's checkpoints, newest first."""
+    """List a thread's checkpoints, newest first (--since/--until: by creation time)."""
     runtime = runtime_of(ctx)
     thread = runtime.checkpoints.get_thread(thread_id)
-    checkpoints = runtime.checkpoints.list(thread_id, limit=limit, before=before)
+    window = since is not None or until is not None
+    checkpoints = runtime.checkpoints.list(thread_id, limit=10_000 if window else limit, before=before)
+    if window:
+        checkpoints = within(checkpoints, lambda c: c.created_at, since, until)[:limit]
     if json_:
         print_json({"thread": thread_json(thread), "checkpoints": [checkpoint_json(c) for c in checkpoints]})
         return
-    table(f"Thread {thread.name or thread.id} ({thread.id})", _COLUMNS, _rows(checkpoints))
+    table(f"Thread {thread.name or thread.id} ({thread.id})", _COLUMNS, _rows(runtime.driver, checkpoints))
 
 
 @app.command("show")
@@ -130,8 +180,12 @@ def _clip(text: str, width: int = 200) -> str:
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    a: Annotated[str, typer.Argument(metavar="A", help="The older checkpoint id.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="The newer checkpoint id.")],
+    a: Annotated[
+        str, typer.Argument(metavar="A", help="The older checkpoint id.", callback=resolver(CHECKPOINT))
+    ],
+    b: Annotated[
+        str, typer.Argument(metavar="B", help="The newer checkpoint id.", callback=resolver(CHECKPOINT))
+    ],
     patch: Annotated[bool, typer.Option("--patch", help="Include unified diffs of changed files.")] = False,
     json_: JsonOption = False,
 ) -> None:
@@ -236,31 +290,50 @@ def restore(
 @app.command("replay")
 def replay(
     ctx: typer.Context,
-    start: Annotated[str, typer.Argument(metavar="START", help="Checkpoint to start from.")],
+    start: Annotated[
+        str, typer.Argument(metavar="START", help="Checkpoint to start from.", callback=resolver(CHECKPOINT))
+    ],
     end: Annotated[
         str | None,
-        typer.Argument(metavar="[END]", help="Checkpoint to stop at (default: the thread's head)."),
+        typer.Argument(
+            metavar="END",
+            help="Checkpoint to stop at (default: the thread's head).",
+            callback=resolver(CHECKPOINT),
+        ),
     ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="From END back to START.")] = False,
     json_: JsonOption = False,
 ) -> None:
     """Walk the checkpoints from START to END along their lineage, in order."""
-    checkpoints = list(runtime_of(ctx).checkpoints.replay(start, end, reverse=reverse))
+    runtime = runtime_of(ctx)
+    checkpoints = list(runtime.checkpoints.replay(start, end, reverse=reverse))
     if json_:
         print_json({"checkpoints": [checkpoint_json(c) for c in checkpoints]})
         return
-    table(f"Replay {short(start)} → {short(end) if end else 'head'}", _COLUMNS, _rows(checkpoints))
+    table(
+        f"Replay {short(start)} → {short(end) if end else 'head'}",
+        _COLUMNS,
+        _rows(runtime.driver, checkpoints),
+    )
 
 
 @app.command("fork")
 def fork(
     ctx: typer.Context,
     checkpoint_id: CheckpointArg,
-    name: Annotated[str, typer.Option("--name", help="Name of the new thread.")] = "",
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help='Name of the new thread (default: "fork of THREAD at step N").'),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Start a new thread from a checkpoint (the original thread is untouched)."""
-    thread = runtime_of(ctx).checkpoints.fork(checkpoint_id, name=name)
+    checkpoints = runtime_of(ctx).checkpoints
+    if name is None or not name.strip():
+        cp = checkpoints.get(checkpoint_id)
+        source = checkpoints.get_thread(cp.thread_id)
+        name = f"fork of {source.name or source.id} at step {cp.step}"
+    thread = checkpoints.fork(checkpoint_id, name=name)
     if json_:
         print_json({"thread": thread_json(thread)})
         return
@@ -313,10 +386,15 @@ def prune(
         return
     verb = "would remove" if report.dry_run else "removed"
     out_console().print(
-        f"{verb} {len(report.removed)} checkpoints of thread {thread_id}; kept {len(report.kept)}"
+        f"{verb} {_count(len(report.removed), 'checkpoint')} of thread {thread_id}; kept {len(report.kept)}"
     )
     if report.protected:
-        table("Kept on purpose", ["checkpoint", "why"], sorted(report.protected.items()))
+        ids = abbreviate(runtime.driver, CHECKPOINT, report.protected)
+        table(
+            "Kept on purpose",
+            [Column("checkpoint", 100, wrap=False), "why"],
+            [(ids[cp_id], why) for cp_id, why in sorted(report.protected.items())],
+        )
 
 
 @app.command("delete")
@@ -343,7 +421,11 @@ def export(
     threads: Annotated[
         list[str] | None,
         typer.Option(
-            "--thread", "-t", metavar="THREAD", help="Export this thread (repeatable; default: all)."
+            "--thread",
+            "-t",
+            metavar="THREAD",
+            help="Export this thread (repeatable; default: all).",
+            callback=resolver(THREAD),
         ),
     ] = None,
     yes: YesOption = False,
@@ -357,7 +439,9 @@ def export(
             raise ValidationError("--json prints the report on stdout; export to a FILE, not -")
         report = export_threads(runtime.checkpoints, sys.stdout.buffer, thread_ids=threads)
         sys.stdout.buffer.flush()
-        sys.stderr.write(f"exported {report.threads} threads, {report.checkpoints} checkpoints\n")
+        sys.stderr.write(
+            f"exported {_count(report.threads, 'thread')}, {_count(report.checkpoints, 'checkpoint')}\n"
+        )
         return
     path = Path(file)
     if path.exists():
@@ -367,6 +451,7 @@ def export(
         with progress("exporting checkpoints", enabled=not json_) as update:
             report = export_threads(runtime.checkpoints, partial, thread_ids=threads, progress=update)
         partial.replace(path)  # a failed export never leaves a truncated FILE behind
+        size = path.stat().st_size  # the file's size, as import reports it
     finally:
         partial.unlink(missing_ok=True)
     if json_:
@@ -376,13 +461,13 @@ def export(
                 "threads": report.threads,
                 "checkpoints": report.checkpoints,
                 "blobs": report.blobs,
-                "bytes": report.bytes,
+                "bytes": size,
             }
         )
         return
     out_console().print(
-        f"exported {report.threads} threads ({report.checkpoints} checkpoints, {report.blobs} blobs, "
-        f"{report.bytes} bytes) to {path}",
+        f"exported {_count(report.threads, 'thread')} ({_count(report.checkpoints, 'checkpoint')}, "
+        f"{_count(report.blobs, 'blob')}, {_count(size, 'byte')}) to {path}",
         markup=False,
     )
 
@@ -400,6 +485,8 @@ def import_(
     source: Path | BinaryIO = sys.stdin.buffer if file == "-" else Path(file)
     with progress("importing checkpoints", enabled=not json_) as update:
         report = import_threads(runtime.checkpoints, source, progress=update)
+    # The file's size, as export reports it (the library counts the bytes it decoded).
+    size = Path(file).stat().st_size if file != "-" else report.bytes
     if json_:
         print_json(
             {
@@ -407,11 +494,17 @@ def import_(
                 "threads": report.threads,
                 "checkpoints": report.checkpoints,
                 "blobs": report.blobs,
-                "bytes": report.bytes,
+                "bytes": size,
             }
         )
         return
     out_console().print(
-        f"imported {report.threads} threads ({report.checkpoints} checkpoints, {report.blobs} blobs) from {file}",
+        f"imported {_count(report.threads, 'thread')} ({_count(report.checkpoints, 'checkpoint')}, "
+        f"{_count(report.blobs, 'blob')}, {_count(size, 'byte')}) from {file}",
         markup=False,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 thread``, ``2 threads``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

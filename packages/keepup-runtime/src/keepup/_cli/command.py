@@ -1,25 +1,114 @@
 """The root command group: every error raised below it ends here, as one line on stderr and the
-exit code of its type (see :mod:`keepup._cli.exit_codes`), never as a traceback."""
+exit code of its type (see :mod:`keepup._cli.exit_codes`), never as a traceback. Usage errors
+(unknown option, missing argument) are one line too, exit 2.
+
+Help is click's plain layout (no Rich boxes); :func:`tidy_help` replaces typer's type labels
+(``<str>``, ``<bool>``, ``{THREAD}``) with the usual ``THREAD``, ``[END]``, ``N``, ``TEXT``."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from typer.core import TyperGroup
+import typer
+import typer.main
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from keepup._cli.exit_codes import describe, exit_code_for
+from keepup._cli.exit_codes import ExitCode, describe, exit_code_for
 
-__all__ = ["KeepupGroup"]
+__all__ = ["LAZY_COMMANDS", "KeepupGroup", "tidy_help"]
+
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "keepup._cli.demos",
+        "Run a scripted agent (no model, no network) that edits files, checkpoints and fails; "
+        "print what to try next.",
+    ),
+    "checkpoint": ("keepup._cli.checkpoints", "Checkpoints: the saved points of a thread."),
+    "thread": ("keepup._cli.threads", "Threads: named lines of checkpoints."),
+    "artifact": (
+        "keepup._cli.artifacts",
+        "Artifacts: versioned files a run produced (reports, images, diffs).",
+    ),
+    "snapshot": ("keepup._cli.snapshots", "Workspace snapshots (shadow git, kept outside the workspace)."),
+    "run": ("keepup._cli.runs", "Runs of agents on the durable runner."),
+    "store": ("keepup._cli.stores", "The store: info, schema migrations, garbage collection, health checks."),
+}
+"""The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
+
+A command's module (and the store packages it needs) is imported only when that command runs,
+so ``keepup --help`` and completion start in a blink; the help listed here is what
+``keepup --help`` shows."""
+
+
+def _value_label(label: str | None) -> str | None:
+    if not label:
+        return label
+    inner = label.strip("<>")
+    if "|" in inner:
+        return f"[{inner}]"
+    if inner.startswith(("int", "float")):
+        return "N"
+    if inner in {"str", "text"} or inner.startswith("list"):
+        return "TEXT"
+    return inner.upper()
+
+
+def _tidy_param(param: object) -> None:
+    if isinstance(param, TyperArgument):
+        name = str(param.display_name_raw).strip("[]{}")
+        shown = name if param.required else f"[{name}]"
+        shown += "..." if param.nargs != 1 else ""
+        param._usage_display_name = lambda: shown  # type: ignore[method-assign]
+        param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    elif isinstance(param, TyperOption) and param.metavar is None:
+        original = param.display_type_rich
+        param.display_type_rich = lambda ctx: _value_label(original(ctx))  # type: ignore[method-assign]
+
+
+def tidy_help(command: Any) -> None:
+    """Give every parameter below ``command`` the plain labels of most command lines."""
+    for param in command.params:
+        _tidy_param(param)
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            tidy_help(sub)
 
 
 class KeepupGroup(TyperGroup):
     """A typer group that maps errors to exit codes in one place.
 
-    Usage errors (unknown options, missing arguments) keep typer's own message and exit code 2."""
+    Usage errors (unknown options, missing arguments) print one line and exit 2."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = self.commands.get(cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
+            found = typer.main.get_command(module.app)
+            found.name = cmd_name
+            tidy_help(found)
+            self.add_command(found, cmd_name)
+        return found
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [
+            (
+                name,
+                LAZY_COMMANDS[name][1] if name in LAZY_COMMANDS else self.commands[name].get_short_help_str(),
+            )
+            for name in self.list_commands(ctx)
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(
         self,
@@ -31,14 +120,36 @@ class KeepupGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         try:
-            return super().main(
+            tidy_help(self)
+            result = super().main(
                 args=args,
                 prog_name=prog_name,
                 complete_var=complete_var,
-                standalone_mode=standalone_mode,
+                standalone_mode=False,
                 windows_expand_args=windows_expand_args,
                 **extra,
             )
+            code = result if isinstance(result, int) else 0
+            if standalone_mode:
+                sys.stdout.flush()
+                sys.exit(code)
+            return result
+        except ClickException as exc:
+            if isinstance(exc, NoArgsIsHelpError):
+                exc.show()
+                if standalone_mode:
+                    sys.exit(exc.exit_code)
+                raise
+            sys.stderr.write(_usage_line(exc) + "\n")
+            sys.stderr.flush()
+            if standalone_mode:
+                sys.exit(exc.exit_code)
+            raise
+        except typer.Abort:
+            sys.stderr.write("keepup: aborted; nothing was changed\n")
+            if standalone_mode:
+                sys.exit(int(ExitCode.DECLINED))
+            raise
         except (Exception, KeyboardInterrupt) as exc:
             if os.environ.get("KEEPUP_DEBUG"):
                 traceback.print_exception(exc, file=sys.stderr)
@@ -48,3 +159,11 @@ class KeepupGroup(TyperGroup):
             if standalone_mode:
                 sys.exit(code)
             return code
+
+
+def _usage_line(error: ClickException) -> str:
+    """One line for a usage error: what was wrong and where to read the help."""
+    message = " ".join(error.format_message().split()).rstrip(".")
+    path = getattr(getattr(error, "ctx", None), "command_path", None)
+    where = f"; see `{path} --help`" if isinstance(path, str) and path else ""
+    return f"keepup: usage: {message}{where}"

@@ -1,15 +1,69 @@
 """What every command shares: the global options and the runtime, opened on first use and closed
-when the command ends."""
+when the command ends.
+
+Commands that only read open an SQLite store read-only: they never create a store file or its
+folders (a missing store is "no store at …", exit 4), and they work in a read-only home."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import typer
 
-from keepup.runtime import Runtime, open_runtime
+if TYPE_CHECKING:
+    from keepup.runtime import Runtime
 
-__all__ = ["CliContext", "runtime_of"]
+__all__ = ["READ_ONLY_COMMANDS", "CliContext", "read_only_url", "runtime_of", "shown_url"]
+
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "thread list",
+        "thread show",
+        "checkpoint list",
+        "checkpoint show",
+        "checkpoint diff",
+        "checkpoint replay",
+        "checkpoint export",
+        "artifact list",
+        "artifact versions",
+        "artifact get",
+        "snapshot list",
+        "snapshot diff",
+        "run list",
+        "run show",
+        "store info",
+    }
+)
+"""The commands that never write to the store (``GROUP VERB``)."""
+
+STORELESS_COMMANDS = frozenset({"snapshot list", "snapshot diff"})
+"""Read-only commands that do not use the store at all."""
+
+
+def read_only_url(url: str) -> str | None:
+    """``url`` opened read-only, for the schemes that can be (SQLite); None for the others."""
+    if urlsplit(url).scheme.lower() != "sqlite":
+        return None
+    return url + ("&" if "?" in url else "?") + "read_only=1"
+
+
+def shown_url(url: str) -> str:
+    """``url`` without the read-only flag :func:`read_only_url` added."""
+    for added in ("?read_only=1", "&read_only=1"):
+        if url.endswith(added):
+            return url[: -len(added)]
+    return url
+
+
+def _command_of(ctx: typer.Context) -> str:
+    names = []
+    node: typer.Context | None = ctx
+    while node is not None and node.parent is not None:
+        names.append(node.info_name or "")
+        node = node.parent  # type: ignore[assignment]
+    return " ".join(reversed(names))
 
 
 @dataclass
@@ -21,9 +75,29 @@ class CliContext:
 
     def runtime(self, ctx: typer.Context) -> Runtime:
         """Open the runtime (the store named by ``--store``, ``KEEPUP_STORE_URL`` or the default
-        under the Keepup home) once; it is closed when the command ends."""
+        under the Keepup home) once; it is closed when the command ends. Commands that only read
+        open it read-only where the store can be."""
         if self._runtime is None:
-            self._runtime = open_runtime(self.store)
+            from runtime_core import NotFoundError
+
+            from keepup.runtime import keepup_home, open_runtime, resolved_store_url
+
+            url = resolved_store_url(self.store)
+            command = _command_of(ctx)
+            read_only = read_only_url(url) if command in READ_ONLY_COMMANDS else None
+            if command in STORELESS_COMMANDS:
+                # Snapshots live in the home's shadow folder, not in the store: leave it alone.
+                self._runtime = open_runtime("memory://", keepup_home())
+            elif read_only is None:
+                self._runtime = open_runtime(url)
+            else:
+                try:
+                    self._runtime = open_runtime(read_only, keepup_home())
+                except NotFoundError:
+                    raise NotFoundError(
+                        f"no store at {url} (commands that only read never create one; "
+                        "`keepup demo` makes one, --store names another)"
+                    ) from None
             ctx.find_root().call_on_close(self._close)
         return self._runtime
 

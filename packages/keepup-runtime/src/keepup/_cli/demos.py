@@ -9,14 +9,18 @@ from typing import Annotated
 import typer
 
 from keepup._cli.context import runtime_of, store_option_of
+from keepup._cli.ids import CHECKPOINT, abbreviate
 from keepup._cli.options import JsonOption
-from keepup._cli.rendering import err_console, escape, out_console, print_json, progress, table, when
+from keepup._cli.rendering import Column, err_console, escape, out_console, print_json, progress, table, when
 from keepup._cli.shapes import artifact_json, checkpoint_json
 from keepup.demo import next_commands, run_demo, tests_passed
 
-__all__ = ["demo"]
+__all__ = ["app", "demo"]
+
+app = typer.Typer(rich_markup_mode=None)
 
 
+@app.command("demo")
 def demo(
     ctx: typer.Context,
     workspace: Annotated[
@@ -65,12 +69,22 @@ def demo(
         + (f" ({escape(report.error)})" if report.error else "")
     )
     marks = {True: "passed", False: "FAILED", None: "-"}
+    ids = abbreviate(runtime.driver, CHECKPOINT, [cp.id for cp in report.checkpoints])
     table(
         None,
-        ["checkpoint", "step", "event", "status", "files", "tests", "created", ""],
+        [
+            Column("checkpoint", 100, wrap=False),
+            Column("step", 60, wrap=False),
+            Column("event", 50),
+            Column("status", 70),
+            Column("files", 10, wrap=False),
+            Column("tests", 85, wrap=False),
+            Column("created", 20),
+            Column("", 95, wrap=False),
+        ],
         [
             (
-                cp.id,
+                ids[cp.id],
                 cp.step,
                 cp.metadata.get("event", "-"),
                 cp.state.get("status", "-"),

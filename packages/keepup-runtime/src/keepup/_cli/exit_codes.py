@@ -6,21 +6,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from runtime_core import (
-    BudgetExceededError,
-    ConflictError,
-    CorruptionError,
-    DriverUnavailableError,
-    KeepupError,
-    NotFoundError,
-    RecoveryRefusedError,
-    RuntimeBusyError,
-    StorageError,
-    UnsafeWorkspaceError,
-    ValidationError,
-)
-from runtime_execution import run_id_of_holder
-
 __all__ = ["CliFailure", "Declined", "ExitCode", "Unhealthy", "describe", "exit_code_for"]
 
 
@@ -29,7 +14,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     INTERNAL = 1  # a bug in keepup: please report it (rerun with KEEPUP_DEBUG=1 for the traceback)
-    USAGE = 2  # the command line itself was wrong (unknown option, missing argument)
+    USAGE = 2  # the command line itself was wrong (unknown option, missing argument, ambiguous id prefix)
     INVALID = 3  # ValidationError: bad input (an id, a key, a URL, an argument); nothing was written
     NOT_FOUND = 4  # NotFoundError: no such thread, checkpoint, artifact, run or snapshot
     CONFLICT = 5  # ConflictError: a concurrent writer won; nothing was written
@@ -65,19 +50,34 @@ class Unhealthy(CliFailure):
     code = ExitCode.UNHEALTHY
 
 
-# Most specific first: the first class that matches wins.
-_BY_ERROR: tuple[tuple[type[KeepupError], ExitCode], ...] = (
-    (ValidationError, ExitCode.INVALID),
-    (NotFoundError, ExitCode.NOT_FOUND),
-    (ConflictError, ExitCode.CONFLICT),
-    (CorruptionError, ExitCode.CORRUPT),
-    (RuntimeBusyError, ExitCode.BUSY),
-    (DriverUnavailableError, ExitCode.DRIVER_UNAVAILABLE),
-    (StorageError, ExitCode.STORAGE),
-    (RecoveryRefusedError, ExitCode.RECOVERY_REFUSED),
-    (UnsafeWorkspaceError, ExitCode.UNSAFE_WORKSPACE),
-    (BudgetExceededError, ExitCode.BUDGET_EXCEEDED),
-)
+def _by_error() -> tuple[tuple[type[BaseException], ExitCode], ...]:
+    """Error types and their codes, most specific first (the first class that matches wins).
+    runtime_core is imported here, not with this module: ``keepup --help`` never needs it."""
+    from runtime_core import (
+        BudgetExceededError,
+        ConflictError,
+        CorruptionError,
+        DriverUnavailableError,
+        NotFoundError,
+        RecoveryRefusedError,
+        RuntimeBusyError,
+        StorageError,
+        UnsafeWorkspaceError,
+        ValidationError,
+    )
+
+    return (
+        (ValidationError, ExitCode.INVALID),
+        (NotFoundError, ExitCode.NOT_FOUND),
+        (ConflictError, ExitCode.CONFLICT),
+        (CorruptionError, ExitCode.CORRUPT),
+        (RuntimeBusyError, ExitCode.BUSY),
+        (DriverUnavailableError, ExitCode.DRIVER_UNAVAILABLE),
+        (StorageError, ExitCode.STORAGE),
+        (RecoveryRefusedError, ExitCode.RECOVERY_REFUSED),
+        (UnsafeWorkspaceError, ExitCode.UNSAFE_WORKSPACE),
+        (BudgetExceededError, ExitCode.BUDGET_EXCEEDED),
+    )
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
@@ -85,8 +85,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
     INTERRUPTED for Ctrl-C, INTERNAL for anything else (a bug)."""
     if isinstance(error, CliFailure):
         return error.code
+    from runtime_core import KeepupError
+
     if isinstance(error, KeepupError):
-        for cls, code in _BY_ERROR:
+        for cls, code in _by_error():
             if isinstance(error, cls):
                 return code
         return ExitCode.KEEPUP_ERROR
@@ -103,6 +105,9 @@ def describe(error: BaseException) -> str:
     message = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, CliFailure):
         return f"keepup: {message}"
+    from runtime_core import KeepupError, RuntimeBusyError
+    from runtime_execution import run_id_of_holder
+
     if isinstance(error, RuntimeBusyError):
         if error.holder:
             run_id = run_id_of_holder(error.holder)

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "Column",
     "ProgressCallback",
+    "When",
     "err_console",
     "escape",
     "fields",
@@ -32,6 +34,7 @@ __all__ = [
     "print_json",
     "progress",
     "short",
+    "stdout_is_terminal",
     "table",
     "when",
 ]
@@ -99,42 +102,208 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+class When(str):
+    """A moment as a table cell: on a terminal "3 min ago" (or, past a day, the local time with its
+    zone); in piped output ISO 8601; as a plain string the local time with its zone."""
+
+    moment: datetime
+
+    def __new__(cls, moment: datetime) -> When:
+        local = moment.astimezone()
+        obj = super().__new__(cls, local.strftime("%Y-%m-%d %H:%M:%S %Z").strip())
+        obj.moment = moment
+        return obj
+
+    def relative(self, now: datetime | None = None) -> str:
+        """How long ago (or from now), for people; the local time with its zone past a day."""
+        now = now or datetime.now(self.moment.tzinfo or None)
+        seconds = (now - self.moment).total_seconds()
+        ahead = seconds < 0
+        seconds = abs(seconds)
+        if seconds >= 86400:
+            return self.moment.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+        if seconds < 60:
+            amount = f"{int(seconds)} s"
+        elif seconds < 3600:
+            amount = f"{int(seconds // 60)} min"
+        else:
+            amount = f"{int(seconds // 3600)} h"
+        return f"in {amount}" if ahead else f"{amount} ago"
+
+
 def when(value: datetime | None) -> str:
-    """A timestamp for people: local time to the second."""
+    """A timestamp for people: local time to the second with its zone (a :class:`When`, which a
+    table shows as a relative time on a terminal and as ISO 8601 when piped)."""
     if value is None:
         return "-"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return When(value)
 
 
 def short(identifier: str | None, width: int = 13) -> str:
-    """An id shortened for a table cell; JSON output always carries full ids."""
+    """An id shortened for a title; tables show unique prefixes (keepup._cli.ids.abbreviate) and
+    JSON output always carries full ids."""
     if identifier is None:
         return "-"
-    return identifier if len(identifier) <= width else identifier[: width - 1] + "…"
+    return identifier if len(identifier) <= width else identifier[:width]
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a rich table on stdout (cells are escaped, never read as markup). The first column
-    (an id, usually) is never wrapped."""
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A table column. On a narrow terminal the columns of lowest ``priority`` are dropped first
+    (the first column is kept always); a ``wrap`` column is broken between words, never inside
+    one, and a column that is not is never broken."""
+
+    header: str
+    priority: int = 50
+    wrap: bool = True
+
+
+# Words that get a colour on a terminal (rich leaves colour out under NO_COLOR or when piped).
+_STYLES = {
+    "passed": "green",
+    "completed": "green",
+    "FAILED": "bold red",
+    "failed": "red",
+    "running": "yellow",
+    "interrupted": "yellow",
+    "cancelled": "yellow",
+    "← last good": "bold green",
+    "← failed": "bold red",
+}
+
+
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _plain_cell(cell: Any) -> str:
+    if cell is None:
+        return "-"
+    full = getattr(cell, "full", None)
+    if isinstance(full, str):
+        return full
+    if isinstance(cell, When):
+        return cell.moment.isoformat()
+    return " ".join(str(cell).split("\t")).replace("\n", " ")
+
+
+def _terminal_cell(cell: Any) -> str:
+    if cell is None:
+        return "-"
+    if isinstance(cell, When):
+        return cell.relative()
+    return str(cell)
+
+
+def _min_width(header: str, cells: Sequence[str], wrap: bool) -> int:
+    if not wrap:
+        return max([len(header), *(len(c) for c in cells)])
+    words = [w for text in (header, *cells) for w in text.split()]
+    return max([1, *(len(w) for w in words)])
+
+
+def table(title: str | None, columns: Sequence[str | Column], rows: Sequence[Sequence[Any]]) -> None:
+    """Print a table on stdout.
+
+    On a terminal: a rich table (cells are escaped, never read as markup) that fits the width:
+    columns of lowest priority are dropped until the rest fit without breaking a word; ids show
+    their shortest unique prefix and times how long ago. Otherwise (piped, redirected): one line
+    per row, cells separated by tabs, no header or title, full ids and ISO 8601 times, as gh does."""
+    cols = [
+        c if isinstance(c, Column) else Column(c, 100 if i == 0 else 50, i != 0)
+        for i, c in enumerate(columns)
+    ]
+    if not stdout_is_terminal():
+        out = sys.stdout
+        for row in rows:
+            out.write("\t".join(_plain_cell(cell) for cell in row) + "\n")
+        out.flush()
+        return
     from rich.table import Table
 
+    console = out_console()
+    texts = [[_terminal_cell(cell) for cell in row] for row in rows]
+    mins = [_min_width(c.header, [r[i] for r in texts], c.wrap) for i, c in enumerate(cols)]
+    keep = list(range(len(cols)))
+
+    def needed() -> int:
+        return sum(mins[i] for i in keep) + 3 * len(keep) + 1
+
+    while needed() > console.width and len(keep) > 1:
+        droppable = keep[1:]
+        drop = min(droppable, key=lambda i: (cols[i].priority, -i))
+        keep.remove(drop)
+    # Each column as wide as its widest cell, then the wrapping ones narrowed (the widest first),
+    # never below their longest word, until the table fits.
+    widths = {i: max([len(cols[i].header), *(len(r[i]) for r in texts)]) for i in keep}
+    excess = sum(widths.values()) + 3 * len(keep) + 1 - console.width
+    while excess > 0:
+        slack = [i for i in keep if cols[i].wrap and widths[i] > mins[i]]
+        if not slack:
+            break
+        widest = max(slack, key=lambda i: widths[i] - mins[i])
+        widths[widest] -= 1
+        excess -= 1
     t = Table(title=title, title_justify="left", show_lines=False)
-    for i, column in enumerate(columns):
-        t.add_column(column, overflow="fold", no_wrap=i == 0)
-    for row in rows:
-        t.add_row(*(escape("-" if cell is None else str(cell)) for cell in row))
-    out_console().print(t)
+    for i in keep:
+        c = cols[i]
+        t.add_column(c.header, no_wrap=not c.wrap, width=widths[i], overflow="fold")
+    for row in texts:
+        t.add_row(*(_styled(row[i]) for i in keep))
+    _print_paged(console, t, lines=len(rows) + 4 + (1 if title else 0))
+
+
+def _print_paged(console: Console, renderable: Any, *, lines: int) -> None:
+    """Print ``renderable``; through a pager ($PAGER, else less) when it is taller than the
+    terminal and both stdin and stdout are terminals, unless KEEPUP_NO_PAGER is set."""
+    import os
+
+    if lines <= console.height or os.environ.get("KEEPUP_NO_PAGER") or not _stdin_is_terminal():
+        console.print(renderable)
+        return
+    os.environ.setdefault("LESS", "-FRX")  # keep colours; quit at once if it fits after all
+    with console.pager(styles=True):
+        console.print(renderable)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _styled(text: str) -> Any:
+    from rich.text import Text
+
+    return Text(text, style=_STYLES.get(text, ""))
 
 
 def fields(title: str | None, rows: Sequence[tuple[str, Any]]) -> None:
-    """Print name/value pairs as a two-column table without a header."""
+    """Print name/value pairs: a two-column table without a header on a terminal, ``name<TAB>value``
+    lines otherwise."""
+    if not stdout_is_terminal():
+        for name, value in rows:
+            sys.stdout.write(f"{name}\t{_plain_cell(value)}\n")
+        sys.stdout.flush()
+        return
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", show_header=False)
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
     for name, value in rows:
-        t.add_row(escape(name), escape("-" if value is None else str(value)))
+        shown = (
+            "-"
+            if value is None
+            else f"{value} ({value.relative()})"
+            if isinstance(value, When)
+            else str(value)
+        )
+        t.add_row(escape(name), _styled(shown))
     out_console().print(t)
 
 
@@ -149,18 +318,28 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[ProgressCall
         return
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         SpinnerColumn,
+        Task,
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        """``done/total`` once the total is known; nothing before (never ``0/?``)."""
+
+        def render(self, task: Task) -> Text:
+            if task.total is None:
+                return Text("" if not task.completed else str(int(task.completed)))
+            return Text(f"{int(task.completed)}/{int(task.total)}")
 
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        Count(),
         TimeElapsedColumn(),
         console=console,
         transient=True,

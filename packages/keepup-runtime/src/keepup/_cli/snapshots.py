@@ -6,15 +6,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from runtime_core import UnsafeWorkspaceError
 
 from keepup._cli.context import runtime_of
-from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import escape, out_console, print_json, progress, table, when
+from keepup._cli.ids import Short
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
+from keepup._cli.rendering import Column, escape, out_console, print_json, progress, table, when
 from keepup._cli.shapes import file_change_json, restore_report_json, snapshot_json
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Workspace snapshots (shadow git, kept outside the workspace).", no_args_is_help=True)
+app = typer.Typer(
+    help="Workspace snapshots (shadow git, kept outside the workspace).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _lower(value: str | None) -> str | None:
+    """Commit ids in any case (git names them in lower case)."""
+    return None if value is None else value.strip().lower()
+
 
 WorkspaceArg = Annotated[
     Path, typer.Argument(metavar="WORKSPACE", help="The workspace folder.", file_okay=False)
@@ -26,11 +38,27 @@ def list_(
     ctx: typer.Context,
     workspace: WorkspaceArg,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most this many.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List a workspace's snapshots, newest first."""
-    snaps = runtime_of(ctx).snapshots(workspace)
-    found = snaps.list(limit)
+    """List a workspace's snapshots, newest first (--since/--until: by creation time)."""
+    try:
+        snaps = runtime_of(ctx).snapshots(workspace)
+    except UnsafeWorkspaceError:
+        # Keepup never snapshots a home or system folder, so it has none to list.
+        where = str(workspace.expanduser().resolve())
+        if json_:
+            print_json({"workspace": where, "snapshots": []})
+        else:
+            out_console().print(
+                f"no snapshots of {where}: Keepup never snapshots a home or system folder", markup=False
+            )
+        return
+    window = since is not None or until is not None
+    found = snaps.list(None if window else limit)
+    if window:
+        found = within(found, lambda s: s.created_at, since, until)[:limit]
     if json_:
         print_json({"workspace": snaps.workspace, "snapshots": [snapshot_json(s) for s in found]})
         return
@@ -39,8 +67,13 @@ def list_(
         return
     table(
         f"Snapshots of {snaps.workspace}",
-        ["commit", "created", "files", "message"],
-        [(s.commit, when(s.created_at), s.files, s.message) for s in found],
+        [
+            Column("commit", 100, wrap=False),
+            Column("created", 80),
+            Column("files", 60, wrap=False),
+            Column("message", 40),
+        ],
+        [(Short(s.commit[:12], s.commit), when(s.created_at), s.files, s.message) for s in found],
     )
 
 
@@ -48,10 +81,14 @@ def list_(
 def diff(
     ctx: typer.Context,
     workspace: WorkspaceArg,
-    a: Annotated[str, typer.Argument(metavar="A", help="A snapshot commit.")],
+    a: Annotated[
+        str, typer.Argument(metavar="A", help="A snapshot commit (or a unique prefix).", callback=_lower)
+    ],
     b: Annotated[
         str | None,
-        typer.Argument(metavar="[B]", help="Another snapshot (default: the files as they are now)."),
+        typer.Argument(
+            metavar="B", help="Another snapshot (default: the files as they are now).", callback=_lower
+        ),
     ] = None,
     patch: Annotated[bool, typer.Option("--patch", help="Include unified diffs.")] = False,
     json_: JsonOption = False,
@@ -85,7 +122,9 @@ def diff(
 def restore(
     ctx: typer.Context,
     workspace: WorkspaceArg,
-    commit: Annotated[str, typer.Argument(metavar="COMMIT", help="The snapshot to bring back.")],
+    commit: Annotated[
+        str, typer.Argument(metavar="COMMIT", help="The snapshot to bring back.", callback=_lower)
+    ],
     paths: Annotated[
         list[str] | None, typer.Option("--path", "-p", help="Restore only this path (repeatable).")
     ] = None,

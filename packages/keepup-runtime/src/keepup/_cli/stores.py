@@ -16,17 +16,28 @@ import typer
 from runtime_core import DriverUnavailableError, KeepupError, NotFoundError, StorageError, new_id
 from runtime_persistence.storage.stores import open_store
 
-from keepup._cli.context import runtime_of, store_option_of
+from keepup._cli.context import runtime_of, shown_url, store_option_of
 from keepup._cli.exit_codes import Unhealthy
 from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
-from keepup._cli.rendering import err_console, escape, fields, out_console, print_json, progress
+from keepup._cli.rendering import (
+    Column,
+    err_console,
+    escape,
+    fields,
+    out_console,
+    print_json,
+    progress,
+    table,
+)
 from keepup._cli.shapes import gc_json
 from keepup.runtime import open_runtime, resolved_store_url
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="The store: info, schema migrations, garbage collection, health checks.", no_args_is_help=True
+    help="The store: info, schema migrations, garbage collection, health checks.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 _MIN_GIT = (2, 25)
@@ -53,21 +64,84 @@ def info(ctx: typer.Context, json_: JsonOption = False) -> None:
     runtime = runtime_of(ctx)
     driver = runtime.driver
     data: dict[str, Any] = {
-        "url": driver.url,
+        "url": shown_url(driver.url),
         "driver": type(driver).__name__,
         "home": str(runtime.home),
         "atomic_batch": driver.atomic_batch,
         "max_value_size": driver.max_value_size,
         "schema": _schema_json(driver),
+        "holds": _holdings(driver, runtime.home),
     }
     if json_:
         print_json(data)
         return
-    rows = [(k.replace("_", " "), v) for k, v in data.items() if k != "schema"]
+    rows = [(k.replace("_", " "), v) for k, v in data.items() if k not in ("schema", "holds")]
     schema = data["schema"]
     if isinstance(schema, dict):
         rows.append(("schema", f"version {schema['current']} (this keepup knows {schema['latest']})"))
     fields("Store", rows)
+    table(
+        "What it holds",
+        [Column("kind", 100, wrap=False), Column("count", 90, wrap=False), Column("bytes", 80, wrap=False)],
+        [(kind, held["count"], _size(held["bytes"])) for kind, held in data["holds"].items()],
+    )
+
+
+def _holdings(driver: Any, home: Path) -> dict[str, dict[str, int]]:
+    """Counts and bytes per kind of record (the stored records' own bytes; blobs their size;
+    snapshots the shadow repositories under the home, and their bytes on disk)."""
+    from runtime_persistence.artifacts import ARTIFACT_NS
+    from runtime_persistence.checkpoints import CKPT_ID_NS, CKPT_NS, THREAD_NS
+    from runtime_persistence.events import EVENT_NS
+    from runtime_persistence.runs import RUN_NS
+    from runtime_persistence.sessions import SESSION_NS
+    from runtime_persistence.tasks import TASK_NS
+
+    def records(namespace: str) -> tuple[int, int]:
+        count = size = 0
+        for entry in driver.scan(namespace):
+            count += 1
+            size += len(entry.value)
+        return count, size
+
+    out: dict[str, dict[str, int]] = {}
+    threads = records(THREAD_NS)
+    out["threads"] = {"count": threads[0], "bytes": threads[1]}
+    checkpoints = records(CKPT_NS)
+    out["checkpoints"] = {"count": records(CKPT_ID_NS)[0], "bytes": checkpoints[1]}
+    blob_count = blob_bytes = 0
+    for blob in driver.list_blobs():
+        blob_count += 1
+        blob_bytes += blob.size
+    out["blobs"] = {"count": blob_count, "bytes": blob_bytes}
+    for kind, namespace in (
+        ("artifact versions", ARTIFACT_NS),
+        ("runs", RUN_NS),
+        ("sessions", SESSION_NS),
+        ("tasks", TASK_NS),
+        ("events", EVENT_NS),
+    ):
+        count, size = records(namespace)
+        out[kind] = {"count": count, "bytes": size}
+    shadow = home / "shadow"
+    repos = [p for p in shadow.iterdir() if p.is_dir()] if shadow.is_dir() else []
+    disk = sum(
+        f.stat().st_size for repo in repos for f in repo.rglob("*") if f.is_file() and not f.is_symlink()
+    )
+    out["snapshot repositories"] = {"count": len(repos), "bytes": disk}
+    return out
+
+
+def _size(n: int) -> str:
+    """``n`` bytes for people: ``512 B``, ``1.5 KiB``, ``3.2 MiB``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 _SQL_SCHEMES = frozenset({"sqlite", "postgresql", "postgres", "mysql", "mariadb"})

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
+from runtime_core import ValidationError
 
 from keepup._cli.context import runtime_of
-from keepup._cli.options import JsonOption, YesOption, confirm
-from keepup._cli.rendering import fields, out_console, print_json, short, table, when
+from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
+from keepup._cli.rendering import Column, fields, out_console, print_json, table, when
 from keepup._cli.shapes import checkpoint_json, lease_json, thread_json
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Threads: named lines of checkpoints.", no_args_is_help=True)
+app = typer.Typer(help="Threads: named lines of checkpoints.", no_args_is_help=True, rich_markup_mode=None)
 
-ThreadArg = Annotated[str, typer.Argument(metavar="THREAD", help="Thread id.")]
+ThreadArg = Annotated[
+    str,
+    typer.Argument(metavar="THREAD", help="Thread id (or a unique prefix of it).", callback=resolver(THREAD)),
+]
 
 
 @app.command("list")
@@ -23,22 +29,51 @@ def list_(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
     before: Annotated[
-        str | None, typer.Option("--before", metavar="THREAD", help="Page: threads older than this one.")
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="THREAD",
+            help="Page: threads older than this one.",
+            callback=resolver(THREAD),
+        ),
     ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List threads, newest first."""
-    threads = runtime_of(ctx).checkpoints.list_threads(limit=limit, before=before)
+    """List threads, newest first (--since/--until: by the time they were last updated)."""
+    window = since is not None or until is not None
+    threads = runtime_of(ctx).checkpoints.list_threads(limit=10_000 if window else limit, before=before)
+    if window:
+        threads = within(threads, lambda t: t.updated_at, since, until)[:limit]
     if json_:
         print_json({"threads": [thread_json(t) for t in threads]})
         return
     if not threads:
         out_console().print("no threads yet: run `keepup demo` to make one")
         return
+    driver = runtime_of(ctx).driver
+    tids = abbreviate(driver, THREAD, [t.id for t in threads])
+    cids = abbreviate(driver, CHECKPOINT, [c for t in threads for c in (t.head, t.forked_from)])
     table(
         None,
-        ["thread", "name", "head", "forked from", "updated"],
-        [(t.id, t.name, short(t.head), short(t.forked_from), when(t.updated_at)) for t in threads],
+        [
+            Column("thread", 100, wrap=False),
+            Column("name", 90),
+            Column("head", 40, wrap=False),
+            Column("forked from", 30, wrap=False),
+            Column("updated", 60),
+        ],
+        [
+            (
+                tids[t.id],
+                t.name or "-",
+                None if t.head is None else cids[t.head],
+                None if t.forked_from is None else cids[t.forked_from],
+                when(t.updated_at),
+            )
+            for t in threads
+        ],
     )
 
 
@@ -74,13 +109,17 @@ def show(ctx: typer.Context, thread_id: ThreadArg, json_: JsonOption = False) ->
         ),
     ]
     if thread.metadata:
-        rows.append(("metadata", thread.metadata))
+        rows.append(
+            ("metadata", json.dumps(thread.metadata, ensure_ascii=False, sort_keys=True, default=str))
+        )
     fields(f"Thread {thread.name or thread.id}", rows)
 
 
 @app.command("rename")
 def rename(ctx: typer.Context, thread_id: ThreadArg, name: str, json_: JsonOption = False) -> None:
-    """Rename a thread."""
+    """Rename a thread (the name must not be blank)."""
+    if not name.strip():
+        raise ValidationError("a thread's new name must not be blank")
     thread = runtime_of(ctx).checkpoints.rename_thread(thread_id, name)
     if json_:
         print_json({"thread": thread_json(thread)})

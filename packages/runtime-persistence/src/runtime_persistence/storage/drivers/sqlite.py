@@ -216,17 +216,35 @@ class SqliteDriver:
     # connections ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._read_only:
-            conn = sqlite3.connect(
-                f"file:{self._path}?mode=ro",
-                uri=True,
-                timeout=self._busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        else:
-            conn = sqlite3.connect(
+            try:
+                return self._connect_read_only(immutable=False)
+            except StorageError:
+                # A WAL store in a folder this process cannot write (a read-only home): SQLite
+                # cannot make the -shm index a reader needs. Read the file as it is instead.
+                if os.access(self._path.parent, os.W_OK):
+                    raise
+                return self._connect_read_only(immutable=True)
+        return self._setup(
+            sqlite3.connect(
                 self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
+        )
+
+    def _connect_read_only(self, *, immutable: bool) -> sqlite3.Connection:
+        flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+        uri = f"{self._path.resolve().as_uri()}?{flags}"
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn = self._setup(conn)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _storage_error(exc, self._path) from exc
+        return conn
+
+    def _setup(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             if not self._read_only:

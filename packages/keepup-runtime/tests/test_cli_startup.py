@@ -1,0 +1,71 @@
+"""Start-up: ``import keepup`` is lazy, and the ``keepup`` command loads only what it runs.
+
+``keepup --help`` (and completion) import no store package at all; a command imports its own
+group only, never rich.markdown or the server drivers' client libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY_FOR_HELP = [
+    "attr",
+    "attrs",
+    "jsonschema",
+    "pydantic",
+    "rich",
+    "msgspec",
+    "runtime_core",
+    "runtime_persistence",
+    "runtime_execution",
+    "keepup.runtime",
+    "keepup._cli.checkpoints",
+]
+DRIVERS = ["psycopg", "psycopg_pool", "pymysql", "aiomysql", "redis", "pymongo", "motor", "rich.markdown"]
+
+
+def loaded_after(args: list[str], home: Path) -> set[str]:
+    """The modules loaded after running ``keepup ARGS`` in a fresh interpreter."""
+    code = (
+        "import sys, json\n"
+        f"sys.argv = ['keepup', *{args!r}]\n"
+        "from keepup.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.__stdout__.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {"KEEPUP_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out.rsplit("MODULES ", 1)[1]))
+
+
+def test_import_keepup_loads_no_library_package() -> None:
+    code = "import sys, keepup; print(sorted(m for m in sys.modules if m.startswith('runtime_')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import keepup; print(keepup.open_runtime.__module__, keepup.Checkpoints.__name__, 'Checkpoints' in dir(keepup))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["keepup.runtime", "Checkpoints", "True"]
+
+
+def test_help_loads_no_store_package(tmp_path: Path) -> None:
+    for args in (["--help"], ["--version"], ["-h"]):
+        loaded = loaded_after(args, tmp_path)
+        assert not {m for m in loaded if m in HEAVY_FOR_HELP or m.split(".")[0] in HEAVY_FOR_HELP}, args
+
+
+def test_a_command_loads_neither_rich_markdown_nor_server_drivers(tmp_path: Path) -> None:
+    from keepup.runtime import open_runtime
+
+    with open_runtime(home=tmp_path) as runtime:
+        runtime.checkpoints.create_thread("t")
+    loaded = loaded_after(["thread", "list"], tmp_path)
+    assert "keepup._cli.threads" in loaded
+    assert not {m for m in loaded if m in DRIVERS or m.split(".")[0] in DRIVERS}
+    assert "keepup._cli.checkpoints" not in loaded and "rich" not in loaded  # piped: no tables
