@@ -331,3 +331,38 @@ def test_a_symlink_to_the_home_directory_is_refused(
     (tmp_path / "innocent-name").symlink_to(fake_home)
     with pytest.raises(UnsafeWorkspaceError):
         ShadowGit(tmp_path / "innocent-name", state_dir=state)
+
+
+@pytest.mark.parametrize("where", ["new-empty-folder", "existing-folder", "gitdir-file"])
+def test_a_repository_appearing_between_snapshots_is_excluded_reported_and_snapshots_go_on(
+    repo: Path, state: Path, tmp_path: Path, where: str
+) -> None:
+    """Issue 11, hole 9: one ``git init`` in a subfolder between two snapshots made every later
+    snapshot of the process fail (``git add`` refuses a repository without a commit). It must be
+    left out, reported in ``last_scan``, and snapshots (and restores) must keep working."""
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "plugin/code.py", "tracked while a plain folder\n")
+    first = sg.snapshot()
+    assert first is not None
+    if where == "new-empty-folder":
+        (repo / "fresh").mkdir()
+        user_git(repo / "fresh", "init", "-q")
+        nested = "fresh"
+    elif where == "existing-folder":
+        user_git(repo / "plugin", "init", "-q")
+        nested = "plugin"
+    else:  # a linked worktree or submodule: ``.git`` is a file holding a gitdir pointer
+        write(repo, "linked/feature.py", "a worktree's file\n")
+        write(repo, "linked/.git", f"gitdir: {tmp_path / 'elsewhere' / '.git' / 'worktrees' / 'linked'}\n")
+        nested = "linked"
+    for i in range(3):
+        write(repo, f"work/step{i}.txt", f"{i}\n")
+        commit = sg.snapshot(f"step {i}")
+        assert commit is not None
+        assert f"work/step{i}.txt" in snapshot_paths(sg, commit)
+        assert not any(p == nested or p.startswith(nested + "/") for p in snapshot_paths(sg, commit))
+        assert nested in sg.last_scan.nested_repositories
+    report = sg.restore(first)
+    assert report.rescue_commit is not None
+    assert not (repo / "work").exists()
+    assert (repo / nested).is_dir()

@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from runtime_core import BudgetExceededError
+from runtime_core import BudgetExceededError, StorageError
 
 from runtime_persistence.shadow_git._git import _GitRunner, _now
 
@@ -143,6 +143,23 @@ class _Excludes(_GitRunner):
         """Bring the shadow index up to the working tree (honouring every exclude) and return its
         tree id. Writes objects to the shadow store only; moves no ref.
 
+        A nested repository made between the scan and ``git add`` (which refuses a repository
+        without a commit) fails the staging once: the workspace is then scanned again and, when
+        that finds new nested repositories, staged again with them excluded."""
+        try:
+            return self._index_tree_once(deadline)
+        except BudgetExceededError:
+            raise
+        except StorageError:
+            known = set(self._last_scan.nested_repositories)
+            scan, _ = self._scan(deadline)
+            if set(scan.nested_repositories) <= known:
+                raise
+            return self._index_tree_once(deadline)
+
+    def _index_tree_once(self, deadline: float | None) -> str:
+        """One pass of :meth:`_index_tree`.
+
         The scan of the workspace runs while ``git add`` does (both mostly wait on the file
         system). In the usual case the scan finds the same exclusions as last time and nothing more
         is done; when they changed, the excludes are rewritten, newly excluded files untracked and
@@ -162,6 +179,12 @@ class _Excludes(_GitRunner):
             if add is not None:
                 self._kill(add)
             raise
+        if previous_scan is not None:
+            appeared = sorted(set(scan.nested_repositories) - set(previous_scan.nested_repositories))
+            if appeared:  # reported: their files leave later snapshots (the folder is never touched)
+                self._telemetry.event(
+                    "shadow_git.nested_repositories_appeared", workspace=str(self._root), paths=appeared
+                )
         self._last_scan = scan
         self._scanned = True
         text = self._exclude_text(scan)
@@ -181,14 +204,22 @@ class _Excludes(_GitRunner):
                 marker.write_text(digest)
         else:
             if add is not None:
-                grew = previous_scan is None or (
-                    not set(scan.oversized) <= set(previous_scan.oversized)
-                    or not set(scan.lfs_patterns) <= set(previous_scan.lfs_patterns)
+                grew = previous_scan is None or any(
+                    not set(new) <= set(old)
+                    for new, old in (
+                        (scan.oversized, previous_scan.oversized),
+                        (scan.lfs_patterns, previous_scan.lfs_patterns),
+                        (scan.nested_repositories, previous_scan.nested_repositories),
+                        (scan.unreadable, previous_scan.unreadable),
+                    )
                 )
-                if grew:
+                if grew:  # it may be hashing (or failing on) something now excluded: stop it
                     self._kill(add)
                 else:
-                    self._wait(add, ["add", "-A"], deadline=deadline)
+                    # its work is reused by the ``git add`` below, which decides; a failure here
+                    # (a folder that changed meanwhile) is not the snapshot's failure
+                    with contextlib.suppress(StorageError):
+                        self._wait(add, ["add", "-A"], deadline=deadline)
             exclude.parent.mkdir(parents=True, exist_ok=True)
             exclude.write_text(text, "utf-8", "surrogateescape")
             self._untrack_excluded(deadline)
