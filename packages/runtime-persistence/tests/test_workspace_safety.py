@@ -366,3 +366,40 @@ def test_a_repository_appearing_between_snapshots_is_excluded_reported_and_snaps
     assert report.rescue_commit is not None
     assert not (repo / "work").exists()
     assert (repo / nested).is_dir()
+
+
+@pytest.mark.parametrize("depth", ["folder", "subfolder"])
+def test_a_folder_swapped_for_a_symlink_between_plan_and_delete_is_not_followed(
+    repo: Path, state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: str
+) -> None:
+    """Issue 11, hole 4: restore plans (checking that every folder is real), then deletes. A folder
+    swapped for a symlink to an outside folder in between must not lead the delete (or the pruning
+    of emptied folders) outside: the outside folder stays byte for byte the same."""
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "d/keep.txt", "v1\n")
+    target = sg.snapshot("checkpoint")
+    assert target is not None
+    write(repo, "d/keep.txt", "v2\n")
+    write(repo, "d/e/new.txt", "made after the checkpoint\n")
+    write(repo, "d/e/f/deeper.txt", "made after the checkpoint\n")
+    outside = tmp_path / "outside"
+    write(outside, "keep.txt", "outside\n")
+    write(outside, "e/new.txt", "outside, must survive\n")
+    write(outside, "e/f/deeper.txt", "outside, must survive\n")
+    (outside / "e" / "f" / "empty").mkdir()
+    swapped = repo / ("d" if depth == "folder" else "d/e")
+    link_to = outside if depth == "folder" else outside / "e"
+    before = fingerprint(outside)
+    plan = sg._plan
+
+    def plan_then_swap(*args: object, **kwargs: object) -> object:
+        result = plan(*args, **kwargs)  # type: ignore[arg-type]
+        swapped.rename(swapped.with_name(swapped.name + "-moved"))
+        swapped.symlink_to(link_to)
+        return result
+
+    monkeypatch.setattr(sg, "_plan", plan_then_swap)
+    report = sg.restore(target)
+    assert fingerprint(outside) == before
+    assert "d/e/new.txt" not in report.removed and "d/e/new.txt" in report.skipped
+    assert report.rescue_commit is not None

@@ -27,6 +27,7 @@ from runtime_core import (
     ValidationError,
 )
 
+from runtime_persistence.shadow_git._dirfd import Removal, remove_empty_tree, remove_file
 from runtime_persistence.shadow_git.diff import _parse_diff
 from runtime_persistence.shadow_git.snapshot import _Snapshots
 
@@ -52,12 +53,6 @@ def _only_removed_inside(folder: Path, rel: str, removed: set[str]) -> bool:
             if f"{rel}/{inner}".replace(os.sep, "/") not in removed:
                 return False
     return True
-
-
-def _remove_empty_tree(folder: Path) -> None:
-    for dirpath, _dirnames, _filenames in os.walk(folder, topdown=False):  # children first
-        with contextlib.suppress(OSError):
-            os.rmdir(dirpath)
 
 
 class _Restore(_Snapshots):
@@ -194,20 +189,24 @@ class _Restore(_Snapshots):
         return True
 
     def _apply(self, plan: _Plan, target: str, deadline: float | None) -> None:
+        """Delete, then write. Deletes go through directory descriptors opened without following
+        symlinks (:mod:`._dirfd`), never through the path again: a folder swapped for a symlink
+        since the plan is not followed, and what lies under it moves to ``skipped``."""
+        unsafe: builtins.list[str] = []
         for path in plan.removed:
-            full = self._root / path
-            with contextlib.suppress(FileNotFoundError):
-                if not stat.S_ISDIR(full.lstat().st_mode):
-                    full.unlink()
-            self._prune_empty_parents(full.parent)
+            if remove_file(self._root, path) is Removal.UNSAFE:
+                unsafe.append(path)
+        for path in plan.created:
+            if not remove_empty_tree(self._root, path):
+                unsafe.append(path)
+        if unsafe:
+            gone = set(unsafe)
+            plan.removed[:] = [p for p in plan.removed if p not in gone]
+            plan.created[:] = [p for p in plan.created if p not in gone]
+            plan.skipped[:] = sorted({*plan.skipped, *gone})
         writes = plan.changed + plan.created
         if not writes:
             return
-        for path in plan.created:
-            full = self._root / path
-            with contextlib.suppress(OSError):
-                if stat.S_ISDIR(full.lstat().st_mode):
-                    _remove_empty_tree(full)
         index = self._git_dir / f"keepup-restore-{secrets.token_hex(6)}.index"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
@@ -217,14 +216,6 @@ class _Restore(_Snapshots):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 index.unlink()
-
-    def _prune_empty_parents(self, folder: Path) -> None:
-        while folder != self._root and folder.is_relative_to(self._root):
-            try:
-                folder.rmdir()
-            except OSError:
-                return
-            folder = folder.parent
 
     def _check_paths(self, paths: Sequence[str] | None) -> builtins.list[str] | None:
         if paths is None:
