@@ -403,3 +403,59 @@ def test_a_folder_swapped_for_a_symlink_between_plan_and_delete_is_not_followed(
     assert fingerprint(outside) == before
     assert "d/e/new.txt" not in report.removed and "d/e/new.txt" in report.skipped
     assert report.rescue_commit is not None
+
+
+def _readable_by_others(folder: Path) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            if not path.is_symlink() and st.st_mode & 0o077:
+                found.append(f"{path.relative_to(folder)} {oct(st.st_mode & 0o777)}")
+    if Path(folder).stat().st_mode & 0o077:
+        found.append(f". {oct(folder.stat().st_mode & 0o777)}")
+    return found
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_the_shadow_repository_is_private(repo: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11, hole 7 (shadow part): objects were 0444 even when the workspace file was 0600,
+    and the shadow directory was readable by other users. Whatever the umask, nothing under the
+    shadow directory may be group- or other-accessible after snapshots, a restore and gc."""
+    old = os.umask(0o022)
+    try:
+        write(repo, "secret-notes.txt", "private\n").chmod(0o600)
+        sg = ShadowGit(repo, state_dir=state)
+        first = sg.snapshot()
+        assert first is not None
+        write(repo, "secret-notes.txt", "private, v2\n")
+        assert sg.snapshot() is not None
+        sg.restore(first)
+        sg.gc()
+        shadow = Path(sg.git_dir).parent
+        assert _readable_by_others(shadow) == []
+        assert _readable_by_others(state / "shadow") == []
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_an_existing_shadow_repository_is_made_private_at_set_up(repo: Path, state: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        sg = ShadowGit(repo, state_dir=state)
+        assert sg.snapshot() is not None
+        shadow = Path(sg.git_dir).parent
+        for dirpath, dirnames, filenames in os.walk(shadow):  # as an older Keepup left it
+            for name in dirnames:
+                (Path(dirpath) / name).chmod(0o755)
+            for name in filenames:
+                (Path(dirpath) / name).chmod(0o644)
+        shadow.chmod(0o755)
+        again = ShadowGit(repo, state_dir=state)
+        write(repo, "more.txt", "more\n")
+        assert again.snapshot() is not None
+        assert _readable_by_others(shadow) == []
+    finally:
+        os.umask(old)

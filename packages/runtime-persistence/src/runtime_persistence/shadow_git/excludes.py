@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 
 from runtime_core import BudgetExceededError, StorageError
 
-from runtime_persistence.shadow_git._git import _GitRunner, _now
+from runtime_persistence.shadow_git._git import _GitRunner, _now, _private_dir, _write_private
 
 DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 """Files larger than this (bytes) are left out of snapshots unless the cap is changed."""
@@ -201,7 +201,7 @@ class _Excludes(_GitRunner):
                 self._wait(add, ["add", "-A"], deadline=deadline)
             if not same_digest:  # an ignore file changed: drop tracked files it now ignores
                 self._untrack_excluded(deadline)
-                marker.write_text(digest)
+                _write_private(marker, digest.encode())
         else:
             if add is not None:
                 grew = previous_scan is None or any(
@@ -220,11 +220,11 @@ class _Excludes(_GitRunner):
                     # (a folder that changed meanwhile) is not the snapshot's failure
                     with contextlib.suppress(StorageError):
                         self._wait(add, ["add", "-A"], deadline=deadline)
-            exclude.parent.mkdir(parents=True, exist_ok=True)
-            exclude.write_text(text, "utf-8", "surrogateescape")
+            _private_dir(exclude.parent)
+            _write_private(exclude, text.encode("utf-8", "surrogateescape"))
             self._untrack_excluded(deadline)
             self._git(["add", "-A"], deadline=deadline)
-            marker.write_text(digest)
+            _write_private(marker, digest.encode())
         return self._git(["write-tree"], deadline=deadline).stdout.decode().strip()
 
     def _exclude_text(self, scan: WorkspaceScan) -> str:
