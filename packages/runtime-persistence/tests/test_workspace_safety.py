@@ -459,3 +459,115 @@ def test_an_existing_shadow_repository_is_made_private_at_set_up(repo: Path, sta
         assert _readable_by_others(shadow) == []
     finally:
         os.umask(old)
+
+
+CREDENTIAL_FILES = (
+    ".env",
+    ".env.local",
+    ".env.production",
+    "app/.env",
+    "app/.ENV.development",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".pgpass",
+    ".my.cnf",
+    ".netrc",
+    "_netrc",
+    ".htpasswd",
+    ".kube/config",
+    "ops/.kube/prod.yaml",
+    ".docker/config.json",
+    ".dockercfg",
+    ".aws/credentials",
+    ".aws/config",
+    ".ssh/id_rsa",
+    ".ssh/config",
+    "keys/id_rsa",
+    "keys/id_ed25519",
+    "keys/id_ecdsa.pub",
+    ".gnupg/secring.gpg",
+    ".azure/accessTokens.json",
+    ".config/gcloud/application_default_credentials.json",
+    "gcp/application_default_credentials.json",
+    ".config/gcloud/credentials.db",
+    ".config/gh/hosts.yml",
+    "credentials.json",
+    "client_secret_1234.apps.googleusercontent.com.json",
+    "infra/terraform.tfstate",
+    "infra/terraform.tfstate.backup",
+    "infra/prod.tfvars",
+    ".terraformrc",
+    ".vault-token",
+    ".boto",
+    ".s3cfg",
+    "tls/server.pem",
+    "tls/server.key",
+    "tls/client.p12",
+    "tls/client.pfx",
+    "android/release.jks",
+    "android/release.keystore",
+    "putty/me.ppk",
+    "vault.kdbx",
+    "secrets.yaml",
+    "config/secrets.json",
+    ".secrets",
+)
+
+
+def _negate_everything(repo: Path) -> None:
+    """Workspace rules that try to bring every secret back, in both places a workspace controls."""
+    rules = ["*.log", "!*", "!**/*", "!.*", "!**/.*", "!.env", "!.ssh/", "!.aws/", "!*.pem"]
+    rules += ["!/" + p for p in CREDENTIAL_FILES]
+    write(repo, ".gitignore", "\n".join(rules) + "\n")
+    write(repo, ".git/info/exclude", "!.env\n!.env.*\n!*.key\n!.kube/\n")
+
+
+def test_credential_files_stay_out_of_snapshots_whatever_the_workspace_rules_say(
+    repo: Path, state: Path
+) -> None:
+    """Issue 11, hole 8: a ``!.env`` line in the workspace's .gitignore or .git/info/exclude
+    brought secrets back, and most common credential files passed the defaults. Built-in secret
+    excludes are applied after the workspace's rules: no rule of the workspace can negate them."""
+    for rel in CREDENTIAL_FILES:
+        write(repo, rel, f"secret in {rel}\n")
+    write(repo, ".env.example", "TOKEN=\n")
+    write(repo, "src/keys.py", "not a key file\n")
+    _negate_everything(repo)
+    sg = ShadowGit(repo, state_dir=state)
+    commit = sg.snapshot()
+    assert commit is not None
+    paths = snapshot_paths(sg, commit)
+    leaked = sorted(set(CREDENTIAL_FILES) & paths)
+    assert leaked == [], f"{len(leaked)} of {len(CREDENTIAL_FILES)} credential files leaked: {leaked}"
+    assert {".env.example", "src/keys.py", "src/app.py", ".gitignore"} <= paths
+    assert set(sg.last_scan.secrets) == set(CREDENTIAL_FILES)
+    # a later snapshot (the early ``git add`` path) and a working-tree diff leave them out too
+    write(repo, ".env", "changed secret\n")
+    write(repo, "src/app.py", "print('changed')\n")
+    later = sg.snapshot()
+    assert later is not None
+    assert not set(CREDENTIAL_FILES) & snapshot_paths(sg, later)
+    assert not {c.path for c in sg.diff(later)} & set(CREDENTIAL_FILES)
+
+
+def test_snapshotting_a_secret_path_needs_an_explicit_opt_in(repo: Path, state: Path) -> None:
+    write(repo, "config/.env", "DEBUG=1\n")
+    write(repo, ".env", "TOKEN=secret\n")
+    write(repo, "deploy/.ssh/known_hosts", "host key\n")
+    _negate_everything(repo)
+    allowed = ShadowGit(repo, state_dir=state, allow_secrets=["config/.env", "deploy/.ssh"])
+    commit = allowed.snapshot()
+    assert commit is not None
+    paths = snapshot_paths(allowed, commit)
+    assert {"config/.env", "deploy/.ssh/known_hosts"} <= paths
+    assert ".env" not in paths
+    assert allowed.last_scan.secrets == (".env",)
+    # without the opt-in, the next snapshot drops them again
+    plain = ShadowGit(repo, state_dir=state)
+    write(repo, "src/app.py", "print('changed')\n")
+    later = plain.snapshot()
+    assert later is not None
+    assert not {"config/.env", "deploy/.ssh/known_hosts", ".env"} & snapshot_paths(plain, later)
+    with pytest.raises(UnsafeWorkspaceError):
+        ShadowGit(repo, state_dir=state, allow_secrets=["../outside/.env"])

@@ -40,7 +40,12 @@ from runtime_core import (
 
 from runtime_persistence.shadow_git._git import DEFAULT_TIME_BUDGET
 from runtime_persistence.shadow_git.diff import _Diff
-from runtime_persistence.shadow_git.excludes import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, WorkspaceScan
+from runtime_persistence.shadow_git.excludes import (
+    DEFAULT_EXCLUDES,
+    DEFAULT_MAX_FILE_SIZE,
+    SECRET_EXCLUDES,
+    WorkspaceScan,
+)
 from runtime_persistence.shadow_git.refs import _Refs
 from runtime_persistence.shadow_git.restore import _Restore
 from runtime_persistence.shadow_git.snapshot import MAX_MESSAGE_CHARS  # noqa: F401 (still importable from here)
@@ -55,6 +60,7 @@ __all__ = [
     "DEFAULT_EXCLUDES",
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_TIME_BUDGET",
+    "SECRET_EXCLUDES",
     "ShadowGit",
     "WorkspaceScan",
     "check_workspace",
@@ -80,8 +86,12 @@ class ShadowGit(_Restore, _Refs, _Diff):
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         time_budget: float | None = DEFAULT_TIME_BUDGET,
         extra_excludes: Sequence[str] = (),
+        allow_secrets: Sequence[str] = (),
         git: str | None = None,
     ) -> None:
+        """``allow_secrets`` lists paths (files or folders, relative to the workspace) that
+        snapshots may hold although they match :data:`SECRET_EXCLUDES`; every other secret file
+        stays out whatever the workspace's ignore rules say."""
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 0:
             raise ValidationError(f"max_file_size must be a non-negative integer, got {max_file_size!r}")
         if time_budget is not None and (
@@ -111,6 +121,11 @@ class ShadowGit(_Restore, _Refs, _Diff):
         )
         self._max_file_size = max_file_size
         self._extra_excludes = tuple(extra_excludes)
+        allowed = self._check_paths(allow_secrets)
+        if allowed is None:
+            raise ValidationError("allow_secrets names secret paths, not the whole workspace")
+        self._allow_secrets = tuple(sorted(set(allowed)))
+        self._reinclude = []
         self._last_scan = WorkspaceScan()
         self._scanned = False
         self._ensure_repository()
