@@ -23,7 +23,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["Removal", "remove_empty_tree", "remove_file"]
+__all__ = ["Removal", "remove_empty_tree", "remove_file", "write_entry"]
 
 _DIR_FLAGS = (
     os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -128,3 +128,70 @@ def remove_empty_tree(root: Path, rel: str) -> bool:
     except FileNotFoundError:
         pass
     return True
+
+
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@contextlib.contextmanager
+def _folders_made(root: Path, parts: Sequence[str]) -> Iterator[int]:
+    """Yield a descriptor of the folder ``parts`` under ``root``, reached one ``O_NOFOLLOW``
+    folder at a time and made where missing (mode 0777 less the umask, as git does). Raises
+    _NotAFolder on a symlink or a file on the way."""
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for name in parts:
+            try:
+                nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                with contextlib.suppress(FileExistsError):  # made meanwhile: the open decides
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                try:
+                    nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in _NOT_A_FOLDER:
+                        raise _NotAFolder(name) from None
+                    raise
+            except OSError as exc:
+                if exc.errno in _NOT_A_FOLDER:
+                    raise _NotAFolder(name) from None
+                raise
+            os.close(fd)
+            fd = nfd
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def write_entry(root: Path, rel: str, mode: int, chunks: Iterator[bytes]) -> bool:
+    """Write the tree entry ``rel`` (git ``mode``: 100644, 100755 or 120000) from ``chunks``
+    through a temporary name and a rename inside its folder's descriptor; folders on the way are
+    reached without following symlinks (and made when missing). A symlink or a folder where the
+    entry goes is replaced only when it is a symlink (never followed). False, with nothing
+    written, when a folder on the way is no longer a real folder or a folder is in the way."""
+    parts = rel.split("/")
+    name = parts[-1]
+    try:
+        with _folders_made(root, parts[:-1]) as fd:
+            try:
+                if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    return False
+            except FileNotFoundError:
+                pass
+            tmp = f".keepup-restore.{os.urandom(8).hex()}"
+            try:
+                if mode == 0o120000:
+                    os.symlink(os.fsdecode(b"".join(chunks)), tmp, dir_fd=fd)
+                else:
+                    out = os.open(tmp, _TMP_FLAGS, 0o777 if mode == 0o100755 else 0o666, dir_fd=fd)
+                    with os.fdopen(out, "wb") as fh:
+                        for chunk in chunks:
+                            fh.write(chunk)
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=fd)
+                raise
+            return True
+    except _NotAFolder:
+        return False
