@@ -574,3 +574,39 @@ def test_snapshotting_a_secret_path_needs_an_explicit_opt_in(repo: Path, state: 
     assert not {"config/.env", "deploy/.ssh/known_hosts", ".env"} & snapshot_paths(plain, later)
     with pytest.raises(UnsafeWorkspaceError):
         ShadowGit(repo, state_dir=state, allow_secrets=["../outside/.env"])
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-snapshot", "later-snapshot"])
+def test_a_repository_made_between_the_scan_and_git_add_is_excluded_on_a_second_pass(
+    repo: Path, state: Path, monkeypatch: pytest.MonkeyPatch, first: bool
+) -> None:
+    """Hole 9, the race: ``git init`` right after the scan (so the excludes miss it) makes
+    ``git add`` fail; the snapshot scans again and succeeds without the new repository."""
+    sg = ShadowGit(repo, state_dir=state)
+    if not first:
+        assert sg.snapshot() is not None
+    write(repo, "fresh/readme.txt", "soon a nested repository\n")
+    scan = sg._scan
+    calls = 0
+
+    def scan_then_init(deadline: float | None) -> object:
+        nonlocal calls
+        calls += 1
+        result = scan(deadline)
+        if calls == 1:
+            user_git(repo / "fresh", "init", "-q")
+        return result
+
+    monkeypatch.setattr(sg, "_scan", scan_then_init)
+    commit = sg.snapshot()
+    assert commit is not None
+    if first:  # the folder was a repository when ``git add`` ran: it is left out at once
+        assert not any(p.startswith("fresh") for p in snapshot_paths(sg, commit))
+        assert sg.last_scan.nested_repositories == ("fresh",)
+    # (a later snapshot's ``git add`` starts before the scan and may stage the folder before the
+    # ``git init``: then the next snapshot drops it)
+    write(repo, "src/app.py", "print('next')\n")
+    after = sg.snapshot()
+    assert after is not None
+    assert not any(p.startswith("fresh") for p in snapshot_paths(sg, after))
+    assert sg.last_scan.nested_repositories == ("fresh",)
