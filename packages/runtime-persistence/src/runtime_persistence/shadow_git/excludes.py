@@ -1,7 +1,9 @@
 """What snapshots leave out, and the step that stages the workspace honouring it.
 
-Left out: the workspace's ``.gitignore`` rules (git reads them from the work tree), built-in
-patterns (:data:`DEFAULT_EXCLUDES`: virtualenvs, ``node_modules``, build output, caches, secrets),
+Left out: secret files (:data:`SECRET_EXCLUDES`, as exclude pathspecs of every ``git add``, which
+no rule of the workspace can undo, unless ``allow_secrets`` names them), the workspace's
+``.gitignore`` rules (git reads them from the work tree), built-in patterns
+(:data:`DEFAULT_EXCLUDES`: virtualenvs, ``node_modules``, build output, caches, secrets),
 extra patterns given by the caller, the workspace's ``.git/info/exclude``, Git LFS patterns
 (``filter=lfs`` in ``.gitattributes``), files over the size cap, nested repositories (a folder
 holding ``.git``) and unreadable folders. A scan of the workspace (never following symlinks, never

@@ -8,8 +8,9 @@ writing or touched: every git command runs with ``--git-dir`` pointing at the sh
 the caller survives, no system or global config, hooks off, no automatic gc, a fixed identity).
 
 What a snapshot leaves out: the workspace's ``.gitignore`` rules (git reads them from the work
-tree), built-in patterns (virtualenvs, ``node_modules``, build output, caches, secrets such as
-``.env``), Git LFS patterns (``filter=lfs`` in ``.gitattributes``), files over a size cap, and
+tree), built-in patterns (virtualenvs, ``node_modules``, build output, caches), secret files
+(``SECRET_EXCLUDES``: no rule of the workspace can bring them back; ``allow_secrets`` opts named
+paths in), Git LFS patterns (``filter=lfs`` in ``.gitattributes``), files over a size cap, and
 nested repositories (a directory holding a ``.git`` directory or file), which are reported and
 never renamed or entered. Symlinks are stored as links and never followed.
 
