@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from runtime_core import UnsafeWorkspaceError
+from runtime_core import StorageError, UnsafeWorkspaceError
 from runtime_persistence.shadow_git.repository import ShadowGit, check_workspace
 
 
@@ -610,3 +610,25 @@ def test_a_repository_made_between_the_scan_and_git_add_is_excluded_on_a_second_
     assert after is not None
     assert not any(p.startswith("fresh") for p in snapshot_paths(sg, after))
     assert sg.last_scan.nested_repositories == ("fresh",)
+
+
+def test_a_write_the_file_system_refuses_is_a_storage_error_naming_the_rescue(
+    repo: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The descriptor-relative writes report a refused write like git's did: StorageError,
+    with the rescue snapshot that holds the workspace as it was (an OSError is injected: the
+    tests run as root, where modes refuse nothing)."""
+    from runtime_persistence.shadow_git import restore as restore_module
+
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "locked/file.txt", "v1\n")
+    target = sg.snapshot()
+    assert target is not None
+    write(repo, "locked/file.txt", "v2\n")
+
+    def refuse(*args: object, **kwargs: object) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(restore_module, "write_entry", refuse)
+    with pytest.raises(StorageError, match="partly restored"):
+        sg.restore(target)

@@ -178,6 +178,7 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".coverage.*",
     ".DS_Store",
     "Thumbs.db",
+    ".keepup-restore.*",  # a restore's temporary file, left by a crash
     # secrets (also enforced after the workspace's rules: see SECRET_EXCLUDES)
     *(_secret_gitignore_line(p) for p in SECRET_EXCLUDES),
     *sorted(f"!{name}" for name in SECRET_KEPT_NAMES),

@@ -137,7 +137,10 @@ class _Restore(_Snapshots):
                 tuple(plan.skipped),
             )
         try:
-            self._apply(plan, target, deadline)
+            try:
+                self._apply(plan, target, deadline)
+            except OSError as exc:  # the file system refused a delete or a write
+                raise StorageError(f"restoring {str(self._root)!r} failed: {exc}") from exc
         except (BudgetExceededError, StorageError) as exc:
             raise type(exc)(
                 f"{exc}; the workspace may be partly restored: snapshot {rescue} holds it as it was before"
