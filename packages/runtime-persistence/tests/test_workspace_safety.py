@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from runtime_core import UnsafeWorkspaceError
+from runtime_core import StorageError, UnsafeWorkspaceError
 from runtime_persistence.shadow_git.repository import ShadowGit, check_workspace
 
 
@@ -331,3 +331,304 @@ def test_a_symlink_to_the_home_directory_is_refused(
     (tmp_path / "innocent-name").symlink_to(fake_home)
     with pytest.raises(UnsafeWorkspaceError):
         ShadowGit(tmp_path / "innocent-name", state_dir=state)
+
+
+@pytest.mark.parametrize("where", ["new-empty-folder", "existing-folder", "gitdir-file"])
+def test_a_repository_appearing_between_snapshots_is_excluded_reported_and_snapshots_go_on(
+    repo: Path, state: Path, tmp_path: Path, where: str
+) -> None:
+    """Issue 11, hole 9: one ``git init`` in a subfolder between two snapshots made every later
+    snapshot of the process fail (``git add`` refuses a repository without a commit). It must be
+    left out, reported in ``last_scan``, and snapshots (and restores) must keep working."""
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "plugin/code.py", "tracked while a plain folder\n")
+    first = sg.snapshot()
+    assert first is not None
+    if where == "new-empty-folder":
+        (repo / "fresh").mkdir()
+        user_git(repo / "fresh", "init", "-q")
+        nested = "fresh"
+    elif where == "existing-folder":
+        user_git(repo / "plugin", "init", "-q")
+        nested = "plugin"
+    else:  # a linked worktree or submodule: ``.git`` is a file holding a gitdir pointer
+        write(repo, "linked/feature.py", "a worktree's file\n")
+        write(repo, "linked/.git", f"gitdir: {tmp_path / 'elsewhere' / '.git' / 'worktrees' / 'linked'}\n")
+        nested = "linked"
+    for i in range(3):
+        write(repo, f"work/step{i}.txt", f"{i}\n")
+        commit = sg.snapshot(f"step {i}")
+        assert commit is not None
+        assert f"work/step{i}.txt" in snapshot_paths(sg, commit)
+        assert not any(p == nested or p.startswith(nested + "/") for p in snapshot_paths(sg, commit))
+        assert nested in sg.last_scan.nested_repositories
+    report = sg.restore(first)
+    assert report.rescue_commit is not None
+    assert not (repo / "work").exists()
+    assert (repo / nested).is_dir()
+
+
+@pytest.mark.parametrize("depth", ["folder", "subfolder"])
+def test_a_folder_swapped_for_a_symlink_between_plan_and_delete_is_not_followed(
+    repo: Path, state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: str
+) -> None:
+    """Issue 11, hole 4: restore plans (checking that every folder is real), then deletes. A folder
+    swapped for a symlink to an outside folder in between must not lead the delete (or the pruning
+    of emptied folders) outside: the outside folder stays byte for byte the same."""
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "d/keep.txt", "v1\n")
+    target = sg.snapshot("checkpoint")
+    assert target is not None
+    write(repo, "d/keep.txt", "v2\n")
+    write(repo, "d/e/new.txt", "made after the checkpoint\n")
+    write(repo, "d/e/f/deeper.txt", "made after the checkpoint\n")
+    outside = tmp_path / "outside"
+    write(outside, "keep.txt", "outside\n")
+    write(outside, "e/new.txt", "outside, must survive\n")
+    write(outside, "e/f/deeper.txt", "outside, must survive\n")
+    (outside / "e" / "f" / "empty").mkdir()
+    swapped = repo / ("d" if depth == "folder" else "d/e")
+    link_to = outside if depth == "folder" else outside / "e"
+    before = fingerprint(outside)
+    plan = sg._plan
+
+    def plan_then_swap(*args: object, **kwargs: object) -> object:
+        result = plan(*args, **kwargs)  # type: ignore[arg-type]
+        swapped.rename(swapped.with_name(swapped.name + "-moved"))
+        swapped.symlink_to(link_to)
+        return result
+
+    monkeypatch.setattr(sg, "_plan", plan_then_swap)
+    report = sg.restore(target)
+    assert fingerprint(outside) == before
+    assert "d/e/new.txt" not in report.removed and "d/e/new.txt" in report.skipped
+    assert report.rescue_commit is not None
+    if depth == "folder":  # the write step does not follow (nor replace) the link either
+        assert "d/keep.txt" in report.skipped and "d/keep.txt" not in report.changed
+        assert (repo / "d").is_symlink()
+
+
+def _readable_by_others(folder: Path) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            if not path.is_symlink() and st.st_mode & 0o077:
+                found.append(f"{path.relative_to(folder)} {oct(st.st_mode & 0o777)}")
+    if Path(folder).stat().st_mode & 0o077:
+        found.append(f". {oct(folder.stat().st_mode & 0o777)}")
+    return found
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_the_shadow_repository_is_private(repo: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11, hole 7 (shadow part): objects were 0444 even when the workspace file was 0600,
+    and the shadow directory was readable by other users. Whatever the umask, nothing under the
+    shadow directory may be group- or other-accessible after snapshots, a restore and gc."""
+    old = os.umask(0o022)
+    try:
+        write(repo, "secret-notes.txt", "private\n").chmod(0o600)
+        sg = ShadowGit(repo, state_dir=state)
+        first = sg.snapshot()
+        assert first is not None
+        write(repo, "secret-notes.txt", "private, v2\n")
+        assert sg.snapshot() is not None
+        sg.restore(first)
+        sg.gc()
+        shadow = Path(sg.git_dir).parent
+        assert _readable_by_others(shadow) == []
+        assert _readable_by_others(state / "shadow") == []
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_an_existing_shadow_repository_is_made_private_at_set_up(repo: Path, state: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        sg = ShadowGit(repo, state_dir=state)
+        assert sg.snapshot() is not None
+        shadow = Path(sg.git_dir).parent
+        for dirpath, dirnames, filenames in os.walk(shadow):  # as an older Keepup left it
+            for name in dirnames:
+                (Path(dirpath) / name).chmod(0o755)
+            for name in filenames:
+                (Path(dirpath) / name).chmod(0o644)
+        shadow.chmod(0o755)
+        again = ShadowGit(repo, state_dir=state)
+        write(repo, "more.txt", "more\n")
+        assert again.snapshot() is not None
+        assert _readable_by_others(shadow) == []
+    finally:
+        os.umask(old)
+
+
+CREDENTIAL_FILES = (
+    ".env",
+    ".env.local",
+    ".env.production",
+    "app/.env",
+    "app/.ENV.development",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".pgpass",
+    ".my.cnf",
+    ".netrc",
+    "_netrc",
+    ".htpasswd",
+    ".kube/config",
+    "ops/.kube/prod.yaml",
+    ".docker/config.json",
+    ".dockercfg",
+    ".aws/credentials",
+    ".aws/config",
+    ".ssh/id_rsa",
+    ".ssh/config",
+    "keys/id_rsa",
+    "keys/id_ed25519",
+    "keys/id_ecdsa.pub",
+    ".gnupg/secring.gpg",
+    ".azure/accessTokens.json",
+    ".config/gcloud/application_default_credentials.json",
+    "gcp/application_default_credentials.json",
+    ".config/gcloud/credentials.db",
+    ".config/gh/hosts.yml",
+    "credentials.json",
+    "client_secret_1234.apps.googleusercontent.com.json",
+    "infra/terraform.tfstate",
+    "infra/terraform.tfstate.backup",
+    "infra/prod.tfvars",
+    ".terraformrc",
+    ".vault-token",
+    ".boto",
+    ".s3cfg",
+    "tls/server.pem",
+    "tls/server.key",
+    "tls/client.p12",
+    "tls/client.pfx",
+    "android/release.jks",
+    "android/release.keystore",
+    "putty/me.ppk",
+    "vault.kdbx",
+    "secrets.yaml",
+    "config/secrets.json",
+    ".secrets",
+)
+
+
+def _negate_everything(repo: Path) -> None:
+    """Workspace rules that try to bring every secret back, in both places a workspace controls."""
+    rules = ["*.log", "!*", "!**/*", "!.*", "!**/.*", "!.env", "!.ssh/", "!.aws/", "!*.pem"]
+    rules += ["!/" + p for p in CREDENTIAL_FILES]
+    write(repo, ".gitignore", "\n".join(rules) + "\n")
+    write(repo, ".git/info/exclude", "!.env\n!.env.*\n!*.key\n!.kube/\n")
+
+
+def test_credential_files_stay_out_of_snapshots_whatever_the_workspace_rules_say(
+    repo: Path, state: Path
+) -> None:
+    """Issue 11, hole 8: a ``!.env`` line in the workspace's .gitignore or .git/info/exclude
+    brought secrets back, and most common credential files passed the defaults. Built-in secret
+    excludes are applied after the workspace's rules: no rule of the workspace can negate them."""
+    for rel in CREDENTIAL_FILES:
+        write(repo, rel, f"secret in {rel}\n")
+    write(repo, ".env.example", "TOKEN=\n")
+    write(repo, "src/keys.py", "not a key file\n")
+    _negate_everything(repo)
+    sg = ShadowGit(repo, state_dir=state)
+    commit = sg.snapshot()
+    assert commit is not None
+    paths = snapshot_paths(sg, commit)
+    leaked = sorted(set(CREDENTIAL_FILES) & paths)
+    assert leaked == [], f"{len(leaked)} of {len(CREDENTIAL_FILES)} credential files leaked: {leaked}"
+    assert {".env.example", "src/keys.py", "src/app.py", ".gitignore"} <= paths
+    assert set(sg.last_scan.secrets) == set(CREDENTIAL_FILES)
+    # a later snapshot (the early ``git add`` path) and a working-tree diff leave them out too
+    write(repo, ".env", "changed secret\n")
+    write(repo, "src/app.py", "print('changed')\n")
+    later = sg.snapshot()
+    assert later is not None
+    assert not set(CREDENTIAL_FILES) & snapshot_paths(sg, later)
+    assert not {c.path for c in sg.diff(later)} & set(CREDENTIAL_FILES)
+
+
+def test_snapshotting_a_secret_path_needs_an_explicit_opt_in(repo: Path, state: Path) -> None:
+    write(repo, "config/.env", "DEBUG=1\n")
+    write(repo, ".env", "TOKEN=secret\n")
+    write(repo, "deploy/.ssh/known_hosts", "host key\n")
+    _negate_everything(repo)
+    allowed = ShadowGit(repo, state_dir=state, allow_secrets=["config/.env", "deploy/.ssh"])
+    commit = allowed.snapshot()
+    assert commit is not None
+    paths = snapshot_paths(allowed, commit)
+    assert {"config/.env", "deploy/.ssh/known_hosts"} <= paths
+    assert ".env" not in paths
+    assert allowed.last_scan.secrets == (".env",)
+    # without the opt-in, the next snapshot drops them again
+    plain = ShadowGit(repo, state_dir=state)
+    write(repo, "src/app.py", "print('changed')\n")
+    later = plain.snapshot()
+    assert later is not None
+    assert not {"config/.env", "deploy/.ssh/known_hosts", ".env"} & snapshot_paths(plain, later)
+    with pytest.raises(UnsafeWorkspaceError):
+        ShadowGit(repo, state_dir=state, allow_secrets=["../outside/.env"])
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-snapshot", "later-snapshot"])
+def test_a_repository_made_between_the_scan_and_git_add_is_excluded_on_a_second_pass(
+    repo: Path, state: Path, monkeypatch: pytest.MonkeyPatch, first: bool
+) -> None:
+    """Hole 9, the race: ``git init`` right after the scan (so the excludes miss it) makes
+    ``git add`` fail; the snapshot scans again and succeeds without the new repository."""
+    sg = ShadowGit(repo, state_dir=state)
+    if not first:
+        assert sg.snapshot() is not None
+    write(repo, "fresh/readme.txt", "soon a nested repository\n")
+    scan = sg._scan
+    calls = 0
+
+    def scan_then_init(deadline: float | None) -> object:
+        nonlocal calls
+        calls += 1
+        result = scan(deadline)
+        if calls == 1:
+            user_git(repo / "fresh", "init", "-q")
+        return result
+
+    monkeypatch.setattr(sg, "_scan", scan_then_init)
+    commit = sg.snapshot()
+    assert commit is not None
+    if first:  # the folder was a repository when ``git add`` ran: it is left out at once
+        assert not any(p.startswith("fresh") for p in snapshot_paths(sg, commit))
+        assert sg.last_scan.nested_repositories == ("fresh",)
+    # (a later snapshot's ``git add`` starts before the scan and may stage the folder before the
+    # ``git init``: then the next snapshot drops it)
+    write(repo, "src/app.py", "print('next')\n")
+    after = sg.snapshot()
+    assert after is not None
+    assert not any(p.startswith("fresh") for p in snapshot_paths(sg, after))
+    assert sg.last_scan.nested_repositories == ("fresh",)
+
+
+def test_a_write_the_file_system_refuses_is_a_storage_error_naming_the_rescue(
+    repo: Path, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The descriptor-relative writes report a refused write like git's did: StorageError,
+    with the rescue snapshot that holds the workspace as it was (an OSError is injected: the
+    tests run as root, where modes refuse nothing)."""
+    from runtime_persistence.shadow_git import restore as restore_module
+
+    sg = ShadowGit(repo, state_dir=state)
+    write(repo, "locked/file.txt", "v1\n")
+    target = sg.snapshot()
+    assert target is not None
+    write(repo, "locked/file.txt", "v2\n")
+
+    def refuse(*args: object, **kwargs: object) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(restore_module, "write_entry", refuse)
+    with pytest.raises(StorageError, match="partly restored"):
+        sg.restore(target)

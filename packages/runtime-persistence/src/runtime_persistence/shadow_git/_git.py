@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -60,6 +61,45 @@ else:
 
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+# Every git process and every file Keepup writes in the shadow directory is private to the user:
+# folders 0700, files 0600 (objects 0400), whatever the process umask (issue 11, hole 7).
+_PRIVATE_UMASK = 0o077 if os.name == "posix" else -1
+_SHARED_REPOSITORY = "0600"
+
+
+def _private_dir(path: Path) -> None:
+    """Make the folder ``path`` (its parent exists) if missing, and make it 0700."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as a file only its owner can read (0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        if os.name == "posix":
+            os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
+
+
+def _make_private(top: Path) -> None:
+    """Take every group and other permission off ``top`` and everything under it (symlinks are
+    never followed): what an older Keepup, or a wide umask, left readable."""
+    if os.name != "posix":  # pragma: no cover - POSIX modes only
+        return
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+    with contextlib.suppress(OSError):
+        os.chmod(top, stat.S_IMODE(top.stat().st_mode) & 0o700)
 
 
 # One in-process lock per shadow directory, so threads queue instead of polling the file lock.
@@ -167,6 +207,7 @@ class _GitRunner:
             "-c", "core.symlinks=true",
             "-c", "core.untrackedCache=true",
             "-c", "core.precomposeUnicode=true",
+            "-c", f"core.sharedRepository={_SHARED_REPOSITORY}",
             "-c", "gc.auto=0",
             "-c", "maintenance.auto=false",
             "-c", "commit.gpgSign=false",
@@ -205,6 +246,7 @@ class _GitRunner:
             env=self._env if env is None else {**self._env, **env},
             cwd=self._root,
             start_new_session=True,
+            umask=_PRIVATE_UMASK,
         )
 
     def _wait(
@@ -248,6 +290,20 @@ class _GitRunner:
         if getattr(self._holder, "held", False):
             self._clear_stale_locks()
 
+    def _needs_private_modes(self) -> bool:
+        """Whether the shadow directory or its git directory is open to group or others, or git is
+        not told to keep new files private (a repository made by an older Keepup)."""
+        if os.name != "posix":  # pragma: no cover - POSIX modes only
+            return False
+        try:
+            wide = any(
+                p.stat().st_mode & 0o077 for p in (self._dir, self._git_dir, self._git_dir / "objects")
+            )
+            config = (self._git_dir / "config").read_text("utf-8", "replace")
+        except OSError:
+            return True
+        return wide or "sharedrepository" not in config.lower()
+
     def _clear_stale_locks(self) -> None:
         # Only called while we hold the repository lock, so any lock file is from the git we killed
         # (a read outside the lock leaves them: they may be a concurrent writer's).
@@ -265,9 +321,19 @@ class _GitRunner:
                     lock.unlink()
 
     def _ensure_repository(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._home.mkdir(exist_ok=True)
+        """Create the shadow repository if missing. Everything in it is private to the user
+        (folders 0700, files 0600, objects 0400); a repository left group- or other-readable by an
+        older Keepup is made private here, once."""
+        self._dir.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(self._dir.parent)  # <state>/shadow: Keepup's own folder of shadow repositories
+        fresh = not self._dir.exists()
+        _private_dir(self._dir)
+        _private_dir(self._home)
         if (self._git_dir / "HEAD").is_file():
+            if not fresh and self._needs_private_modes():
+                with self._locked(self._deadline()):
+                    self._git(["config", "core.sharedRepository", _SHARED_REPOSITORY])
+                    _make_private(self._dir)
             return
         with self._locked(self._deadline()):
             if (self._git_dir / "HEAD").is_file():
@@ -279,6 +345,7 @@ class _GitRunner:
                 env=self._env,
                 cwd=self._dir,
                 check=False,
+                umask=_PRIVATE_UMASK,
             )
             if result.returncode != 0:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -293,6 +360,7 @@ class _GitRunner:
                 ("commit.gpgSign", "false"),
                 ("core.autocrlf", "false"),
                 ("core.quotepath", "off"),
+                ("core.sharedRepository", _SHARED_REPOSITORY),
             ]
             for key, value in config:
                 done = subprocess.run(
@@ -301,6 +369,7 @@ class _GitRunner:
                     env=self._env,
                     cwd=self._dir,
                     check=False,
+                    umask=_PRIVATE_UMASK,
                 )
                 if done.returncode != 0:
                     shutil.rmtree(staging, ignore_errors=True)
@@ -310,11 +379,12 @@ class _GitRunner:
                     )
             # Store content byte for byte: no end-of-line conversion, filter or encoding that the
             # workspace's .gitattributes asks for (info/attributes wins over them).
-            (staging / "info").mkdir(exist_ok=True)
-            (staging / "info" / "attributes").write_text(
-                "* -text !eol -filter -ident !working-tree-encoding\n", "utf-8"
+            _private_dir(staging / "info")
+            _write_private(
+                staging / "info" / "attributes", b"* -text !eol -filter -ident !working-tree-encoding\n"
             )
-            (self._dir / "workspace").write_text(str(self._root) + "\n", "utf-8", "surrogateescape")
+            _write_private(self._dir / "workspace", os.fsencode(str(self._root)) + b"\n")
+            _make_private(staging)
             if self._git_dir.exists():  # a half-made directory left by a crash during an earlier init
                 shutil.rmtree(self._git_dir)
             os.replace(staging, self._git_dir)

@@ -1,7 +1,9 @@
 """What snapshots leave out, and the step that stages the workspace honouring it.
 
-Left out: the workspace's ``.gitignore`` rules (git reads them from the work tree), built-in
-patterns (:data:`DEFAULT_EXCLUDES`: virtualenvs, ``node_modules``, build output, caches, secrets),
+Left out: secret files (:data:`SECRET_EXCLUDES`, as exclude pathspecs of every ``git add``, which
+no rule of the workspace can undo, unless ``allow_secrets`` names them), the workspace's
+``.gitignore`` rules (git reads them from the work tree), built-in patterns
+(:data:`DEFAULT_EXCLUDES`: virtualenvs, ``node_modules``, build output, caches, secrets),
 extra patterns given by the caller, the workspace's ``.git/info/exclude``, Git LFS patterns
 (``filter=lfs`` in ``.gitattributes``), files over the size cap, nested repositories (a folder
 holding ``.git``) and unreadable folders. A scan of the workspace (never following symlinks, never
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fnmatch
 import hashlib
 import os
 import re
@@ -19,9 +22,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from runtime_core import BudgetExceededError
+from runtime_core import BudgetExceededError, StorageError
 
-from runtime_persistence.shadow_git._git import _GitRunner, _now
+from runtime_persistence.shadow_git._git import _GitRunner, _now, _private_dir, _write_private
 
 DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 """Files larger than this (bytes) are left out of snapshots unless the cap is changed."""
@@ -58,6 +61,114 @@ _PRUNED_DIRS = frozenset(
     }
 )
 
+SECRET_EXCLUDES: tuple[str, ...] = (
+    # environment files (``.env.example``, ``.env.sample`` and ``.env.template`` are kept)
+    ".env",
+    ".env.*",
+    # private keys and key stores
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.ppk",
+    "*.kdbx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    # credentials of tools
+    ".git-credentials",
+    ".netrc",
+    "_netrc",
+    ".npmrc",
+    ".pypirc",
+    ".pgpass",
+    ".my.cnf",
+    ".htpasswd",
+    ".dockercfg",
+    ".docker/config.json",
+    ".terraformrc",
+    "terraform.rc",
+    ".vault-token",
+    ".boto",
+    ".s3cfg",
+    ".secrets",
+    "secrets.*",
+    "credentials.json",
+    "client_secret*.json",
+    "application_default_credentials.json",
+    ".config/gh/hosts.yml",
+    # infrastructure state and variables (they hold passwords and keys)
+    "*.tfstate",
+    "*.tfstate.*",
+    "*.tfvars",
+    # credential folders: everything inside
+    ".ssh/",
+    ".aws/",
+    ".gnupg/",
+    ".kube/",
+    ".azure/",
+    ".config/gcloud/",
+)
+"""Secret files every snapshot leaves out, whatever the workspace's own rules say.
+
+A pattern without ``/`` is a file name (``fnmatch`` wildcards) in any folder; one ending in ``/``
+is a folder (by name, or by its last folders when it holds a ``/``) anywhere, with everything
+inside; any other is a path suffix (``.docker/config.json``). Matched case-insensitively.
+Applied as git *exclude pathspecs* on every ``git add`` and as a filter of the staged paths, after
+the workspace's ``.gitignore`` and ``.git/info/exclude``, so no ``!`` rule there brings one back.
+``ShadowGit(allow_secrets=[...])`` lets named paths in."""
+
+SECRET_KEPT_NAMES: frozenset[str] = frozenset({".env.example", ".env.sample", ".env.template"})
+"""File names a secret pattern matches that are templates, not secrets: snapshotted."""
+
+
+def _secret_gitignore_line(pattern: str) -> str:
+    if pattern.endswith("/"):
+        return f"**/{pattern}**"
+    return f"**/{pattern}" if "/" in pattern else pattern
+
+
+def _secret_pathspec_glob(pattern: str) -> str:
+    return f"**/{pattern}**" if pattern.endswith("/") else f"**/{pattern}"
+
+
+# Exclude pathspecs: git honours them after every ignore rule, and no ignore rule can undo them.
+_SECRET_PATHSPECS: tuple[str, ...] = tuple(
+    f":(exclude,glob,icase){_secret_pathspec_glob(p)}" for p in SECRET_EXCLUDES
+)
+_SECRET_NAMES = tuple(p for p in SECRET_EXCLUDES if "/" not in p)
+_SECRET_FOLDERS = tuple(tuple(p.rstrip("/").split("/")) for p in SECRET_EXCLUDES if p.endswith("/"))
+_SECRET_SUFFIXES = tuple(tuple(p.split("/")) for p in SECRET_EXCLUDES if "/" in p and not p.endswith("/"))
+
+
+def _matches_secret_pattern(path: str) -> bool:
+    """Whether a ``SECRET_EXCLUDES`` pattern matches ``path`` (``/``-separated, relative to the
+    workspace), as the exclude pathspecs do: case-insensitive, ``*`` within one name."""
+    parts = path.lower().split("/")
+    name = parts[-1]
+    if any(fnmatch.fnmatchcase(name, p) for p in _SECRET_NAMES):
+        return True
+    n = len(parts)
+    for folder in _SECRET_FOLDERS:
+        k = len(folder)
+        if any(tuple(parts[i : i + k]) == folder for i in range(n - k)):
+            return True
+    return any(n >= len(suffix) and tuple(parts[-len(suffix) :]) == suffix for suffix in _SECRET_SUFFIXES)
+
+
+def _is_secret(path: str) -> bool:
+    """Whether ``path`` is a secret file snapshots leave out (templates such as ``.env.example``
+    are not)."""
+    return _matches_secret_pattern(path) and path.rsplit("/", 1)[-1].lower() not in SECRET_KEPT_NAMES
+
+
+def _under(path: str, folders: tuple[str, ...]) -> bool:
+    return any(path == f or path.startswith(f + "/") for f in folders)
+
+
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     # virtualenvs, package managers, caches, build output
     *sorted(f"{name}/" for name in _PRUNED_DIRS),
@@ -67,27 +178,13 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".coverage.*",
     ".DS_Store",
     "Thumbs.db",
-    # secrets
-    ".env",
-    ".env.*",
-    "!.env.example",
-    "!.env.sample",
-    "!.env.template",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".netrc",
-    ".pypirc",
-    ".aws/",
-    ".ssh/",
-    ".gnupg/",
+    ".keepup-restore.*",  # a restore's temporary file, left by a crash
+    # secrets (also enforced after the workspace's rules: see SECRET_EXCLUDES)
+    *(_secret_gitignore_line(p) for p in SECRET_EXCLUDES),
+    *sorted(f"!{name}" for name in SECRET_KEPT_NAMES),
 )
-"""Patterns every snapshot leaves out (gitignore syntax), before the workspace's own rules."""
+"""Patterns every snapshot leaves out (gitignore syntax), before the workspace's own rules. The
+secret ones among them are enforced after the workspace's rules too (:data:`SECRET_EXCLUDES`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +198,9 @@ class WorkspaceScan:
     lfs_patterns: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = ()
     files: int = 0
+    secrets: tuple[str, ...] = ()
+    """Secret files (:data:`SECRET_EXCLUDES`) left out, whatever the workspace's rules say; paths
+    let in by ``allow_secrets`` are not listed."""
 
 
 def _escape_pattern(path: str) -> str:
@@ -136,12 +236,56 @@ class _Excludes(_GitRunner):
 
     _max_file_size: int
     _extra_excludes: tuple[str, ...]
+    _allow_secrets: tuple[str, ...]
     _last_scan: WorkspaceScan
     _scanned: bool
+    _reinclude: builtins.list[str]
+
+    def _stage(self, *, spawn: bool = False, deadline: float | None) -> subprocess.Popen[bytes] | None:
+        """``git add -A`` of the whole workspace but the secret files (exclude pathspecs, which
+        no ignore rule can undo); started and returned with ``spawn``, else run to the end."""
+        args = ["add", "-A", "--", ".", *_SECRET_PATHSPECS]
+        if spawn:
+            return self._spawn(args, stdin=False, deadline=deadline)
+        self._git(args, deadline=deadline)
+        return None
+
+    def _stage_allowed(self, deadline: float | None) -> None:
+        """Stage what the secret pathspecs left out but must be in: templates such as
+        ``.env.example`` and the paths of ``allow_secrets`` (the workspace's ignore rules still
+        apply to them: git exits 1 when one is ignored, which is fine)."""
+        if self._reinclude:
+            self._git(
+                ["--literal-pathspecs", "add", "-A", "--", *self._reinclude], ok=(0, 1), deadline=deadline
+            )
+        present = set(self._reinclude)
+        gone = [a for a in self._allow_secrets if a not in present]
+        if gone:  # nothing of it on disk: drop what an earlier snapshot staged of it
+            self._git(
+                ["--literal-pathspecs", "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *gone],
+                deadline=deadline,
+            )
 
     def _index_tree(self, deadline: float | None) -> str:
         """Bring the shadow index up to the working tree (honouring every exclude) and return its
         tree id. Writes objects to the shadow store only; moves no ref.
+
+        A nested repository made between the scan and ``git add`` (which refuses a repository
+        without a commit) fails the staging once: the workspace is then scanned again and, when
+        that finds new nested repositories, staged again with them excluded."""
+        try:
+            return self._index_tree_once(deadline)
+        except BudgetExceededError:
+            raise
+        except StorageError:
+            known = set(self._last_scan.nested_repositories)
+            scan, _ = self._scan(deadline)
+            if set(scan.nested_repositories) <= known:
+                raise
+            return self._index_tree_once(deadline)
+
+    def _index_tree_once(self, deadline: float | None) -> str:
+        """One pass of :meth:`_index_tree`.
 
         The scan of the workspace runs while ``git add`` does (both mostly wait on the file
         system). In the usual case the scan finds the same exclusions as last time and nothing more
@@ -155,13 +299,19 @@ class _Excludes(_GitRunner):
         previous_scan = self._last_scan if self._scanned else None
         add: subprocess.Popen[bytes] | None = None
         if previous_text is not None and previous_scan is not None:
-            add = self._spawn(["add", "-A"], stdin=False, deadline=deadline)
+            add = self._stage(spawn=True, deadline=deadline)
         try:
             scan, fingerprint = self._scan(deadline)
         except BaseException:
             if add is not None:
                 self._kill(add)
             raise
+        if previous_scan is not None:
+            appeared = sorted(set(scan.nested_repositories) - set(previous_scan.nested_repositories))
+            if appeared:  # reported: their files leave later snapshots (the folder is never touched)
+                self._telemetry.event(
+                    "shadow_git.nested_repositories_appeared", workspace=str(self._root), paths=appeared
+                )
         self._last_scan = scan
         self._scanned = True
         text = self._exclude_text(scan)
@@ -173,27 +323,37 @@ class _Excludes(_GitRunner):
             same_digest = False
         if text == previous_text:
             if add is None:
-                self._git(["add", "-A"], deadline=deadline)
+                self._stage(deadline=deadline)
             else:
                 self._wait(add, ["add", "-A"], deadline=deadline)
+            self._stage_allowed(deadline)
             if not same_digest:  # an ignore file changed: drop tracked files it now ignores
                 self._untrack_excluded(deadline)
-                marker.write_text(digest)
+                _write_private(marker, digest.encode())
         else:
             if add is not None:
-                grew = previous_scan is None or (
-                    not set(scan.oversized) <= set(previous_scan.oversized)
-                    or not set(scan.lfs_patterns) <= set(previous_scan.lfs_patterns)
+                grew = previous_scan is None or any(
+                    not set(new) <= set(old)
+                    for new, old in (
+                        (scan.oversized, previous_scan.oversized),
+                        (scan.lfs_patterns, previous_scan.lfs_patterns),
+                        (scan.nested_repositories, previous_scan.nested_repositories),
+                        (scan.unreadable, previous_scan.unreadable),
+                    )
                 )
-                if grew:
+                if grew:  # it may be hashing (or failing on) something now excluded: stop it
                     self._kill(add)
                 else:
-                    self._wait(add, ["add", "-A"], deadline=deadline)
-            exclude.parent.mkdir(parents=True, exist_ok=True)
-            exclude.write_text(text, "utf-8", "surrogateescape")
+                    # its work is reused by the ``git add`` below, which decides; a failure here
+                    # (a folder that changed meanwhile) is not the snapshot's failure
+                    with contextlib.suppress(StorageError):
+                        self._wait(add, ["add", "-A"], deadline=deadline)
+            _private_dir(exclude.parent)
+            _write_private(exclude, text.encode("utf-8", "surrogateescape"))
             self._untrack_excluded(deadline)
-            self._git(["add", "-A"], deadline=deadline)
-            marker.write_text(digest)
+            self._stage(deadline=deadline)
+            self._stage_allowed(deadline)
+            _write_private(marker, digest.encode())
         return self._git(["write-tree"], deadline=deadline).stdout.decode().strip()
 
     def _exclude_text(self, scan: WorkspaceScan) -> str:
@@ -201,6 +361,10 @@ class _Excludes(_GitRunner):
         lines = ["# Keepup shadow-git excludes: generated on every snapshot, do not edit", *DEFAULT_EXCLUDES]
         if self._extra_excludes:
             lines += ["# extra excludes", *self._extra_excludes]
+        if self._allow_secrets:
+            lines += ["# secret paths let in by allow_secrets"]
+            for path in self._allow_secrets:
+                lines += ["!" + _escape_pattern(path), "!" + _escape_pattern(path) + "/**"]
         user_exclude = self._root / ".git" / "info" / "exclude"
         with contextlib.suppress(OSError):
             if user_exclude.is_file() and not user_exclude.is_symlink():
@@ -228,6 +392,13 @@ class _Excludes(_GitRunner):
         out = self._git(
             ["ls-files", "-z", "--cached", "--ignored", "--exclude-standard"], deadline=deadline
         ).stdout
+        # secret files staged by an older Keepup, or let in by an allow_secrets since removed
+        secret_globs = [f":(glob,icase){_secret_pathspec_glob(p)}" for p in SECRET_EXCLUDES]
+        tracked = self._git(["ls-files", "-z", "--cached", "--", *secret_globs], deadline=deadline).stdout
+        for raw in tracked.split(b"\x00"):
+            path = os.fsdecode(raw)
+            if raw and _is_secret(path) and not _under(path, self._allow_secrets):
+                out += raw + b"\x00"
         if out.strip(b"\x00"):
             self._git(
                 [
@@ -251,6 +422,9 @@ class _Excludes(_GitRunner):
         oversized: builtins.list[str] = []
         unreadable: builtins.list[str] = []
         attributes: builtins.list[str] = []
+        secrets: builtins.list[str] = []
+        reinclude: set[str] = set()
+        allowed = self._allow_secrets
         fingerprint = hashlib.sha256()
         cap = self._max_file_size
         files = 0
@@ -295,6 +469,14 @@ class _Excludes(_GitRunner):
                         if name == ".gitattributes":
                             attributes.append(path)
                         continue
+                    if _matches_secret_pattern(path):
+                        if allowed and _under(path, allowed):
+                            reinclude.update(a for a in allowed if path == a or path.startswith(a + "/"))
+                        elif name.lower() in SECRET_KEPT_NAMES:
+                            reinclude.add(path)
+                        else:
+                            secrets.append(path)
+                            continue
                     if cap and entry.stat(follow_symlinks=False).st_size > cap:
                         oversized.append(path)
                 except OSError:
@@ -303,8 +485,10 @@ class _Excludes(_GitRunner):
         nested.sort()
         oversized.sort()
         unreadable.sort()
+        secrets.sort()
+        self._reinclude = sorted(reinclude)
         return WorkspaceScan(
-            tuple(nested), tuple(oversized), tuple(lfs), tuple(unreadable), files
+            tuple(nested), tuple(oversized), tuple(lfs), tuple(unreadable), files, tuple(secrets)
         ), fingerprint.digest()
 
     def _lfs_patterns(self, attribute_files: builtins.list[str]) -> builtins.list[str]:

@@ -8,8 +8,9 @@ writing or touched: every git command runs with ``--git-dir`` pointing at the sh
 the caller survives, no system or global config, hooks off, no automatic gc, a fixed identity).
 
 What a snapshot leaves out: the workspace's ``.gitignore`` rules (git reads them from the work
-tree), built-in patterns (virtualenvs, ``node_modules``, build output, caches, secrets such as
-``.env``), Git LFS patterns (``filter=lfs`` in ``.gitattributes``), files over a size cap, and
+tree), built-in patterns (virtualenvs, ``node_modules``, build output, caches), secret files
+(``SECRET_EXCLUDES``: no rule of the workspace can bring them back; ``allow_secrets`` opts named
+paths in), Git LFS patterns (``filter=lfs`` in ``.gitattributes``), files over a size cap, and
 nested repositories (a directory holding a ``.git`` directory or file), which are reported and
 never renamed or entered. Symlinks are stored as links and never followed.
 
@@ -40,7 +41,12 @@ from runtime_core import (
 
 from runtime_persistence.shadow_git._git import DEFAULT_TIME_BUDGET
 from runtime_persistence.shadow_git.diff import _Diff
-from runtime_persistence.shadow_git.excludes import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, WorkspaceScan
+from runtime_persistence.shadow_git.excludes import (
+    DEFAULT_EXCLUDES,
+    DEFAULT_MAX_FILE_SIZE,
+    SECRET_EXCLUDES,
+    WorkspaceScan,
+)
 from runtime_persistence.shadow_git.refs import _Refs
 from runtime_persistence.shadow_git.restore import _Restore
 from runtime_persistence.shadow_git.snapshot import MAX_MESSAGE_CHARS  # noqa: F401 (still importable from here)
@@ -55,6 +61,7 @@ __all__ = [
     "DEFAULT_EXCLUDES",
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_TIME_BUDGET",
+    "SECRET_EXCLUDES",
     "ShadowGit",
     "WorkspaceScan",
     "check_workspace",
@@ -80,8 +87,12 @@ class ShadowGit(_Restore, _Refs, _Diff):
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         time_budget: float | None = DEFAULT_TIME_BUDGET,
         extra_excludes: Sequence[str] = (),
+        allow_secrets: Sequence[str] = (),
         git: str | None = None,
     ) -> None:
+        """``allow_secrets`` lists paths (files or folders, relative to the workspace) that
+        snapshots may hold although they match :data:`SECRET_EXCLUDES`; every other secret file
+        stays out whatever the workspace's ignore rules say."""
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 0:
             raise ValidationError(f"max_file_size must be a non-negative integer, got {max_file_size!r}")
         if time_budget is not None and (
@@ -111,6 +122,11 @@ class ShadowGit(_Restore, _Refs, _Diff):
         )
         self._max_file_size = max_file_size
         self._extra_excludes = tuple(extra_excludes)
+        allowed = self._check_paths(allow_secrets)
+        if allowed is None:
+            raise ValidationError("allow_secrets names secret paths, not the whole workspace")
+        self._allow_secrets = tuple(sorted(set(allowed)))
+        self._reinclude = []
         self._last_scan = WorkspaceScan()
         self._scanned = False
         self._ensure_repository()

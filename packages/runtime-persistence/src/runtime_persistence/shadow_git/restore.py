@@ -3,20 +3,20 @@
 A restore first takes a rescue snapshot of the current state, then plans: it sorts what differs
 into files it changes, creates and removes, and files it skips because the rescue snapshot could
 not bring them back (excluded, inside a nested repository, something untracked in the way). Only
-then does it delete and write, through a private index (``read-tree`` + ``checkout-index``), never
-following a symlink out of the workspace. A dry run plans against the working tree as a snapshot
+then does it delete and write, relative to directory descriptors opened with ``O_NOFOLLOW`` from
+the workspace root (:mod:`._dirfd`; blobs stream from ``git cat-file --batch``), never through a
+path resolved again after the plan, so never following a symlink out of the workspace. A dry run plans against the working tree as a snapshot
 would see it and changes nothing."""
 
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
-import secrets
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from runtime_core import (
     BudgetExceededError,
@@ -27,6 +27,8 @@ from runtime_core import (
     ValidationError,
 )
 
+from runtime_persistence.shadow_git._dirfd import Removal, remove_empty_tree, remove_file, write_entry
+from runtime_persistence.shadow_git._git import _now
 from runtime_persistence.shadow_git.diff import _parse_diff
 from runtime_persistence.shadow_git.snapshot import _Snapshots
 
@@ -54,10 +56,26 @@ def _only_removed_inside(folder: Path, rel: str, removed: set[str]) -> bool:
     return True
 
 
-def _remove_empty_tree(folder: Path) -> None:
-    for dirpath, _dirnames, _filenames in os.walk(folder, topdown=False):  # children first
-        with contextlib.suppress(OSError):
-            os.rmdir(dirpath)
+class _Blob:
+    """One blob of ``git cat-file --batch`` output: its bytes in chunks, then the newline."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self._stream = stream
+        self._left = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self._left:
+            chunk = self._stream.read(min(self._left, 1 << 20))
+            if not chunk:
+                raise StorageError("`git cat-file` stopped in the middle of a blob")
+            self._left -= len(chunk)
+            yield chunk
+
+    def drain(self) -> None:
+        """Read what was not consumed, and the newline after the blob."""
+        for _ in self:
+            pass
+        self._stream.read(1)
 
 
 class _Restore(_Snapshots):
@@ -119,7 +137,10 @@ class _Restore(_Snapshots):
                 tuple(plan.skipped),
             )
         try:
-            self._apply(plan, target, deadline)
+            try:
+                self._apply(plan, target, deadline)
+            except OSError as exc:  # the file system refused a delete or a write
+                raise StorageError(f"restoring {str(self._root)!r} failed: {exc}") from exc
         except (BudgetExceededError, StorageError) as exc:
             raise type(exc)(
                 f"{exc}; the workspace may be partly restored: snapshot {rescue} holds it as it was before"
@@ -194,37 +215,72 @@ class _Restore(_Snapshots):
         return True
 
     def _apply(self, plan: _Plan, target: str, deadline: float | None) -> None:
+        """Delete, then write. Both go through directory descriptors opened without following
+        symlinks (:mod:`._dirfd`), never through the path again: a folder swapped for a symlink
+        since the plan is not followed, and what lies under it moves to ``skipped``."""
+        unsafe: builtins.list[str] = []
         for path in plan.removed:
-            full = self._root / path
-            with contextlib.suppress(FileNotFoundError):
-                if not stat.S_ISDIR(full.lstat().st_mode):
-                    full.unlink()
-            self._prune_empty_parents(full.parent)
-        writes = plan.changed + plan.created
-        if not writes:
-            return
+            if remove_file(self._root, path) is Removal.UNSAFE:
+                unsafe.append(path)
         for path in plan.created:
-            full = self._root / path
-            with contextlib.suppress(OSError):
-                if stat.S_ISDIR(full.lstat().st_mode):
-                    _remove_empty_tree(full)
-        index = self._git_dir / f"keepup-restore-{secrets.token_hex(6)}.index"
-        env = {"GIT_INDEX_FILE": str(index)}
-        try:
-            self._git(["read-tree", target], env=env, deadline=deadline)
-            stdin = b"".join(os.fsencode(p) + b"\x00" for p in writes)
-            self._git(["checkout-index", "-f", "-z", "--stdin"], env=env, stdin=stdin, deadline=deadline)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                index.unlink()
+            if not remove_empty_tree(self._root, path):
+                unsafe.append(path)
+        stopped = set(unsafe)
+        writes = [p for p in plan.changed + plan.created if p not in stopped]
+        if writes:
+            unsafe += self._write(target, writes, deadline)
+        if unsafe:
+            gone = set(unsafe)
+            for done in (plan.removed, plan.created, plan.changed):
+                done[:] = [p for p in done if p not in gone]
+            plan.skipped[:] = sorted({*plan.skipped, *gone})
 
-    def _prune_empty_parents(self, folder: Path) -> None:
-        while folder != self._root and folder.is_relative_to(self._root):
-            try:
-                folder.rmdir()
-            except OSError:
-                return
-            folder = folder.parent
+    def _write(self, target: str, writes: builtins.list[str], deadline: float | None) -> builtins.list[str]:
+        """Write ``writes`` as ``target`` holds them, each through its folder's descriptor
+        (:func:`._dirfd.write_entry`): blobs stream from one ``git cat-file --batch``. Returns the
+        paths not written because a folder on the way stopped being a real folder (or a folder
+        is where the file goes)."""
+        wanted = set(writes)
+        entries: dict[str, tuple[int, bytes]] = {}
+        listing = self._git(["ls-tree", "-r", "-z", "--full-tree", target], deadline=deadline).stdout
+        for record in listing.split(b"\x00"):
+            if not record:
+                continue
+            meta, _, raw_path = record.partition(b"\t")
+            path = os.fsdecode(raw_path)
+            if path in wanted:
+                mode, _kind, sha = meta.split(b" ")
+                entries[path] = (int(mode, 8), sha)
+        unsafe: builtins.list[str] = []
+        proc = self._spawn(["cat-file", "--batch"], stdin=True, deadline=deadline)
+        assert proc.stdin is not None and proc.stdout is not None
+        stdin, stdout = proc.stdin, proc.stdout
+        try:
+            for path in writes:
+                entry = entries.get(path)
+                if entry is None or entry[0] not in (0o100644, 0o100755, 0o120000):
+                    unsafe.append(path)  # not a file or link of the snapshot: never written
+                    continue
+                if deadline is not None and _now() > deadline:
+                    raise BudgetExceededError(
+                        f"restoring {str(self._root)!r} took longer than the {self._budget}s budget"
+                    )
+                stdin.write(entry[1] + b"\n")
+                stdin.flush()
+                header = stdout.readline().split()
+                if len(header) != 3 or header[1] != b"blob":
+                    raise StorageError(f"the shadow repository has no blob {entry[1].decode()} for {path!r}")
+                blob = _Blob(stdout, int(header[2]))
+                if not write_entry(self._root, path, entry[0], iter(blob)):
+                    unsafe.append(path)
+                blob.drain()
+            stdin.close()
+            if proc.wait() != 0:
+                raise StorageError(f"`git cat-file` failed in the shadow repository ({proc.returncode})")
+        finally:
+            if proc.poll() is None:
+                self._kill(proc)
+        return unsafe
 
     def _check_paths(self, paths: Sequence[str] | None) -> builtins.list[str] | None:
         if paths is None:

@@ -50,6 +50,7 @@ class _Snapshots(_Excludes):
             fields["changed"] = commit is not None
             fields["nested_repositories"] = len(self._last_scan.nested_repositories)
             fields["oversized"] = len(self._last_scan.oversized)
+            fields["secrets"] = len(self._last_scan.secrets)
             return commit
 
     def head(self) -> str | None:
