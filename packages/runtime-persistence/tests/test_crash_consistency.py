@@ -1,0 +1,224 @@
+"""Crash consistency beyond kill -9 (issue 11): power-loss states of the file driver.
+
+A workload of puts, conditional puts, deletes, batches and blob puts runs the real FileDriver on a
+real directory while :mod:`runtime_persistence.testing.crash` records its file-system calls. Every
+state a power loss could leave (each prefix of the log, with any not-yet-fsynced operation lost or
+torn, bounded per crash point) is written into a fresh directory and opened with the real driver:
+it must open (or, before the store's creation returned, refuse with a typed error), hold every
+acknowledged write, show nothing that was never written, and stay writable.
+
+The self-tests at the bottom plant the two classic bugs (no directory fsync after the rename, no
+file fsync before it) and require the harness to report violations, so the harness can fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_core import Delete, Put, StorageError, ValidationError
+from runtime_persistence.storage.drivers.file import FileDriver
+from runtime_persistence.testing.crash import CrashState, KVOracle, Recorder, crash_states, recording
+
+NS = ["crash", "other"]
+LONG_KEY = "long/" + "k" * 150  # 310 hex characters: two path segments (a .d directory)
+
+
+def _dead_pid() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    except OSError:
+        return 2**22 + 1
+
+
+DEAD_PID = _dead_pid()
+
+
+def _workload(root: Path, oracle: KVOracle) -> tuple[FileDriver, int]:
+    """Run the workload; return the driver and the log position where its creation returned."""
+    driver = oracle.call("open", lambda: FileDriver(root), effect=lambda _: ([], {}))
+    created = oracle.rec.position
+    d: FileDriver = driver
+
+    def put(ns: str, key: str, value: bytes, **cond: Any) -> None:
+        oracle.call(
+            f"put {key}",
+            lambda: d.put(ns, key, value, **cond),
+            effect=lambda v: ([((ns, key), (value, v))], {}),
+        )
+
+    def delete(ns: str, key: str, **cond: Any) -> None:
+        oracle.call(
+            f"delete {key}", lambda: d.delete(ns, key, **cond), effect=lambda _: ([((ns, key), None)], {})
+        )
+
+    def batch(ops: list[Put | Delete]) -> None:
+        def effect(results: list[Any]) -> tuple[list[Any], dict[str, bytes]]:
+            out: list[Any] = []
+            for op, r in zip(ops, results, strict=True):
+                out.append(((op.namespace, op.key), (bytes(op.value), r) if isinstance(op, Put) else None))
+            return out, {}
+
+        oracle.call("batch", lambda: d.batch(ops), effect=effect)
+
+    def blob(data: bytes, stream: bool = False) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        chunks = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+        fn: Callable[[], Any] = (
+            (lambda: d.put_blob_stream(iter(chunks))) if stream else (lambda: d.put_blob(data))
+        )
+        oracle.call(f"blob {digest[:8]}", fn, effect=lambda _: ([], {digest: data}))
+
+    put("crash", "a", b"a1")
+    put("crash", "b", b"b1" * 1500)
+    put("crash", "a", b"a2")
+    put("crash", "a", b"a3", if_version=2)
+    put("crash", "b", b"lost", if_version=1)  # conflict: nothing written
+    put("crash", "c", b"c1", if_absent=True)
+    put("crash", "a", b"lost", if_absent=True)  # conflict
+    delete("crash", "b")
+    delete("crash", "never")
+    blob(b"blob-one " * 300)
+    batch([Put("crash", "d", b"d1"), Put("crash", "a", b"a4", if_version=3), Delete("crash", "c")])
+    batch([Put("crash", "e", b"lost"), Put("crash", "a", b"lost", if_version=1)])  # conflict: nothing
+    put("other", LONG_KEY, b"long1")
+    blob(b"streamed " * 700, stream=True)
+    blob(b"blob-one " * 300)  # already stored
+    put("crash", "b", b"b2")
+    put("other", LONG_KEY, b"long2", if_version=1)
+    batch([Put("other", "x", b"x1"), Put("other", "y", b"y1" * 800), Put("crash", "a", b"a5")])
+    delete("other", LONG_KEY, if_version=2)
+    put("crash", "d", b"d2")
+    return d, created
+
+
+def _reboot(root: Path) -> None:
+    """The process that held the lock died in the power loss: its pid names no live process."""
+    for path in root.glob("lock*"):
+        if path.is_file():
+            raw, st = path.read_bytes(), path.stat()
+            path.write_bytes(raw.replace(f'"pid": {os.getpid()}'.encode(), f'"pid": {DEAD_PID}'.encode()))
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+class Report:
+    def __init__(self) -> None:
+        self.states = 0
+        self.refused = 0
+        self.violations: list[str] = []
+        self.counts: dict[str, int] = {}
+
+
+def _check_state(state: CrashState, oracle: KVOracle, created: int, work: Path, report: Report) -> None:
+    report.states += 1
+    state.materialize(work)
+    _reboot(work)
+    try:
+        driver = FileDriver(work, lock_timeout=3.0)
+    except (StorageError, ValidationError) as exc:
+        if state.point >= created:
+            report.violations.append(f"point {state.point}: the store refuses to open: {exc}")
+        else:
+            report.refused += 1  # nothing was acknowledged yet, and the refusal is typed
+        return
+    except Exception as exc:
+        report.violations.append(f"point {state.point}: opening raised {type(exc).__name__}: {exc}")
+        return
+    report.violations += oracle.check(driver, state.point, NS)
+    try:  # the store stays writable: the dead writer's lock is broken, a new write reads back
+        version = driver.put("post", "k", b"after the crash")
+        got = driver.get("post", "k")
+        info = driver.put_blob(b"after the crash")
+        if got is None or got.value != b"after the crash" or got.version != version:
+            report.violations.append(f"point {state.point}: a write after the crash did not read back")
+        if driver.get_blob(info.digest) != b"after the crash":
+            report.violations.append(f"point {state.point}: a blob after the crash did not read back")
+    except Exception as exc:
+        report.violations.append(
+            f"point {state.point}: writing after the crash raised {type(exc).__name__}: {exc}"
+        )
+
+
+def explore(
+    tmp_path: Path, *, per_point: int, seed: int = 0, plant: Callable[[Recorder], None] | None = None
+) -> Report:
+    """Record the workload once, then check every crash state of it."""
+    root = tmp_path / "store"
+    root.mkdir()
+    with recording(root) as rec:
+        if plant is not None:
+            plant(rec)
+        oracle = KVOracle(rec)
+        _, created = _workload(root, oracle)
+    report = Report()
+    work = tmp_path / "replay"
+    for state in crash_states(rec, per_point=per_point, seed=seed, counter=report.counts, phase=oracle.phase):
+        _check_state(state, oracle, created, work, report)
+    report.counts["ops"] = len(rec.ops)
+    return report
+
+
+def _print(name: str, report: Report) -> None:
+    c = report.counts
+    print(
+        f"\n[crash-consistency] {name}: {c['ops']} file-system operations, {c['points']} crash points, "
+        f"{c['candidates']} candidate states, {report.states} distinct states checked, "
+        f"{report.refused} refused before creation returned, {len(report.violations)} violations"
+    )
+    kinds: dict[str, int] = {}
+    for v in report.violations:
+        kinds[v.split(": ", 1)[-1][:90]] = kinds.get(v.split(": ", 1)[-1][:90], 0) + 1
+    for v in report.violations[:5]:
+        print("   ", v)
+    for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"    {n} x {kind}")
+
+
+def test_file_driver_survives_every_power_loss_state(tmp_path: Path) -> None:
+    started = time.monotonic()
+    report = explore(tmp_path, per_point=int(os.environ.get("KEEPUP_CRASH_PER_POINT", "48")))
+    _print(f"file driver kv+blobs ({time.monotonic() - started:.1f}s)", report)
+    assert report.states > 500
+    assert report.violations == []
+
+
+@pytest.mark.slow
+def test_file_driver_survives_every_power_loss_state_wide(tmp_path: Path) -> None:
+    total = Report()
+    for seed in range(3):
+        report = explore(tmp_path / f"s{seed}", per_point=96, seed=seed)
+        _print(f"file driver kv+blobs, seed {seed}, 96 candidates per point", report)
+        total.states += report.states
+        total.violations += report.violations
+    assert total.violations == []
+
+
+# the harness can fail --------------------------------------------------------------------------
+def test_harness_reports_a_driver_that_skips_the_directory_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted bug: no directory fsync after the rename (a put is acknowledged before its name
+    is durable). The harness must report lost acknowledged writes."""
+    monkeypatch.setattr(FileDriver, "_fsync_dir", lambda self, directory: None)
+    report = explore(tmp_path, per_point=4)
+    _print("planted bug: no directory fsync", report)
+    assert any("allowed" in v or "lost" in v for v in report.violations), report.violations[:5]
+
+
+def test_harness_reports_a_driver_that_skips_the_file_fsync(tmp_path: Path) -> None:
+    """Planted bug: no fsync of the temporary file before the rename (the name can become
+    durable before the bytes). The harness must report damaged or lost acknowledged values."""
+
+    def plant(rec: Recorder) -> None:
+        rec.drop_file_fsync = True
+
+    report = explore(tmp_path, per_point=4, plant=plant)
+    _print("planted bug: no file fsync before rename", report)
+    assert any("CorruptionError" in v or "refuses to open" in v for v in report.violations), (
+        report.violations[:5]
+    )
