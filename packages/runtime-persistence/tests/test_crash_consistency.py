@@ -78,7 +78,7 @@ def _workload(root: Path, oracle: KVOracle) -> tuple[FileDriver, int]:
     put("crash", "b", b"b1" * 1500)
     put("crash", "a", b"a2")
     put("crash", "a", b"a3", if_version=2)
-    put("crash", "b", b"lost", if_version=1)  # conflict: nothing written
+    put("crash", "b", b"lost", if_version=7)  # conflict: nothing written
     put("crash", "c", b"c1", if_absent=True)
     put("crash", "a", b"lost", if_absent=True)  # conflict
     delete("crash", "b")
