@@ -14,6 +14,7 @@ file fsync before it) and require the harness to report violations, so the harne
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -181,7 +182,7 @@ def _print(name: str, report: Report) -> None:
 
 def test_file_driver_survives_every_power_loss_state(tmp_path: Path) -> None:
     started = time.monotonic()
-    report = explore(tmp_path, per_point=int(os.environ.get("KEEPUP_CRASH_PER_POINT", "48")))
+    report = explore(tmp_path, per_point=int(os.environ.get("KEEPUP_CRASH_PER_POINT", "32")))
     _print(f"file driver kv+blobs ({time.monotonic() - started:.1f}s)", report)
     assert report.states > 1000
     assert report.violations == []
@@ -259,3 +260,101 @@ def test_a_directory_with_anything_else_is_still_refused(tmp_path: Path, leftove
             (root / name).mkdir()
     with pytest.raises(ValidationError, match="not a Keepup store"):
         FileDriver(root)
+
+
+# Checkpoints.save on the file driver ------------------------------------------------------------
+def _cp_state(n: int) -> dict[str, Any]:
+    # a growing list (chunked, sharing blobs), a medium value (a blob) and small ones (inline)
+    return {
+        "messages": [{"role": "user", "content": f"{i}:" + "m" * 200} for i in range(n * 9)],
+        "doc": f"doc-{n}-" + "d" * 1500,
+        "n": n,
+    }
+
+
+def explore_checkpoints(tmp_path: Path, *, per_point: int, saves: int) -> Report:
+    """Record ``saves`` Checkpoints.save calls (public API only) on a new file store, then check
+    every crash state: acknowledged checkpoints read back exactly, ``latest`` is the last
+    acknowledged one or the one in flight, ``list`` is a consistent parent chain."""
+    from runtime_persistence import Checkpoints
+
+    root = tmp_path / "store"
+    root.mkdir()
+    calls: list[tuple[int, int, str, int]] = []  # (start, end, checkpoint id, n)
+    with recording(root) as rec:
+        driver = FileDriver(root)
+        created = rec.position
+        cps = Checkpoints(driver)
+        thread = cps.create_thread("crash").id
+        thread_made = rec.position
+        for n in range(saves):
+            start = rec.position
+            cp = cps.save(thread, _cp_state(n), metadata={"n": n})
+            calls.append((start, rec.position, cp.id, n))
+
+    def phase(point: int) -> tuple[int, int, bool]:
+        return (
+            sum(end <= point for _, end, _, _ in calls),
+            sum(s < point for s, _, _, _ in calls),
+            point >= thread_made,
+        )
+
+    report = Report()
+    work = tmp_path / "replay"
+    for state in crash_states(rec, per_point=per_point, counter=report.counts, phase=phase):
+        report.states += 1
+        point = state.point
+        state.materialize(work)
+        _reboot(work)
+        try:
+            d = FileDriver(work, lock_timeout=3.0)
+        except (StorageError, ValidationError) as exc:
+            if point >= created:
+                report.violations.append(f"point {point}: the store refuses to open: {exc}")
+            else:
+                report.refused += 1
+            continue
+        try:
+            c = Checkpoints(d)
+            if point < thread_made:
+                continue
+            done = [(cp_id, n) for _, end, cp_id, n in calls if end <= point]
+            flight = [n for start, end, _, n in calls if start < point < end]
+            for cp_id, n in done:
+                if c.get(cp_id).state != _cp_state(n):
+                    report.violations.append(f"point {point}: checkpoint {n} reads a wrong state")
+            head = c.latest(thread)
+            ok_heads = {done[-1][1] if done else None, *flight}
+            got = None if head is None else head.metadata["n"]
+            if got not in ok_heads:
+                report.violations.append(f"point {point}: latest is {got}, allowed {ok_heads}")
+            elif head is not None and head.state != _cp_state(got):
+                report.violations.append(f"point {point}: latest ({got}) reads a wrong state")
+            listed = c.list(thread)
+            ids = [cp.id for cp in listed]
+            for newer, older in itertools.pairwise(listed):
+                if newer.parent_id != older.id:
+                    report.violations.append(f"point {point}: list is not a parent chain")
+            missing = [n for cp_id, n in done if cp_id not in ids]
+            if missing:
+                report.violations.append(f"point {point}: list misses acknowledged checkpoints {missing}")
+            c.save(thread, {"after": "crash"})  # still writable
+        except Exception as exc:
+            report.violations.append(f"point {point}: {type(exc).__name__}: {exc}")
+    report.counts["ops"] = len(rec.ops)
+    return report
+
+
+def test_checkpoint_saves_survive_every_power_loss_state(tmp_path: Path) -> None:
+    started = time.monotonic()
+    report = explore_checkpoints(tmp_path, per_point=12, saves=4)
+    _print(f"Checkpoints.save x4 on the file driver ({time.monotonic() - started:.1f}s)", report)
+    assert report.states > 300
+    assert report.violations == []
+
+
+@pytest.mark.slow
+def test_checkpoint_saves_survive_every_power_loss_state_wide(tmp_path: Path) -> None:
+    report = explore_checkpoints(tmp_path, per_point=32, saves=6)
+    _print("Checkpoints.save x6 on the file driver, 32 candidates per point", report)
+    assert report.violations == []
