@@ -150,7 +150,7 @@ def explore(
 ) -> Report:
     """Record the workload once, then check every crash state of it."""
     root = tmp_path / "store"
-    root.mkdir()
+    root.mkdir(parents=True)
     with recording(root) as rec:
         if plant is not None:
             plant(rec)
