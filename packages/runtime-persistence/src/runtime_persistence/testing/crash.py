@@ -106,6 +106,7 @@ class Recorder:
         self._fds: dict[int, tuple[str, str, int]] = {}  # fd -> (kind, rel path, ino)
         self._next_ino = 1
         self.drop_file_fsync = False  # fault injection: behave like a driver that skips fsync(file)
+        self.unrecorded = 0  # calls relative to a dir_fd: not attributable to a path (must stay 0)
         for dirpath, _dirnames, filenames in os.walk(self.root):
             rel = os.path.relpath(dirpath, self.root)
             rel = "" if rel == "." else rel
@@ -260,6 +261,7 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
 
     def _open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         rel = rec.rel(path) if dir_fd is None else None
+        rec.unrecorded += dir_fd is not None
         existed = rel is not None and os.path.lexists(os.path.join(rec.root, rel))
         fd: int = real["open"](path, flags, mode, dir_fd=dir_fd)
         if rel is not None:
@@ -295,6 +297,7 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
     def _rename_like(name: str) -> Callable[..., None]:
         def _impl(src: Any, dst: Any, **kw: Any) -> None:
             real[name](src, dst, **kw)
+            rec.unrecorded += bool(kw)
             rs, rd = rec.rel(src), rec.rel(dst)
             if rs is not None and rd is not None and not kw:
                 if name == "link":
@@ -306,18 +309,21 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
 
     def _unlink(path: Any, *, dir_fd: int | None = None) -> None:
         real["unlink"](path, dir_fd=dir_fd)
+        rec.unrecorded += dir_fd is not None
         rel = rec.rel(path) if dir_fd is None else None
         if rel is not None:
             rec.unlinked(rel)
 
     def _mkdir(path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
         real["mkdir"](path, mode, dir_fd=dir_fd)
+        rec.unrecorded += dir_fd is not None
         rel = rec.rel(path) if dir_fd is None else None
         if rel is not None:
             rec.made_dir(rel)
 
     def _rmdir(path: Any, *, dir_fd: int | None = None) -> None:
         real["rmdir"](path, dir_fd=dir_fd)
+        rec.unrecorded += dir_fd is not None
         rel = rec.rel(path) if dir_fd is None else None
         if rel is not None:
             rec.removed_dir(rel)
