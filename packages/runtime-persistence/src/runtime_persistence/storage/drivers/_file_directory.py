@@ -71,7 +71,7 @@ class _FileDirectory:
                         f"than this Keepup knows ({_FORMAT_VERSION}); upgrade Keepup to open it"
                     )
             else:
-                if self._root.exists() and any(self._root.iterdir()):
+                if self._root.exists() and any(self._root.iterdir()) and not self._interrupted_creation():
                     raise ValidationError(
                         f"{self._root} is a non-empty directory that is not a Keepup store; "
                         "refusing to write into it (choose an empty or new directory)"
@@ -90,6 +90,24 @@ class _FileDirectory:
                         leftover.unlink()
         except (OSError, json.JSONDecodeError) as exc:
             raise StorageError(f"cannot open the file store {self._root}: {exc}") from exc
+
+    def _interrupted_creation(self) -> bool:
+        """True when the directory holds only what a creation cut short (a power loss before the
+        marker was durable) leaves: some of the empty ``kv/``, ``blobs/`` and ``tmp/``, ``tmp/``
+        possibly with the marker's temporary file. Such a store is finished, not refused."""
+        with os.scandir(self._root) as top:
+            for entry in top:
+                if entry.name not in ("kv", "blobs", "tmp") or not entry.is_dir(follow_symlinks=False):
+                    return False
+                with os.scandir(entry.path) as inner:
+                    for item in inner:
+                        if not (
+                            entry.name == "tmp"
+                            and item.name.endswith(".tmp")
+                            and item.is_file(follow_symlinks=False)
+                        ):
+                            return False
+        return True
 
     # properties ----------------------------------------------------------------------------------
     @property
