@@ -10,6 +10,8 @@ from runtime_persistence.checkpoint.checkpoints import (
     FORK_NS,
     HEAD_NS,
     THREAD_NS,
+    AsyncCheckpoints,
+    AsyncRemovalListener,
     Checkpoints,
     RemovalListener,
     diff_states,
@@ -28,6 +30,7 @@ from runtime_persistence.checkpoint.gc import (
     BlobRootProvider,
     blob_root_providers,
     collect,
+    collect_async,
     register_blob_roots,
     unregister_blob_roots,
 )
@@ -35,6 +38,7 @@ from runtime_persistence.checkpoint.retention import (
     plan_prune,
 )
 from runtime_persistence.checkpoint.workspaces import (
+    AsyncWorkspaceCheckpoints,
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
     WorkspaceRestore,
@@ -51,6 +55,9 @@ __all__ = [
     "FORK_NS",
     "HEAD_NS",
     "THREAD_NS",
+    "AsyncCheckpoints",
+    "AsyncRemovalListener",
+    "AsyncWorkspaceCheckpoints",
     "BlobRootProvider",
     "Checkpoints",
     "ExportReport",
@@ -61,6 +68,7 @@ __all__ = [
     "WorkspaceRestore",
     "blob_root_providers",
     "collect",
+    "collect_async",
     "diff_states",
     "export_threads",
     "import_threads",
