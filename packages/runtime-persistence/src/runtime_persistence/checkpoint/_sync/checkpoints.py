@@ -18,8 +18,8 @@ class Checkpoints(_Threads, _Commits, _Travel, _Retention):
 
     ``leases`` is the lease store consulted by restore, prune and delete_thread (default: an
     :class:`Leases` on the same driver). ``clock`` stamps records and judges ages (retention,
-    garbage collection, leases). Instances are safe to share between threads of one process;
-    any number of processes may use the same store.
+    garbage collection, leases). An instance may be shared by the threads (sync class) or the
+    tasks (async class) of one process; any number of processes may use the same store.
 
     The operations are grouped by what they do: threads (``_async/threads.py``), saving
     (``_async/commits.py``), reads and history (``_async/reads.py``), time travel: fork, restore,
