@@ -22,7 +22,9 @@ from runtime_persistence.checkpoint.export import (
     ExportReport,
     Progress,
     export_threads,
+    export_threads_async,
     import_threads,
+    import_threads_async,
 )
 from runtime_persistence.checkpoint.gc import (
     DEFAULT_GRACE,
@@ -71,7 +73,9 @@ __all__ = [
     "collect_async",
     "diff_states",
     "export_threads",
+    "export_threads_async",
     "import_threads",
+    "import_threads_async",
     "plan_prune",
     "register_blob_roots",
     "unregister_blob_roots",
