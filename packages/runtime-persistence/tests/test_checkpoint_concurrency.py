@@ -1,8 +1,10 @@
 """Optimistic concurrency on the thread head: 8 processes x 500 saves onto one thread give no
-silent fork, and every acknowledged checkpoint reads back."""
+silent fork, and every acknowledged checkpoint reads back; concurrent async saves onto one head:
+exactly one wins."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import multiprocessing
 import os
@@ -12,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_core import ConflictError
+from runtime_core import Checkpoint, ConflictError
 from runtime_persistence import Checkpoints
+from runtime_persistence.checkpoint import AsyncCheckpoints
 from runtime_persistence.storage.drivers.memory import MemoryDriver
 from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import TestStore, open_test_store
+from runtime_persistence.testing.blocking import unwrap
 
 PROCESSES = int(os.environ.get("KEEPUP_CONCURRENCY_PROCESSES", "8"))
 SAVES = int(os.environ.get("KEEPUP_CONCURRENCY_SAVES", "500"))
@@ -101,3 +105,33 @@ def test_many_processes_saving_onto_one_thread_never_fork(race_store: TestStore)
     for _, ids, _ in results:
         for cp_id in ids:
             assert fresh.get(cp_id).thread_id == t.id
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def async_race_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
+    with open_test_store(f"{request.param}+async", tmp_path) as store:
+        yield store
+
+
+def test_concurrent_async_saves_onto_one_head_let_exactly_one_win(async_race_store: TestStore) -> None:
+    portal = async_race_store.portal
+    assert portal is not None
+    cps = AsyncCheckpoints(unwrap(async_race_store.driver))
+    writers = 8
+
+    async def race() -> tuple[str, Checkpoint, list[Checkpoint | BaseException]]:
+        thread = await cps.create_thread()
+        first = await cps.save(thread.id, {"n": 0})
+        results = await asyncio.gather(
+            *(cps.save(thread.id, {"writer": w}, parent_id=first.id) for w in range(writers)),
+            return_exceptions=True,
+        )
+        return thread.id, first, list(results)
+
+    thread_id, first, results = portal.call(race())
+    won = [r for r in results if isinstance(r, Checkpoint)]
+    lost = [r for r in results if isinstance(r, ConflictError)]
+    assert len(won) == 1 and len(lost) == writers - 1, results
+    latest = portal.call(cps.latest(thread_id))
+    assert latest is not None and latest.id == won[0].id and latest.parent_id == first.id
+    assert [c.id for c in portal.call(cps.list(thread_id))] == [won[0].id, first.id]

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from runtime_core import NotFoundError, RuntimeBusyError, ValidationError, new_id
 from runtime_persistence import Checkpoints
-from runtime_persistence.testing import open_test_driver
+from runtime_persistence.testing import TestStore, store_fixture
+
+delete_store = store_fixture("memory", "sqlite", "file", modes=("sync", "async"))
 
 
-@pytest.fixture(params=["memory", "sqlite", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Checkpoints]:
-    with open_test_driver(request.param, tmp_path) as driver:
-        yield Checkpoints(driver)
+@pytest.fixture
+def store(delete_store: TestStore) -> Checkpoints:
+    cps: Checkpoints = delete_store.make(Checkpoints)
+    return cps
 
 
 def _thread(store: Checkpoints, n: int = 4) -> tuple[str, list[str]]:

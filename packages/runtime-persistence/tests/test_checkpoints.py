@@ -21,7 +21,7 @@ from runtime_core import (
 from runtime_persistence import Checkpoints
 from runtime_persistence.testing import TestStore, store_fixture
 
-ckpt_store = store_fixture()
+ckpt_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def cps(ckpt_store: TestStore, clock: ManualClock) -> Checkpoints:
-    return Checkpoints(ckpt_store.driver, clock=clock)
+    return ckpt_store.make(Checkpoints, clock=clock)
 
 
 def _state(i: int, n_messages: int = 3) -> dict[str, Any]:
@@ -303,7 +303,7 @@ def test_a_second_store_object_sees_the_same_data(ckpt_store: TestStore, cps: Ch
     t = cps.create_thread()
     cp = cps.save(t.id, _state(3, 60))
     if ckpt_store.url is None:
-        other = Checkpoints(ckpt_store.driver)
+        other = ckpt_store.make(Checkpoints)
         assert other.get(cp.id).state == cp.state
         return
     driver = ckpt_store.open()
@@ -317,7 +317,7 @@ def test_a_second_store_object_sees_the_same_data(ckpt_store: TestStore, cps: Ch
 
 
 def test_a_head_moved_by_another_writer_is_the_default_parent(ckpt_store: TestStore) -> None:
-    one, two = Checkpoints(ckpt_store.driver), Checkpoints(ckpt_store.driver)
+    one, two = ckpt_store.make(Checkpoints), ckpt_store.make(Checkpoints)
     t = one.create_thread()
     first = one.save(t.id, {"n": 1})
     second = two.save(t.id, {"n": 2})
@@ -332,7 +332,7 @@ def test_a_thread_deleted_and_recreated_by_another_writer_is_not_extended_from_i
     ckpt_store: TestStore,
 ) -> None:
     # the recreated head key starts again at version 1, the version `one` last wrote
-    one, two = Checkpoints(ckpt_store.driver), Checkpoints(ckpt_store.driver)
+    one, two = ckpt_store.make(Checkpoints), ckpt_store.make(Checkpoints)
     t = one.create_thread(thread_id=new_id())
     old = one.save(t.id, {"big": "x" * 2000})
     two.delete_thread(t.id)

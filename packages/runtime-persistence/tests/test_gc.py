@@ -3,21 +3,24 @@ stay, registered roots are honoured, and a collection running beside a writer lo
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_core import ManualClock, blob_digest, utc_now
+from runtime_core import ManualClock, ValidationError, blob_digest, utc_now
 from runtime_persistence import Checkpoints, register_blob_roots, unregister_blob_roots
 from runtime_persistence.checkpoint._state import BLOB_NS, KV_BLOB_MAX
+from runtime_persistence.checkpoint.gc import collect, collect_async
 from runtime_persistence.storage.stores import open_store
+from runtime_persistence.storage.threaded import AsyncThreadDriver
 from runtime_persistence.testing import TestStore, open_test_store, store_fixture
 
-gc_store = store_fixture()
+gc_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def _blob_count(driver: Any) -> int:
 def test_gc_frees_blobs_of_pruned_checkpoints_after_the_grace_period(
     gc_store: TestStore, clock: ManualClock
 ) -> None:
-    cps = Checkpoints(gc_store.driver, clock=clock)
+    cps = gc_store.make(Checkpoints, clock=clock)
     t = cps.create_thread()
     for i in range(6):
         cps.save(t.id, {"doc": f"{i}" * 3000})
@@ -51,7 +54,7 @@ def test_gc_frees_blobs_of_pruned_checkpoints_after_the_grace_period(
 
 
 def test_gc_keeps_blobs_shared_with_live_checkpoints(gc_store: TestStore, clock: ManualClock) -> None:
-    cps = Checkpoints(gc_store.driver, clock=clock)
+    cps = gc_store.make(Checkpoints, clock=clock)
     t = cps.create_thread()
     msgs = [{"role": "user", "content": f"{i}" * 500} for i in range(60)]
     for n in range(20, 61, 10):
@@ -66,7 +69,7 @@ def test_gc_keeps_blobs_shared_with_live_checkpoints(gc_store: TestStore, clock:
 def test_gc_removes_records_of_deleted_threads_and_unpublished_ids(
     gc_store: TestStore, clock: ManualClock
 ) -> None:
-    cps = Checkpoints(gc_store.driver, clock=clock)
+    cps = gc_store.make(Checkpoints, clock=clock)
     t = cps.create_thread()
     cp = cps.save(t.id, {"a": "b" * 1000})
     gc_store.driver.delete("thread", t.id)  # as if delete_thread crashed right after its first write
@@ -78,7 +81,7 @@ def test_gc_removes_records_of_deleted_threads_and_unpublished_ids(
 
 
 def test_registered_roots_protect_blob_area_blobs(gc_store: TestStore, clock: ManualClock) -> None:
-    cps = Checkpoints(gc_store.driver, clock=clock)
+    cps = gc_store.make(Checkpoints, clock=clock)
     kept = gc_store.driver.put_blob(b"an artifact someone registered").digest
     gone = gc_store.driver.put_blob(b"nobody names this").digest
     big_t = cps.create_thread()
@@ -94,6 +97,65 @@ def test_registered_roots_protect_blob_area_blobs(gc_store: TestStore, clock: Ma
     assert blob_digest(b"nobody names this") == gone
     latest = cps.latest(big_t.id)
     assert latest is not None and len(latest.state["big"]) == KV_BLOB_MAX + 1
+
+
+def test_each_collector_asks_a_provider_for_its_own_form(gc_store: TestStore, clock: ManualClock) -> None:
+    # the sync collector calls the sync form, the async collector (async mode) the async form
+    cps = gc_store.make(Checkpoints, clock=clock)
+    by_sync = gc_store.driver.put_blob(b"named by the sync form").digest
+    by_async = gc_store.driver.put_blob(b"named by the async form").digest
+
+    async def async_roots(driver: Any) -> AsyncIterator[str]:
+        yield by_async
+
+    register_blob_roots("test-forms", lambda driver: [by_sync], async_roots)
+    try:
+        clock.advance(timedelta(days=1))
+        report = cps.gc(grace=timedelta(hours=1))
+    finally:
+        unregister_blob_roots("test-forms")
+    remaining = {info.digest for info in gc_store.driver.list_blobs()}
+    kept, gone = (by_async, by_sync) if gc_store.is_async else (by_sync, by_async)
+    assert kept in remaining and gone not in remaining and report.blobs_removed == 1
+
+
+class _NativeAsync:
+    """An async driver that does not run on worker threads (as a native async driver would not):
+    it forwards to an AsyncThreadDriver but is not one, so sync-only root providers cannot be
+    reached through it."""
+
+    def __init__(self, inner: AsyncThreadDriver) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_the_async_collector_refuses_a_provider_it_cannot_reach(tmp_path: Path) -> None:
+    with open_test_store("sqlite", tmp_path) as store:
+        gone = store.driver.put_blob(b"nobody names this").digest
+        register_blob_roots("test-sync-only", lambda driver: [])
+        try:
+            native: Any = _NativeAsync(AsyncThreadDriver(store.driver))
+            with pytest.raises(ValidationError, match="test-sync-only"):
+                asyncio.run(collect_async(native, grace=timedelta(0)))
+            threaded = asyncio.run(collect_async(AsyncThreadDriver(store.driver), grace=timedelta(0)))
+        finally:
+            unregister_blob_roots("test-sync-only")
+        assert threaded.blobs_removed == 1 and gone not in {i.digest for i in store.driver.list_blobs()}
+
+
+def test_the_old_module_level_collect_still_works(gc_store: TestStore, clock: ManualClock) -> None:
+    if gc_store.is_async:
+        pytest.skip("collect() takes a sync driver")
+    cps = Checkpoints(gc_store.driver, clock=clock)
+    t = cps.create_thread()
+    cps.save(t.id, {"doc": "a" * 3000})
+    cps.save(t.id, {"doc": "b" * 3000})
+    cps.prune(t.id, keep_last=1)
+    clock.advance(timedelta(days=1))
+    report = collect(gc_store.driver, grace=timedelta(hours=1), clock=clock)
+    assert report.blobs_removed == 1
 
 
 def _writer(url: str, thread_id: str, n: int, acks: Any) -> None:

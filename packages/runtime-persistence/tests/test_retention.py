@@ -10,7 +10,7 @@ from runtime_core import ManualClock, RuntimeBusyError, ValidationError, new_id
 from runtime_persistence import Checkpoints
 from runtime_persistence.testing import TestStore, store_fixture
 
-prune_store = store_fixture()
+prune_store = store_fixture(modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def cps(prune_store: TestStore, clock: ManualClock) -> Checkpoints:
-    return Checkpoints(prune_store.driver, clock=clock)
+    return prune_store.make(Checkpoints, clock=clock)
 
 
 def _fill(cps: Checkpoints, clock: ManualClock, n: int, **labels: str) -> list[str]:

@@ -11,7 +11,7 @@ from runtime_persistence.checkpoint._state import BLOB_NS, CHUNK_ITEMS, KV_BLOB_
 from runtime_persistence.storage.drivers.memory import MemoryDriver
 from runtime_persistence.testing import TestStore, store_fixture
 
-state_store = store_fixture()
+state_store = store_fixture(modes=("sync", "async"))
 
 
 def _stored_bytes(driver: Any) -> int:
@@ -29,7 +29,7 @@ def _conversation(turns: int) -> dict[str, Any]:
 
 
 def test_a_growing_conversation_is_not_stored_quadratically(state_store: TestStore) -> None:
-    cps = Checkpoints(state_store.driver)
+    cps = state_store.make(Checkpoints)
     t = cps.create_thread()
     turns = 120
     for i in range(1, turns + 1):
@@ -65,16 +65,16 @@ def test_unchanged_channels_are_shared_between_checkpoints() -> None:
 
 
 def test_values_larger_than_the_kv_limit_go_to_the_blob_area(state_store: TestStore) -> None:
-    cps = Checkpoints(state_store.driver)
+    cps = state_store.make(Checkpoints)
     t = cps.create_thread()
     big = "z" * (KV_BLOB_MAX + 10)
     cp = cps.save(t.id, {"big": big})
     assert any(True for _ in state_store.driver.list_blobs())
-    assert Checkpoints(state_store.driver).get(cp.id).state == {"big": big}
+    assert state_store.make(Checkpoints).get(cp.id).state == {"big": big}
 
 
 def test_a_damaged_blob_reads_as_corrupt_never_as_another_value(state_store: TestStore) -> None:
-    cps = Checkpoints(state_store.driver)
+    cps = state_store.make(Checkpoints)
     t = cps.create_thread()
     cp = cps.save(t.id, {"doc": "q" * 3000})
     (entry,) = list(state_store.driver.scan(BLOB_NS))
@@ -82,24 +82,24 @@ def test_a_damaged_blob_reads_as_corrupt_never_as_another_value(state_store: Tes
     damaged[-20] ^= 0x01
     state_store.driver.put(BLOB_NS, entry.key, bytes(damaged))
     with pytest.raises(CorruptionError):
-        Checkpoints(state_store.driver).get(cp.id)
+        state_store.make(Checkpoints).get(cp.id)
 
 
 def test_a_missing_blob_reads_as_corrupt(state_store: TestStore) -> None:
-    cps = Checkpoints(state_store.driver)
+    cps = state_store.make(Checkpoints)
     t = cps.create_thread()
     cp = cps.save(t.id, {"doc": "q" * 3000})
     (entry,) = list(state_store.driver.scan(BLOB_NS))
     state_store.driver.delete(BLOB_NS, entry.key)
     with pytest.raises(CorruptionError):
-        Checkpoints(state_store.driver).get(cp.id)
+        state_store.make(Checkpoints).get(cp.id)
 
 
 def test_a_damaged_record_reads_as_corrupt(state_store: TestStore) -> None:
-    cps = Checkpoints(state_store.driver)
+    cps = state_store.make(Checkpoints)
     t = cps.create_thread()
     cp = cps.save(t.id, {"a": 1})
     (entry,) = list(state_store.driver.scan("ckpt"))
     state_store.driver.put("ckpt", entry.key, entry.value[:-3] + b"\x00\x00\x00")
     with pytest.raises(CorruptionError):
-        Checkpoints(state_store.driver).get(cp.id)
+        state_store.make(Checkpoints).get(cp.id)

@@ -3,8 +3,10 @@ refused while a run holds the thread, and released when checkpoints are pruned."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runtime_core import (
@@ -16,12 +18,19 @@ from runtime_core import (
     WorkspaceRef,
 )
 from runtime_persistence import Checkpoints, Leases
-from runtime_persistence.checkpoint.workspaces import SnapshotBeforeChange, WorkspaceCheckpoints
+from runtime_persistence.checkpoint.workspaces import (
+    AsyncWorkspaceCheckpoints,
+    SnapshotBeforeChange,
+    WorkspaceCheckpoints,
+)
 from runtime_persistence.shadow_git.repository import ShadowGit
 from runtime_persistence.storage.drivers.memory import MemoryDriver
+from runtime_persistence.storage.leases import AsyncLeases
+from runtime_persistence.storage.threaded import AsyncThreadDriver
 from runtime_persistence.testing import TestStore, store_fixture
+from runtime_persistence.testing.blocking import blocking, unwrap
 
-link_store = store_fixture("memory", "sqlite")
+link_store = store_fixture("memory", "sqlite", modes=("sync", "async"))
 
 
 @pytest.fixture
@@ -43,12 +52,31 @@ def sg(ws: Path, tmp_path: Path) -> ShadowGit:
 
 @pytest.fixture
 def cps(link_store: TestStore, clock: ManualClock) -> Checkpoints:
-    return Checkpoints(link_store.driver, clock=clock)
+    return link_store.make(Checkpoints, clock=clock)
+
+
+Link = Callable[..., WorkspaceCheckpoints]
 
 
 @pytest.fixture
-def linked(cps: Checkpoints, sg: ShadowGit) -> WorkspaceCheckpoints:
-    return WorkspaceCheckpoints(cps, sg)
+def link(link_store: TestStore) -> Link:
+    """Builds the link in the store's mode: WorkspaceCheckpoints, or AsyncWorkspaceCheckpoints
+    over the AsyncCheckpoints behind ``cps`` (through the blocking proxy)."""
+
+    def make(cps: Checkpoints, snapshots: ShadowGit, *, leases: Any = None) -> WorkspaceCheckpoints:
+        if not link_store.is_async:
+            return WorkspaceCheckpoints(cps, snapshots, leases=leases)
+        assert link_store.portal is not None
+        made = AsyncWorkspaceCheckpoints(unwrap(cps), snapshots, leases=unwrap(leases))
+        linked: WorkspaceCheckpoints = blocking(made, link_store.portal)
+        return linked
+
+    return make
+
+
+@pytest.fixture
+def linked(cps: Checkpoints, sg: ShadowGit, link: Link) -> WorkspaceCheckpoints:
+    return link(cps, sg)
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -133,11 +161,16 @@ def test_restore_is_refused_while_a_run_holds_the_thread_and_touches_no_file(
 
 
 def test_files_are_put_back_when_the_conversation_restore_fails(
-    cps: Checkpoints, sg: ShadowGit, ws: Path, link_store: TestStore, clock: ManualClock
+    cps: Checkpoints, sg: ShadowGit, ws: Path, link_store: TestStore, clock: ManualClock, link: Link
 ) -> None:
     # our lease check sees a free thread (another lease store), the checkpoint store's own does not
-    linked = WorkspaceCheckpoints(cps, sg, leases=Leases(link_store.driver, clock=clock))
-    linked_free = WorkspaceCheckpoints(cps, sg, leases=Leases(MemoryDriver(), clock=clock))
+    linked = link(cps, sg, leases=link_store.make(Leases, clock=clock))
+    elsewhere = (
+        AsyncLeases(AsyncThreadDriver(MemoryDriver()), clock=clock)
+        if link_store.is_async
+        else Leases(MemoryDriver(), clock=clock)
+    )
+    linked_free = link(cps, sg, leases=elsewhere)
     thread = cps.create_thread()
     write(ws, "main.py", "v1\n")
     checkpoint = linked.save(thread.id, {"step": 1})
@@ -179,11 +212,13 @@ def test_restore_without_the_workspace_leaves_files_alone(
     assert (ws / "a.txt").read_text() == "v2\n"
 
 
-def test_a_checkpoint_of_another_workspace_is_refused(cps: Checkpoints, ws: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_of_another_workspace_is_refused(
+    cps: Checkpoints, ws: Path, tmp_path: Path, link: Link
+) -> None:
     other_ws = tmp_path / "other"
     other_ws.mkdir()
-    other = WorkspaceCheckpoints(cps, ShadowGit(other_ws, state_dir=tmp_path / "state"))
-    mine = WorkspaceCheckpoints(cps, ShadowGit(ws, state_dir=tmp_path / "state"))
+    other = link(cps, ShadowGit(other_ws, state_dir=tmp_path / "state"))
+    mine = link(cps, ShadowGit(ws, state_dir=tmp_path / "state"))
     thread = cps.create_thread()
     write(other_ws, "x.txt", "x")
     checkpoint = other.save(thread.id, {"step": 1})

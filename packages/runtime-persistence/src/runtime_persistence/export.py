@@ -6,7 +6,9 @@ from runtime_persistence.checkpoint.export import (
     ExportReport,
     Progress,
     export_threads,
+    export_threads_async,
     import_threads,
+    import_threads_async,
 )
 
 __all__ = [
@@ -15,5 +17,7 @@ __all__ = [
     "ExportReport",
     "Progress",
     "export_threads",
+    "export_threads_async",
     "import_threads",
+    "import_threads_async",
 ]

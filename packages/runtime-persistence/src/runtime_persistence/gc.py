@@ -6,6 +6,7 @@ from runtime_persistence.checkpoint.gc import (
     BlobRootProvider,
     blob_root_providers,
     collect,
+    collect_async,
     register_blob_roots,
     unregister_blob_roots,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "BlobRootProvider",
     "blob_root_providers",
     "collect",
+    "collect_async",
     "register_blob_roots",
     "unregister_blob_roots",
 ]

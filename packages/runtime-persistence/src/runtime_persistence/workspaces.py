@@ -1,12 +1,14 @@
 """The old import path ``runtime_persistence.workspaces``, kept working: the code lives in :mod:`runtime_persistence.checkpoint.workspaces`."""
 
 from runtime_persistence.checkpoint.workspaces import (
+    AsyncWorkspaceCheckpoints,
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
     WorkspaceRestore,
 )
 
 __all__ = [
+    "AsyncWorkspaceCheckpoints",
     "SnapshotBeforeChange",
     "WorkspaceCheckpoints",
     "WorkspaceRestore",

@@ -10,6 +10,8 @@ from runtime_persistence.checkpoint.checkpoints import (
     FORK_NS,
     HEAD_NS,
     THREAD_NS,
+    AsyncCheckpoints,
+    AsyncRemovalListener,
     Checkpoints,
     RemovalListener,
     diff_states,
@@ -20,7 +22,9 @@ from runtime_persistence.checkpoint.export import (
     ExportReport,
     Progress,
     export_threads,
+    export_threads_async,
     import_threads,
+    import_threads_async,
 )
 from runtime_persistence.checkpoint.gc import (
     DEFAULT_GRACE,
@@ -28,6 +32,7 @@ from runtime_persistence.checkpoint.gc import (
     BlobRootProvider,
     blob_root_providers,
     collect,
+    collect_async,
     register_blob_roots,
     unregister_blob_roots,
 )
@@ -35,6 +40,7 @@ from runtime_persistence.checkpoint.retention import (
     plan_prune,
 )
 from runtime_persistence.checkpoint.workspaces import (
+    AsyncWorkspaceCheckpoints,
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
     WorkspaceRestore,
@@ -51,6 +57,9 @@ __all__ = [
     "FORK_NS",
     "HEAD_NS",
     "THREAD_NS",
+    "AsyncCheckpoints",
+    "AsyncRemovalListener",
+    "AsyncWorkspaceCheckpoints",
     "BlobRootProvider",
     "Checkpoints",
     "ExportReport",
@@ -61,9 +70,12 @@ __all__ = [
     "WorkspaceRestore",
     "blob_root_providers",
     "collect",
+    "collect_async",
     "diff_states",
     "export_threads",
+    "export_threads_async",
     "import_threads",
+    "import_threads_async",
     "plan_prune",
     "register_blob_roots",
     "unregister_blob_roots",

@@ -34,8 +34,6 @@ import msgspec
 from runtime_core import (
     Clock,
     CorruptionError,
-    Driver,
-    NotFoundError,
     Put,
     Serializer,
 )
@@ -50,8 +48,8 @@ __all__ = [
     "KV_BLOB_MAX",
     "LOC_AREA",
     "LOC_KV",
+    "ChannelCodec",
     "ChannelRef",
-    "ChannelStore",
     "EncodedState",
     "copy_plain",
 ]
@@ -156,19 +154,20 @@ class _BlobCache:
                 self._size -= len(old)
 
 
-class ChannelStore:
-    """Encodes states into channel refs plus blobs, and decodes refs back into states."""
+class ChannelCodec:
+    """The pure half of the channel store: encodes states into channel refs plus blobs, and keeps
+    the cache of verified blob contents. The half that reads and writes blobs is
+    :class:`runtime_persistence.checkpoint._async.channels.AsyncChannelStore` (and its generated
+    sync twin ``ChannelStore``)."""
 
     def __init__(
-        self, driver: Driver, serializer: Serializer, clock: Clock, *, cache_bytes: int = 64 << 20
+        self, max_value_size: int, serializer: Serializer, clock: Clock, *, cache_bytes: int = 64 << 20
     ) -> None:
-        self._driver = driver
         self._serializer = serializer
         self._clock = clock
         self._cache = _BlobCache(cache_bytes)
-        self._kv_max = min(KV_BLOB_MAX, max(0, driver.max_value_size - _STAMP.size))
+        self._kv_max = min(KV_BLOB_MAX, max(0, max_value_size - _STAMP.size))
 
-    # encoding ----------------------------------------------------------------------------------
     def encode(self, state: Mapping[str, Any], known: Iterable[bytes] = ()) -> EncodedState:
         """Split ``state`` into refs and the blobs to write. Blobs named in ``known`` (those the
         parent checkpoint already references, hence stored and kept alive) are not written again."""
@@ -206,77 +205,59 @@ class ChannelStore:
                 refs[name] = ChannelRef(BLOB, None, [blob(self._serializer.dumps(value))])
         return EncodedState(refs, kv_puts, area)
 
-    def write_area_blobs(self, encoded: EncodedState) -> None:
-        """Store the large blobs of ``encoded`` in the driver's blob area (before the record)."""
-        for envelope in encoded.area_blobs:
-            self._driver.put_blob(envelope)
-
-    # decoding ----------------------------------------------------------------------------------
-    def decode(self, refs: Mapping[str, ChannelRef]) -> dict[str, Any]:
-        """Rebuild the state named by ``refs``. Raises CorruptionError when a blob is missing or
-        damaged (a referenced blob is never collected, so a missing one means damage)."""
-        state: dict[str, Any] = {}
-        for name, ref in refs.items():
-            if ref.kind == INLINE:
-                state[name] = copy_plain(ref.value)
-            elif ref.kind == BLOB:
-                if len(ref.blobs) != 1:
-                    raise CorruptionError(f"channel {name!r} names {len(ref.blobs)} blobs, not 1")
-                state[name] = self._load(ref.blobs[0])
-            elif ref.kind == CHUNKED:
-                items: list[Any] = []
-                for chunk_ref in ref.blobs:
-                    chunk = self._load(chunk_ref)
-                    if not isinstance(chunk, list):
-                        raise CorruptionError(f"a chunk of channel {name!r} is not a list")
-                    items.extend(chunk)
-                if len(items) != ref.count:
-                    raise CorruptionError(
-                        f"channel {name!r} has {len(items)} items in its chunks, its record says {ref.count}"
-                    )
-                state[name] = items
-            else:
-                raise CorruptionError(f"channel {name!r} has an unknown storage kind {ref.kind}")
-        return state
-
-    def _load(self, ref: bytes) -> Any:
-        """The value of one blob. The first read verifies it fully (digest, envelope checksum,
-        the serializer's allowlist); the verified value is then kept as plain MessagePack and
-        later reads decode a fresh copy of it."""
+    def cached(self, ref: bytes) -> tuple[bool, Any]:
+        """(True, a fresh copy of the value) when blob ``ref`` was verified before, else (False, None)."""
         _check_ref(ref)
         plain = self._cache.get(ref)
-        if plain is not None:
-            return _PLAIN_DECODER.decode(plain)
-        value: Any = self._serializer.loads(self.read_blob(ref))
+        if plain is None:
+            return False, None
+        return True, _PLAIN_DECODER.decode(plain)
+
+    def verified(self, ref: bytes, envelope: bytes) -> Any:
+        """Decode the verified envelope of blob ``ref`` and remember its value."""
+        value: Any = self._serializer.loads(envelope)
         self._cache.put(ref, _PLAIN_ENCODER.encode(value))
         return value
-
-    def read_blob(self, ref: bytes) -> bytes:
-        """The verified envelope bytes of one blob reference (no cache)."""
-        digest = ref_digest(_check_ref(ref))
-        if ref[0] == LOC_KV:
-            entry = self._driver.get(BLOB_NS, digest)
-            if entry is None:
-                raise CorruptionError(f"blob {digest} named by a checkpoint is missing")
-            envelope = entry.value[_STAMP.size :]
-            if len(entry.value) < _STAMP.size or hashlib.sha256(envelope).hexdigest() != digest:
-                raise CorruptionError(f"blob {digest} failed its digest check: the stored bytes were damaged")
-            return envelope
-        try:
-            return self._driver.get_blob(digest)
-        except NotFoundError:
-            raise CorruptionError(f"blob {digest} named by a checkpoint is missing") from None
-
-    def blob_exists(self, ref: bytes) -> bool:
-        digest = ref_digest(_check_ref(ref))
-        if ref[0] == LOC_KV:
-            return self._driver.get(BLOB_NS, digest) is not None
-        return self._driver.has_blob(digest)
 
     def kv_put_for(self, ref: bytes, envelope: bytes) -> Put:
         """A fresh (re-stamped) put of a KV blob, for copying blobs between stores (import)."""
         stamp = _STAMP.pack(int(self._clock.now().timestamp() * 1000))
         return Put(BLOB_NS, ref_digest(ref), stamp + envelope)
+
+
+def check_ref(ref: object) -> bytes:
+    """``ref`` if it is a well-formed 33-byte blob reference; CorruptionError otherwise."""
+    return _check_ref(ref)
+
+
+def kv_envelope(digest: str, value: bytes) -> bytes:
+    """The envelope of a KV blob stored as ``value`` under ``digest``, after its digest check."""
+    envelope = value[_STAMP.size :]
+    if len(value) < _STAMP.size or hashlib.sha256(envelope).hexdigest() != digest:
+        raise CorruptionError(f"blob {digest} failed its digest check: the stored bytes were damaged")
+    return envelope
+
+
+def assemble(name: str, ref: ChannelRef, loaded: list[Any]) -> Any:
+    """The value of channel ``name`` from its ref and the values of the blobs it names (in order)."""
+    if ref.kind == INLINE:
+        return copy_plain(ref.value)
+    if ref.kind == BLOB:
+        if len(ref.blobs) != 1:
+            raise CorruptionError(f"channel {name!r} names {len(ref.blobs)} blobs, not 1")
+        return loaded[0]
+    if ref.kind == CHUNKED:
+        items: list[Any] = []
+        for chunk in loaded:
+            if not isinstance(chunk, list):
+                raise CorruptionError(f"a chunk of channel {name!r} is not a list")
+            items.extend(chunk)
+        if len(items) != ref.count:
+            raise CorruptionError(
+                f"channel {name!r} has {len(items)} items in its chunks, its record says {ref.count}"
+            )
+        return items
+    raise CorruptionError(f"channel {name!r} has an unknown storage kind {ref.kind}")
 
 
 def kv_blob_written_ms(value: bytes) -> int:

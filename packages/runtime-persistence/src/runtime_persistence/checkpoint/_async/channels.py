@@ -1,0 +1,78 @@
+"""Reads and writes of checkpoint state blobs (the I/O half of ``checkpoint/_state.py``).
+
+Written once as async code; ``ChannelStore`` in ``_sync/channels.py`` is generated from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runtime_core import AsyncDriver, Clock, CorruptionError, NotFoundError, Serializer
+
+from runtime_persistence.checkpoint._state import (
+    BLOB_NS,
+    INLINE,
+    LOC_KV,
+    ChannelCodec,
+    ChannelRef,
+    EncodedState,
+    assemble,
+    check_ref,
+    kv_envelope,
+    ref_digest,
+)
+
+__all__ = ["AsyncChannelStore"]
+
+
+class AsyncChannelStore(ChannelCodec):
+    """Encodes states into channel refs plus blobs (:class:`ChannelCodec`), writes those blobs and
+    decodes refs back into states, verifying every blob it reads."""
+
+    def __init__(
+        self, driver: AsyncDriver, serializer: Serializer, clock: Clock, *, cache_bytes: int = 64 << 20
+    ) -> None:
+        super().__init__(driver.max_value_size, serializer, clock, cache_bytes=cache_bytes)
+        self._driver = driver
+
+    async def write_area_blobs(self, encoded: EncodedState) -> None:
+        """Store the large blobs of ``encoded`` in the driver's blob area (before the record)."""
+        for envelope in encoded.area_blobs:
+            await self._driver.put_blob(envelope)
+
+    async def decode(self, refs: Mapping[str, ChannelRef]) -> dict[str, Any]:
+        """Rebuild the state named by ``refs``. Raises CorruptionError when a blob is missing or
+        damaged (a referenced blob is never collected, so a missing one means damage)."""
+        state: dict[str, Any] = {}
+        for name, ref in refs.items():
+            loaded = [] if ref.kind == INLINE else [await self._load(r) for r in ref.blobs]
+            state[name] = assemble(name, ref, loaded)
+        return state
+
+    async def _load(self, ref: bytes) -> Any:
+        """The value of one blob. The first read verifies it fully (digest, envelope checksum,
+        the serializer's allowlist); the verified value is then kept as plain MessagePack and
+        later reads decode a fresh copy of it."""
+        hit, value = self.cached(ref)
+        if hit:
+            return value
+        return self.verified(ref, await self.read_blob(ref))
+
+    async def read_blob(self, ref: bytes) -> bytes:
+        """The verified envelope bytes of one blob reference (no cache)."""
+        digest = ref_digest(check_ref(ref))
+        if ref[0] == LOC_KV:
+            entry = await self._driver.get(BLOB_NS, digest)
+            if entry is None:
+                raise CorruptionError(f"blob {digest} named by a checkpoint is missing")
+            return kv_envelope(digest, entry.value)
+        try:
+            return await self._driver.get_blob(digest)
+        except NotFoundError:
+            raise CorruptionError(f"blob {digest} named by a checkpoint is missing") from None
+
+    async def blob_exists(self, ref: bytes) -> bool:
+        digest = ref_digest(check_ref(ref))
+        if ref[0] == LOC_KV:
+            return await self._driver.get(BLOB_NS, digest) is not None
+        return await self._driver.has_blob(digest)

@@ -1,0 +1,131 @@
+"""Retention of checkpoints: pins, prune, delete of one checkpoint, and garbage collection.
+Written once as async code; ``_sync/retention.py`` is generated from it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from runtime_core import Delete as _DeleteOp
+from runtime_core import GcReport, PruneReport, ValidationError
+
+from runtime_persistence.checkpoint._async.core import _AsyncCore
+from runtime_persistence.checkpoint._records import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    CKPT_PIN_NS,
+    FORK_NS,
+    SEQ_DIGITS,
+    slot_key,
+)
+from runtime_persistence.checkpoint._shared import DELETE_BATCH, AsyncRemovalListener
+from runtime_persistence.checkpoint.retention import plan_prune
+
+__all__ = ["_AsyncRetention"]
+
+
+class _AsyncRetention(_AsyncCore):
+    """Pins, prune, delete and gc of :class:`AsyncCheckpoints`."""
+
+    async def pin(self, checkpoint_id: str, reason: str = "pinned") -> None:
+        """Protect a checkpoint from retention (labeled checkpoints are protected already)."""
+        rec = await self._record_of(checkpoint_id)
+        await self._driver.put(CKPT_PIN_NS, f"{rec.thread_id}/{rec.id}", self._ser.dumps(reason))
+
+    async def unpin(self, checkpoint_id: str) -> None:
+        rec = await self._record_of(checkpoint_id)
+        await self._driver.delete(CKPT_PIN_NS, f"{rec.thread_id}/{rec.id}")
+
+    async def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        older_than: timedelta | None = None,
+        keep_labeled: bool = True,
+        dry_run: bool = False,
+        on_removed: AsyncRemovalListener | None = None,
+    ) -> PruneReport:
+        """Remove old checkpoints of a thread: those beyond the newest ``keep_last`` and (when
+        given) created more than ``older_than`` ago. Never removes the head, a pinned checkpoint,
+        a labeled one (unless ``keep_labeled=False``), or one a fork starts from. Refused with
+        RuntimeBusyError while a live lease holds the thread. Later checkpoints stay readable;
+        their parent link may name a removed id, and history skips it. Blobs are freed by gc.
+        ``on_removed`` (and every removal listener) is called with the removed ids."""
+        await self._thread_rec(thread_id)
+        await self._leases.check_free(thread_id, "prune")
+        start = len(thread_id) + 1
+        forks = {
+            int(entry.key[start : start + SEQ_DIGITS])
+            async for entry in self._driver.scan(FORK_NS, prefix=f"{thread_id}/")
+        }
+        pins = {entry.key[start:] async for entry in self._driver.scan(CKPT_PIN_NS, prefix=f"{thread_id}/")}
+        records = [rec async for rec, _ in self._scan(thread_id, page=512)]
+        report, doomed = plan_prune(
+            thread_id,
+            [(r.id, r.seq, r.created_at, r.label) for r in records],
+            now=self._clock.now(),
+            keep_last=keep_last,
+            older_than=older_than,
+            keep_labeled=keep_labeled,
+            fork_seqs=forks,
+            pinned=pins,
+            dry_run=dry_run,
+        )
+        if dry_run or not doomed:
+            return report
+        ops: list[_DeleteOp] = []
+        for cp_id, seq in doomed:
+            slot = slot_key(thread_id, seq)
+            ops.extend(
+                [_DeleteOp(CKPT_NS, e.key) async for e in self._driver.scan(CKPT_NS, prefix=slot + "/")]
+            )
+            ops.append(_DeleteOp(CKPT_NS, slot))
+            ops.append(_DeleteOp(CKPT_ID_NS, cp_id))
+            self._locations.pop(cp_id, None)
+            self._recent.pop(cp_id, None)
+        for i in range(0, len(ops), DELETE_BATCH):
+            await self._driver.batch(ops[i : i + DELETE_BATCH])
+        await self._notify(thread_id, report.removed, on_removed)
+        return report
+
+    async def delete(self, checkpoint_id: str) -> None:
+        """Remove one checkpoint and its pending writes (a labeled one too: this is explicit).
+
+        Refused with ValidationError for the thread's head (restore another checkpoint first),
+        a pinned checkpoint (unpin it first) and one a fork starts from; with RuntimeBusyError
+        while a live lease holds the thread. Later checkpoints stay readable: their parent link
+        may name the removed id, and history skips it. Blobs are freed by gc; removal listeners
+        are called with the id."""
+        rec = await self._record_of(checkpoint_id)
+        thread_id = rec.thread_id
+        await self._leases.check_free(thread_id, "delete a checkpoint of")
+        head, _ = await self._head(thread_id)
+        if head is not None and head.id == rec.id:
+            raise ValidationError(
+                f"checkpoint {rec.id} is the head of thread {thread_id}; restore another checkpoint first"
+            )
+        slot = slot_key(thread_id, rec.seq)
+        async for _ in self._driver.scan(FORK_NS, prefix=slot + "/", limit=1):
+            raise ValidationError(f"checkpoint {rec.id} cannot be deleted: a fork starts from it")
+        if await self._driver.get(CKPT_PIN_NS, f"{thread_id}/{rec.id}") is not None:
+            raise ValidationError(f"checkpoint {rec.id} is pinned; unpin it first")
+        ops: list[_DeleteOp] = [
+            _DeleteOp(CKPT_NS, e.key) async for e in self._driver.scan(CKPT_NS, prefix=slot + "/")
+        ]
+        ops += [_DeleteOp(CKPT_NS, slot), _DeleteOp(CKPT_ID_NS, rec.id)]
+        for i in range(0, len(ops), DELETE_BATCH):
+            await self._driver.batch(ops[i : i + DELETE_BATCH])
+        self._locations.pop(rec.id, None)
+        self._recent.pop(rec.id, None)
+        await self._notify(thread_id, (rec.id,), None)
+
+    async def gc(self, *, grace: timedelta | None = None, dry_run: bool = False) -> GcReport:
+        """Collect blobs nothing references (checkpoints, pending writes, and the roots every
+        repository registers in :mod:`runtime_persistence.checkpoint.gc`) once older than ``grace``
+        (default one hour), plus dangling id entries and records of threads that no longer exist.
+        Safe against concurrent writers: see :func:`runtime_persistence.checkpoint.gc.collect`."""
+        from runtime_persistence.checkpoint._async.gc import collect
+
+        return await collect(
+            self._driver, grace=grace, dry_run=dry_run, clock=self._clock, serializer=self._ser
+        )

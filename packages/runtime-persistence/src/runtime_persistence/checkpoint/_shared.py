@@ -1,0 +1,312 @@
+"""The parts of the checkpoint store that do no I/O, shared by :class:`AsyncCheckpoints` (the
+async source in ``_async/``) and its generated sync twin :class:`Checkpoints`: limits and
+filters, the small caches, building public records from stored ones, and :func:`diff_states`."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar, cast
+
+from runtime_core import (
+    ArtifactRef,
+    Checkpoint,
+    CheckpointSource,
+    CorruptionError,
+    DiffEntry,
+    DiffKind,
+    PendingWrite,
+    Serializer,
+    Thread,
+    ValidationError,
+    WorkspaceRef,
+)
+
+from runtime_persistence.checkpoint._records import (
+    RECORD_FORMAT,
+    Head,
+    Record,
+    ThreadRecord,
+    WriteRecord,
+)
+from runtime_persistence.checkpoint._state import ChannelRef, copy_plain
+
+__all__ = [
+    "DELETE_BATCH",
+    "MAX_LIST_LIMIT",
+    "AsyncRemovalListener",
+    "DecodedCache",
+    "Lru",
+    "RemovalListener",
+    "build_checkpoint",
+    "check_filter",
+    "check_limit",
+    "derived_record",
+    "diff_states",
+    "matches",
+    "record_for",
+    "revalidate",
+    "thread_of",
+]
+
+_DECODED_ITEMS = 4096
+_DECODED_MAX_BYTES = 4096
+MAX_LIST_LIMIT = 10_000
+DELETE_BATCH = 200
+
+RemovalListener = Callable[[str, tuple[str, ...]], None]
+"""Called with (thread id, removed checkpoint ids) after prune or delete_thread removes checkpoints."""
+
+AsyncRemovalListener = Callable[[str, tuple[str, ...]], Awaitable[None] | None]
+"""A removal listener of :class:`AsyncCheckpoints`: a plain function, or one returning an
+awaitable (an ``async def``), which is awaited."""
+
+_T = TypeVar("_T")
+
+
+def check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIST_LIMIT:
+        raise ValidationError(f"limit must be an integer from 0 to {MAX_LIST_LIMIT}, got {limit!r:.40}")
+    return limit
+
+
+def check_filter(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise ValidationError("a metadata filter is a mapping with string keys")
+    return dict(metadata)
+
+
+def matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bool:
+    """Equality on every key of ``wanted`` (evaluated in Python over decoded records, never
+    built into a query)."""
+    if not wanted:
+        return True
+    return all(k in metadata and metadata[k] == v for k, v in wanted.items())
+
+
+class Lru(Generic[_T]):
+    """A small thread-safe LRU map (its lock is never held across I/O)."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[str, _T] = OrderedDict()
+        self._max = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> _T | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def remember(self, key: str, value: _T) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def pop(self, key: str, default: None = None) -> _T | None:
+        with self._lock:
+            return self._items.pop(key, default)
+
+
+class DecodedCache:
+    """Decodes stored records. Records are immutable and their envelopes checksummed, so a
+    decoded record is remembered by its exact bytes (never by key): the same bytes always
+    decode to the same record, and damaged bytes are never in the cache."""
+
+    def __init__(self, serializer: Serializer) -> None:
+        self._ser = serializer
+        self._items: OrderedDict[tuple[type[Any], bytes], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, data: bytes, type_: type[_T]) -> _T:
+        if len(data) > _DECODED_MAX_BYTES:
+            return self._ser.loads(data, type_)
+        key = (type_, bytes(data))
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return cast(_T, found)
+        value: _T = self._ser.loads(data, type_)
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > _DECODED_ITEMS:
+                self._items.popitem(last=False)
+        return value
+
+
+def _unchecked(cls: type[_T], **fields: Any) -> _T:
+    """An instance of a frozen slots dataclass built from already-validated fields."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def build_checkpoint(
+    rec: Record, writes: Sequence[tuple[WriteRecord, Any]], state: dict[str, Any]
+) -> Checkpoint:
+    """The public record of ``rec`` with its decoded ``state`` and its pending ``writes`` (each
+    with its decoded value, oldest first). Everything here was validated when it was saved (or
+    imported) and has passed its checksums since, so it is assembled without validating it
+    again; values that callers could mutate are fresh copies, never the cached ones."""
+    try:
+        source = CheckpointSource(rec.source)
+        pending = tuple(
+            _unchecked(
+                PendingWrite,
+                checkpoint_id=rec.id,
+                task_id=w.task_id,
+                channel=w.channel,
+                value=value,
+                created_at=w.created_at,
+            )
+            for w, value in writes
+        )
+        return _unchecked(
+            Checkpoint,
+            id=rec.id,
+            thread_id=rec.thread_id,
+            parent_id=rec.parent_id,
+            step=rec.step,
+            source=source,
+            created_at=rec.created_at,
+            state=state,
+            label=rec.label,
+            metadata=copy_plain(rec.metadata) if rec.metadata else {},
+            pending_writes=pending,
+            workspace=WorkspaceRef(*rec.workspace) if rec.workspace else None,
+            artifacts=tuple(ArtifactRef(*a) for a in rec.artifacts),
+        )
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise CorruptionError(f"checkpoint {rec.id} does not validate: {exc}") from exc
+
+
+def revalidate(cp: Checkpoint) -> Checkpoint:
+    """``cp`` rebuilt with every check of the public records (for data that crosses a trust
+    boundary, such as an imported file). CorruptionError if it fails."""
+    try:
+        return Checkpoint(
+            id=cp.id,
+            thread_id=cp.thread_id,
+            parent_id=cp.parent_id,
+            step=cp.step,
+            source=cp.source,
+            created_at=cp.created_at,
+            state=cp.state,
+            label=cp.label,
+            metadata=cp.metadata,
+            pending_writes=tuple(
+                PendingWrite(w.checkpoint_id, w.task_id, w.channel, w.value, w.created_at)
+                for w in cp.pending_writes
+            ),
+            workspace=cp.workspace,
+            artifacts=cp.artifacts,
+        )
+    except ValidationError as exc:
+        raise CorruptionError(f"checkpoint {cp.id} does not validate: {exc}") from exc
+
+
+def thread_of(rec: ThreadRecord, head: Head | None) -> Thread:
+    """The public thread of a stored thread record and its head."""
+    updated = rec.updated_at if head is None else max(rec.updated_at, head.at)
+    return Thread(
+        id=rec.id,
+        created_at=rec.created_at,
+        updated_at=updated,
+        name=rec.name,
+        metadata=copy_plain(rec.metadata),
+        parent_thread_id=rec.parent_thread_id,
+        forked_from=rec.forked_from,
+        head=head.id if head else None,
+    )
+
+
+def record_for(cp: Checkpoint, seq: int, refs: dict[str, ChannelRef]) -> Record:
+    """The stored record of a new checkpoint in slot ``seq`` with its encoded channels."""
+    return Record(
+        RECORD_FORMAT,
+        cp.id,
+        cp.thread_id,
+        cp.parent_id,
+        seq,
+        cp.step,
+        cp.source.value,
+        cp.created_at,
+        cp.label,
+        copy_plain(cp.metadata),
+        refs,
+        (cp.workspace.workspace, cp.workspace.commit) if cp.workspace else None,
+        [(a.scope, a.key, a.version) for a in cp.artifacts],
+    )
+
+
+def derived_record(
+    src: Record,
+    *,
+    id: str,
+    thread_id: str,
+    parent_id: str,
+    seq: int,
+    source: CheckpointSource,
+    at: datetime,
+    metadata: dict[str, Any],
+) -> Record:
+    """A record that reuses ``src``'s state, workspace and artifacts (fork, restore)."""
+    return Record(
+        RECORD_FORMAT,
+        id,
+        thread_id,
+        parent_id,
+        seq,
+        src.step,
+        source.value,
+        at,
+        None,
+        metadata,
+        src.channels,
+        src.workspace,
+        src.artifacts,
+    )
+
+
+def diff_states(old: Any, new: Any) -> builtins.list[DiffEntry]:
+    """Path-level differences between two plain-data values. Paths join dict keys and list
+    indexes with ``/`` (``messages/3/content``); ``~`` and ``/`` inside keys are escaped as ``~0``
+    and ``~1`` (JSON Pointer). Lists compare position by position; extra items are added/removed."""
+    out: list[DiffEntry] = []
+
+    def esc(key: str) -> str:
+        return key.replace("~", "~0").replace("/", "~1")
+
+    def walk(path: str, a: Any, b: Any) -> None:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for k in a:
+                p = f"{path}/{esc(k)}" if path else esc(k)
+                if k in b:
+                    walk(p, a[k], b[k])
+                else:
+                    out.append(DiffEntry(p, DiffKind.REMOVED, old=a[k]))
+            for k in b:
+                if k not in a:
+                    p = f"{path}/{esc(k)}" if path else esc(k)
+                    out.append(DiffEntry(p, DiffKind.ADDED, new=b[k]))
+        elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            for i in range(max(len(a), len(b))):
+                p = f"{path}/{i}" if path else str(i)
+                if i >= len(b):
+                    out.append(DiffEntry(p, DiffKind.REMOVED, old=a[i]))
+                elif i >= len(a):
+                    out.append(DiffEntry(p, DiffKind.ADDED, new=b[i]))
+                else:
+                    walk(p, a[i], b[i])
+        elif type(a) is not type(b) or a != b:
+            out.append(DiffEntry(path, DiffKind.CHANGED, old=a, new=b))
+
+    walk("", old, new)
+    return out

@@ -1,0 +1,300 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/checkpoint/_async/core.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""The core of :class:`Checkpoints`: its state, record reads, the head, and the commit path
+that every write of a checkpoint goes through (see ``checkpoint/checkpoints.py`` for the layout
+and the guarantees). Written once as async code; ``_sync/core.py`` is generated from it."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from runtime_core import (
+    Checkpoint,
+    Clock,
+    ConflictError,
+    Driver,
+    Entry,
+    NotFoundError,
+    NullTelemetry,
+    Put,
+    Serializer,
+    SystemClock,
+    Telemetry,
+    validate_id,
+)
+from runtime_core import Delete as _DeleteOp
+
+from runtime_persistence.checkpoint._records import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    HEAD_NS,
+    THREAD_NS,
+    Head,
+    IdEntry,
+    Record,
+    ThreadRecord,
+    WriteRecord,
+    is_record_key,
+    slot_key,
+)
+from runtime_persistence.checkpoint._shared import (
+    DecodedCache,
+    Lru,
+    RemovalListener,
+    build_checkpoint,
+    revalidate,
+)
+from runtime_persistence.checkpoint._state import EncodedState
+from runtime_persistence.checkpoint._sync.channels import ChannelStore
+from runtime_persistence.storage._sync.leases import Leases
+from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+__all__ = ["_Core"]
+
+_T = TypeVar("_T")
+_Slot = tuple[Record, builtins.list[WriteRecord]]
+
+
+class _Core:
+    """State and shared helpers of the checkpoint store; the public methods live in the mixins
+    (threads, commits, reads, travel, retention) that :class:`Checkpoints` combines."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        *,
+        leases: Leases | None = None,
+        serializer: Serializer | None = None,
+        clock: Clock | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._driver = driver
+        self._clock: Clock = clock or SystemClock()
+        self._ser: Serializer = serializer or EnvelopeSerializer()
+        self._leases = leases or Leases(driver, clock=self._clock, serializer=self._ser)
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self._channels = ChannelStore(driver, self._ser, self._clock)
+        self._atomic = bool(driver.atomic_batch)
+        self._locations: Lru[tuple[str, int]] = Lru(65536)
+        self._recent: Lru[Record] = Lru(256)
+        self._listeners: list[RemovalListener] = []
+        self._decoded = DecodedCache(self._ser)
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    @property
+    def leases(self) -> Leases:
+        return self._leases
+
+    def add_removal_listener(self, listener: RemovalListener) -> None:
+        """Call ``listener(thread_id, removed_ids)`` whenever prune or delete_thread removes
+        checkpoints (the shadow-git snapshots of those checkpoints can then be released)."""
+        self._listeners.append(listener)
+
+    def _notify(self, thread_id: str, removed: tuple[str, ...], extra: RemovalListener | None) -> None:
+        if not removed:
+            return
+        self._telemetry.count("checkpoint.removed", len(removed))
+        for listener in [*self._listeners, *([extra] if extra else [])]:
+            listener(thread_id, removed)
+
+    def _load(self, data: bytes, type_: type[_T]) -> _T:
+        return self._decoded.load(data, type_)
+
+    # records -------------------------------------------------------------------------------------
+    def _thread_rec(self, thread_id: str) -> tuple[ThreadRecord, int]:
+        validate_id(thread_id, "thread id")
+        entry = self._driver.get(THREAD_NS, thread_id)
+        if entry is None:
+            raise NotFoundError(f"thread {thread_id} not found")
+        return self._load(entry.value, ThreadRecord), entry.version
+
+    def _head(self, thread_id: str) -> tuple[Head | None, int | None]:
+        """The thread's true head and the version of its head key. On drivers without atomic
+        batches the head key may trail a record written just before a crash: follow it."""
+        entry = self._driver.get(HEAD_NS, thread_id)
+        head = self._load(entry.value, Head) if entry is not None else None
+        version = entry.version if entry is not None else None
+        if not self._atomic:
+            seq = head.seq + 1 if head is not None else 0
+            moved = False
+            while (found := self._driver.get(CKPT_NS, slot_key(thread_id, seq))) is not None:
+                rec = self._load(found.value, Record)
+                head = Head(rec.id, rec.seq, rec.step, rec.created_at)
+                seq += 1
+                moved = True
+            if moved and head is not None:
+                version = self._advance_head(thread_id, head, version)
+        return head, version
+
+    def _advance_head(self, thread_id: str, head: Head, version: int | None) -> int | None:
+        """Move the head key forward to ``head`` unless someone moved it at least as far."""
+        data = self._ser.dumps(head)
+        for _ in range(1000):
+            try:
+                if version is None:
+                    return self._driver.put(HEAD_NS, thread_id, data, if_absent=True)
+                return self._driver.put(HEAD_NS, thread_id, data, if_version=version)
+            except ConflictError:
+                entry = self._driver.get(HEAD_NS, thread_id)
+                if entry is None:
+                    version = None
+                    if self._driver.get(THREAD_NS, thread_id) is None:
+                        return None  # the thread was deleted meanwhile
+                    continue
+                if self._load(entry.value, Head).seq >= head.seq:
+                    return entry.version
+                version = entry.version
+        raise ConflictError(f"could not move the head of thread {thread_id}: too much contention")
+
+    def _locate(self, checkpoint_id: str) -> tuple[str, int]:
+        validate_id(checkpoint_id, "checkpoint id")
+        found = self._locations.get(checkpoint_id)
+        if found is not None:
+            return found
+        entry = self._driver.get(CKPT_ID_NS, checkpoint_id)
+        if entry is None:
+            raise NotFoundError(f"checkpoint {checkpoint_id} not found")
+        loc = self._load(entry.value, IdEntry)
+        result = (loc.thread_id, loc.seq)
+        self._locations.remember(checkpoint_id, result)
+        return result
+
+    def _read_slot(self, thread_id: str, seq: int) -> _Slot | None:
+        slot = slot_key(thread_id, seq)
+        rec: Record | None = None
+        writes: list[WriteRecord] = []
+        for entry in self._driver.scan(CKPT_NS, prefix=slot):
+            if entry.key == slot:
+                rec = self._load(entry.value, Record)
+            else:
+                writes.append(self._load(entry.value, WriteRecord))
+        return None if rec is None else (rec, writes)
+
+    def _read(self, checkpoint_id: str) -> _Slot:
+        thread_id, seq = self._locate(checkpoint_id)
+        found = self._read_slot(thread_id, seq)
+        if found is None or found[0].id != checkpoint_id:
+            self._locations.pop(checkpoint_id, None)
+            raise NotFoundError(f"checkpoint {checkpoint_id} not found")
+        return found
+
+    def _record_of(self, checkpoint_id: str) -> Record:
+        cached = self._recent.get(checkpoint_id)
+        if cached is not None:
+            return cached
+        rec = (self._read(checkpoint_id))[0]
+        self._recent.remember(rec.id, rec)
+        return rec
+
+    def _scan(
+        self,
+        thread_id: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        reverse: bool = True,
+        page: int = 64,
+    ) -> Iterator[_Slot]:
+        """Records of a thread with their pending writes in slot order, read page by page."""
+        prefix = f"{thread_id}/"
+        page = max(2, page)
+        held: _Slot | None = None  # forward: writes follow the record
+        loose: list[WriteRecord] = []  # reverse: writes precede the record
+        while True:
+            entries: list[Entry] = [
+                entry
+                for entry in self._driver.scan(
+                    CKPT_NS, prefix=prefix, after=after, before=before, reverse=reverse, limit=page
+                )
+            ]
+            for entry in entries:
+                if is_record_key(entry.key, thread_id):
+                    rec = self._load(entry.value, Record)
+                    if reverse:
+                        yield rec, loose
+                        loose = []
+                    else:
+                        if held is not None:
+                            yield held
+                        held = (rec, [])
+                else:
+                    write = self._load(entry.value, WriteRecord)
+                    if reverse:
+                        loose.append(write)
+                    elif held is not None:
+                        held[1].append(write)
+            if len(entries) < page:
+                break
+            if reverse:
+                before = entries[-1].key
+            else:
+                after = entries[-1].key
+            page = min(page * 2, 1024)
+        if held is not None:
+            yield held
+
+    def _checkpoint(self, rec: Record, writes: Sequence[WriteRecord] = ()) -> Checkpoint:
+        """Build the public record (its state and pending writes decoded; no second validation)."""
+        state = self._channels.decode(rec.channels)
+        pending: list[tuple[WriteRecord, Any]] = []
+        for w in sorted(writes, key=lambda w: w.created_at):
+            pending.append((w, (self._channels.decode({"v": w.value}))["v"]))
+        return build_checkpoint(rec, pending, state)
+
+    def _validated(self, rec: Record, writes: Sequence[WriteRecord] = ()) -> Checkpoint:
+        """Like :meth:`_checkpoint`, with every check of the public records (for data that
+        crosses a trust boundary, such as an imported file). CorruptionError if it fails."""
+        return revalidate(self._checkpoint(rec, writes))
+
+    # the commit path -----------------------------------------------------------------------------
+    def _commit(self, rec: Record, encoded: EncodedState, head_version: int | None) -> None:
+        """Blobs, id entry, record (create-only: the commit point), head (compare-and-set)."""
+        self._channels.write_area_blobs(encoded)
+        slot = slot_key(rec.thread_id, rec.seq)
+        head = Head(rec.id, rec.seq, rec.step, rec.created_at)
+        ops: list[Put | _DeleteOp] = [
+            *encoded.kv_puts,
+            Put(CKPT_ID_NS, rec.id, self._ser.dumps(IdEntry(rec.thread_id, rec.seq)), if_absent=True),
+            Put(CKPT_NS, slot, self._ser.dumps(rec), if_absent=True),
+        ]
+        if self._atomic:
+            ops.append(
+                Put(
+                    HEAD_NS,
+                    rec.thread_id,
+                    self._ser.dumps(head),
+                    if_absent=head_version is None,
+                    if_version=head_version,
+                )
+            )
+        try:
+            self._driver.batch(ops)
+        except ConflictError:
+            if not self._atomic:
+                landed = self._driver.get(CKPT_NS, slot)
+                if landed is not None and self._load(landed.value, Record).id == rec.id:
+                    self._advance_head(rec.thread_id, head, head_version)
+                    self._remember(rec)
+                    return
+                self._driver.delete(CKPT_ID_NS, rec.id)
+            self._telemetry.count("checkpoint.save.conflict")
+            raise ConflictError(
+                f"thread {rec.thread_id} moved past {rec.parent_id or 'its start'} while saving; "
+                "re-read the head and decide again"
+            ) from None
+        if not self._atomic:
+            self._advance_head(rec.thread_id, head, head_version)
+        self._remember(rec)
+
+    def _remember(self, rec: Record) -> None:
+        self._locations.remember(rec.id, (rec.thread_id, rec.seq))
+        self._recent.remember(rec.id, rec)
+
+    # raw access for export/import and gc (same package) -----------------------------------------
+    def _raw_thread_ids(self) -> Iterator[str]:
+        for entry in self._driver.scan(THREAD_NS):
+            yield entry.key

@@ -1,0 +1,173 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/checkpoint/_async/gc.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""The garbage collector, written once as async code (``collect`` over an :class:`Driver`);
+``_sync/gc.py`` (``collect`` over a :class:`Driver`) is generated from it. The rules and the
+safety argument are in :mod:`runtime_persistence.checkpoint.gc`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypeVar
+
+from runtime_core import (
+    Clock,
+    ConflictError,
+    Delete,
+    Driver,
+    GcReport,
+    NotFoundError,
+    Serializer,
+    SystemClock,
+    ValidationError,
+    id_timestamp,
+    validate_digest,
+)
+
+from runtime_persistence.checkpoint._collect import (
+    RECENT_MARGIN,
+    check_grace,
+    id_floor,
+)
+from runtime_persistence.checkpoint._records import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    THREAD_NS,
+    IdEntry,
+    Record,
+    WriteRecord,
+    is_record_key,
+    slot_key,
+)
+from runtime_persistence.checkpoint._state import (
+    BLOB_NS,
+    LOC_AREA,
+    LOC_KV,
+    iter_blob_refs,
+    kv_blob_written_ms,
+)
+from runtime_persistence.storage.blob_roots import blob_root_providers
+from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+__all__ = ["collect"]
+
+_T = TypeVar("_T")
+
+
+def _decode(ser: Serializer, data: bytes, cls: type[_T]) -> _T:
+    return ser.loads(data, cls)
+
+
+def collect(
+    driver: Driver,
+    *,
+    grace: timedelta | None = None,
+    dry_run: bool = False,
+    clock: Clock | None = None,
+    serializer: Serializer | None = None,
+) -> GcReport:
+    """Remove unreferenced blobs older than ``grace`` (default one hour), id entries of
+    checkpoints that were never published, and records of threads that no longer exist
+    (older than ``grace``). With ``dry_run`` nothing is deleted and the report says what would be."""
+
+    grace = check_grace(grace)
+    clock = clock or SystemClock()
+    ser = serializer or EnvelopeSerializer()
+    started = clock.now()
+    cutoff = started - grace
+    cutoff_ms = int(cutoff.timestamp() * 1000)
+    providers = blob_root_providers()
+
+    live: set[bytes] = set()
+    threads = {entry.key for entry in driver.scan(THREAD_NS)}
+    published: dict[str, str] = {}  # checkpoint id -> slot key
+    orphan_keys: list[str] = []
+    orphan_ids: list[str] = []
+    for entry in driver.scan(CKPT_NS):
+        thread_id = entry.key.split("/", 1)[0]
+        is_record = is_record_key(entry.key, thread_id)
+        if is_record:
+            rec = _decode(ser, entry.value, Record)
+            refs = list(iter_blob_refs(rec.channels))
+            published[rec.id] = entry.key
+            created = rec.created_at
+        else:
+            write = _decode(ser, entry.value, WriteRecord)
+            refs = list(write.value.blobs)
+            created = write.created_at
+        if thread_id not in threads and created < cutoff:
+            orphan_keys.append(entry.key)
+            if is_record:
+                orphan_ids.append(rec.id)
+            continue
+        live.update(refs)
+    for provider in providers.values():
+        roots = provider.sync(driver)
+        for digest in roots:
+            raw = bytes.fromhex(validate_digest(digest))
+            live.add(bytes((LOC_KV,)) + raw)
+            live.add(bytes((LOC_AREA,)) + raw)
+
+    dangling: set[str] = set()
+    for entry in driver.scan(CKPT_ID_NS):
+        if entry.key in published:
+            continue
+        try:
+            old = id_timestamp(entry.key) < cutoff
+        except ValidationError:
+            old = True
+        if old:
+            dangling.add(entry.key)
+
+    # a second look at checkpoints published since shortly before we started
+    for entry in driver.scan(CKPT_ID_NS, after=id_floor(started - RECENT_MARGIN)):
+        if entry.key in published:
+            continue
+        loc = _decode(ser, entry.value, IdEntry)
+        found = driver.get(CKPT_NS, slot_key(loc.thread_id, loc.seq))
+        if found is not None:
+            found_rec = _decode(ser, found.value, Record)
+            live.update(iter_blob_refs(found_rec.channels))
+            if found_rec.id == entry.key:
+                dangling.discard(entry.key)
+
+    removed = freed = young = 0
+    for entry in driver.scan(BLOB_NS):
+        if bytes((LOC_KV,)) + bytes.fromhex(entry.key) in live:
+            continue
+        if kv_blob_written_ms(entry.value) >= cutoff_ms:
+            young += 1
+            continue
+        if not dry_run:
+            try:
+                driver.delete(BLOB_NS, entry.key, if_version=entry.version)
+            except ConflictError:
+                continue  # rewritten meanwhile: it is young again
+        removed += 1
+        freed += len(entry.value)
+    for info in [info for info in driver.list_blobs()]:
+        if bytes((LOC_AREA,)) + bytes.fromhex(info.digest) in live:
+            continue
+        if info.created_at is None or info.created_at >= cutoff:
+            young += 1
+            continue
+        if not dry_run:
+            try:
+                driver.delete_blob(info.digest)
+            except NotFoundError:
+                continue
+        removed += 1
+        freed += info.size
+
+    records = len(orphan_ids) + len(dangling)
+    if not dry_run:
+        ops = [Delete(CKPT_NS, k) for k in orphan_keys]
+        ops += [Delete(CKPT_ID_NS, k) for k in orphan_ids]
+        ops += [Delete(CKPT_ID_NS, k) for k in sorted(dangling)]
+        for i in range(0, len(ops), 200):
+            driver.batch(ops[i : i + 200])
+    return GcReport(
+        blobs_removed=removed,
+        bytes_freed=freed,
+        records_removed=records,
+        blobs_kept_young=young,
+        dry_run=dry_run,
+    )

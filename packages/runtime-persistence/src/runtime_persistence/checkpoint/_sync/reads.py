@@ -1,0 +1,110 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/checkpoint/_async/reads.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""Reading checkpoints: one by id, the head, a page of a thread, the lineage (history).
+Written once as async code; ``_sync/reads.py`` is generated from it."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runtime_core import Checkpoint, CorruptionError, NotFoundError, ValidationError, validate_id
+
+from runtime_persistence.checkpoint._records import Record, WriteRecord, slot_key
+from runtime_persistence.checkpoint._shared import check_filter, check_limit, matches
+from runtime_persistence.checkpoint._sync.core import _Core
+
+__all__ = ["_Reads"]
+
+
+class _Reads(_Core):
+    """The read operations of :class:`Checkpoints`."""
+
+    def get(self, checkpoint_id: str) -> Checkpoint:
+        """The checkpoint with its state and pending writes. Raises NotFoundError; CorruptionError
+        if its stored bytes are damaged."""
+        rec, writes = self._read(checkpoint_id)
+        return self._checkpoint(rec, writes)
+
+    def latest(self, thread_id: str) -> Checkpoint | None:
+        """The head of the thread (None while empty), in constant time: one read of the head key
+        and one of its record. Raises NotFoundError for an unknown thread."""
+        head, _ = self._head(thread_id)
+        if head is None:
+            self._thread_rec(thread_id)
+            return None
+        found = self._read_slot(thread_id, head.seq)
+        if found is None:
+            raise CorruptionError(f"the head {head.id} of thread {thread_id} has no record")
+        return self._checkpoint(*found)
+
+    def list(
+        self,
+        thread_id: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> builtins.list[Checkpoint]:
+        """Checkpoints of a thread, newest first, strictly older than ``before`` and strictly
+        newer than ``after`` (checkpoint ids of this thread), at most ``limit``, whose metadata
+        has every key/value of ``metadata``. Reads about ``limit`` records, whatever the length
+        of the thread (more only when a metadata filter rejects records)."""
+        check_limit(limit)
+        wanted = check_filter(metadata)
+        validate_id(thread_id, "thread id")
+        upper = self._bound(thread_id, before, "before")
+        lower = self._bound(thread_id, after, "after")
+        if limit == 0:
+            return []
+        out: builtins.list[Checkpoint] = []
+        page = limit + 1 if wanted is None else max(64, limit)
+        for rec, writes in self._scan(
+            thread_id, before=upper, after=None if lower is None else lower + "0", page=page
+        ):
+            if matches(rec.metadata, wanted):
+                out.append(self._checkpoint(rec, writes))
+                if len(out) == limit:
+                    break
+        if not out:
+            self._thread_rec(thread_id)  # NotFoundError for an unknown thread
+        return out
+
+    def _bound(self, thread_id: str, checkpoint_id: str | None, what: str) -> str | None:
+        if checkpoint_id is None:
+            return None
+        owner, seq = self._locate(checkpoint_id)
+        if owner != thread_id:
+            raise ValidationError(f"{what}={checkpoint_id} is a checkpoint of another thread ({owner})")
+        return slot_key(thread_id, seq)
+
+    def _lineage(self, checkpoint_id: str) -> Iterator[tuple[Record, builtins.list[WriteRecord]]]:
+        rec, writes = self._read(checkpoint_id)
+        yield rec, writes
+        seen = {rec.thread_id}
+        while True:
+            older = self._scan(rec.thread_id, before=slot_key(rec.thread_id, rec.seq), page=64)
+            yield from older
+            try:
+                thread_rec, _ = self._thread_rec(rec.thread_id)
+            except NotFoundError:
+                return
+            origin = thread_rec.forked_from
+            if origin is None:
+                return
+            try:
+                rec, writes = self._read(origin)
+            except NotFoundError:
+                return
+            if rec.thread_id in seen:
+                return
+            seen.add(rec.thread_id)
+            yield rec, writes
+
+    def history(self, checkpoint_id: str) -> Iterator[Checkpoint]:
+        """The checkpoint, then its lineage back to the root, newest first, crossing into the
+        thread a fork came from. Pruned checkpoints are skipped (the lineage of a thread is its
+        slot order). Lazy: states are read as the iterator advances."""
+        for rec, writes in self._lineage(checkpoint_id):
+            yield self._checkpoint(rec, writes)

@@ -1,0 +1,199 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/checkpoint/_async/threads.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""Threads of :class:`Checkpoints`: create, read, list, rename, update, delete, copy.
+Written once as async code; ``_sync/threads.py`` is generated from it."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+from runtime_core import ConflictError, NotFoundError, Put, Thread, new_id, validate_id
+from runtime_core import Delete as _DeleteOp
+
+from runtime_persistence.checkpoint._records import (
+    CKPT_ID_NS,
+    CKPT_NS,
+    CKPT_PIN_NS,
+    FORK_NS,
+    HEAD_NS,
+    THREAD_NS,
+    Head,
+    IdEntry,
+    Record,
+    ThreadRecord,
+    is_record_key,
+    slot_key,
+    write_key,
+)
+from runtime_persistence.checkpoint._shared import (
+    DELETE_BATCH,
+    check_filter,
+    check_limit,
+    matches,
+    thread_of,
+)
+from runtime_persistence.checkpoint._sync.core import _Core
+
+__all__ = ["_Threads"]
+
+
+class _Threads(_Core):
+    """The thread operations of :class:`Checkpoints`."""
+
+    def create_thread(
+        self, name: str = "", *, metadata: Mapping[str, Any] | None = None, thread_id: str | None = None
+    ) -> Thread:
+        """Create an empty thread. Raises ConflictError if ``thread_id`` is taken."""
+        now = self._clock.now()
+        thread = Thread(
+            id=thread_id or new_id(), created_at=now, updated_at=now, name=name, metadata=dict(metadata or {})
+        )
+        rec = ThreadRecord(thread.id, thread.name, thread.metadata, None, None, now, now)
+        try:
+            self._driver.put(THREAD_NS, thread.id, self._ser.dumps(rec), if_absent=True)
+        except ConflictError:
+            raise ConflictError(f"thread {thread.id} already exists") from None
+        self._telemetry.count("checkpoint.thread.created")
+        return thread
+
+    def get_thread(self, thread_id: str) -> Thread:
+        """The thread with its current head. Raises NotFoundError."""
+        rec, _ = self._thread_rec(thread_id)
+        head, _ = self._head(thread_id)
+        return thread_of(rec, head)
+
+    def list_threads(
+        self,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> builtins.list[Thread]:
+        """Threads newest first (by creation); ``before`` is the id of the last thread of the
+        previous page. The metadata filter is equality on each given key."""
+        check_limit(limit)
+        wanted = check_filter(metadata)
+        if before is not None:
+            validate_id(before, "before thread id")
+        out: list[Thread] = []
+        page = limit + 1 if wanted is None else max(64, limit)
+        while len(out) < limit:
+            entries = [e for e in self._driver.scan(THREAD_NS, before=before, reverse=True, limit=page)]
+            for entry in entries:
+                rec = self._load(entry.value, ThreadRecord)
+                if matches(rec.metadata, wanted):
+                    head, _ = self._head(rec.id)
+                    out.append(thread_of(rec, head))
+                    if len(out) == limit:
+                        break
+            if len(entries) < page:
+                break
+            before = entries[-1].key
+            page = min(page * 2, 1024)
+        return out
+
+    def _update_thread(self, thread_id: str, change: Callable[[ThreadRecord], ThreadRecord]) -> Thread:
+        for _ in range(100):
+            rec, version = self._thread_rec(thread_id)
+            new = change(rec)
+            try:
+                self._driver.put(THREAD_NS, thread_id, self._ser.dumps(new), if_version=version)
+            except ConflictError:
+                continue
+            head, _ = self._head(thread_id)
+            return thread_of(new, head)
+        raise ConflictError(f"thread {thread_id} kept changing; try again")
+
+    def rename_thread(self, thread_id: str, name: str) -> Thread:
+        """Rename the thread (compare-and-set; concurrent changes are not lost)."""
+        Thread(id=thread_id, created_at=self._clock.now(), updated_at=self._clock.now(), name=name)
+        now = self._clock.now()
+        return self._update_thread(thread_id, lambda r: msgspec.structs.replace(r, name=name, updated_at=now))
+
+    def update_thread_metadata(
+        self, thread_id: str, metadata: Mapping[str, Any], *, merge: bool = True
+    ) -> Thread:
+        """Merge ``metadata`` into the thread's (or replace it with ``merge=False``)."""
+        now = self._clock.now()
+
+        def change(rec: ThreadRecord) -> ThreadRecord:
+            new_meta = {**rec.metadata, **metadata} if merge else dict(metadata)
+            Thread(id=rec.id, created_at=now, updated_at=now, metadata=new_meta)  # validates
+            return msgspec.structs.replace(rec, metadata=new_meta, updated_at=now)
+
+        return self._update_thread(thread_id, change)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread, its checkpoints, pending writes and pins. Refused with
+        RuntimeBusyError while a live lease holds it. Threads forked from it keep their own
+        checkpoints; their history stops at their first checkpoint. Blobs are freed by gc."""
+        rec, version = self._thread_rec(thread_id)
+        self._leases.check_free(thread_id, "delete the thread")
+        self._driver.delete(THREAD_NS, thread_id, if_version=version)
+        self._driver.delete(HEAD_NS, thread_id)
+        removed: list[str] = []
+        keys: list[_DeleteOp] = []
+        for entry in self._driver.scan(CKPT_NS, prefix=f"{thread_id}/"):
+            keys.append(_DeleteOp(CKPT_NS, entry.key))
+            if is_record_key(entry.key, thread_id):
+                rec_id = self._load(entry.value, Record).id
+                removed.append(rec_id)
+                keys.append(_DeleteOp(CKPT_ID_NS, rec_id))
+                self._locations.pop(rec_id, None)
+                self._recent.pop(rec_id, None)
+        for entry in self._driver.scan(CKPT_PIN_NS, prefix=f"{thread_id}/"):
+            keys.append(_DeleteOp(CKPT_PIN_NS, entry.key))
+        for entry in self._driver.scan(FORK_NS, prefix=f"{thread_id}/"):
+            keys.append(_DeleteOp(FORK_NS, entry.key))
+        if rec.forked_from is not None and rec.parent_thread_id is not None:
+            try:
+                src_thread, src_seq = self._locate(rec.forked_from)
+                keys.append(_DeleteOp(FORK_NS, f"{slot_key(src_thread, src_seq)}/{thread_id}"))
+            except NotFoundError:
+                pass
+        for i in range(0, len(keys), DELETE_BATCH):
+            self._driver.batch(keys[i : i + DELETE_BATCH])
+        self._notify(thread_id, tuple(removed), None)
+
+    def copy_thread(self, thread_id: str, *, name: str | None = None) -> Thread:
+        """A new thread holding a copy of every checkpoint (new ids, same states, labels and
+        pending writes; states share their blobs, so a copy costs only records). The copy keeps
+        the source's fork origin. The new thread appears only once it is complete."""
+        src, _ = self._thread_rec(thread_id)
+        now = self._clock.now()
+        new = ThreadRecord(
+            new_id(),
+            src.name if name is None else name,
+            dict(src.metadata),
+            src.parent_thread_id,
+            src.forked_from,
+            now,
+            now,
+        )
+        Thread(id=new.id, created_at=now, updated_at=now, name=new.name)  # validates the name
+        if src.forked_from is not None:
+            src_thread, src_seq = self._locate(src.forked_from)
+            self._driver.put(FORK_NS, f"{slot_key(src_thread, src_seq)}/{new.id}", b"\x01")
+        id_map: dict[str, str] = {}
+        head: Head | None = None
+        for rec, writes in self._scan(thread_id, reverse=False, page=256):
+            copy_id = new_id()
+            id_map[rec.id] = copy_id
+            parent = id_map.get(rec.parent_id, rec.parent_id) if rec.parent_id else None
+            copied = msgspec.structs.replace(rec, id=copy_id, thread_id=new.id, parent_id=parent)
+            slot = slot_key(new.id, rec.seq)
+            ops: list[Put | _DeleteOp] = [
+                Put(CKPT_ID_NS, copy_id, self._ser.dumps(IdEntry(new.id, rec.seq)), if_absent=True),
+                Put(CKPT_NS, slot, self._ser.dumps(copied), if_absent=True),
+            ]
+            ops.extend(
+                Put(CKPT_NS, write_key(slot, w.task_id, w.channel), self._ser.dumps(w)) for w in writes
+            )
+            self._driver.batch(ops)
+            head = Head(copy_id, rec.seq, rec.step, rec.created_at)
+        if head is not None:
+            self._driver.put(HEAD_NS, new.id, self._ser.dumps(head), if_absent=True)
+        self._driver.put(THREAD_NS, new.id, self._ser.dumps(new), if_absent=True)
+        return thread_of(new, head)
