@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stats import Ratio, load_average, median, rounds
-from runtime_persistence import AsyncCheckpoints, Checkpoints, open_async_store, open_store
+from runtime_persistence import AsyncCheckpoints, Checkpoints, open_store, open_store_async
 
 POOL = ["".join(secrets.choice("abcdefghij ") for _ in range(1000)) for _ in range(16)]
 
@@ -53,7 +53,7 @@ class AsyncSide:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.driver = self.run(open_async_store(url, **options))
+        self.driver = self.run(open_store_async(url, **options))
         self.cps = AsyncCheckpoints(self.driver)
 
     def run(self, coro: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The key-value server drivers' async twins, where no server is needed: ``open_async_store`` loads
+"""The key-value server drivers' async twins, where no server is needed: ``open_store_async`` loads
 the native :class:`AsyncRedisDriver` and :class:`AsyncMongoDriver` (not the worker-thread
 wrapper), refuses bad options before connecting, and reports an unreachable server as a fast,
 one-line DriverUnavailableError without the password, like the sync drivers
@@ -13,7 +13,7 @@ import importlib.util
 
 import pytest
 from runtime_core import DriverUnavailableError, ValidationError
-from runtime_persistence.storage.stores import BUILTIN_SCHEMES, open_async_store
+from runtime_persistence.storage.stores import BUILTIN_SCHEMES, open_store_async
 
 LIBRARIES = {"redis": "redis", "mongodb": "pymongo"}
 DEAD_URLS = {  # a port nothing listens on, so the connection is refused at once
@@ -53,7 +53,7 @@ def test_the_scheme_names_the_native_async_twin(name: str) -> None:
 def test_an_unreachable_server_is_a_one_line_driver_unavailable_error_in_async_too(name: str) -> None:
     _needs_library(name)
     with pytest.raises(DriverUnavailableError) as caught:
-        asyncio.run(open_async_store(DEAD_URLS[name]))
+        asyncio.run(open_store_async(DEAD_URLS[name]))
     message = str(caught.value)
     assert "s3cret-pw" not in message and "***" in message
     assert "\n" not in message and "127.0.0.1:1" in message
@@ -65,4 +65,4 @@ def test_an_unreachable_server_is_a_one_line_driver_unavailable_error_in_async_t
 def test_bad_options_are_refused_before_connecting_in_async_too(name: str, bad: dict[str, object]) -> None:
     _needs_library(name)
     with pytest.raises(ValidationError):
-        asyncio.run(open_async_store(DEAD_URLS[name], **bad))
+        asyncio.run(open_store_async(DEAD_URLS[name], **bad))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from runtime_core import Durability, Entry, StorageError
-from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.testing import (
     Portal,
     TestStore,
@@ -40,7 +40,7 @@ def _driver_at(name: str, url: str) -> Iterator[Any]:
     if split_mode(name)[1] == "async":
         portal = Portal()
         try:
-            driver = blocking(portal.call(open_async_store(url)), portal)
+            driver = blocking(portal.call(open_store_async(url)), portal)
             try:
                 yield driver
             finally:

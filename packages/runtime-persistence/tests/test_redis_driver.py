@@ -2,7 +2,7 @@
 nothing else, unfinished uploads carry an expiry that publishing removes, and a connection killed
 under the driver is a StorageError without a blind retry. Each runs on the sync driver and on the
 async one (``redis+async``: :class:`AsyncRedisDriver` behind the blocking proxy), and
-:func:`open_async_store` is shown to give the native async driver, whose calls run at once.
+:func:`open_store_async` is shown to give the native async driver, whose calls run at once.
 Needs ``KEEPUP_TEST_REDIS_URL``."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from runtime_core import Driver, Entry, Put, StorageError
-from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.storage.threaded import AsyncThreadDriver
 from runtime_persistence.testing import (
     TestStore,
@@ -54,7 +54,7 @@ def _open_again(store: TestStore, url: str) -> Driver:
     if not store.is_async:
         return open_store(url)
     assert store.portal is not None
-    return blocking(store.portal.call(open_async_store(url)), store.portal)
+    return blocking(store.portal.call(open_store_async(url)), store.portal)
 
 
 def _base(store: TestStore) -> bytes:
@@ -169,7 +169,7 @@ def test_a_write_whose_reply_is_lost_is_a_storage_error_and_never_applied_twice(
         driver.close()
 
 
-def test_open_async_store_gives_the_native_driver_whose_calls_run_at_once(tmp_path: Path, raw: Any) -> None:
+def test_open_store_async_gives_the_native_driver_whose_calls_run_at_once(tmp_path: Path, raw: Any) -> None:
     """Not the worker-thread wrapper: eight writes issued together are all held by the server at
     the same moment (writes paused), each on its own pooled connection, and all complete once
     the pause ends. A driver that ran one call at a time would never have eight in flight."""
@@ -183,7 +183,7 @@ def test_open_async_store_gives_the_native_driver_whose_calls_run_at_once(tmp_pa
         return sum(1 for c in raw.client_list() if c.get("name") == label and "b" in c.get("flags", ""))
 
     async def scenario() -> None:
-        driver = await open_async_store(url)
+        driver = await open_store_async(url)
         try:
             assert type(driver) is AsyncRedisDriver and not isinstance(driver, AsyncThreadDriver)
             await driver.put("ns", "warm", b"up")

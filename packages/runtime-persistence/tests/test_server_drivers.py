@@ -23,7 +23,7 @@ from runtime_core import (
     ValidationError,
     blob_digest,
 )
-from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.testing import TestStore, driver_params, open_test_store, server_url
 
 SERVERS = ("postgres", "mysql", "redis", "mongodb")
@@ -133,7 +133,7 @@ def test_an_unreachable_server_is_the_same_error_for_the_native_async_drivers(na
     _needs_library(name)
     url = DEAD_URLS[name] + "?prefix=kt_dead"
     with pytest.raises(DriverUnavailableError) as caught:
-        asyncio.run(open_async_store(url))
+        asyncio.run(open_store_async(url))
     message = str(caught.value)
     assert "s3cret-pw" not in message and "***" in message
     assert "\n" not in message and "127.0.0.1:1" in message

@@ -1,4 +1,4 @@
-"""The PostgreSQL and MySQL/MariaDB async drivers are native: ``open_async_store`` returns
+"""The PostgreSQL and MySQL/MariaDB async drivers are native: ``open_store_async`` returns
 ``AsyncPostgresDriver`` / ``AsyncMysqlDriver`` (not the sync driver on worker threads), and
 concurrent operations on one driver overlap on several pooled connections.
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from runtime_core import AsyncDriver, Entry
-from runtime_persistence.storage.stores import open_async_store
+from runtime_persistence.storage.stores import open_store_async
 from runtime_persistence.storage.threaded import AsyncThreadDriver
 from runtime_persistence.testing import driver_params
 from runtime_persistence.testing.backends import isolated_url
@@ -36,10 +36,10 @@ def _connections(driver: Any) -> int:
 
 
 async def _open(name: str, tmp_path: Path) -> Any:
-    return await open_async_store(isolated_url(name, tmp_path), pool_size=4)
+    return await open_store_async(isolated_url(name, tmp_path), pool_size=4)
 
 
-def test_open_async_store_returns_the_native_async_driver(name: str, tmp_path: Path) -> None:
+def test_open_store_async_returns_the_native_async_driver(name: str, tmp_path: Path) -> None:
     async def main() -> None:
         driver = await _open(name, tmp_path)
         try:

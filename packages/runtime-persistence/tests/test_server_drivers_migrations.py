@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from runtime_core import Entry, StorageError
-from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.testing import Portal, blocking, driver_params, server_url
 from runtime_persistence.testing.backends import split_mode
 
@@ -85,14 +85,14 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
 
 @pytest.fixture
 def open_(server: tuple[str, str, str]) -> Iterator[Callable[..., Any]]:
-    """``open_store`` in sync mode; in async mode, ``open_async_store`` (the native async driver)
+    """``open_store`` in sync mode; in async mode, ``open_store_async`` (the native async driver)
     behind a blocking proxy on one event loop for the test."""
     if split_mode(server[0])[1] == "sync":
         yield open_store
         return
     portal = Portal()
     try:
-        yield lambda url, **options: blocking(portal.call(open_async_store(url, **options)), portal)
+        yield lambda url, **options: blocking(portal.call(open_store_async(url, **options)), portal)
     finally:
         portal.close()
 

@@ -3,15 +3,15 @@
 from runtime_persistence.storage.stores import (
     BUILTIN_SCHEMES,
     DriverSpec,
-    open_async_store,
     open_store,
+    open_store_async,
     redact_url,
 )
 
 __all__ = [
     "BUILTIN_SCHEMES",
     "DriverSpec",
-    "open_async_store",
     "open_store",
+    "open_store_async",
     "redact_url",
 ]

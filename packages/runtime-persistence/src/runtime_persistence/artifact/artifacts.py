@@ -8,7 +8,7 @@ collection (:mod:`runtime_persistence.checkpoint.gc`) keeps every blob an artifa
 """
 
 from runtime_persistence.artifact._async.artifacts import AsyncArtifacts
-from runtime_persistence.artifact._async.artifacts import artifact_roots as async_artifact_roots
+from runtime_persistence.artifact._async.artifacts import artifact_roots as artifact_blob_roots_async
 from runtime_persistence.artifact._records import (
     ARTIFACT_HWM_NS,
     ARTIFACT_NS,
@@ -34,10 +34,10 @@ __all__ = [
     "Artifacts",
     "AsyncArtifacts",
     "artifact_blob_roots",
-    "async_artifact_roots",
+    "artifact_blob_roots_async",
     "fold_artifact_key",
     "validate_artifact_key",
     "validate_scope",
 ]
 
-register_blob_roots("artifacts", artifact_blob_roots, async_artifact_roots)
+register_blob_roots("artifacts", artifact_blob_roots, artifact_blob_roots_async)

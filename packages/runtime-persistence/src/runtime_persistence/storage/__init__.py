@@ -34,8 +34,8 @@ from runtime_persistence.storage.serialization import (
 from runtime_persistence.storage.stores import (
     BUILTIN_SCHEMES,
     DriverSpec,
-    open_async_store,
     open_store,
+    open_store_async,
     redact_url,
 )
 
@@ -54,8 +54,8 @@ __all__ = [
     "blob_root_providers",
     "dumps",
     "loads",
-    "open_async_store",
     "open_store",
+    "open_store_async",
     "redact_url",
     "register_blob_roots",
     "unregister_blob_roots",

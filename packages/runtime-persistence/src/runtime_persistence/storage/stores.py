@@ -4,10 +4,10 @@ scheme is opened, so a missing optional library breaks only the driver that need
 A third-party package adds a scheme with an entry point in the ``keepup.drivers`` group, whose
 name is the scheme and whose value is ``module:Class``; the class has a ``from_url`` classmethod
 like the built-in drivers. Its async twin, if it has one, goes in the ``keepup.async_drivers``
-group (an ``async`` classmethod ``from_url``); without one, :func:`open_async_store` runs the sync
+group (an ``async`` classmethod ``from_url``); without one, :func:`open_store_async` runs the sync
 driver on worker threads.
 
-:func:`open_async_store` gives the native async driver where the backend has an async client
+:func:`open_store_async` gives the native async driver where the backend has an async client
 (PostgreSQL, MySQL/MariaDB, Redis, MongoDB) and the sync driver on worker threads for the
 embedded ones (SQLite, files, memory), whose I/O the operating system cannot do asynchronously."""
 
@@ -24,7 +24,7 @@ from runtime_core import AsyncDriver, Driver, DriverUnavailableError, Durability
 
 from runtime_persistence.storage.threaded import AsyncThreadDriver
 
-__all__ = ["BUILTIN_SCHEMES", "DriverSpec", "open_async_store", "open_store", "redact_url"]
+__all__ = ["BUILTIN_SCHEMES", "DriverSpec", "open_store", "open_store_async", "redact_url"]
 
 ENTRY_POINT_GROUP = "keepup.drivers"
 ASYNC_ENTRY_POINT_GROUP = "keepup.async_drivers"
@@ -146,7 +146,7 @@ def open_store(url: str, *, durability: Durability | str = Durability.DURABLE, *
     return cast(Driver, driver_class.from_url(url, durability=Durability(durability), **options))
 
 
-async def open_async_store(
+async def open_store_async(
     url: str, *, durability: Durability | str = Durability.DURABLE, **options: Any
 ) -> AsyncDriver:
     """The async twin of :func:`open_store`: the same URLs, options and errors. Native async I/O

@@ -16,7 +16,7 @@ again (in this or another process) with ``open_store(store.url)``.
 ``KEEPUP_TEST_DRIVERS=memory,sqlite`` while iterating locally.
 
 **Sync and async.** A backend name with the suffix ``+async`` (``sqlite+async``,
-``postgres+async``) opens the store with :func:`~runtime_persistence.open_async_store` and hands
+``postgres+async``) opens the store with :func:`~runtime_persistence.open_store_async` and hands
 the test the async driver behind a :func:`~runtime_persistence.testing.blocking.blocking` proxy,
 so one sync-written suite proves both twins; :meth:`TestStore.make` builds a repository in the
 store's mode (``store.make(Checkpoints)`` is an ``AsyncCheckpoints`` behind the proxy in async
@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 from runtime_core import Driver, Durability
 
-from runtime_persistence.storage.stores import open_async_store, open_store
+from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.testing.blocking import Portal, blocking, unwrap
 
 __all__ = [
@@ -241,7 +241,7 @@ def _open_async_test_store(name: str, url: str, **options: Any) -> Iterator[Test
     portal = Portal()
     try:
         try:
-            async_driver = portal.call(open_async_store(url, **options))
+            async_driver = portal.call(open_store_async(url, **options))
         except Exception as exc:
             _report_unusable(name, exc)
         driver = blocking(async_driver, portal)

@@ -695,7 +695,7 @@ def _create_once_worker(url: str, start: Any, queue: Any, index: int, _unused: i
 def conformance_class(*names: str, modes: tuple[str, ...] = ("sync", "async")) -> type[DriverConformance]:
     """A :class:`DriverConformance` subclass whose ``store`` fixture runs over the backends
     ``names`` (every backend when empty) in each of ``modes`` (the sync driver, and the async
-    driver from :func:`~runtime_persistence.open_async_store` run through the same tests), with
+    driver from :func:`~runtime_persistence.open_store_async` run through the same tests), with
     isolation checked against a second store on the same backend. Bind it to a ``Test…`` name
     in a test module to collect it::
 

@@ -8,7 +8,7 @@ binary ``v`` and the version ``ver``; blobs in ``<prefix>keepup_blobs`` (``_id``
 1 MiB chunk documents in ``<prefix>keepup_blob_chunks``.
 
 Two twins with the same guarantees and errors: :class:`AsyncMongoDriver` on pymongo's native async
-API (``AsyncMongoClient``; what :func:`~runtime_persistence.open_async_store` gives for
+API (``AsyncMongoClient``; what :func:`~runtime_persistence.open_store_async` gives for
 ``mongodb://``) and :class:`MongoDriver` on ``MongoClient``, generated from the async source
 (``_async/mongodb.py``) by scripts/gen_sync.py.
 

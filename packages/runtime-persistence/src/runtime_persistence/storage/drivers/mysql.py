@@ -1,6 +1,6 @@
 """The MySQL / MariaDB driver (``mysql://user:password@host:port/db?prefix=p_``, also ``mariadb://``),
 blocking over PyMySQL (:class:`MysqlDriver`) or native async over aiomysql
-(:class:`AsyncMysqlDriver`, what ``open_async_store`` returns), each with a small connection pool
+(:class:`AsyncMysqlDriver`, what ``open_store_async`` returns), each with a small connection pool
 (extra ``[mysql]``). The async class is the source; the blocking one is generated from it.
 
 Layout (InnoDB): a key-value table ``<prefix>keepup_kv`` (namespace, key as ``VARBINARY`` so keys

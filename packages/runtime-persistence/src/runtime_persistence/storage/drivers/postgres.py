@@ -1,6 +1,6 @@
 """The PostgreSQL driver (``postgresql://user:password@host:port/db?prefix=p_&schema=s``), psycopg 3
 with a connection pool (extra ``[postgres]``), blocking (:class:`PostgresDriver`) or native
-async (:class:`AsyncPostgresDriver`, on ``psycopg.AsyncConnection``; what ``open_async_store``
+async (:class:`AsyncPostgresDriver`, on ``psycopg.AsyncConnection``; what ``open_store_async``
 returns). The async class is the source; the blocking one is generated from it.
 
 Layout: a key-value table ``<prefix>keepup_kv`` (namespace, key as ``bytea`` so keys compare in

@@ -7,7 +7,7 @@ one cluster slot). Per namespace, a sorted set ``i:<ns>`` holds the keys (all sc
 count) over string keys ``c:<upload>:<seq>`` of 1 MiB each, and the set ``blobs`` lists digests.
 
 Two twins with the same guarantees and errors: :class:`AsyncRedisDriver` on ``redis.asyncio``
-(what :func:`~runtime_persistence.open_async_store` gives for ``redis://``) and :class:`RedisDriver`
+(what :func:`~runtime_persistence.open_store_async` gives for ``redis://``) and :class:`RedisDriver`
 on the blocking client, generated from the async source (``_async/redis.py``) by
 scripts/gen_sync.py. Concurrent calls on one driver run at once, each on a pooled connection.
 
