@@ -20,7 +20,7 @@ Sessions:
 * ``bench``       every ``benchmarks/bench_*.py`` script
 * ``stress``      the long races and crash harnesses (tests marked ``slow``, which ``tests`` and
                   ``integration`` leave out), whole workspace, within a fixed time budget
-                  (``KEEPUP_STRESS_BUDGET`` seconds, default 900): over budget is a failure
+                  (``KEEPUP_STRESS_BUDGET`` seconds, default 600): over budget is a failure
 * ``ci``          lint, typecheck, arch, tests, integration, build, isolated, stress, in that order
 
 Third-party versions come from ``uv.lock`` (exported as constraints), so sessions test what CI tests.
@@ -180,7 +180,7 @@ def integration(session: nox.Session) -> None:
 def stress(session: nox.Session) -> None:
     """The slow tests of every package and of tests/, within ``KEEPUP_STRESS_BUDGET`` seconds."""
     _sync_workspace(session, "dev")
-    budget = os.environ.get("KEEPUP_STRESS_BUDGET", "900")
+    budget = os.environ.get("KEEPUP_STRESS_BUDGET", "600")
     folders = [str(PACKAGES[n].tests.relative_to(ROOT)) for n in PACKAGE_NAMES] + ["tests"]
     session.log(f"stress: the slow tests, within {budget} s")
     session.run(
