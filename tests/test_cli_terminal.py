@@ -198,6 +198,7 @@ def test_a_table_taller_than_the_terminal_goes_through_the_pager(
 def test_version_and_shell_completion(tmp_path: Path) -> None:
     assert re.fullmatch(r"keepup \S+ \(runtime-core .*\)\n", piped(tmp_path, "--version"))
     env = environment(tmp_path) | {
+        "SHELL": "/bin/bash",  # completion asks the shell it runs in; CI may not set it
         "_KEEPUP_COMPLETE": "complete_bash",
         "COMP_WORDS": "keepup chec",
         "COMP_CWORD": "1",
