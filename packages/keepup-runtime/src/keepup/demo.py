@@ -30,6 +30,7 @@ from runtime_core import (
     ValidationError,
 )
 from runtime_execution import ScriptedAgent, Step
+from runtime_persistence import redact_url
 from runtime_tools import ToolContext, ToolError, ToolSpec
 
 from keepup.runtime import Runtime
@@ -321,8 +322,10 @@ def next_commands(
     report: DemoReport, store: str | None = None, program: Sequence[str] = ("keepup",)
 ) -> list[DemoCommand]:
     """The commands a newcomer runs next, verbatim: ``program`` (``keepup``, or ``uv run keepup``
-    when the demo itself ran under ``uv run``) with ``--store`` when the demo was given one."""
-    prefix = [*program] + (["--store", store] if store else [])
+    when the demo itself ran under ``uv run``) with ``--store`` when the demo was given one.
+    A password in that URL is shown as ``***`` (the commands are printed, and may be pasted into
+    logs): give it with ``PGPASSWORD``, ``.pgpass`` or a password file instead (docs/stores.md)."""
+    prefix = [*program] + (["--store", redact_url(store)] if store else [])
 
     def cmd(*args: str) -> str:
         return shlex.join([*prefix, *args])
