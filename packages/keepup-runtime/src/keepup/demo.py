@@ -31,6 +31,7 @@ from runtime_core import (
 )
 from runtime_execution import ScriptedAgent, Step
 from runtime_persistence import redact_url
+from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_tools import ToolContext, ToolError, ToolSpec
 
 from keepup.runtime import Runtime
@@ -291,6 +292,9 @@ def run_demo(runtime: Runtime, workspace: str | os.PathLike[str] | None = None) 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         runtime.checkpoints.delete_thread(thread.id)
         raise ValidationError(f"the demo needs an empty folder for its workspace; {folder} is not empty")
+    if workspace is None:  # <home>/demo/<thread>: private like the rest of the home
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        folder.mkdir(exist_ok=True, mode=PRIVATE_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     ws = str(folder.resolve())
     runner = runtime.runner(demo_tools(runtime, thread.id, ws), ws, tool_timeout=_TEST_TIMEOUT)
