@@ -164,3 +164,14 @@ def test_a_redis_password_can_come_from_a_file(tmp_path: Path) -> None:
     finally:
         admin.acl_deluser(user)
         admin.close()
+
+
+def test_options_are_split_off_a_url_without_a_host() -> None:
+    """``postgresql:///db?host=/run/pg`` (a Unix socket) keeps its ``//`` when Keepup takes its
+    own options off: ``postgresql:/db`` would be a different, broken URL."""
+    from runtime_persistence.storage.drivers._servers import split_options
+
+    assert split_options("postgresql:///db?host=/run/pg&prefix=a_", ["prefix"]) == (
+        "postgresql:///db?host=%2Frun%2Fpg",
+        {"prefix": "a_"},
+    )
