@@ -460,7 +460,14 @@ def test_store_gc_collects_what_a_deleted_thread_left(fresh: Demo) -> None:
 def test_store_doctor_reports_every_check(home: Path) -> None:
     out = data(home, "store", "doctor")
     assert out["ok"] is True
-    assert [c["name"] for c in out["checks"]] == ["home", "store", "git", "shadow snapshots", "disk"]
+    assert [c["name"] for c in out["checks"]] == [
+        "home",
+        "store",
+        "permissions",
+        "git",
+        "shadow snapshots",
+        "disk",
+    ]
 
 
 def test_store_doctor_fails_and_says_what_to_do_when_the_store_is_down(home: Path) -> None:

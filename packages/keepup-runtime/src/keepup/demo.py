@@ -30,6 +30,8 @@ from runtime_core import (
     ValidationError,
 )
 from runtime_execution import ScriptedAgent, Step
+from runtime_persistence import redact_url
+from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_tools import ToolContext, ToolError, ToolSpec
 
 from keepup.runtime import Runtime
@@ -290,6 +292,9 @@ def run_demo(runtime: Runtime, workspace: str | os.PathLike[str] | None = None) 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         runtime.checkpoints.delete_thread(thread.id)
         raise ValidationError(f"the demo needs an empty folder for its workspace; {folder} is not empty")
+    if workspace is None:  # <home>/demo/<thread>: private like the rest of the home
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        folder.mkdir(exist_ok=True, mode=PRIVATE_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     ws = str(folder.resolve())
     runner = runtime.runner(demo_tools(runtime, thread.id, ws), ws, tool_timeout=_TEST_TIMEOUT)
@@ -321,8 +326,10 @@ def next_commands(
     report: DemoReport, store: str | None = None, program: Sequence[str] = ("keepup",)
 ) -> list[DemoCommand]:
     """The commands a newcomer runs next, verbatim: ``program`` (``keepup``, or ``uv run keepup``
-    when the demo itself ran under ``uv run``) with ``--store`` when the demo was given one."""
-    prefix = [*program] + (["--store", store] if store else [])
+    when the demo itself ran under ``uv run``) with ``--store`` when the demo was given one.
+    A password in that URL is shown as ``***`` (the commands are printed, and may be pasted into
+    logs): give it with ``PGPASSWORD``, ``.pgpass`` or a password file instead (docs/stores.md)."""
+    prefix = [*program] + (["--store", redact_url(store)] if store else [])
 
     def cmd(*args: str) -> str:
         return shlex.join([*prefix, *args])

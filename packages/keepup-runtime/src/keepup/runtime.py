@@ -40,6 +40,7 @@ from runtime_persistence import (
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
 )
+from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_persistence.storage.stores import open_store
 from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
@@ -64,7 +65,8 @@ def keepup_home(home: str | os.PathLike[str] | None = None) -> Path:
     """The Keepup home: ``home`` if given, else ``$KEEPUP_HOME``, else the user's state directory.
 
     Holds the default SQLite store (``keepup.db``), the shadow-git snapshots (``shadow/``) and the
-    demo's scratch workspaces (``demo/``). Not created here."""
+    demo's scratch workspaces (``demo/``). Not created here; :func:`open_runtime` creates it 0700
+    (``keepup store doctor --fix`` makes an existing one private)."""
     if home is not None:
         return Path(home).expanduser().resolve()
     env = os.environ.get(HOME_ENV)
@@ -324,7 +326,7 @@ def open_runtime(
     if store is None or isinstance(store, str):
         url = resolved_store_url(store, root)
         if url == default_store_url(root):
-            root.mkdir(parents=True, exist_ok=True)
+            root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)  # other users read nothing
         driver = open_store(url, durability=durability)
         owns = True
     else:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from runtime_core import NotFoundError, TypedArtifact, ValidationError
+from runtime_persistence.storage.private import create_private_file
 
 from keepup._cli.context import runtime_of
 from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
@@ -127,6 +128,7 @@ def get(
     with _found(scope, key, version):
         info, chunks = runtime_of(ctx).artifacts.open(scope, key, version)
     if output is not None:
+        create_private_file(output)  # a new file is 0600 (it may hold what the store keeps private)
         with output.open("wb") as out:
             for chunk in chunks:
                 out.write(chunk)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 from runtime_core import Checkpoint, Driver, FileChange, ValidationError
 from runtime_persistence.checkpoint.export import export_threads, import_threads
+from runtime_persistence.storage.private import create_private_file
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
@@ -447,6 +448,8 @@ def export(
     if path.exists():
         confirm(f"Overwrite {path}?", yes=yes)
     partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    create_private_file(partial)  # 0600: an export holds whole conversations and files
     try:
         with progress("exporting checkpoints", enabled=not json_) as update:
             report = export_threads(runtime.checkpoints, partial, thread_ids=threads, progress=update)

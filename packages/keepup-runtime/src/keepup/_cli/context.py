@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import typer
 
@@ -44,7 +43,7 @@ STORELESS_COMMANDS = frozenset({"snapshot list", "snapshot diff"})
 
 def read_only_url(url: str) -> str | None:
     """``url`` opened read-only, for the schemes that can be (SQLite); None for the others."""
-    if urlsplit(url).scheme.lower() != "sqlite":
+    if url.split(":", 1)[0].lower() != "sqlite":  # not urlsplit: it raises on a malformed host
         return None
     return url + ("&" if "?" in url else "?") + "read_only=1"
 

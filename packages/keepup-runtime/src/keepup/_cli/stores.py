@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import typer
 from runtime_core import DriverUnavailableError, KeepupError, NotFoundError, StorageError, new_id
+from runtime_persistence.storage.private import PRIVATE_DIR, make_private, too_open
 from runtime_persistence.storage.stores import open_store
 
 from keepup._cli.context import runtime_of, shown_url, store_option_of
@@ -221,15 +222,26 @@ def gc(
 
 
 @app.command("doctor")
-def doctor(ctx: typer.Context, json_: JsonOption = False) -> None:
-    """Check the store, the git binary, permissions and free disk; say what to do about each
-    problem. Exits 15 when a check fails."""
+def doctor(
+    ctx: typer.Context,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Repair what can be repaired: take group and other permissions off Keepup's files."
+        ),
+    ] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Check the store, the git binary, permissions (modes: nothing readable by other users) and
+    free disk; say what to do about each problem. --fix repairs modes. Exits 15 when a check fails."""
     from keepup.runtime import keepup_home
 
     home = keepup_home()
+    store = store_option_of(ctx)
     checks = [
         _check_home(home),
-        _check_store(store_option_of(ctx)),
+        _check_store(store),
+        _check_modes(home, store, fix=fix),
         _check_git(),
         _check_writable("shadow snapshots", home / "shadow"),
         _check_disk(home),
@@ -253,7 +265,7 @@ def doctor(ctx: typer.Context, json_: JsonOption = False) -> None:
 
 def _check_home(home: Path) -> Check:
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-"):
             pass
     except OSError as exc:
@@ -264,6 +276,56 @@ def _check_home(home: Path) -> Check:
             f"fix the permissions of {home}, or point KEEPUP_HOME at a folder you can write",
         )
     return Check("home", "ok", str(home))
+
+
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _private_paths(home: Path, url: str) -> list[Path]:
+    """The paths that must be private: the home and what Keepup keeps in it (the default store and
+    its side files, the demo's folders, the shadow folder), and a local store given by URL (a
+    SQLite file and its side files, or every file and folder of a file store). Workspace files are
+    the workspace's own business and are not listed."""
+    paths = [home, home / "demo", home / "shadow"]
+    if (home / "demo").is_dir():
+        paths += sorted((home / "demo").iterdir())
+    paths += [home / f"keepup.db{suffix}" for suffix in _SQLITE_SIDE_FILES]
+    scheme, _, rest = url.partition("://")
+    location = rest.split("?", 1)[0]
+    if scheme.lower() == "sqlite" and location and location != ":memory:":
+        paths += [Path(f"{location}{suffix}") for suffix in _SQLITE_SIDE_FILES]
+    elif scheme.lower() == "file" and location and Path(location).is_dir():
+        root = Path(location)
+        paths += [root, *root.rglob("*")]
+    unique: dict[Path, None] = {}
+    for path in paths:
+        unique.setdefault(path.absolute(), None)
+    return list(unique)
+
+
+def _check_modes(home: Path, store: str | None, *, fix: bool) -> Check:
+    """Issue 11, hole 7: nothing of Keepup's may be readable by other local users."""
+    try:
+        found = too_open(_private_paths(home, resolved_store_url(store)))
+        if not found:
+            return Check("permissions", "ok", f"{home} and the store are private (no group or other access)")
+        listing = ", ".join(f"{path} ({oct(mode)})" for path, mode in found[:20])
+        if len(found) > 20:
+            listing += f" and {len(found) - 20} more"
+        if fix:
+            for path, _ in found:
+                make_private(path)
+            return Check("permissions", "ok", f"repaired {len(found)} path(s) too open: {listing}")
+    except OSError as exc:
+        return Check(
+            "permissions", "fail", f"cannot check or repair modes: {exc.strerror or exc}", "run as the owner"
+        )
+    return Check(
+        "permissions",
+        "fail",
+        f"readable or writable by other local users: {listing}",
+        "run `keepup store doctor --fix` to take group and other permissions off them",
+    )
 
 
 def _check_writable(name: str, folder: Path) -> Check:

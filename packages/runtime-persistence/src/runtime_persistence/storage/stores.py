@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus
 
 from runtime_core import AsyncDriver, Driver, DriverUnavailableError, Durability, ValidationError
 
@@ -83,13 +84,45 @@ BUILTIN_SCHEMES: dict[str, DriverSpec] = {
 }
 
 
+SECRET_URL_OPTIONS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "sslpassword"})
+"""Query parameters whose value :func:`redact_url` masks (compared without case)."""
+
+_USERINFO_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*?:)[^/?#@]*(?=@)")
+_QUERY_SECRET = re.compile(r"(?P<head>[?&;](?P<name>[^=&;#]*)=)(?P<value>[^&;#]*)")
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for logs and error messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    """``url`` with every password replaced by ``***`` (safe for logs, errors and ``--json``
+    output): the one in ``user:password@`` and the value of any query parameter named
+    ``password``, ``passwd``, ``pwd``, ``pass``, ``secret``, ``token`` or ``sslpassword`` (any
+    case; ``passfile=`` and ``password_file=`` name a file and are kept). Works by text, so a URL
+    too malformed to parse is masked too."""
+    masked = _USERINFO_PASSWORD.sub(lambda m: m.group("head") + "***", url, count=1)
+
+    def query_value(match: re.Match[str]) -> str:
+        if unquote(match.group("name")).strip().lower() in SECRET_URL_OPTIONS:
+            return match.group("head") + "***"
+        return match.group(0)
+
+    base, sep, query = masked.partition("?")
+    if not sep:
+        return masked
+    return base + _QUERY_SECRET.sub(query_value, "?" + query)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords ``url`` carries (as written and percent-decoded), longest first: what
+    :func:`redact_url` masks, for removing them from a client library's error text too."""
+    found: set[str] = set()
+    userinfo = _USERINFO_PASSWORD.match(url)
+    if userinfo:
+        found.add(url[userinfo.end("head") : userinfo.end()])
+    _, _, query = url.partition("?")
+    for match in _QUERY_SECRET.finditer("?" + query):
+        if unquote(match.group("name")).strip().lower() in SECRET_URL_OPTIONS:
+            found.add(match.group("value"))
+    found |= {unquote(value) for value in found} | {unquote_plus(value) for value in found}
+    return sorted((value for value in found if value), key=len, reverse=True)
 
 
 def _spec_for(scheme: str) -> DriverSpec:

@@ -5,6 +5,11 @@ when their URL is in the environment: ``KEEPUP_TEST_POSTGRES_URL``, ``KEEPUP_TES
 ``KEEPUP_TEST_REDIS_URL``, ``KEEPUP_TEST_MONGODB_URL``. Where a URL is unset the backend's tests
 skip with a reason; under ``CI=true`` a set URL whose server does not answer fails the test.
 
+Under ``CI=true`` an *unset* URL fails the test too (a CI machine that lost a variable must not
+go green by skipping a driver), unless the backend is listed as unavailable on purpose in
+``KEEPUP_TEST_UNAVAILABLE`` (comma-separated names, e.g. ``KEEPUP_TEST_UNAVAILABLE=mongodb``):
+those still skip, visibly, with the reason.
+
 Isolation convention (every server driver implements it): the URL query parameter
 ``prefix=<str>`` (1-32 characters of ``a-z 0-9 _``) is prepended to every table name (SQL
 drivers), key (Redis) or collection (MongoDB) the driver uses, and ``driver.destroy()`` removes
@@ -117,6 +122,28 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+UNAVAILABLE_ENV = "KEEPUP_TEST_UNAVAILABLE"
+"""Comma-separated server backends a CI machine does not run on purpose: their tests skip."""
+
+
+def unavailable_on_purpose() -> frozenset[str]:
+    """The backends listed in ``KEEPUP_TEST_UNAVAILABLE``."""
+    raw = os.environ.get(UNAVAILABLE_ENV, "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _must_fail_when_unset(name: str) -> bool:
+    """Under CI=true a server backend whose URL is unset fails, unless listed as unavailable."""
+    return _in_ci() and name not in unavailable_on_purpose()
+
+
+def _unset_message(name: str) -> str:
+    message = f"{SERVER_DRIVERS[name]} is not set: no {name} server to test against"
+    if name in unavailable_on_purpose():
+        message += f" (listed in {UNAVAILABLE_ENV})"
+    return message
+
+
 def server_url(name: str) -> str | None:
     """The configured test server URL for ``name`` (``postgres``, ``mysql``, ``redis``,
     ``mongodb``), or None when its environment variable is unset or empty."""
@@ -144,7 +171,8 @@ def driver_params(
 ) -> list[Any]:
     """``pytest.param`` objects, one per backend (all by default) and mode, not excluded by
     ``KEEPUP_TEST_DRIVERS`` or ``KEEPUP_TEST_MODES``, with a visible skip mark on server backends
-    whose URL is not set. The async mode's params are ``<name>+async``."""
+    whose URL is not set (under CI=true only for those listed in ``KEEPUP_TEST_UNAVAILABLE``; the
+    others run and fail in :func:`isolated_url`). The async mode's params are ``<name>+async``."""
     params: list[Any] = []
     for mode in _modes(modes):
         params += _driver_params(names, "" if mode == "sync" else f"+{mode}")
@@ -159,12 +187,8 @@ def _driver_params(names: tuple[str, ...] | list[str] | None, suffix: str) -> li
         if not _selected(name):
             continue
         marks: list[Any] = []
-        if name in SERVER_DRIVERS and server_url(name) is None:
-            marks.append(
-                pytest.mark.skip(
-                    reason=f"{SERVER_DRIVERS[name]} is not set: no {name} server to test against"
-                )
-            )
+        if name in SERVER_DRIVERS and server_url(name) is None and not _must_fail_when_unset(name):
+            marks.append(pytest.mark.skip(reason=_unset_message(name)))
         params.append(pytest.param(name + suffix, id=name + suffix, marks=marks))
     return params
 
@@ -188,8 +212,12 @@ def isolated_url(name: str, tmp_path: Path) -> str:
         return f"sqlite://{(tmp_path / f'store-{secrets.token_hex(4)}.db').resolve()}"
     url = server_url(name)
     if url is None:
-        message = f"{SERVER_DRIVERS[name]} is not set: no {name} server to test against"
-        pytest.skip(message)
+        if _must_fail_when_unset(name):
+            pytest.fail(
+                f"{_unset_message(name)}: CI=true needs every server backend, so set it, or list "
+                f"{name} in {UNAVAILABLE_ENV} if this machine does not run it on purpose"
+            )
+        pytest.skip(_unset_message(name))
     return _with_prefix(url, f"kt{secrets.token_hex(5)}_")
 
 

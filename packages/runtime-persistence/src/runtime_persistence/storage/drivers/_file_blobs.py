@@ -27,6 +27,7 @@ from runtime_persistence.storage.drivers._common import (
     verified_chunks,
 )
 from runtime_persistence.storage.drivers._file_directory import _FileDirectory
+from runtime_persistence.storage.private import PRIVATE_FILE
 
 
 class _FileBlobs(_FileDirectory):
@@ -79,6 +80,7 @@ class _FileBlobs(_FileDirectory):
         h = hashlib.sha256()
         try:
             out = open(tmp, "xb")  # noqa: SIM115 (closed below)
+            os.fchmod(out.fileno(), PRIVATE_FILE)  # other local users never read a blob
         except OSError as exc:
             raise StorageError(f"cannot write a blob into {self._tmp}: {exc}") from exc
         try:

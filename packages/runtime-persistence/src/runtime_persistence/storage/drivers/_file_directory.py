@@ -22,6 +22,8 @@ from runtime_core import (
     ValidationError,
 )
 
+from runtime_persistence.storage.private import PRIVATE_DIR, PRIVATE_FILE
+
 _FORMAT_NAME = "keepup-file-store"
 _FORMAT_VERSION = 1
 FORMAT: dict[str, str | int] = {"format": _FORMAT_NAME, "version": _FORMAT_VERSION}
@@ -76,13 +78,14 @@ class _FileDirectory:
                         f"{self._root} is a non-empty directory that is not a Keepup store; "
                         "refusing to write into it (choose an empty or new directory)"
                     )
-                self._root.mkdir(parents=True, exist_ok=True)
+                self._root.parent.mkdir(parents=True, exist_ok=True)
+                self._root.mkdir(mode=PRIVATE_DIR, exist_ok=True)
                 for sub in (self._kv, self._blobs, self._tmp):
-                    sub.mkdir(exist_ok=True)
+                    sub.mkdir(mode=PRIVATE_DIR, exist_ok=True)
                 self._write_file(marker, json.dumps(FORMAT).encode(), self._root)
                 self._fsync_dir(self._root.parent)
             for sub in (self._kv, self._blobs, self._tmp):
-                sub.mkdir(exist_ok=True)
+                sub.mkdir(mode=PRIVATE_DIR, exist_ok=True)
             cutoff = time.time() - _STALE_TMP
             for leftover in self._tmp.iterdir():
                 with contextlib.suppress(OSError):
@@ -141,7 +144,7 @@ class _FileDirectory:
         """Write ``data`` to ``target`` atomically: temp file, fsync, rename, fsync of the
         directory (skipped in relaxed mode)."""
         tmp = self._temp_path() if self._tmp.exists() else target.with_name(f".{target.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         try:
             view = memoryview(data)
             while view:
@@ -164,10 +167,12 @@ class _FileDirectory:
         """Create ``directory`` and missing parents; return the topmost one created, if any."""
         if directory.is_dir():
             return None
-        top = directory
-        while not top.parent.is_dir():
-            top = top.parent
-        directory.mkdir(parents=True, exist_ok=True)
+        missing = [directory]
+        while not missing[-1].parent.is_dir():
+            missing.append(missing[-1].parent)
+        top = missing[-1]
+        for folder in reversed(missing):  # one level at a time: each one private (0700)
+            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         if self._durability is Durability.DURABLE:
             d = directory
             while d != top:

@@ -19,6 +19,7 @@ from runtime_core import (
 )
 
 from runtime_persistence.storage.drivers._file_directory import _FileDirectory
+from runtime_persistence.storage.private import PRIVATE_FILE
 
 
 class LockInfo:
@@ -77,7 +78,11 @@ class _FileLock(_FileDirectory):
         # the lock appears with its content in one step (hard link of a written file), so a
         # process killed while taking it never leaves an anonymous lock behind
         staged = self._root / f"lock.{os.getpid()}.{token}.tmp"
-        staged.write_bytes(payload.encode())
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        try:
+            os.write(fd, payload.encode())
+        finally:
+            os.close(fd)
         try:
             return self._acquire_staged(staged, token, deadline, delay)
         finally:
@@ -123,7 +128,7 @@ class _FileLock(_FileDirectory):
             return info  # being written right now
         if not self._stale(info, mtime):
             return info
-        guard = os.open(self._root / "lock.guard", os.O_RDWR | os.O_CREAT, 0o644)
+        guard = os.open(self._root / "lock.guard", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(guard, fcntl.LOCK_EX)
             try:

@@ -27,7 +27,16 @@ from runtime_persistence.storage.drivers._servers import (
 from runtime_persistence.storage.stores import redact_url
 
 KIND = "MySQL"
-OPTIONS = ("prefix", "pool_size", "connect_timeout", "max_value_size", "unix_socket", "ssl_ca", "read_only")
+OPTIONS = (
+    "prefix",
+    "pool_size",
+    "connect_timeout",
+    "max_value_size",
+    "unix_socket",
+    "ssl_ca",
+    "read_only",
+    "password_file",
+)
 MAX_VALUE = 64 << 20
 HEADROOM = 64 << 10  # statement text around a value: keys, names, escaping prefix
 STORED_CHUNK = 1 << 20
@@ -84,6 +93,7 @@ class MysqlOptions:
     unix_socket: str | None
     ssl_ca: str | None
     read_only: bool
+    password_file: str | None
 
 
 def parse_options(url: str, options: dict[str, Any]) -> MysqlOptions:
@@ -104,6 +114,7 @@ def parse_options(url: str, options: dict[str, Any]) -> MysqlOptions:
         unix_socket=opts.get("unix_socket") or None,
         ssl_ca=opts.get("ssl_ca") or None,
         read_only=bool_option(opts, "read_only"),
+        password_file=opts.get("password_file") or None,
     )
 
 

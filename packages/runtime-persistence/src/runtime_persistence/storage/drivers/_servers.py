@@ -18,7 +18,7 @@ from runtime_core import (
     ValidationError,
 )
 
-from runtime_persistence.storage.stores import redact_url
+from runtime_persistence.storage.stores import redact_url, url_secrets
 
 PREFIX_RE = re.compile(r"^[a-z0-9_]{0,32}$")
 """A store prefix: up to 32 characters of ``a-z 0-9 _`` (empty: no prefix)."""
@@ -42,7 +42,43 @@ def split_options(url: str, owned: Iterable[str]) -> tuple[str, dict[str, str]]:
             mine[name] = value
         else:
             kept.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(kept))), mine
+    rebuilt = urlunsplit(parts._replace(query=urlencode(kept)))
+    if parts.netloc == "" and url[len(parts.scheme) + 1 :].startswith("//"):
+        # urlunsplit drops an empty authority for schemes it does not know ("postgresql:///db"
+        # would become "postgresql:/db"): put the "//" back so the client library reads a URL
+        rebuilt = f"{parts.scheme}://{rebuilt[len(parts.scheme) + 1 :]}"
+    return rebuilt, mine
+
+
+def check_server_url(url: str, kind: str) -> None:
+    """Refuse, with ValidationError, a server store URL that names nothing to connect to
+    (``postgresql://``, ``redis://``) or whose port is not a number (``redis://host:notaport``):
+    these are mistakes on the command line, not failures of a server."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ValidationError(f"malformed {kind} store URL {redact_url(url)}: {exc}") from None
+    if not parts.netloc and parts.path in ("", "/") and not parts.query:
+        raise ValidationError(
+            f"a {kind} store URL names a server (and a database): "
+            f"{parts.scheme}://host/db; got {redact_url(url)}"
+        )
+
+
+def read_password_file(path: str, kind: str) -> str:
+    """The password stored in the file ``path`` (its first line; the ``password_file=`` URL
+    option of the MySQL and Redis drivers), so a password never has to be on a command line where
+    ``ps`` shows it. A file that cannot be read raises ValidationError (it names the path, never
+    the content)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline(4096)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(
+            f"cannot read the {kind} password file {path!r}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or 'unreadable'}"
+        ) from None
+    return line.rstrip("\r\n")
 
 
 def store_prefix(value: object) -> str:
@@ -99,11 +135,11 @@ def float_option(options: Mapping[str, Any], name: str, default: float, *, low: 
 
 
 def one_line(exc: BaseException, url: str) -> str:
-    """The first line of ``exc``'s message, with the URL's password (if any) replaced by ``***``."""
+    """The first line of ``exc``'s message, with the URL's passwords (``user:password@`` and
+    ``?password=``-like options) replaced by ``***``."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    password = urlsplit(url).password
-    if password:
-        text = text.replace(password, "***")
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
     return text[:300]
 
 

@@ -23,6 +23,7 @@ from runtime_core import (
 )
 
 from runtime_persistence.storage.drivers._migrations import Migration, MigrationRunner, SchemaStatus
+from runtime_persistence.storage.private import create_private_file
 
 _STALE_UPLOAD = timedelta(days=1)  # unfinished blob uploads older than this are removed on open
 _DEFAULT_MAX_VALUE = 256 << 20
@@ -101,6 +102,7 @@ class _SqliteConnections:
         self._runner = MigrationRunner(MIGRATIONS)
         if not read_only:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self._path)  # SQLite gives -wal and -shm the database's mode
         elif not self._path.exists():
             raise NotFoundError(f"no SQLite store at {self._path} (opened read-only, so not created)")
         conn = self._conn()

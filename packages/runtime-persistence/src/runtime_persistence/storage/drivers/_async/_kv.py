@@ -37,6 +37,7 @@ from runtime_persistence.storage.drivers._common import (
     key_bounds,
 )
 from runtime_persistence.storage.drivers._servers import (
+    check_server_url,
     int_option,
     merged_options,
     missing_chunk,
@@ -87,6 +88,7 @@ class _AsyncKeyValueServer(ABC):
         max_value_size: int | None = None,
     ) -> None:
         """Set the driver up without I/O: :meth:`from_url` opens it (connects and checks)."""
+        check_server_url(url, self._kind)
         self._url = redact_url(url)
         self._raw_url = url
         self._client_url, _ = split_options(url, self._options)
@@ -104,6 +106,7 @@ class _AsyncKeyValueServer(ABC):
     async def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:
         """Open the store at ``url``. Raises ValidationError for bad options and
         DriverUnavailableError when the server does not answer or refuses."""
+        check_server_url(url, cls._kind)
         _, query = split_options(url, cls._options)
         opts = merged_options(query, options, cls._options, url)
         limit = None

@@ -49,6 +49,7 @@ from runtime_persistence.storage.drivers._common import (
 )
 from runtime_persistence.storage.drivers._servers import (
     Rechunker,
+    check_server_url,
     missing_chunk,
     pieces,
     storage_failure,
@@ -91,6 +92,7 @@ class AsyncSqlDriver:
         read_only: bool = False,
     ) -> None:
         """What every SQL store keeps (no I/O): :meth:`from_url` opens the store."""
+        check_server_url(url, self._KIND)
         self._url = redact_url(url)
         self._raw_url = url
         self._read_only = read_only
@@ -101,6 +103,7 @@ class AsyncSqlDriver:
     async def from_url(cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any) -> Self:
         """Open (creating or migrating the tables) the store at ``url``. Raises ValidationError
         for bad options and DriverUnavailableError when the server does not answer or refuses."""
+        check_server_url(url, cls._KIND)
         keywords = dataclasses.asdict(cls._parse_options(url, options))
         driver: Any = cls(url, durability=durability, **keywords)
         await driver._open()

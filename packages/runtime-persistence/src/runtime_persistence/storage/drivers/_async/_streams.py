@@ -4,11 +4,12 @@ the I/O-free :class:`~runtime_persistence.storage.drivers._servers.Rechunker`)."
 
 from __future__ import annotations
 
+import asyncio  # sync: -
 from collections.abc import AsyncIterable, AsyncIterator
 
-from runtime_persistence.storage.drivers._servers import Rechunker
+from runtime_persistence.storage.drivers._servers import Rechunker, read_password_file
 
-__all__ = ["rechunked", "slices"]
+__all__ = ["password_from_file", "rechunked", "slices"]
 
 
 async def slices(data: bytes, size: int) -> AsyncIterator[bytes]:
@@ -25,3 +26,10 @@ async def rechunked(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[by
             yield piece
     for piece in cutter.tail():
         yield piece
+
+
+async def password_from_file(path: str, kind: str) -> str:
+    """:func:`read_password_file` (the ``password_file=`` URL option), which the async twin runs on
+    a worker thread so the event loop never waits on the file system."""
+    reader = read_password_file
+    return await asyncio.to_thread(reader, path, kind)  # sync: return reader(path, kind)

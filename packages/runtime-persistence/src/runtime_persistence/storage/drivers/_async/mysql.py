@@ -21,9 +21,13 @@ from runtime_core import ConflictError, Durability, KeepupError, StorageError, u
 
 from runtime_persistence.storage.drivers import _mysql_sql as my
 from runtime_persistence.storage.drivers._async._sql import AsyncSqlDriver
+from runtime_persistence.storage.drivers._async._streams import password_from_file
 from runtime_persistence.storage.drivers._async.migrations import AsyncMigrationRunner
 from runtime_persistence.storage.drivers._schema import SchemaStatus
-from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, unavailable
+from runtime_persistence.storage.drivers._servers import (
+    DEFAULT_CONNECT_TIMEOUT,
+    unavailable,
+)
 
 __all__ = ["AsyncMysqlDriver"]
 
@@ -166,12 +170,14 @@ class AsyncMysqlDriver(AsyncSqlDriver):
         unix_socket: str | None = None,
         ssl_ca: str | None = None,
         read_only: bool = False,
+        password_file: str | None = None,
     ) -> None:
         """Set up (no I/O): :meth:`from_url` opens the store."""
         super().__init__(url, durability=durability, prefix=prefix, read_only=read_only)
         self._params = my.connect_params(
             url, connect_timeout=connect_timeout, unix_socket=unix_socket, ssl_ca=ssl_ca
         )
+        self._password_file = password_file
         self._names = my.table_names(self._prefix)
         self._q = dict(my.queries(self._names))
         self._scans = my.scans(self._names)
@@ -180,6 +186,10 @@ class AsyncMysqlDriver(AsyncSqlDriver):
         self._pool = _AsyncPool(self._connect, pool_size, my.POOL_WAIT)
 
     async def _open(self) -> None:
+        path, kind = self._password_file, self._KIND
+        if path is not None:  # read here: __init__ does no I/O
+            pw = await password_from_file(path, kind)
+            self._params["password"] = pw
         try:
             conn = await self._connect()
             try:

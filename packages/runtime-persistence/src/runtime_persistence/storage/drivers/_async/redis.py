@@ -9,7 +9,7 @@ scripts/gen_sync.py."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.asyncio import Redis as AsyncRedis  # sync: from redis import Redis
 from redis.asyncio.retry import Retry  # sync: from redis.retry import Retry
@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
-from runtime_core import BlobInfo, Delete, Entry, Put
+from runtime_core import BlobInfo, Delete, Entry, Put, ValidationError
 
 from runtime_persistence.storage.drivers import _redis_core as core
 from runtime_persistence.storage.drivers._async._kv import (
@@ -26,7 +26,13 @@ from runtime_persistence.storage.drivers._async._kv import (
     Published,
     _AsyncKeyValueServer,
 )
-from runtime_persistence.storage.drivers._servers import rechunk, unavailable
+from runtime_persistence.storage.drivers._async._streams import password_from_file
+from runtime_persistence.storage.drivers._servers import (
+    one_line,
+    rechunk,
+    split_options,
+    unavailable,
+)
 
 __all__ = ["AsyncRedisDriver"]
 
@@ -40,6 +46,7 @@ class AsyncRedisDriver(_AsyncKeyValueServer):
     run at once. Open it with :meth:`from_url`, one per process (the async one per event loop)."""
 
     _kind = core.KIND
+    _options: ClassVar[tuple[str, ...]] = ("prefix", "max_value_size", "password_file")
     _errors = (RedisError,)
     _default_max_value = core.MAX_VALUE
     _max_value_ceiling = core.MAX_VALUE_CEILING
@@ -60,8 +67,10 @@ class AsyncRedisDriver(_AsyncKeyValueServer):
                 maint_notifications_config=MaintNotificationsConfig(enabled=False),
                 **core.client_options(self._client_url),
             )
-        except ValueError as exc:
-            raise unavailable(self._kind, self._raw_url, exc) from None
+        except ValueError as exc:  # a malformed URL or option: a usage mistake, not a server failure
+            raise ValidationError(
+                f"malformed Redis store URL {self._url}: {one_line(exc, self._raw_url)}"
+            ) from None
         self._get: AsyncScript = self._r.register_script(core.GET)
         self._put: AsyncScript = self._r.register_script(core.PUT)
         self._delete: AsyncScript = self._r.register_script(core.DELETE)
@@ -71,6 +80,12 @@ class AsyncRedisDriver(_AsyncKeyValueServer):
         self._delete_blob: AsyncScript = self._r.register_script(core.DELETE_BLOB)
 
     async def _open(self) -> None:
+        _, query = split_options(self._raw_url, ("password_file",))
+        path = query.get("password_file")
+        if path:  # read here: __init__ does no I/O; no connection is made yet
+            kind = self._kind
+            pw = await password_from_file(path, kind)
+            self._r.connection_pool.connection_kwargs["password"] = pw
         try:
             await self._r.ping()
         except RedisError as exc:

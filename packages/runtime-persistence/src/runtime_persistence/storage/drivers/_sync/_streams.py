@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from runtime_persistence.storage.drivers._servers import Rechunker
+from runtime_persistence.storage.drivers._servers import Rechunker, read_password_file
 
-__all__ = ["rechunked", "slices"]
+__all__ = ["password_from_file", "rechunked", "slices"]
 
 
 def slices(data: bytes, size: int) -> Iterator[bytes]:
@@ -26,3 +26,10 @@ def rechunked(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
             yield piece
     for piece in cutter.tail():
         yield piece
+
+
+def password_from_file(path: str, kind: str) -> str:
+    """:func:`read_password_file` (the ``password_file=`` URL option), which the async twin runs on
+    a worker thread so the event loop never waits on the file system."""
+    reader = read_password_file
+    return reader(path, kind)

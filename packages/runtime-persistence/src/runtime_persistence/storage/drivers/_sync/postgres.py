@@ -16,13 +16,14 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from psycopg import sql
-from runtime_core import ConflictError, Durability, KeepupError
+from runtime_core import ConflictError, Durability, KeepupError, ValidationError
 
 from runtime_persistence.storage.drivers import _postgres_sql as pg
 from runtime_persistence.storage.drivers._schema import SchemaStatus
-from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, unavailable
+from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, one_line, unavailable
 from runtime_persistence.storage.drivers._sync._sql import SqlDriver
 from runtime_persistence.storage.drivers._sync.migrations import MigrationRunner
+from runtime_persistence.storage.stores import redact_url
 
 __all__ = ["PostgresDriver"]
 
@@ -55,7 +56,12 @@ class PostgresDriver(SqlDriver):
         self._chunk = pg.STORED_CHUNK
         self._pool_size = pool_size
         conninfo = pg.libpq_url(url)
-        self._conninfo = psycopg.conninfo.make_conninfo(conninfo, **pg.connect_kwargs(conninfo))
+        try:
+            self._conninfo = psycopg.conninfo.make_conninfo(conninfo, **pg.connect_kwargs(conninfo))
+        except psycopg.ProgrammingError as exc:  # libpq cannot parse the URL: a usage mistake
+            raise ValidationError(
+                f"malformed PostgreSQL store URL {redact_url(url)}: {one_line(exc, url)}"
+            ) from None
         names = pg.table_names(self._prefix, self._schema)
         self._q = dict(pg.queries(names))
         self._scans = pg.scans(names)

@@ -10,7 +10,7 @@ scripts/gen_sync.py."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from redis import Redis
 from redis.backoff import NoBackoff
@@ -18,16 +18,22 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
-from runtime_core import BlobInfo, Delete, Entry, Put
+from runtime_core import BlobInfo, Delete, Entry, Put, ValidationError
 
 from runtime_persistence.storage.drivers import _redis_core as core
-from runtime_persistence.storage.drivers._servers import rechunk, unavailable
+from runtime_persistence.storage.drivers._servers import (
+    one_line,
+    rechunk,
+    split_options,
+    unavailable,
+)
 from runtime_persistence.storage.drivers._sync._kv import (
     STORED_CHUNK,
     UPLOAD_TTL,
     Published,
     _KeyValueServer,
 )
+from runtime_persistence.storage.drivers._sync._streams import password_from_file
 
 __all__ = ["RedisDriver"]
 
@@ -41,6 +47,7 @@ class RedisDriver(_KeyValueServer):
     run at once. Open it with :meth:`from_url`, one per process (the async one per event loop)."""
 
     _kind = core.KIND
+    _options: ClassVar[tuple[str, ...]] = ("prefix", "max_value_size", "password_file")
     _errors = (RedisError,)
     _default_max_value = core.MAX_VALUE
     _max_value_ceiling = core.MAX_VALUE_CEILING
@@ -61,8 +68,10 @@ class RedisDriver(_KeyValueServer):
                 maint_notifications_config=MaintNotificationsConfig(enabled=False),
                 **core.client_options(self._client_url),
             )
-        except ValueError as exc:
-            raise unavailable(self._kind, self._raw_url, exc) from None
+        except ValueError as exc:  # a malformed URL or option: a usage mistake, not a server failure
+            raise ValidationError(
+                f"malformed Redis store URL {self._url}: {one_line(exc, self._raw_url)}"
+            ) from None
         self._get: Script = self._r.register_script(core.GET)
         self._put: Script = self._r.register_script(core.PUT)
         self._delete: Script = self._r.register_script(core.DELETE)
@@ -72,6 +81,12 @@ class RedisDriver(_KeyValueServer):
         self._delete_blob: Script = self._r.register_script(core.DELETE_BLOB)
 
     def _open(self) -> None:
+        _, query = split_options(self._raw_url, ("password_file",))
+        path = query.get("password_file")
+        if path:  # read here: __init__ does no I/O; no connection is made yet
+            kind = self._kind
+            pw = password_from_file(path, kind)
+            self._r.connection_pool.connection_kwargs["password"] = pw
         try:
             self._r.ping()
         except RedisError as exc:
