@@ -86,6 +86,7 @@ def test_registered_roots_protect_blob_area_blobs(gc_store: TestStore, clock: Ma
     gone = gc_store.driver.put_blob(b"nobody names this").digest
     big_t = cps.create_thread()
     cps.save(big_t.id, {"big": "B" * (KV_BLOB_MAX + 1)})
+
     async def async_roots(driver: Any) -> AsyncIterator[str]:
         yield kept
 
