@@ -161,6 +161,13 @@ def test_a_redis_password_can_come_from_a_file(tmp_path: Path) -> None:
         bad = invoke(tmp_path / "home", "--store", f"{base}{sep}password_file={wrong_file}", "store", "info")
         assert bad.exit_code == ExitCode.DRIVER_UNAVAILABLE, bad.stderr
         assert "not-it" not in bad.stderr
+        # the same option given as a keyword of open_store, not in the URL
+        from runtime_core import DriverUnavailableError
+        from runtime_persistence import open_store
+
+        open_store(base, password_file=str(secret_file)).close()
+        with pytest.raises(DriverUnavailableError):
+            open_store(base, password_file=str(wrong_file))
     finally:
         admin.acl_deluser(user)
         admin.close()

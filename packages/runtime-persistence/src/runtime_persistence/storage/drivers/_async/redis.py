@@ -80,8 +80,9 @@ class AsyncRedisDriver(_AsyncKeyValueServer):
         self._delete_blob: AsyncScript = self._r.register_script(core.DELETE_BLOB)
 
     async def _open(self) -> None:
+        # from the URL or a keyword of from_url/open_store (both merged there)
         _, query = split_options(self._raw_url, ("password_file",))
-        path = query.get("password_file")
+        path = self._opened_with.get("password_file") or query.get("password_file")
         if path:  # read here: __init__ does no I/O; no connection is made yet
             kind = self._kind
             pw = await password_from_file(path, kind)

@@ -96,6 +96,7 @@ class _KeyValueServer(ABC):
         self._durability = Durability(durability)
         self._requested_max_value = max_value_size
         self._max_value_size = self._default_max_value if max_value_size is None else max_value_size
+        self._opened_with: dict[str, Any] = {}  # the URL and keyword options from_url merged
         self._make_client()
 
     @abstractmethod
@@ -115,6 +116,7 @@ class _KeyValueServer(ABC):
         driver = cls(
             url, durability=durability, prefix=store_prefix(opts.get("prefix", "")), max_value_size=limit
         )
+        driver._opened_with = opts
         driver._open()
         return driver
 

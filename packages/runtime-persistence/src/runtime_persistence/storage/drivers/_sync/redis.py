@@ -81,8 +81,9 @@ class RedisDriver(_KeyValueServer):
         self._delete_blob: Script = self._r.register_script(core.DELETE_BLOB)
 
     def _open(self) -> None:
+        # from the URL or a keyword of from_url/open_store (both merged there)
         _, query = split_options(self._raw_url, ("password_file",))
-        path = query.get("password_file")
+        path = self._opened_with.get("password_file") or query.get("password_file")
         if path:  # read here: __init__ does no I/O; no connection is made yet
             kind = self._kind
             pw = password_from_file(path, kind)
