@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 from runtime_core import BlobInfo, Delete, Durability, Entry, Put, utc_now, validate_digest
 from runtime_core.errors import ConflictError, CorruptionError, KeepupError, NotFoundError, StorageError
 
-from runtime_persistence.storage.drivers._async._streams import rechunked, slices
+from runtime_persistence.storage.drivers._async._streams import paged_scan, rechunked, slices
 from runtime_persistence.storage.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
@@ -173,7 +173,7 @@ class _AsyncKeyValueServer(ABC):
         check_scan(namespace, prefix, after, before, limit)
         return self._scan_pages(namespace, *key_bounds(prefix, after, before), reverse, limit)
 
-    async def _scan_pages(
+    def _scan_pages(
         self,
         namespace: str,
         low: bytes,
@@ -182,23 +182,11 @@ class _AsyncKeyValueServer(ABC):
         reverse: bool,
         limit: int | None,
     ) -> AsyncIterator[Entry]:
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = SCAN_PAGE if remaining is None else min(remaining, SCAN_PAGE)
+        async def read(low: bytes, low_inclusive: bool, high: bytes | None, size: int) -> list[Entry]:
             with self._op("scan"):
-                entries = await self._scan_page(namespace, low, low_inclusive, high, reverse, page)
-            last = b""
-            for entry in entries:
-                yield entry
-                last = entry.key.encode()  # the next page starts past the last key seen
-            if len(entries) < page:
-                return
-            if remaining is not None:
-                remaining -= len(entries)
-            if reverse:
-                high = last
-            else:
-                low, low_inclusive = last, False
+                return await self._scan_page(namespace, low, low_inclusive, high, reverse, size)
+
+        return paged_scan(read, low, low_inclusive, high, reverse=reverse, limit=limit, page_size=SCAN_PAGE)
 
     async def put(
         self,

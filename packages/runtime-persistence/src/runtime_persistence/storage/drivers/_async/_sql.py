@@ -36,7 +36,7 @@ from runtime_core import (
     validate_digest,
 )
 
-from runtime_persistence.storage.drivers._async._streams import rechunked, slices
+from runtime_persistence.storage.drivers._async._streams import paged_scan, rechunked, slices
 from runtime_persistence.storage.drivers._common import (
     DEFAULT_CHUNK,
     check_batch,
@@ -224,7 +224,7 @@ class AsyncSqlDriver:
             row = await self._row(handle, self._q["get"], (namespace, key.encode()))
         return Entry(key, bytes(row[0]), int(row[1])) if row else None
 
-    async def scan(
+    def scan(
         self,
         namespace: str,
         *,
@@ -237,29 +237,20 @@ class AsyncSqlDriver:
         """See :meth:`runtime_core.Driver.scan`. Large scans are read in pages of a few hundred
         rows, each page a consistent snapshot; keys written during the scan may or may not appear."""
         check_scan(namespace, prefix, after, before, limit)
-        low, low_inclusive, high = key_bounds(prefix, after, before)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = SCAN_PAGE if remaining is None else min(remaining, SCAN_PAGE)
+
+        async def read(low: bytes, low_inclusive: bool, high: bytes | None, size: int) -> list[Entry]:
             params: list[Any] = [namespace, low]
             if high is not None:
                 params.append(high)
-            params.append(page)
+            params.append(size)
             async with self._op("scan") as handle:
                 rows = await self._rows(
                     handle, self._scans[(reverse, low_inclusive, high is not None)], params
                 )
-            for k, v, ver in rows:
-                yield Entry(bytes(k).decode(), bytes(v), int(ver))
-            if len(rows) < page:
-                return
-            if remaining is not None:
-                remaining -= len(rows)
-            last = bytes(rows[-1][0])
-            if reverse:
-                high = last
-            else:
-                low, low_inclusive = last, False
+            return [Entry(bytes(k).decode(), bytes(v), int(ver)) for k, v, ver in rows]
+
+        low, low_inclusive, high = key_bounds(prefix, after, before)
+        return paged_scan(read, low, low_inclusive, high, reverse=reverse, limit=limit, page_size=SCAN_PAGE)
 
     async def put(
         self,

@@ -1,15 +1,27 @@
-"""Byte streams as the server drivers feed them to storage: a value cut into fixed-size slices,
-or a stream of any shape re-cut into fixed-size pieces in bounded memory (the cutting itself is
-the I/O-free :class:`~runtime_persistence.storage.drivers._servers.Rechunker`)."""
+"""The streams every server driver shares: byte streams fed to storage (a value cut into
+fixed-size slices, or a stream of any shape re-cut into fixed-size pieces in bounded memory; the
+cutting itself is the I/O-free :class:`~runtime_persistence.storage.drivers._servers.Rechunker`),
+and the page-by-page walk of a key range that every server scan is."""
 
 from __future__ import annotations
 
 import asyncio  # sync: -
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+from runtime_core import Entry
 
 from runtime_persistence.storage.drivers._servers import Rechunker, read_password_file
 
-__all__ = ["password_from_file", "rechunked", "slices"]
+__all__ = ["PageReader", "paged_scan", "password_from_file", "rechunked", "slices"]
+
+
+class PageReader(Protocol):
+    """``read(low, low_inclusive, high, size)``: at most ``size`` entries of the range, in scan order."""
+
+    async def __call__(
+        self, low: bytes, low_inclusive: bool, high: bytes | None, size: int
+    ) -> list[Entry]: ...
 
 
 async def slices(data: bytes, size: int) -> AsyncIterator[bytes]:
@@ -33,3 +45,32 @@ async def password_from_file(path: str, kind: str) -> str:
     a worker thread so the event loop never waits on the file system."""
     reader = read_password_file
     return await asyncio.to_thread(reader, path, kind)  # sync: return reader(path, kind)
+
+
+async def paged_scan(
+    read: PageReader,
+    low: bytes,
+    low_inclusive: bool,
+    high: bytes | None,
+    *,
+    reverse: bool,
+    limit: int | None,
+    page_size: int,
+) -> AsyncIterator[Entry]:
+    """The entries of the key range, at most ``limit``, read ``page_size`` at a time: each page
+    starts just past the last key of the one before (below it when ``reverse``)."""
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = page_size if remaining is None else min(remaining, page_size)
+        entries = await read(low, low_inclusive, high, size)
+        for entry in entries:  # sync: yield from entries
+            yield entry  # sync: -
+        if len(entries) < size:
+            return
+        if remaining is not None:
+            remaining -= len(entries)
+        last = entries[-1].key.encode()
+        if reverse:
+            high = last
+        else:
+            low, low_inclusive = last, False

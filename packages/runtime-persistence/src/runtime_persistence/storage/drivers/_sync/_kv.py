@@ -45,7 +45,7 @@ from runtime_persistence.storage.drivers._servers import (
     storage_failure,
     store_prefix,
 )
-from runtime_persistence.storage.drivers._sync._streams import rechunked, slices
+from runtime_persistence.storage.drivers._sync._streams import paged_scan, rechunked, slices
 from runtime_persistence.storage.stores import redact_url
 
 __all__ = ["SCAN_PAGE", "STORED_CHUNK", "UPLOAD_TTL", "Published"]
@@ -182,23 +182,11 @@ class _KeyValueServer(ABC):
         reverse: bool,
         limit: int | None,
     ) -> Iterator[Entry]:
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = SCAN_PAGE if remaining is None else min(remaining, SCAN_PAGE)
+        def read(low: bytes, low_inclusive: bool, high: bytes | None, size: int) -> list[Entry]:
             with self._op("scan"):
-                entries = self._scan_page(namespace, low, low_inclusive, high, reverse, page)
-            last = b""
-            for entry in entries:
-                yield entry
-                last = entry.key.encode()  # the next page starts past the last key seen
-            if len(entries) < page:
-                return
-            if remaining is not None:
-                remaining -= len(entries)
-            if reverse:
-                high = last
-            else:
-                low, low_inclusive = last, False
+                return self._scan_page(namespace, low, low_inclusive, high, reverse, size)
+
+        return paged_scan(read, low, low_inclusive, high, reverse=reverse, limit=limit, page_size=SCAN_PAGE)
 
     def put(
         self,

@@ -55,7 +55,7 @@ from runtime_persistence.storage.drivers._servers import (
     storage_failure,
     store_prefix,
 )
-from runtime_persistence.storage.drivers._sync._streams import rechunked, slices
+from runtime_persistence.storage.drivers._sync._streams import paged_scan, rechunked, slices
 from runtime_persistence.storage.stores import redact_url
 
 __all__ = ["SqlDriver"]
@@ -238,27 +238,18 @@ class SqlDriver:
         """See :meth:`runtime_core.Driver.scan`. Large scans are read in pages of a few hundred
         rows, each page a consistent snapshot; keys written during the scan may or may not appear."""
         check_scan(namespace, prefix, after, before, limit)
-        low, low_inclusive, high = key_bounds(prefix, after, before)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = SCAN_PAGE if remaining is None else min(remaining, SCAN_PAGE)
+
+        def read(low: bytes, low_inclusive: bool, high: bytes | None, size: int) -> list[Entry]:
             params: list[Any] = [namespace, low]
             if high is not None:
                 params.append(high)
-            params.append(page)
+            params.append(size)
             with self._op("scan") as handle:
                 rows = self._rows(handle, self._scans[(reverse, low_inclusive, high is not None)], params)
-            for k, v, ver in rows:
-                yield Entry(bytes(k).decode(), bytes(v), int(ver))
-            if len(rows) < page:
-                return
-            if remaining is not None:
-                remaining -= len(rows)
-            last = bytes(rows[-1][0])
-            if reverse:
-                high = last
-            else:
-                low, low_inclusive = last, False
+            return [Entry(bytes(k).decode(), bytes(v), int(ver)) for k, v, ver in rows]
+
+        low, low_inclusive, high = key_bounds(prefix, after, before)
+        return paged_scan(read, low, low_inclusive, high, reverse=reverse, limit=limit, page_size=SCAN_PAGE)
 
     def put(
         self,
