@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from runtime_core import (
@@ -20,7 +17,7 @@ from runtime_core import (
 )
 from runtime_persistence import Sessions
 from runtime_persistence.session.sessions import SESSION_NS, SESSION_STATUS_NS
-from runtime_persistence.testing import TestStore, blocking, store_fixture, unwrap
+from runtime_persistence.testing import TestStore, store_fixture
 
 session_store = store_fixture(modes=("sync", "async"))
 
@@ -34,50 +31,6 @@ def clock() -> ManualClock:
 def sessions(session_store: TestStore, clock: ManualClock) -> Sessions:
     sessions: Sessions = session_store.make(Sessions, clock=clock)
     return sessions
-
-
-def _racer(store: TestStore, cls: Any, namespace: str, before: Callable[[Any], Any], **kwargs: Any) -> Any:
-    """A ``cls`` repository in ``store``'s mode whose first write to ``namespace`` first runs
-    ``before(other)`` (awaited in async mode), ``other`` being a second repository of the same
-    mode on the same store: another writer landing between its read and its compare-and-set."""
-    other = store.make(cls, **kwargs)
-    if not store.is_async:
-        sync_driver, sync_other = store.driver, other
-
-        class _Sync:
-            done = False
-
-            def __getattr__(self, name: str) -> object:
-                return getattr(sync_driver, name)
-
-            def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
-                if ns == namespace and not self.done:
-                    self.done = True
-                    before(sync_other)
-                result: int = sync_driver.put(ns, key, value, **kw)
-                return result
-
-        return cls(_Sync(), **kwargs)
-    async_driver, async_other = unwrap(store.driver), unwrap(other)
-
-    class _Async:
-        done = False
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(async_driver, name)
-
-        async def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
-            if ns == namespace and not self.done:
-                self.done = True
-                await before(async_other)
-            result: int = await async_driver.put(ns, key, value, **kw)
-            return result
-
-    async_cls = getattr(
-        importlib.import_module(cls.__module__.replace("._sync.", "._async.")), "Async" + cls.__name__
-    )
-    assert store.portal is not None
-    return blocking(async_cls(_Async(), **kwargs), store.portal)
 
 
 def test_sessions_implement_the_core_protocol(sessions: Sessions) -> None:
@@ -171,7 +124,9 @@ def test_cleanup_racing_a_touch_rereads_and_keeps_the_touched_session(
     loses, cleanup re-reads, sees the fresh heartbeat, and leaves the session active."""
     s = session_store.make(Sessions, clock=clock).open()
     clock.advance(timedelta(hours=1))
-    cleaner = _racer(session_store, Sessions, SESSION_NS, lambda toucher: toucher.touch(s.id), clock=clock)
+    cleaner = session_store.make_with_writer_between(
+        Sessions, SESSION_NS, lambda toucher: toucher.touch(s.id), clock=clock
+    )
     assert cleaner.cleanup_stale(timedelta(minutes=1)) == []
     assert cleaner.get(s.id).status is SessionStatus.ACTIVE
     assert [x.id for x in cleaner.list(status=SessionStatus.ACTIVE)] == [s.id]

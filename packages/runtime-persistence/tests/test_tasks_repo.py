@@ -3,9 +3,7 @@ append-only logs; and two processes racing one transition on SQLite."""
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from runtime_core import (
 from runtime_persistence import Tasks
 from runtime_persistence.session.tasks import TASK_CHILD_NS, TASK_LOG_NS, TASK_NS
 from runtime_persistence.storage.stores import open_store
-from runtime_persistence.testing import TestStore, blocking, open_test_store, store_fixture, unwrap
+from runtime_persistence.testing import TestStore, open_test_store, store_fixture, unwrap
 
 task_store = store_fixture(modes=("sync", "async"))
 
@@ -36,50 +34,6 @@ def clock() -> ManualClock:
 def tasks(task_store: TestStore, clock: ManualClock) -> Tasks:
     tasks: Tasks = task_store.make(Tasks, clock=clock)
     return tasks
-
-
-def _racer(store: TestStore, cls: Any, namespace: str, before: Callable[[Any], Any], **kwargs: Any) -> Any:
-    """A ``cls`` repository in ``store``'s mode whose first write to ``namespace`` first runs
-    ``before(other)`` (awaited in async mode), ``other`` being a second repository of the same
-    mode on the same store: another writer landing between its read and its compare-and-set."""
-    other = store.make(cls, **kwargs)
-    if not store.is_async:
-        sync_driver, sync_other = store.driver, other
-
-        class _Sync:
-            done = False
-
-            def __getattr__(self, name: str) -> object:
-                return getattr(sync_driver, name)
-
-            def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
-                if ns == namespace and not self.done:
-                    self.done = True
-                    before(sync_other)
-                result: int = sync_driver.put(ns, key, value, **kw)
-                return result
-
-        return cls(_Sync(), **kwargs)
-    async_driver, async_other = unwrap(store.driver), unwrap(other)
-
-    class _Async:
-        done = False
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(async_driver, name)
-
-        async def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
-            if ns == namespace and not self.done:
-                self.done = True
-                await before(async_other)
-            result: int = await async_driver.put(ns, key, value, **kw)
-            return result
-
-    async_cls = getattr(
-        importlib.import_module(cls.__module__.replace("._sync.", "._async.")), "Async" + cls.__name__
-    )
-    assert store.portal is not None
-    return blocking(async_cls(_Async(), **kwargs), store.portal)
 
 
 def test_tasks_implement_the_core_protocol(tasks: Tasks) -> None:
@@ -153,7 +107,9 @@ def test_a_transition_from_a_status_it_did_not_see_raises_conflict(task_store: T
     """Another process blocks the task between our read and our write: our start must lose."""
     tasks = task_store.make(Tasks)
     task = tasks.create("t")
-    racer = _racer(task_store, Tasks, TASK_NS, lambda other: other.transition(task.id, TaskStatus.BLOCKED))
+    racer = task_store.make_with_writer_between(
+        Tasks, TASK_NS, lambda other: other.transition(task.id, TaskStatus.BLOCKED)
+    )
     with pytest.raises(ConflictError):
         racer.transition(task.id, TaskStatus.RUNNING)
     assert tasks.get(task.id).status is TaskStatus.BLOCKED
@@ -163,7 +119,9 @@ def test_a_transition_survives_a_concurrent_progress_update(task_store: TestStor
     tasks = task_store.make(Tasks)
     task = tasks.create("t")
     tasks.transition(task.id, TaskStatus.RUNNING)
-    racer = _racer(task_store, Tasks, TASK_NS, lambda other: other.set_progress(task.id, 0.25))
+    racer = task_store.make_with_writer_between(
+        Tasks, TASK_NS, lambda other: other.set_progress(task.id, 0.25)
+    )
     blocked = racer.transition(task.id, TaskStatus.BLOCKED)
     assert blocked.status is TaskStatus.BLOCKED and blocked.progress == 0.25
     assert tasks.get(task.id) == blocked

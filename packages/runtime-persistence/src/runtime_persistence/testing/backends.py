@@ -98,14 +98,58 @@ class TestStore:
         """``sync_class(self.driver, *args, **kwargs)`` in sync mode; in async mode its async twin
         (``Async`` + the class name, in the sibling ``_async`` module) on the async driver,
         behind a blocking proxy. Blocking proxies among the arguments are unwrapped."""
+        return self._make_on(self.driver, sync_class, *args, **kwargs)
+
+    def make_with_writer_between(
+        self, sync_class: Any, namespace: str, before: Callable[[Any], Any], **kwargs: Any
+    ) -> Any:
+        """Like :meth:`make`, but the repository's first write to ``namespace`` first runs
+        ``before(other)`` (awaited in async mode), ``other`` being a second repository of the same
+        mode on the same store: another writer landing between its read and its compare-and-set."""
+        other = self.make(sync_class, **kwargs)
+        target = unwrap(self.driver)
+        peer = unwrap(other)
         if not self.is_async:
-            return sync_class(self.driver, *args, **kwargs)
+
+            class _Sync:
+                done = False
+
+                def __getattr__(self, name: str) -> object:
+                    return getattr(target, name)
+
+                def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
+                    if ns == namespace and not self.done:
+                        self.done = True
+                        before(peer)
+                    result: int = target.put(ns, key, value, **kw)
+                    return result
+
+            return self._make_on(_Sync(), sync_class, **kwargs)
+
+        class _Async:
+            done = False
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(target, name)
+
+            async def put(self, ns: str, key: str, value: bytes, **kw: Any) -> int:
+                if ns == namespace and not self.done:
+                    self.done = True
+                    await before(peer)
+                result: int = await target.put(ns, key, value, **kw)
+                return result
+
+        return self._make_on(_Async(), sync_class, **kwargs)
+
+    def _make_on(self, driver: Any, sync_class: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.is_async:
+            return sync_class(driver, *args, **kwargs)
         assert self.portal is not None
         module = importlib.import_module(sync_class.__module__.replace("._sync.", "._async."))
         async_class = getattr(module, "Async" + sync_class.__name__)
         args = tuple(unwrap(a) for a in args)
         kwargs = {k: unwrap(v) for k, v in kwargs.items()}
-        return blocking(async_class(unwrap(self.driver), *args, **kwargs), self.portal)
+        return blocking(async_class(unwrap(driver), *args, **kwargs), self.portal)
 
     def open(self, **options: Any) -> Driver:
         if self.url is None:
