@@ -5,24 +5,20 @@ connection killed under the driver, and blob uploads that never finish. Needs
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from runtime_core import Entry, StorageError, ValidationError
-from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.testing import (
-    Portal,
     TestStore,
-    blocking,
     driver_params,
+    open_driver_at,
     open_test_store,
     server_url,
     unwrap,
 )
-from runtime_persistence.testing.backends import split_mode
 
 pytestmark = pytest.mark.parametrize("name", driver_params(["mysql"], modes=("sync", "async")))
 pymysql = pytest.importorskip("pymysql", reason="the pymysql library (extra [mysql]) is not installed")
@@ -40,28 +36,6 @@ def _raw() -> Any:
         database=parts.path.lstrip("/"),
         autocommit=True,
     )
-
-
-@contextmanager
-def _driver_at(name: str, url: str) -> Iterator[Any]:
-    """A driver on ``url`` in the test's mode: the blocking driver, or (``+async``) the native
-    async driver behind a blocking proxy on its own event loop."""
-    if split_mode(name)[1] == "async":
-        portal = Portal()
-        try:
-            driver = blocking(portal.call(open_store_async(url)), portal)
-            try:
-                yield driver
-            finally:
-                driver.close()
-        finally:
-            portal.close()
-    else:
-        plain = open_store(url)
-        try:
-            yield plain
-        finally:
-            plain.close()
 
 
 @pytest.fixture
@@ -87,7 +61,7 @@ def test_the_value_limit_follows_max_allowed_packet(name: str, store: TestStore)
 
 def test_a_lower_value_limit_can_be_asked_for(name: str, store: TestStore) -> None:
     assert store.url is not None
-    with _driver_at(name, store.url + "&max_value_size=1048576") as driver:
+    with open_driver_at(name, store.url + "&max_value_size=1048576") as driver:
         assert driver.max_value_size == 1 << 20
         driver.put("ns", "k", bytes(1 << 20))
         with pytest.raises(ValidationError):

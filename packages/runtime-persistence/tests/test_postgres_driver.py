@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from runtime_core import Durability, Entry, StorageError
-from runtime_persistence.storage.stores import open_store, open_store_async
+from runtime_persistence.storage.stores import open_store
 from runtime_persistence.testing import (
-    Portal,
     TestStore,
-    blocking,
     driver_params,
+    open_driver_at,
     open_test_store,
     server_url,
     unwrap,
 )
-from runtime_persistence.testing.backends import split_mode
 
 pytestmark = pytest.mark.parametrize("name", driver_params(["postgres"], modes=("sync", "async")))
 psycopg = pytest.importorskip("psycopg", reason="the psycopg library (extra [postgres]) is not installed")
@@ -31,28 +28,6 @@ def _raw() -> Any:
     url = server_url("postgres")
     assert url is not None
     return psycopg.connect(url, autocommit=True)
-
-
-@contextmanager
-def _driver_at(name: str, url: str) -> Iterator[Any]:
-    """A driver on ``url`` in the test's mode: the blocking driver, or (``+async``) the native
-    async driver behind a blocking proxy on its own event loop."""
-    if split_mode(name)[1] == "async":
-        portal = Portal()
-        try:
-            driver = blocking(portal.call(open_store_async(url)), portal)
-            try:
-                yield driver
-            finally:
-                driver.close()
-        finally:
-            portal.close()
-    else:
-        plain = open_store(url)
-        try:
-            yield plain
-        finally:
-            plain.close()
 
 
 def _with(url: str, **params: str) -> str:
@@ -69,7 +44,7 @@ def test_the_schema_option_puts_every_table_in_that_schema(name: str, tmp_path: 
     schema = f"kts_{secrets.token_hex(4)}"
     url = server_url("postgres")
     assert url is not None
-    with _driver_at(name, _with(url, schema=schema, prefix="p_")) as driver:
+    with open_driver_at(name, _with(url, schema=schema, prefix="p_")) as driver:
         driver.put("ns", "k", b"v")
         driver.put_blob(b"blob")
         with _raw() as conn:
@@ -96,7 +71,7 @@ def test_a_bad_schema_name_is_refused(name: str) -> None:
 
     url = server_url("postgres")
     assert url is not None
-    with pytest.raises(ValidationError), _driver_at(name, _with(url, schema='x"; drop table y; --')):
+    with pytest.raises(ValidationError), open_driver_at(name, _with(url, schema='x"; drop table y; --')):
         pass
 
 
@@ -125,7 +100,7 @@ def test_a_connection_killed_under_the_driver_is_a_storage_error_and_the_next_ca
 ) -> None:
     assert store.url is not None
     label = f"kt_{secrets.token_hex(4)}"
-    with _driver_at(name, _with(store.url, application_name=label)) as driver:
+    with open_driver_at(name, _with(store.url, application_name=label)) as driver:
         driver.put("ns", "k", b"v")
         with _raw() as conn:
             killed = conn.execute(

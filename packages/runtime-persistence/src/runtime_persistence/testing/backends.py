@@ -57,6 +57,7 @@ __all__ = [
     "driver_names",
     "driver_params",
     "isolated_url",
+    "open_driver_at",
     "open_test_driver",
     "open_test_store",
     "server_url",
@@ -328,6 +329,29 @@ def _open_async_test_store(name: str, url: str, **options: Any) -> Iterator[Test
                 f"async code blocked the event loop {len(portal.slow_callbacks)} time(s): "
                 + "; ".join(portal.slow_callbacks[:3])
             )
+    finally:
+        portal.close()
+
+
+@contextmanager
+def open_driver_at(param: str, url: str, **options: Any) -> Iterator[Any]:
+    """A driver on an existing store ``url`` in the mode of the backend param ``param``: the sync
+    driver, or (``<name>+async``) the async driver behind a blocking proxy on its own event loop.
+    Closed on exit; nothing is destroyed."""
+    if split_mode(param)[1] != "async":
+        plain = open_store(url, **options)
+        try:
+            yield plain
+        finally:
+            plain.close()
+        return
+    portal = Portal()
+    try:
+        driver = blocking(portal.call(open_store_async(url, **options)), portal)
+        try:
+            yield driver
+        finally:
+            driver.close()
     finally:
         portal.close()
 
