@@ -142,7 +142,7 @@ def _spec_for(scheme: str) -> DriverSpec:
 def _scheme_of(url: object) -> str:
     if not isinstance(url, str) or "://" not in url:
         raise ValidationError(
-            f"a store URL looks like 'sqlite:///path/to/keepup.db' or 'postgresql://host/db'; got {url!r:.200}"
+            f"a store URL looks like 'sqlite:////abs/path/keepup.db' or 'postgresql://host/db'; got {url!r:.200}"
         )
     scheme = url.split("://", 1)[0].lower()
     if "+" in scheme:  # e.g. postgresql+psycopg://
@@ -167,7 +167,7 @@ def _load(scheme: str, spec: DriverSpec, target: str) -> Any:
 
 
 def open_store(url: str, *, durability: Durability | str = Durability.DURABLE, **options: Any) -> Driver:
-    """Open the store at ``url`` (``sqlite:///path``, ``memory://``, ``file:///dir``,
+    """Open the store at ``url`` (``sqlite:////abs.db``, ``sqlite:///rel.db``, ``memory://``, ``file:///dir``,
     ``postgresql://…``, ``mysql://…``, ``redis://…``, ``mongodb://…``).
 
     Raises ValidationError for a malformed URL and DriverUnavailableError when the scheme is
