@@ -17,7 +17,6 @@ import asyncio
 import importlib
 import re
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, cast
 from urllib.parse import unquote, unquote_plus
 
@@ -129,6 +128,8 @@ def _spec_for(scheme: str) -> DriverSpec:
     spec = BUILTIN_SCHEMES.get(scheme)
     if spec is not None:
         return spec
+    from importlib.metadata import entry_points  # 15+ ms at import: only for a third-party scheme
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == scheme:
             return DriverSpec(ep.value)
@@ -192,6 +193,8 @@ async def open_store_async(
         spec = _spec_for(scheme)
         target = spec.async_target
         if target is None and scheme not in BUILTIN_SCHEMES:
+            from importlib.metadata import entry_points
+
             target = next(
                 (ep.value for ep in entry_points(group=ASYNC_ENTRY_POINT_GROUP) if ep.name == scheme), None
             )
