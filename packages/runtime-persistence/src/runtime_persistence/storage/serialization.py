@@ -426,6 +426,11 @@ class EnvelopeSerializer:
         """The keyring records are encrypted with (None: records are stored in plaintext)."""
         return self._keyring
 
+    @property
+    def accepts_plaintext(self) -> bool:
+        """Whether the migration switch is on (see the module docstring)."""
+        return self._accept_plaintext
+
     def dumps(self, value: Any, *, at: tuple[str, str] | None = None) -> bytes:
         """Encode ``value`` into an envelope, bound to ``at`` (namespace, key) when given (see
         the module docstring). ValidationError for anything outside the allowlist or a payload
