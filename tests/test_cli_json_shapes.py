@@ -130,6 +130,9 @@ def test_every_command_prints_its_documented_shape(
     cli.json("store migrate")
     cli.json("store gc", "--dry-run")
     cli.json("store doctor")
+    key_file = tmp_path / "store-key"
+    key_file.write_bytes(bytes(range(32)))
+    cli.json("store encrypt", "--key", f"k1={key_file}", "--dry-run")
 
     assert set(SHAPES) - cli.seen == set(), "documented but not exercised"
 

@@ -618,3 +618,23 @@ def _comparable(state: RunState) -> dict[str, Any]:
     for r in channels["completed_tool_calls"]:
         r.pop("duration_ms")
     return channels
+
+
+def test_resume_is_refused_when_the_thread_moved_on_to_another_run(stores: Stores) -> None:
+    # issue 11 (missing test): a crashed run must not continue from a head another run wrote
+    tools = LedgerTools(crash_after_effect={"s1c0"})
+    agent = ScriptedAgent(appends(3))
+    with pytest.raises(Crash):
+        runner(stores, tools).start(agent)
+    (crashed,) = stores.runs.list()
+    head = stores.checkpoints.latest(crashed.thread_id)
+    assert head is not None and head.metadata["run_id"] == crashed.id
+    moved = stores.checkpoints.save(
+        crashed.thread_id, head.state, metadata={**head.metadata, "run_id": new_id()}
+    )
+    executed = list(tools.executions)
+    with pytest.raises(RecoveryRefusedError, match="moved on"):
+        runner(stores, tools, agents=[agent]).resume(crashed.id)
+    assert tools.executions == executed  # nothing was run again
+    latest = stores.checkpoints.latest(crashed.thread_id)
+    assert latest is not None and latest.id == moved.id  # and nothing was written

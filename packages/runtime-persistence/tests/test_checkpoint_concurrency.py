@@ -43,7 +43,7 @@ def _saver(url: str, thread_id: str, worker: int, saves: int, out: Any) -> None:
     out.put((worker, acked, conflicts))
 
 
-@pytest.fixture(params=["sqlite", "file", "postgres", "mysql"])
+@pytest.fixture(params=["sqlite", "file", "postgres", "mysql", "redis"])
 def race_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
     with open_test_store(request.param, tmp_path) as store:
         yield store

@@ -173,7 +173,7 @@ def _writer(url: str, thread_id: str, n: int, acks: Any) -> None:
     driver.close()
 
 
-@pytest.fixture(params=["sqlite", "file", "postgres"])
+@pytest.fixture(params=["sqlite", "file", "postgres", "mysql", "redis"])
 def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestStore]:
     with open_test_store(request.param, tmp_path) as store:
         yield store

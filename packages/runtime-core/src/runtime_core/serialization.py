@@ -15,8 +15,19 @@ class Serializer(Protocol):
     """Turns allowed values into self-describing, checksummed bytes and back.
 
     ``loads`` treats its input as untrusted: it never imports, calls or evaluates anything, and a
-    damaged or tampered input raises CorruptionError instead of decoding into another value."""
+    damaged or tampered input raises CorruptionError instead of decoding into another value.
 
-    def dumps(self, value: Any) -> bytes: ...
+    ``at`` is the (namespace, key) a record is stored under: a record is bound to it, and reading
+    it from anywhere else raises CorruptionError. ``content_addressed`` marks bytes already
+    verified against a digest (a blob), which need no place."""
 
-    def loads(self, data: bytes, type: type[T] | Any = Any) -> T: ...
+    def dumps(self, value: Any, *, at: tuple[str, str] | None = None) -> bytes: ...
+
+    def loads(
+        self,
+        data: bytes,
+        type: type[T] | Any = Any,
+        *,
+        at: tuple[str, str] | None = None,
+        content_addressed: bool = False,
+    ) -> T: ...

@@ -41,6 +41,7 @@ from runtime_persistence.checkpoint import (
     register_blob_roots,
     unregister_blob_roots,
 )
+from runtime_persistence.encryption import RECORD_NAMESPACES, EncryptReport, encrypt_store
 from runtime_persistence.session import (
     AsyncEvents,
     AsyncMessageRecorder,
@@ -79,6 +80,7 @@ __all__: list[str] = [
     "DEFAULT_EXCLUDES",
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_TIME_BUDGET",
+    "RECORD_NAMESPACES",
     "TYPED_MEDIA_TYPE",
     "ArtifactSchemas",
     "Artifacts",
@@ -94,6 +96,7 @@ __all__: list[str] = [
     "AsyncTasks",
     "AsyncWorkspaceCheckpoints",
     "Checkpoints",
+    "EncryptReport",
     "EnvelopeSerializer",
     "Events",
     "ExportReport",
@@ -111,6 +114,7 @@ __all__: list[str] = [
     "WorkspaceScan",
     "check_workspace",
     "diff_states",
+    "encrypt_store",
     "export_threads",
     "export_threads_async",
     "fold_artifact_key",

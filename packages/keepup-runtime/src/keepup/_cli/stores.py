@@ -415,3 +415,119 @@ def _check_disk(home: Path) -> Check:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ``keepup store encrypt`` ----------------------------------------------------------------------
+
+
+def _read_key(spec: str, what: str) -> tuple[str, bytes]:
+    """``ID=FILE`` -> (key id, the 32-byte key in FILE: raw, 64 hex digits or base64)."""
+    import base64
+    import binascii
+
+    from runtime_core import ValidationError
+
+    key_id, sep, file = spec.partition("=")
+    if not sep or not key_id or not file:
+        raise ValidationError(
+            f"{what} is ID=FILE (a key id, then the file holding the key), got {spec!r:.80}"
+        )
+    try:
+        raw = Path(file).expanduser().read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read the key file {file}: {exc.strerror or exc}") from None
+    if len(raw) == 32:
+        return key_id, raw
+    text = raw.strip()
+    for decode in (bytes.fromhex, base64.b64decode):
+        try:
+            key = decode(text.decode("ascii"))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            continue
+        if len(key) == 32:
+            return key_id, key
+    raise ValidationError(
+        f"the key file {file} must hold a 256-bit key: 32 raw bytes, 64 hex digits or its base64"
+    )
+
+
+@app.command("encrypt")
+def encrypt(
+    ctx: typer.Context,
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            metavar="ID=FILE",
+            help="The key to encrypt with: its id (stored in each record) and the file holding it "
+            "(32 raw bytes, 64 hex digits or base64). Never give the key itself on the command line.",
+        ),
+    ],
+    old_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--old-key",
+            metavar="ID=FILE",
+            help="A key records are encrypted with now (to re-encrypt them under --key). Repeatable.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be rewritten.")] = False,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Rewrite every record of the store encrypted under a key and bound to its place.
+
+    Resumable: records already done are left alone, so after an interruption run it again.
+    Afterwards the store is read with that key (a plaintext record is then refused)."""
+    from runtime_core import CorruptionError
+    from runtime_persistence import Keyring, encrypt_store
+
+    new_id_, new_key = _read_key(key, "--key")
+    ring = Keyring()
+    for spec in old_key or []:
+        ring.add(*_read_key(spec, "--old-key"), activate=False)
+    ring.add(new_id_, new_key)
+    url = resolved_store_url(store_option_of(ctx))
+    driver = open_store(url)
+    try:
+        if not dry_run:
+            confirm(
+                f"Rewrite every record of {_redact(driver.url)} encrypted under key {new_id_!r}?", yes=yes
+            )
+        with progress("encrypting records", enabled=not json_) as update:
+            update(0, None)
+            report = encrypt_store(driver, ring, dry_run=dry_run, progress=lambda r: update(r.seen, None))
+    finally:
+        driver.close()
+    data = {
+        "url": _redact(url),
+        "key_id": report.key_id,
+        "dry_run": report.dry_run,
+        "rewritten": report.rewritten,
+        "already": report.already,
+        "not_envelopes": report.not_envelopes,
+        "damaged": [{"namespace": ns, "key": k, "error": e} for ns, k, e in report.damaged],
+        "namespaces": report.by_namespace,
+    }
+    if json_:
+        print_json(data)
+    else:
+        verb = "would rewrite" if dry_run else "rewrote"
+        out_console().print(
+            f"{verb} {report.rewritten} records under key {report.key_id!r}; {report.already} were "
+            f"already; {report.not_envelopes} index entries left as they are",
+            markup=False,
+        )
+        for ns, k, e in report.damaged:
+            err_console().print(f"damaged: {ns}/{k}: {e}", markup=False)
+    if report.damaged:
+        raise CorruptionError(
+            f"{len(report.damaged)} records are damaged and were left as they are (listed above); "
+            "every other record was handled"
+        )
+
+
+def _redact(url: str) -> str:
+    from runtime_persistence.storage.stores import redact_url
+
+    return redact_url(url)

@@ -31,6 +31,8 @@ from runtime_persistence.checkpoint._records import (
     Record,
     ThreadRecord,
     WriteRecord,
+    slot_key,
+    write_key,
 )
 from runtime_persistence.checkpoint._state import ChannelRef, copy_plain
 
@@ -44,6 +46,7 @@ __all__ = [
     "build_checkpoint",
     "check_filter",
     "check_limit",
+    "check_place",
     "derived_record",
     "diff_states",
     "matches",
@@ -114,30 +117,50 @@ class Lru(Generic[_T]):
 
 
 class DecodedCache:
-    """Decodes stored records. Records are immutable and their envelopes checksummed, so a
-    decoded record is remembered by its exact bytes (never by key): the same bytes always
-    decode to the same record, and damaged bytes are never in the cache."""
+    """Decodes stored records. Records are immutable and their envelopes checksummed and bound
+    to their place, so a decoded record is remembered by its exact bytes *and* the place they
+    were read from: the same bytes at the same place always decode to the same record, damaged
+    bytes are never in the cache, and bytes copied to another place are checked again there."""
 
     def __init__(self, serializer: Serializer) -> None:
         self._ser = serializer
-        self._items: OrderedDict[tuple[type[Any], bytes], Any] = OrderedDict()
+        self._items: OrderedDict[tuple[type[Any], tuple[str, str], bytes], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, data: bytes, type_: type[_T]) -> _T:
+    def load(self, data: bytes, type_: type[_T], at: tuple[str, str]) -> _T:
         if len(data) > _DECODED_MAX_BYTES:
-            return self._ser.loads(data, type_)
-        key = (type_, bytes(data))
+            return self._ser.loads(data, type_, at=at)
+        key = (type_, at, bytes(data))
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return cast(_T, found)
-        value: _T = self._ser.loads(data, type_)
+        value: _T = self._ser.loads(data, type_, at=at)
         with self._lock:
             self._items[key] = value
             if len(self._items) > _DECODED_ITEMS:
                 self._items.popitem(last=False)
         return value
+
+
+def check_place(namespace: str, key: str, value: _T) -> _T:
+    """``value``, read from (namespace, key), if its own ids name that key; CorruptionError if
+    they name another (a record copied or moved there: bound envelopes catch that too, but records
+    written before binding existed are checked only here)."""
+    expected: str | None = None
+    if isinstance(value, Record):
+        expected = slot_key(value.thread_id, value.seq)
+    elif isinstance(value, WriteRecord):
+        expected = write_key(key.rpartition("/w/")[0], value.task_id, value.channel)
+    elif isinstance(value, ThreadRecord):
+        expected = value.id
+    if expected is not None and expected != key:
+        raise CorruptionError(
+            f"the record at {namespace}/{key!r:.200} belongs at {expected!r:.200}: it was copied or "
+            "moved from another key"
+        )
+    return value
 
 
 def _unchecked(cls: type[_T], **fields: Any) -> _T:

@@ -215,7 +215,7 @@ class ChannelCodec:
 
     def verified(self, ref: bytes, envelope: bytes) -> Any:
         """Decode the verified envelope of blob ``ref`` and remember its value."""
-        value: Any = self._serializer.loads(envelope)
+        value: Any = self._serializer.loads(envelope, content_addressed=True)
         self._cache.put(ref, _PLAIN_ENCODER.encode(value))
         return value
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,10 @@ from runtime_core import (
 from runtime_persistence.shadow_git._dirfd import Removal, remove_empty_tree, remove_file, write_entry
 from runtime_persistence.shadow_git._git import _now
 from runtime_persistence.shadow_git.diff import _parse_diff
+from runtime_persistence.shadow_git.excludes import _PRUNED_DIRS
 from runtime_persistence.shadow_git.snapshot import _Snapshots
+
+_TEMPORARY = re.compile(r"^\.keepup-restore\.[0-9a-f]{16}$")  # see _dirfd.write_entry
 
 
 @dataclass(slots=True)
@@ -118,6 +122,7 @@ class _Restore(_Snapshots):
         if dry_run:  # the working tree as a snapshot would see it (a tree; the rescue is a commit)
             current = self._index_tree(deadline)
         else:
+            self._remove_stale_temporaries()
             rescue = self._snapshot_locked(f"keepup: rescue before restoring {target[:12]}", deadline)
             created_rescue = rescue is not None
             if rescue is None:
@@ -155,6 +160,18 @@ class _Restore(_Snapshots):
             False,
             tuple(plan.skipped),
         )
+
+    def _remove_stale_temporaries(self) -> None:
+        """Remove the temporary files a restore killed half-way through a write left behind
+        (``.keepup-restore.<16 hex>``, never in a snapshot). Under the lock no other restore is
+        writing, so every one found is stale. Removed through directory descriptors, as every
+        other delete."""
+        for dirpath, dirnames, filenames in os.walk(self._root, followlinks=False):
+            dirnames[:] = [d for d in dirnames if d != ".git" and d not in _PRUNED_DIRS]
+            for name in filenames:
+                if _TEMPORARY.match(name):
+                    rel = os.path.relpath(os.path.join(dirpath, name), self._root).replace(os.sep, "/")
+                    remove_file(self._root, rel)
 
     def _plan(
         self, current: str, target: str, selected: builtins.list[str] | None, deadline: float | None

@@ -4,15 +4,41 @@ versioned envelope, optionally compressed (zstd) and encrypted (AES-256-GCM with
 Envelope layout (all integers big-endian)::
 
     magic  b"KU"        2 bytes
-    format version      1 byte   (1)
+    format version      1 byte   (2 = bound to its place; 1 = unbound, see below)
     codec               1 byte   (1 = MessagePack, 2 = JSON)
     compression         1 byte   (0 = none, 1 = zstd)
     encryption          1 byte   (0 = none, 1 = AES-256-GCM)
     key id length       1 byte   followed by the key id (UTF-8), empty when not encrypted
     payload length      4 bytes
-    payload             (encrypted: 12-byte nonce, ciphertext, 16-byte tag; the header is the
-                        associated data, so a record cannot be moved under another key id)
-    checksum            8 bytes  BLAKE2b-64 of everything before it
+    payload             (encrypted: 12-byte nonce, ciphertext, 16-byte tag; the header, and
+                        for a bound record its place, is the associated data, so a record
+                        cannot be moved under another key id, namespace or key)
+    checksum            8 bytes  BLAKE2b-64 of (for a bound record) its place, then everything
+                        before the checksum
+
+A record is *bound to its place*: ``dumps(value, at=(namespace, key))`` makes a format-2
+envelope whose checksum, and when encrypting whose AES-GCM associated data, also covers the
+namespace and key it is stored under (they are not stored in the envelope: the reader supplies
+them, ``loads(data, at=(namespace, key))``). A record copied or swapped under another key, or
+read as the wrong one, fails its checksum (or its authentication) and raises CorruptionError.
+The format version is in the header, which both cover, so a bound record cannot be passed off
+as an unbound one without recomputing the checksum (which needs no secret on a plaintext store:
+there binding catches misplaced records, not forgery) or re-encrypting (which needs the key).
+
+``at=None`` makes a format-1 (unbound) envelope, for data that is bound otherwise: blobs, whose
+name is the digest of their bytes (checked on read), and export frames, under the file's hash.
+Format-1 records written at a place by Keepup before binding existed are still read: without a
+keyring as they are (plaintext stores never protected against writers of the store), with a
+keyring only through the migration switch (below), since an unbound encrypted record could be
+moved under another key.
+
+With a keyring, plaintext is refused (CorruptionError): anyone who can write the store could
+otherwise inject records without the key. The one exception is the explicit migration switch
+``EnvelopeSerializer(keyring=..., accept_plaintext=True)``, used by ``keepup store encrypt``
+(:func:`runtime_persistence.storage.encrypt.encrypt_store`) to read plaintext and unbound records
+in order to rewrite them bound and encrypted. Blob envelopes read with ``content_addressed=True``
+(their bytes already matched the digest an authenticated record names) may be plaintext: they
+were written before the store was encrypted.
 
 Order of work: encode → compress → encrypt → checksum; decoding reverses it and checks the
 checksum and every length before touching the payload, so a flipped bit or a truncated record
@@ -73,7 +99,9 @@ __all__ = [
 T = TypeVar("T")
 
 MAGIC = b"KU"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # bound to (namespace, key)
+FORMAT_UNBOUND = 1
+_PLACE_TAG = b"keepup-place\x00"
 CODEC_MSGPACK = 1
 CODEC_JSON = 2
 COMPRESSION_NONE = 0
@@ -121,8 +149,19 @@ class _Refused(Exception):
     """A value holds something the allowlist refuses (raised inside the walk)."""
 
 
-def _checksum(data: bytes | memoryview) -> bytes:
-    return hashlib.blake2b(data, digest_size=_CHECKSUM_SIZE).digest()
+def _checksum(data: bytes | memoryview, place: bytes = b"") -> bytes:
+    hasher = hashlib.blake2b(place, digest_size=_CHECKSUM_SIZE)
+    hasher.update(data)
+    return hasher.digest()
+
+
+def place_bytes(at: tuple[str, str]) -> bytes:
+    """The bytes a bound record's checksum and associated data cover for ``at`` (namespace,
+    key): a tag, then each as a length-prefixed UTF-8 string, so no two places share bytes."""
+    if not (isinstance(at, tuple) and len(at) == 2 and all(isinstance(part, str) for part in at)):
+        raise ValidationError(f"a record's place is a (namespace, key) pair of str, got {at!r:.80}")
+    namespace, key = (part.encode("utf-8", "surrogatepass") for part in at)
+    return b"".join((_PLACE_TAG, _LEN.pack(len(namespace)), namespace, _LEN.pack(len(key)), key))
 
 
 def _refuse_ext(code: int, data: memoryview) -> Any:
@@ -335,7 +374,10 @@ class EnvelopeSerializer:
     reader's memory stays bounded whatever a stored record claims.
 
     Any serializer reads any record it has the means for: compressed records need only the
-    ``zstandard`` library, encrypted ones the key named in the record."""
+    ``zstandard`` library, encrypted ones the key named in the record. With a ``keyring`` it
+    refuses plaintext and unbound records (CorruptionError) unless built with
+    ``accept_plaintext=True``: the migration switch, meant only for rewriting a store under a key
+    (``keepup store encrypt``), never for serving data."""
 
     def __init__(
         self,
@@ -346,6 +388,7 @@ class EnvelopeSerializer:
         keyring: Keyring | None = None,
         allow_nan: bool = False,
         max_record_size: int = DEFAULT_MAX_RECORD_SIZE,
+        accept_plaintext: bool = False,
     ) -> None:
         if (
             isinstance(max_record_size, bool)
@@ -371,15 +414,27 @@ class EnvelopeSerializer:
         # zstd (de)compressors must not be used by two threads at once: one of each per thread
         self._zstd_local = threading.local()
         self._keyring = keyring
+        self._accept_plaintext = bool(accept_plaintext)
         self._allow_nan = allow_nan
         self._msgpack = msgspec.msgpack.Encoder()
         self._json = msgspec.json.Encoder()
         self._decoders: dict[tuple[int, Any], Any] = {}
 
     # encoding ------------------------------------------------------------------------------------
-    def dumps(self, value: Any) -> bytes:
-        """Encode ``value`` into an envelope. ValidationError for anything outside the allowlist
-        (see the module docstring) or a payload of MAX_PAYLOAD bytes or more."""
+    @property
+    def keyring(self) -> Keyring | None:
+        """The keyring records are encrypted with (None: records are stored in plaintext)."""
+        return self._keyring
+
+    @property
+    def accepts_plaintext(self) -> bool:
+        """Whether the migration switch is on (see the module docstring)."""
+        return self._accept_plaintext
+
+    def dumps(self, value: Any, *, at: tuple[str, str] | None = None) -> bytes:
+        """Encode ``value`` into an envelope, bound to ``at`` (namespace, key) when given (see
+        the module docstring). ValidationError for anything outside the allowlist or a payload
+        of MAX_PAYLOAD bytes or more."""
         try:
             if self._codec_id == CODEC_MSGPACK:
                 payload = self._msgpack.encode(value)
@@ -410,6 +465,12 @@ class EnvelopeSerializer:
             packed = compressor.compress(payload)
             if len(packed) < len(payload):
                 payload, compression = packed, COMPRESSION_ZSTD
+        return self._seal(self._codec_id, compression, payload, at)
+
+    def _seal(self, codec: int, compression: int, payload: bytes, at: tuple[str, str] | None) -> bytes:
+        """The envelope around an encoded (and maybe compressed) payload: encrypted with the
+        active key when there is a keyring, bound to ``at`` when given."""
+        place = b"" if at is None else place_bytes(at)
         key_id = b""
         encryption = ENCRYPTION_NONE
         if self._keyring is not None:
@@ -417,33 +478,105 @@ class EnvelopeSerializer:
             encryption = ENCRYPTION_AES_GCM
         if len(payload) + _NONCE + _TAG >= MAX_PAYLOAD:
             raise ValidationError(f"value is {len(payload)} bytes encoded; the limit is {MAX_PAYLOAD}")
-        header = (
-            _HEADER.pack(MAGIC, FORMAT_VERSION, self._codec_id, compression, encryption, len(key_id)) + key_id
-        )
+        version = FORMAT_UNBOUND if at is None else FORMAT_VERSION
+        header = _HEADER.pack(MAGIC, version, codec, compression, encryption, len(key_id)) + key_id
         if self._keyring is not None:
-            payload = self._keyring._encrypt(key_id.decode("utf-8"), payload, header)
+            payload = self._keyring._encrypt(key_id.decode("utf-8"), payload, header + place)
         body = b"".join((header, _LEN.pack(len(payload)), payload))
-        return body + _checksum(body)
+        return body + _checksum(body, place)
 
     # decoding ------------------------------------------------------------------------------------
-    def loads(self, data: bytes, type: type[T] | Any = Any) -> T:
-        """Decode an envelope. CorruptionError for damage or anything outside the allowlist;
-        ValidationError when the record is encrypted with a key this serializer lacks;
-        DriverUnavailableError when it is compressed and zstandard is not installed. Never
-        imports, calls or evaluates anything named by the data."""
+    def loads(
+        self,
+        data: bytes,
+        type: type[T] | Any = Any,
+        *,
+        at: tuple[str, str] | None = None,
+        content_addressed: bool = False,
+    ) -> T:
+        """Decode an envelope read from ``at`` (namespace, key). CorruptionError for damage,
+        anything outside the allowlist, a bound record read from another place (or without
+        one), and, with a keyring, a plaintext or unbound record (see the module docstring;
+        ``content_addressed=True`` says the bytes already matched the digest an authenticated
+        record names, so a plaintext blob is accepted). ValidationError when the record is
+        encrypted with a key this serializer lacks; DriverUnavailableError when it is compressed
+        and zstandard is not installed. Never imports, calls or evaluates anything named by the
+        data."""
+        codec, compression, payload = self._open(data, at, content_addressed=content_addressed)
+        if compression == COMPRESSION_ZSTD:
+            payload = self._decompress(payload)
+        return cast(T, self._decode(codec, payload, type))
+
+    def reseal(self, data: bytes, *, at: tuple[str, str] | None) -> bytes | None:
+        """``data`` (an envelope read from ``at``) rewritten bound to ``at`` and encrypted with
+        the active key, keeping its codec and encoded payload as they are; None when it already
+        is. For rewriting a store under a key (``keepup store encrypt``): needs a keyring, and
+        ``accept_plaintext=True`` to read plaintext or unbound records. CorruptionError when
+        ``data`` fails any check :meth:`loads` makes."""
+        if self._keyring is None:
+            raise ValidationError("resealing a record needs a serializer with a keyring")
+        view = memoryview(data)
+        if len(view) >= _HEADER.size:
+            _, version, _, _, encryption, kid_len = _HEADER.unpack_from(view, 0)
+            wanted = FORMAT_UNBOUND if at is None else FORMAT_VERSION
+            active = self._keyring.active_id.encode("utf-8")
+            if (
+                version == wanted
+                and encryption == ENCRYPTION_AES_GCM
+                and bytes(view[_HEADER.size : _HEADER.size + kid_len]) == active
+            ):
+                self._open(data, at, content_addressed=False)  # verified, not rewritten
+                return None
+        codec, compression, payload = self._open(data, at, content_addressed=False)
+        return self._seal(codec, compression, bytes(payload), at)
+
+    def _open(
+        self, data: bytes, at: tuple[str, str] | None, *, content_addressed: bool
+    ) -> tuple[int, int, bytes | memoryview]:
+        """Check an envelope (checksum, place, lengths, plaintext rule) and decrypt its payload:
+        (codec, compression, encoded payload)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValidationError(f"loads takes bytes, got {_builtin_type(data).__name__}")
         view = memoryview(data)
         if len(view) < _HEADER.size + _LEN.size + _CHECKSUM_SIZE:
             raise CorruptionError(f"record is {len(view)} bytes, shorter than an envelope")
         body, checksum = view[:-_CHECKSUM_SIZE], view[-_CHECKSUM_SIZE:]
-        if _checksum(body) != checksum:
-            raise CorruptionError("record checksum mismatch: the stored bytes were damaged")
         magic, version, codec, compression, encryption, kid_len = _HEADER.unpack_from(view, 0)
         if magic != MAGIC:
+            if _checksum(body) != checksum:
+                raise CorruptionError("record checksum mismatch: the stored bytes were damaged")
             raise CorruptionError("record does not start with the Keepup envelope magic")
-        if version != FORMAT_VERSION:
+        if version == FORMAT_VERSION:
+            if at is None:
+                raise CorruptionError(
+                    "record is bound to the namespace and key it was stored under, and was read "
+                    "without them (a blob or frame position holds a record copied from elsewhere)"
+                )
+            place = place_bytes(at)
+        elif version == FORMAT_UNBOUND:
+            place = b""
+        else:
             raise CorruptionError(f"record envelope version {version} is not supported")
+        if _checksum(body, place) != checksum:
+            if at is not None and version == FORMAT_VERSION:
+                raise CorruptionError(
+                    f"record checksum mismatch at {at[0]!r}/{at[1]!r:.200}: the stored bytes were "
+                    "damaged, or the record was copied or moved here from another key"
+                )
+            raise CorruptionError("record checksum mismatch: the stored bytes were damaged")
+        if self._keyring is not None and not self._accept_plaintext:
+            if encryption == ENCRYPTION_NONE and not (content_addressed and at is None):
+                raise CorruptionError(
+                    "record is not encrypted, and this serializer has a keyring: plaintext records "
+                    "are refused (anyone who can write the store could inject them). To encrypt an "
+                    "existing store, run `keepup store encrypt`"
+                )
+            if version == FORMAT_UNBOUND and at is not None:
+                raise CorruptionError(
+                    "record predates binding records to their key (envelope format 1), and this "
+                    "serializer has a keyring: such a record could have been moved here from "
+                    "another key. Rewrite the store with `keepup store encrypt`"
+                )
         if codec not in (CODEC_MSGPACK, CODEC_JSON):
             raise CorruptionError(f"record codec {codec} is unknown")
         if compression not in (COMPRESSION_NONE, COMPRESSION_ZSTD):
@@ -470,10 +603,8 @@ class EnvelopeSerializer:
                 raise ValidationError(
                     f"the record is encrypted (key id {key_id!r}); read it with a serializer that has a keyring"
                 )
-            payload = self._keyring._decrypt(key_id, bytes(payload), header)
-        if compression == COMPRESSION_ZSTD:
-            payload = self._decompress(payload)
-        return cast(T, self._decode(codec, payload, type))
+            payload = self._keyring._decrypt(key_id, bytes(payload), header + place)
+        return codec, compression, payload
 
     def _decompress(self, payload: bytes | memoryview) -> bytes:
         """Decompress every frame of ``payload`` as a stream, refusing (CorruptionError) as soon
@@ -552,13 +683,13 @@ _builtin_type = type
 _default = EnvelopeSerializer()
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: Any, *, at: tuple[str, str] | None = None) -> bytes:
     """Encode ``value`` into an envelope with the default serializer (MessagePack, no
-    compression, no encryption)."""
-    return _default.dumps(value)
+    compression, no encryption), bound to ``at`` (namespace, key) when given."""
+    return _default.dumps(value, at=at)
 
 
-def loads(data: bytes, type: type[T] | Any = Any) -> T:
-    """Decode an envelope made by :func:`dumps` (or a compressing serializer); CorruptionError
-    on any damage or refused content."""
-    return cast(T, _default.loads(data, type))
+def loads(data: bytes, type: type[T] | Any = Any, *, at: tuple[str, str] | None = None) -> T:
+    """Decode an envelope made by :func:`dumps` (or a compressing serializer), read from ``at``;
+    CorruptionError on any damage or refused content."""
+    return cast(T, _default.loads(data, type, at=at))

@@ -60,6 +60,7 @@ __all__ = [
     "Op",
     "Recorder",
     "crash_states",
+    "kill_at_call",
     "recording",
 ]
 
@@ -669,3 +670,40 @@ def _short(got: Any) -> str:
         return "absent"
     value, version = got
     return f"v{version}:{value[:24]!r}{'...' if len(value) > 24 else ''}"
+
+
+def kill_at_call(module: Any, names: tuple[str, ...], k: int, *, mid_stream: bool = False) -> None:
+    """Make this process die by SIGKILL (its whole process group, so its child processes die
+    with it, as on a real crash) at the ``k``-th call (counting from 0) of the functions
+    ``names`` of ``module``: before the call, or with ``mid_stream`` after the call has taken
+    the first item of its last argument when that is an iterator (a file half written; other
+    calls die before they run). For kill-9 harnesses
+    that need a kill at *every* step of an operation, not at a random time (see
+    ``tests/test_restore_kills.py``). POSIX only."""
+    import signal
+
+    calls = itertools.count()
+
+    def die() -> None:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if next(calls) != k:
+                return original(*args, **kwargs)
+            if not mid_stream or not args or not isinstance(args[-1], Iterator):
+                die()  # before the call (a call without a stream is never half done)
+            items = iter(args[-1])
+
+            def torn() -> Iterator[Any]:
+                first = next(items, None)
+                if first is not None:
+                    yield first
+                die()
+
+            return original(*args[:-1], torn(), **kwargs)
+
+        return wrapped
+
+    for name in names:
+        setattr(module, name, wrap(getattr(module, name)))

@@ -34,6 +34,7 @@ from runtime_core import (
     Clock,
     ConflictError,
     Driver,
+    Entry,
     NullTelemetry,
     Serializer,
     SystemClock,
@@ -77,14 +78,14 @@ from runtime_persistence.storage.serialization import EnvelopeSerializer
 __all__ = ["Artifacts", "artifact_roots"]
 
 
-def _scan_all(driver: Driver, prefix: str = "") -> Iterator[bytes]:
-    """The value of every artifact record under ``prefix``, in key order, a page at a time (each
-    page is read whole, so no driver cursor stays open while the caller works)."""
+def _scan_all(driver: Driver, prefix: str = "") -> Iterator[Entry]:
+    """Every artifact record under ``prefix``, in key order, a page at a time (each page is read
+    whole, so no driver cursor stays open while the caller works)."""
     after: str | None = None
     while True:
         page = [entry for entry in driver.scan(ARTIFACT_NS, prefix=prefix, after=after, limit=PAGE)]
-        for entry in page:
-            yield entry.value
+        for entry in page:  # noqa: RUF100, UP028 (async generators have no `yield from`)
+            yield entry
         if len(page) < PAGE:
             return
         after = page[-1].key
@@ -242,7 +243,10 @@ class Artifacts:
                 )
                 try:
                     self._driver.put(
-                        ARTIFACT_NS, record_key(series, version), self._ser.dumps(rec), if_absent=True
+                        ARTIFACT_NS,
+                        record_key(series, version),
+                        self._ser.dumps(rec, at=(ARTIFACT_NS, record_key(series, version))),
+                        if_absent=True,
                     )
                 except ConflictError:
                     latest = self._latest(series)
@@ -267,7 +271,7 @@ class Artifacts:
             *[e for e in self._driver.scan(ARTIFACT_NS, prefix=prefix, after=own, limit=1)],
         ]
         for entry in around:
-            other = decode_record(self._ser, entry.value)
+            other = decode_record(self._ser, entry.value, entry.key)
             if other.key != rec.key:
                 self._driver.delete(ARTIFACT_NS, own)
                 check_same_key(other, rec.key, rec.scope)
@@ -347,7 +351,7 @@ class Artifacts:
         if version is not None:
             check_version(version)
             entry = self._driver.get(ARTIFACT_NS, record_key(series, version))
-            if entry is None or decode_record(self._ser, entry.value).key != key:
+            if entry is None or decode_record(self._ser, entry.value, entry.key).key != key:
                 return 0
             self._raise_hwm(series, version + 1)
             return 1 if self._driver.delete(ARTIFACT_NS, record_key(series, version)) else 0
@@ -363,7 +367,7 @@ class Artifacts:
     # --------------------------------------------------------------------------------- internals
     def _latest(self, series: str) -> Record | None:
         entries = [e for e in self._driver.scan(ARTIFACT_NS, prefix=series + SEP, reverse=True, limit=1)]
-        return decode_record(self._ser, entries[0].value) if entries else None
+        return decode_record(self._ser, entries[0].value, entries[0].key) if entries else None
 
     def _find(self, scope: str, key: str, version: int | None) -> Record:
         scope = validate_scope(scope)
@@ -374,27 +378,29 @@ class Artifacts:
         else:
             check_version(version)
             entry = self._driver.get(ARTIFACT_NS, record_key(series, version))
-            rec = decode_record(self._ser, entry.value) if entry is not None else None
+            rec = decode_record(self._ser, entry.value, entry.key) if entry is not None else None
         if rec is None or rec.key != key:
             raise not_found(scope, key, version)
         return rec
 
     def _records(self, prefix: str) -> Iterator[Record]:
-        for value in _scan_all(self._driver, prefix):
-            yield decode_record(self._ser, value)
+        for entry in _scan_all(self._driver, prefix):
+            yield decode_record(self._ser, entry.value, entry.key)
 
     def _hwm(self, series: str) -> int:
         entry = self._driver.get(ARTIFACT_HWM_NS, series)
-        return 0 if entry is None else self._ser.loads(entry.value, Hwm).next
+        return 0 if entry is None else self._ser.loads(entry.value, Hwm, at=(ARTIFACT_HWM_NS, series)).next
 
     def _raise_hwm(self, series: str, at_least: int) -> None:
         """Move the high-water mark up to ``at_least`` (compare-and-set; never down)."""
         for _ in range(MAX_ATTEMPTS):
             entry = self._driver.get(ARTIFACT_HWM_NS, series)
-            current = 0 if entry is None else self._ser.loads(entry.value, Hwm).next
+            current = (
+                0 if entry is None else self._ser.loads(entry.value, Hwm, at=(ARTIFACT_HWM_NS, series)).next
+            )
             if current >= at_least:
                 return
-            value = self._ser.dumps(Hwm(at_least))
+            value = self._ser.dumps(Hwm(at_least), at=(ARTIFACT_HWM_NS, series))
             try:
                 if entry is None:
                     self._driver.put(ARTIFACT_HWM_NS, series, value, if_absent=True)
@@ -411,8 +417,8 @@ def artifact_roots(driver: Driver) -> Iterator[str]:
     artifact names): the root provider garbage collection uses. A damaged record raises
     CorruptionError, which stops the collection rather than deleting what it might need."""
     ser = EnvelopeSerializer()
-    for value in _scan_all(driver):
-        rec: Record = ser.loads(value, Record)
+    for entry in _scan_all(driver):
+        rec: Record = ser.loads(entry.value, Record, at=(ARTIFACT_NS, entry.key))
         yield rec.digest
         for ref in rec.refs:  # noqa: RUF100, UP028 (async generators have no `yield from`)
             yield ref

@@ -106,7 +106,7 @@ class _AsyncCommits(_AsyncCore):
         thread_id, seq = await self._locate(checkpoint_id)
         slot = slot_key(thread_id, seq)
         landed = await self._driver.get(CKPT_NS, slot)
-        if landed is None or self._load(landed.value, Record).id != checkpoint_id:
+        if landed is None or self._load(landed.value, Record, CKPT_NS, slot).id != checkpoint_id:
             raise NotFoundError(f"checkpoint {checkpoint_id} not found")
         if not isinstance(writes, Mapping):
             raise ValidationError("writes must be a mapping of channel name to value")
@@ -117,12 +117,8 @@ class _AsyncCommits(_AsyncCore):
             encoded = self._channels.encode({"v": value})
             await self._channels.write_area_blobs(encoded)
             ops.extend(encoded.kv_puts)
-            ops.append(
-                Put(
-                    CKPT_NS,
-                    write_key(slot, task_id, channel),
-                    self._ser.dumps(WriteRecord(task_id, channel, encoded.refs["v"], now)),
-                )
-            )
+            key = write_key(slot, task_id, channel)
+            write = WriteRecord(task_id, channel, encoded.refs["v"], now)
+            ops.append(Put(CKPT_NS, key, self._ser.dumps(write, at=(CKPT_NS, key))))
         if ops:
             await self._driver.batch(ops)

@@ -137,7 +137,12 @@ async def export_threads(
                 if progress is not None:
                     progress(done, total)
             async for entry in driver.scan(CKPT_PIN_NS, prefix=f"{trec.id}/"):
-                await _file(fh.write, out.frame("pin", key=entry.key, reason=ser.loads(entry.value)))
+                await _file(
+                    fh.write,
+                    out.frame(
+                        "pin", key=entry.key, reason=ser.loads(entry.value, at=(CKPT_PIN_NS, entry.key))
+                    ),
+                )
             await _file(fh.write, out.frame("thread_end", id=trec.id))
         await _file(fh.write, out.end())
         await _file(fh.flush)
@@ -225,18 +230,26 @@ async def import_threads(
                     raise CorruptionError("a checkpoint frame has an invalid sequence number")
                 await checkpoints._validated(rec, writes)  # the file is untrusted: full checks first
                 ops: list[Put] = [
-                    Put(CKPT_ID_NS, rec.id, ser.dumps(IdEntry(rec.thread_id, rec.seq)), if_absent=True),
-                    Put(CKPT_NS, slot, ser.dumps(rec), if_absent=True),
+                    Put(
+                        CKPT_ID_NS,
+                        rec.id,
+                        ser.dumps(IdEntry(rec.thread_id, rec.seq), at=(CKPT_ID_NS, rec.id)),
+                        if_absent=True,
+                    ),
+                    Put(CKPT_NS, slot, ser.dumps(rec, at=(CKPT_NS, slot)), if_absent=True),
                 ]
                 for w in writes:
-                    ops.append(Put(CKPT_NS, write_key(slot, w.task_id, w.channel), ser.dumps(w)))
+                    wkey = write_key(slot, w.task_id, w.channel)
+                    ops.append(Put(CKPT_NS, wkey, ser.dumps(w, at=(CKPT_NS, wkey))))
                 await driver.batch(ops)
                 done += 1
                 if progress is not None:
                     progress(done, max(total, done))
             elif kind == "pin":
                 key = section_key(frame, current)
-                await driver.put(CKPT_PIN_NS, key, ser.dumps(str(frame.get("reason", "pinned"))))
+                await driver.put(
+                    CKPT_PIN_NS, key, ser.dumps(str(frame.get("reason", "pinned")), at=(CKPT_PIN_NS, key))
+                )
             elif kind == "fork":
                 await driver.put(FORK_NS, section_key(frame, current), b"\x01")
             elif kind == "thread_end":
@@ -244,8 +257,8 @@ async def import_threads(
                     raise CorruptionError("a thread_end frame does not close the open thread")
                 trec, head = current
                 if head is not None:
-                    await driver.put(HEAD_NS, trec.id, ser.dumps(head), if_absent=True)
-                await driver.put(THREAD_NS, trec.id, ser.dumps(trec), if_absent=True)
+                    await driver.put(HEAD_NS, trec.id, ser.dumps(head, at=(HEAD_NS, trec.id)), if_absent=True)
+                await driver.put(THREAD_NS, trec.id, ser.dumps(trec, at=(THREAD_NS, trec.id)), if_absent=True)
                 threads += 1
                 current = None
             elif kind == "end":

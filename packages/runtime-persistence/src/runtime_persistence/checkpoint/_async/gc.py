@@ -38,6 +38,7 @@ from runtime_persistence.checkpoint._records import (
     is_record_key,
     slot_key,
 )
+from runtime_persistence.checkpoint._shared import check_place
 from runtime_persistence.checkpoint._state import (
     BLOB_NS,
     LOC_AREA,
@@ -53,8 +54,8 @@ __all__ = ["collect"]
 _T = TypeVar("_T")
 
 
-def _decode(ser: Serializer, data: bytes, cls: type[_T]) -> _T:
-    return ser.loads(data, cls)
+def _decode(ser: Serializer, data: bytes, cls: type[_T], namespace: str, key: str) -> _T:
+    return check_place(namespace, key, ser.loads(data, cls, at=(namespace, key)))
 
 
 async def collect(
@@ -87,12 +88,12 @@ async def collect(
         thread_id = entry.key.split("/", 1)[0]
         is_record = is_record_key(entry.key, thread_id)
         if is_record:
-            rec = _decode(ser, entry.value, Record)
+            rec = _decode(ser, entry.value, Record, CKPT_NS, entry.key)
             refs = list(iter_blob_refs(rec.channels))
             published[rec.id] = entry.key
             created = rec.created_at
         else:
-            write = _decode(ser, entry.value, WriteRecord)
+            write = _decode(ser, entry.value, WriteRecord, CKPT_NS, entry.key)
             refs = list(write.value.blobs)
             created = write.created_at
         if thread_id not in threads and created < cutoff:
@@ -123,10 +124,10 @@ async def collect(
     async for entry in driver.scan(CKPT_ID_NS, after=id_floor(started - RECENT_MARGIN)):
         if entry.key in published:
             continue
-        loc = _decode(ser, entry.value, IdEntry)
+        loc = _decode(ser, entry.value, IdEntry, CKPT_ID_NS, entry.key)
         found = await driver.get(CKPT_NS, slot_key(loc.thread_id, loc.seq))
         if found is not None:
-            found_rec = _decode(ser, found.value, Record)
+            found_rec = _decode(ser, found.value, Record, CKPT_NS, slot_key(loc.thread_id, loc.seq))
             live.update(iter_blob_refs(found_rec.channels))
             if found_rec.id == entry.key:
                 dangling.discard(entry.key)

@@ -29,7 +29,8 @@ class _AsyncRetention(_AsyncCore):
     async def pin(self, checkpoint_id: str, reason: str = "pinned") -> None:
         """Protect a checkpoint from retention (labeled checkpoints are protected already)."""
         rec = await self._record_of(checkpoint_id)
-        await self._driver.put(CKPT_PIN_NS, f"{rec.thread_id}/{rec.id}", self._ser.dumps(reason))
+        key = f"{rec.thread_id}/{rec.id}"
+        await self._driver.put(CKPT_PIN_NS, key, self._ser.dumps(reason, at=(CKPT_PIN_NS, key)))
 
     async def unpin(self, checkpoint_id: str) -> None:
         rec = await self._record_of(checkpoint_id)

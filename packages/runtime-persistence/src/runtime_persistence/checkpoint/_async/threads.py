@@ -44,14 +44,24 @@ class _AsyncThreads(_AsyncCore):
     async def create_thread(
         self, name: str = "", *, metadata: Mapping[str, Any] | None = None, thread_id: str | None = None
     ) -> Thread:
-        """Create an empty thread. Raises ConflictError if ``thread_id`` is taken."""
+        """Create an empty thread, with a new id unless ``thread_id`` is given. Raises
+        ConflictError if ``thread_id`` is taken, ValidationError if it is not a well-formed id
+        (an empty string included: it is refused, never replaced by a new id)."""
+        if thread_id is not None:
+            validate_id(thread_id, "thread id")
         now = self._clock.now()
         thread = Thread(
-            id=thread_id or new_id(), created_at=now, updated_at=now, name=name, metadata=dict(metadata or {})
+            id=new_id() if thread_id is None else thread_id,
+            created_at=now,
+            updated_at=now,
+            name=name,
+            metadata=dict(metadata or {}),
         )
         rec = ThreadRecord(thread.id, thread.name, thread.metadata, None, None, now, now)
         try:
-            await self._driver.put(THREAD_NS, thread.id, self._ser.dumps(rec), if_absent=True)
+            await self._driver.put(
+                THREAD_NS, thread.id, self._ser.dumps(rec, at=(THREAD_NS, thread.id)), if_absent=True
+            )
         except ConflictError:
             raise ConflictError(f"thread {thread.id} already exists") from None
         self._telemetry.count("checkpoint.thread.created")
@@ -81,7 +91,7 @@ class _AsyncThreads(_AsyncCore):
         while len(out) < limit:
             entries = [e async for e in self._driver.scan(THREAD_NS, before=before, reverse=True, limit=page)]
             for entry in entries:
-                rec = self._load(entry.value, ThreadRecord)
+                rec = self._load(entry.value, ThreadRecord, THREAD_NS, entry.key)
                 if matches(rec.metadata, wanted):
                     head, _ = await self._head(rec.id)
                     out.append(thread_of(rec, head))
@@ -98,7 +108,9 @@ class _AsyncThreads(_AsyncCore):
             rec, version = await self._thread_rec(thread_id)
             new = change(rec)
             try:
-                await self._driver.put(THREAD_NS, thread_id, self._ser.dumps(new), if_version=version)
+                await self._driver.put(
+                    THREAD_NS, thread_id, self._ser.dumps(new, at=(THREAD_NS, thread_id)), if_version=version
+                )
             except ConflictError:
                 continue
             head, _ = await self._head(thread_id)
@@ -139,7 +151,7 @@ class _AsyncThreads(_AsyncCore):
         async for entry in self._driver.scan(CKPT_NS, prefix=f"{thread_id}/"):
             keys.append(_DeleteOp(CKPT_NS, entry.key))
             if is_record_key(entry.key, thread_id):
-                rec_id = self._load(entry.value, Record).id
+                rec_id = self._load(entry.value, Record, CKPT_NS, entry.key).id
                 removed.append(rec_id)
                 keys.append(_DeleteOp(CKPT_ID_NS, rec_id))
                 self._locations.pop(rec_id, None)
@@ -186,15 +198,24 @@ class _AsyncThreads(_AsyncCore):
             copied = msgspec.structs.replace(rec, id=copy_id, thread_id=new.id, parent_id=parent)
             slot = slot_key(new.id, rec.seq)
             ops: list[Put | _DeleteOp] = [
-                Put(CKPT_ID_NS, copy_id, self._ser.dumps(IdEntry(new.id, rec.seq)), if_absent=True),
-                Put(CKPT_NS, slot, self._ser.dumps(copied), if_absent=True),
+                Put(
+                    CKPT_ID_NS,
+                    copy_id,
+                    self._ser.dumps(IdEntry(new.id, rec.seq), at=(CKPT_ID_NS, copy_id)),
+                    if_absent=True,
+                ),
+                Put(CKPT_NS, slot, self._ser.dumps(copied, at=(CKPT_NS, slot)), if_absent=True),
             ]
-            ops.extend(
-                Put(CKPT_NS, write_key(slot, w.task_id, w.channel), self._ser.dumps(w)) for w in writes
-            )
+            for w in writes:
+                key = write_key(slot, w.task_id, w.channel)
+                ops.append(Put(CKPT_NS, key, self._ser.dumps(w, at=(CKPT_NS, key))))
             await self._driver.batch(ops)
             head = Head(copy_id, rec.seq, rec.step, rec.created_at)
         if head is not None:
-            await self._driver.put(HEAD_NS, new.id, self._ser.dumps(head), if_absent=True)
-        await self._driver.put(THREAD_NS, new.id, self._ser.dumps(new), if_absent=True)
+            await self._driver.put(
+                HEAD_NS, new.id, self._ser.dumps(head, at=(HEAD_NS, new.id)), if_absent=True
+            )
+        await self._driver.put(
+            THREAD_NS, new.id, self._ser.dumps(new, at=(THREAD_NS, new.id)), if_absent=True
+        )
         return thread_of(new, head)

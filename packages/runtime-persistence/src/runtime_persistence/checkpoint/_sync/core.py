@@ -43,6 +43,7 @@ from runtime_persistence.checkpoint._shared import (
     Lru,
     RemovalListener,
     build_checkpoint,
+    check_place,
     revalidate,
 )
 from runtime_persistence.checkpoint._state import EncodedState
@@ -101,8 +102,10 @@ class _Core:
         for listener in [*self._listeners, *([extra] if extra else [])]:
             listener(thread_id, removed)
 
-    def _load(self, data: bytes, type_: type[_T]) -> _T:
-        return self._decoded.load(data, type_)
+    def _load(self, data: bytes, type_: type[_T], namespace: str, key: str) -> _T:
+        """Decode the record stored at (namespace, key): bound to that place, and holding the
+        ids that key names (CorruptionError otherwise)."""
+        return check_place(namespace, key, self._decoded.load(data, type_, (namespace, key)))
 
     # records -------------------------------------------------------------------------------------
     def _thread_rec(self, thread_id: str) -> tuple[ThreadRecord, int]:
@@ -110,19 +113,19 @@ class _Core:
         entry = self._driver.get(THREAD_NS, thread_id)
         if entry is None:
             raise NotFoundError(f"thread {thread_id} not found")
-        return self._load(entry.value, ThreadRecord), entry.version
+        return self._load(entry.value, ThreadRecord, THREAD_NS, thread_id), entry.version
 
     def _head(self, thread_id: str) -> tuple[Head | None, int | None]:
         """The thread's true head and the version of its head key. On drivers without atomic
         batches the head key may trail a record written just before a crash: follow it."""
         entry = self._driver.get(HEAD_NS, thread_id)
-        head = self._load(entry.value, Head) if entry is not None else None
+        head = self._load(entry.value, Head, HEAD_NS, thread_id) if entry is not None else None
         version = entry.version if entry is not None else None
         if not self._atomic:
             seq = head.seq + 1 if head is not None else 0
             moved = False
             while (found := self._driver.get(CKPT_NS, slot_key(thread_id, seq))) is not None:
-                rec = self._load(found.value, Record)
+                rec = self._load(found.value, Record, CKPT_NS, found.key)
                 head = Head(rec.id, rec.seq, rec.step, rec.created_at)
                 seq += 1
                 moved = True
@@ -132,7 +135,7 @@ class _Core:
 
     def _advance_head(self, thread_id: str, head: Head, version: int | None) -> int | None:
         """Move the head key forward to ``head`` unless someone moved it at least as far."""
-        data = self._ser.dumps(head)
+        data = self._ser.dumps(head, at=(HEAD_NS, thread_id))
         for _ in range(1000):
             try:
                 if version is None:
@@ -145,7 +148,7 @@ class _Core:
                     if self._driver.get(THREAD_NS, thread_id) is None:
                         return None  # the thread was deleted meanwhile
                     continue
-                if self._load(entry.value, Head).seq >= head.seq:
+                if self._load(entry.value, Head, HEAD_NS, thread_id).seq >= head.seq:
                     return entry.version
                 version = entry.version
         raise ConflictError(f"could not move the head of thread {thread_id}: too much contention")
@@ -158,7 +161,7 @@ class _Core:
         entry = self._driver.get(CKPT_ID_NS, checkpoint_id)
         if entry is None:
             raise NotFoundError(f"checkpoint {checkpoint_id} not found")
-        loc = self._load(entry.value, IdEntry)
+        loc = self._load(entry.value, IdEntry, CKPT_ID_NS, checkpoint_id)
         result = (loc.thread_id, loc.seq)
         self._locations.remember(checkpoint_id, result)
         return result
@@ -169,9 +172,9 @@ class _Core:
         writes: list[WriteRecord] = []
         for entry in self._driver.scan(CKPT_NS, prefix=slot):
             if entry.key == slot:
-                rec = self._load(entry.value, Record)
+                rec = self._load(entry.value, Record, CKPT_NS, entry.key)
             else:
-                writes.append(self._load(entry.value, WriteRecord))
+                writes.append(self._load(entry.value, WriteRecord, CKPT_NS, entry.key))
         return None if rec is None else (rec, writes)
 
     def _read(self, checkpoint_id: str) -> _Slot:
@@ -213,7 +216,7 @@ class _Core:
             ]
             for entry in entries:
                 if is_record_key(entry.key, thread_id):
-                    rec = self._load(entry.value, Record)
+                    rec = self._load(entry.value, Record, CKPT_NS, entry.key)
                     if reverse:
                         yield rec, loose
                         loose = []
@@ -222,7 +225,7 @@ class _Core:
                             yield held
                         held = (rec, [])
                 else:
-                    write = self._load(entry.value, WriteRecord)
+                    write = self._load(entry.value, WriteRecord, CKPT_NS, entry.key)
                     if reverse:
                         loose.append(write)
                     elif held is not None:
@@ -258,15 +261,20 @@ class _Core:
         head = Head(rec.id, rec.seq, rec.step, rec.created_at)
         ops: list[Put | _DeleteOp] = [
             *encoded.kv_puts,
-            Put(CKPT_ID_NS, rec.id, self._ser.dumps(IdEntry(rec.thread_id, rec.seq)), if_absent=True),
-            Put(CKPT_NS, slot, self._ser.dumps(rec), if_absent=True),
+            Put(
+                CKPT_ID_NS,
+                rec.id,
+                self._ser.dumps(IdEntry(rec.thread_id, rec.seq), at=(CKPT_ID_NS, rec.id)),
+                if_absent=True,
+            ),
+            Put(CKPT_NS, slot, self._ser.dumps(rec, at=(CKPT_NS, slot)), if_absent=True),
         ]
         if self._atomic:
             ops.append(
                 Put(
                     HEAD_NS,
                     rec.thread_id,
-                    self._ser.dumps(head),
+                    self._ser.dumps(head, at=(HEAD_NS, rec.thread_id)),
                     if_absent=head_version is None,
                     if_version=head_version,
                 )
@@ -276,7 +284,7 @@ class _Core:
         except ConflictError:
             if not self._atomic:
                 landed = self._driver.get(CKPT_NS, slot)
-                if landed is not None and self._load(landed.value, Record).id == rec.id:
+                if landed is not None and self._load(landed.value, Record, CKPT_NS, slot).id == rec.id:
                     self._advance_head(rec.thread_id, head, head_version)
                     self._remember(rec)
                     return

@@ -30,7 +30,8 @@ class _Retention(_Core):
     def pin(self, checkpoint_id: str, reason: str = "pinned") -> None:
         """Protect a checkpoint from retention (labeled checkpoints are protected already)."""
         rec = self._record_of(checkpoint_id)
-        self._driver.put(CKPT_PIN_NS, f"{rec.thread_id}/{rec.id}", self._ser.dumps(reason))
+        key = f"{rec.thread_id}/{rec.id}"
+        self._driver.put(CKPT_PIN_NS, key, self._ser.dumps(reason, at=(CKPT_PIN_NS, key)))
 
     def unpin(self, checkpoint_id: str) -> None:
         rec = self._record_of(checkpoint_id)

@@ -60,7 +60,9 @@ class _Travel(_Reads):
         )
         self._driver.put(FORK_NS, f"{slot_key(src.thread_id, src.seq)}/{thread.id}", b"\x01")
         trec = ThreadRecord(thread.id, name, thread.metadata, src.thread_id, src.id, now, now)
-        self._driver.put(THREAD_NS, thread.id, self._ser.dumps(trec), if_absent=True)
+        self._driver.put(
+            THREAD_NS, thread.id, self._ser.dumps(trec, at=(THREAD_NS, thread.id)), if_absent=True
+        )
         rec = derived_record(
             src,
             id=new_id(),

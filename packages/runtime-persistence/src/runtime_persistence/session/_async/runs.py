@@ -54,7 +54,7 @@ class AsyncRunRecords(AsyncRepository[Run]):
         await self._driver.put(RUN_STATUS_NS, self._index_entry(run), MARK)
         await self._driver.put(RUN_THREAD_NS, f"{run.thread_id}/{run.id}", MARK)
         try:
-            await self._driver.put(RUN_NS, run.id, self._ser.dumps(run), if_absent=True)
+            await self._driver.put(RUN_NS, run.id, self._ser.dumps(run, at=(RUN_NS, run.id)), if_absent=True)
         except ConflictError:
             raise ConflictError(f"run {run.id} already exists") from None
         return run

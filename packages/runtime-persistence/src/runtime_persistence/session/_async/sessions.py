@@ -63,7 +63,7 @@ class AsyncSessions(AsyncRepository[Session]):
         session = Session(
             id=new_id(), created_at=now, last_seen_at=now, name=name, metadata=dict(metadata or {})
         )
-        data = self._ser.dumps(session)
+        data = self._ser.dumps(session, at=(SESSION_NS, session.id))
         await self._driver.put(SESSION_STATUS_NS, self._index_entry(session), MARK)
         await self._driver.put(SESSION_NS, session.id, data, if_absent=True)
         return session

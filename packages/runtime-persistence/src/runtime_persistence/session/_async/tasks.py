@@ -76,7 +76,7 @@ class AsyncTasks(AsyncRepository[Task]):
             assignee=assignee,
             metadata=metadata if metadata is not None else {},
         )
-        data = self._ser.dumps(task)
+        data = self._ser.dumps(task, at=(TASK_NS, task.id))
         if parent_id is not None:
             await self._read(parent_id, "parent task id")
             await self._driver.put(TASK_CHILD_NS, f"{parent_id}/{task.id}", MARK)
@@ -103,7 +103,9 @@ class AsyncTasks(AsyncRepository[Task]):
                 progress=1.0 if new_status is TaskStatus.COMPLETED else current.progress,
             )
             try:
-                await self._driver.put(TASK_NS, task_id, self._ser.dumps(new), if_version=version)
+                await self._driver.put(
+                    TASK_NS, task_id, self._ser.dumps(new, at=(TASK_NS, task_id)), if_version=version
+                )
             except ConflictError:
                 latest, _ = await self._read(task_id)
                 if latest.status is current.status:
@@ -140,9 +142,10 @@ class AsyncTasks(AsyncRepository[Task]):
         on a bad message or level, NotFoundError if the task does not exist."""
         validate_id(task_id, "task id")
         line = TaskLog(task_id=task_id, at=self._clock.now(), message=message, level=level)
-        data = self._ser.dumps(line)
+        key = f"{task_id}/{new_id()}"
+        data = self._ser.dumps(line, at=(TASK_LOG_NS, key))
         await self._read(task_id)
-        await self._driver.put(TASK_LOG_NS, f"{task_id}/{new_id()}", data, if_absent=True)
+        await self._driver.put(TASK_LOG_NS, key, data, if_absent=True)
         return line
 
     async def logs(self, task_id: str, *, limit: int | None = None) -> list[TaskLog]:
@@ -152,6 +155,6 @@ class AsyncTasks(AsyncRepository[Task]):
             raise ValidationError(f"limit must be a non-negative integer or None, got {limit!r:.40}")
         await self._read(task_id)
         return [
-            self._ser.loads(entry.value, TaskLog)
+            self._ser.loads(entry.value, TaskLog, at=(TASK_LOG_NS, entry.key))
             async for entry in self._driver.scan(TASK_LOG_NS, prefix=f"{task_id}/", limit=limit)
         ]

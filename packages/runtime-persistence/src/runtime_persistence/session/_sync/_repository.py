@@ -12,6 +12,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar, cast
 from runtime_core import (
     Clock,
     ConflictError,
+    CorruptionError,
     Driver,
     NotFoundError,
     Serializer,
@@ -74,7 +75,19 @@ class Repository(Generic[R]):
         entry = self._driver.get(self._ns, record_id)
         if entry is None:
             raise NotFoundError(f"{self._what} {record_id} not found")
-        return self._ser.loads(entry.value, self._record), entry.version
+        return self._decode(record_id, entry.value), entry.version
+
+    def _decode(self, record_id: str, data: bytes) -> R:
+        """The record stored under ``record_id``: bound to it and carrying that id
+        (CorruptionError for a record copied or moved there from another key)."""
+        record: R = self._ser.loads(data, self._record, at=(self._ns, record_id))
+        own = getattr(record, "id", record_id)
+        if own != record_id:
+            raise CorruptionError(
+                f"the {self._what} record at {record_id!r:.200} is {own!r:.200}: it was copied or "
+                "moved from another key"
+            )
+        return record
 
     def _change(self, record_id: str, fn: Callable[[R], R]) -> tuple[R, bool]:
         """Apply ``fn`` to the current record by compare-and-set, re-reading on each lost race
@@ -91,7 +104,9 @@ class Repository(Generic[R]):
             if new_key is not None and new_key != old_key:
                 self._driver.put(self._status_ns, new_key, MARK)
             try:
-                self._driver.put(self._ns, record_id, self._ser.dumps(new), if_version=version)
+                self._driver.put(
+                    self._ns, record_id, self._ser.dumps(new, at=(self._ns, record_id)), if_version=version
+                )
             except ConflictError:
                 continue
             if old_key is not None and new_key != old_key:
@@ -119,11 +134,12 @@ class Repository(Generic[R]):
             entries = [entry for entry in scan]
             for entry in entries:
                 if ns == self._ns:
-                    yield self._ser.loads(entry.value, self._record)
+                    yield self._decode(entry.key, entry.value)
                     continue
-                found = self._driver.get(self._ns, entry.key[len(prefix) :])
+                record_id = entry.key[len(prefix) :]
+                found = self._driver.get(self._ns, record_id)
                 if found is not None:
-                    yield self._ser.loads(found.value, self._record)
+                    yield self._decode(record_id, found.value)
             if len(entries) < page:
                 return
             cursor = entries[-1].key

@@ -70,14 +70,14 @@ class Events(Repository[Event]):
         ConflictError if an event with this id exists."""
         if not isinstance(event, Event):
             raise ValidationError(f"append() takes a runtime_core.Event, got {type(event).__name__}")
-        data = self._ser.dumps(event)
+        data = self._ser.dumps(event, at=(EVENT_NS, event.id))
         index_key = topic_prefix(event.topic) + event.id
         self._driver.put(EVENT_TOPIC_NS, index_key, MARK)
         try:
             self._driver.put(EVENT_NS, event.id, data, if_absent=True)
         except ConflictError:
             existing = self._driver.get(EVENT_NS, event.id)
-            if existing is not None and self._ser.loads(existing.value, Event).topic != event.topic:
+            if existing is not None and self._decode(event.id, existing.value).topic != event.topic:
                 self._driver.delete(EVENT_TOPIC_NS, index_key)  # ours pointed at another topic's event
             raise ConflictError(f"event {event.id} already exists") from None
         return event
@@ -106,7 +106,7 @@ class Events(Repository[Event]):
         if topic is None:
             # a page is read whole first, so no driver cursor stays open while the caller works
             for entry in [e for e in self._driver.scan(EVENT_NS, after=after, limit=limit)]:
-                yield self._ser.loads(entry.value, Event)
+                yield self._decode(entry.key, entry.value)
             return
         prefix = topic_prefix(topic)
         left = limit

@@ -77,7 +77,7 @@ class Tasks(Repository[Task]):
             assignee=assignee,
             metadata=metadata if metadata is not None else {},
         )
-        data = self._ser.dumps(task)
+        data = self._ser.dumps(task, at=(TASK_NS, task.id))
         if parent_id is not None:
             self._read(parent_id, "parent task id")
             self._driver.put(TASK_CHILD_NS, f"{parent_id}/{task.id}", MARK)
@@ -104,7 +104,9 @@ class Tasks(Repository[Task]):
                 progress=1.0 if new_status is TaskStatus.COMPLETED else current.progress,
             )
             try:
-                self._driver.put(TASK_NS, task_id, self._ser.dumps(new), if_version=version)
+                self._driver.put(
+                    TASK_NS, task_id, self._ser.dumps(new, at=(TASK_NS, task_id)), if_version=version
+                )
             except ConflictError:
                 latest, _ = self._read(task_id)
                 if latest.status is current.status:
@@ -141,9 +143,10 @@ class Tasks(Repository[Task]):
         on a bad message or level, NotFoundError if the task does not exist."""
         validate_id(task_id, "task id")
         line = TaskLog(task_id=task_id, at=self._clock.now(), message=message, level=level)
-        data = self._ser.dumps(line)
+        key = f"{task_id}/{new_id()}"
+        data = self._ser.dumps(line, at=(TASK_LOG_NS, key))
         self._read(task_id)
-        self._driver.put(TASK_LOG_NS, f"{task_id}/{new_id()}", data, if_absent=True)
+        self._driver.put(TASK_LOG_NS, key, data, if_absent=True)
         return line
 
     def logs(self, task_id: str, *, limit: int | None = None) -> list[TaskLog]:
@@ -153,6 +156,6 @@ class Tasks(Repository[Task]):
             raise ValidationError(f"limit must be a non-negative integer or None, got {limit!r:.40}")
         self._read(task_id)
         return [
-            self._ser.loads(entry.value, TaskLog)
+            self._ser.loads(entry.value, TaskLog, at=(TASK_LOG_NS, entry.key))
             for entry in self._driver.scan(TASK_LOG_NS, prefix=f"{task_id}/", limit=limit)
         ]

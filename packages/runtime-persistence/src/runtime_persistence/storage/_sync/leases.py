@@ -12,6 +12,7 @@ from datetime import timedelta
 from runtime_core import (
     Clock,
     ConflictError,
+    CorruptionError,
     Driver,
     Lease,
     RuntimeBusyError,
@@ -53,11 +54,16 @@ class Leases:
         entry = self._driver.get(LEASE_NS, thread_id)
         if entry is None:
             return None, None
-        rec: LeaseRecord = self._serializer.loads(entry.value, LeaseRecord)
+        rec: LeaseRecord = self._serializer.loads(entry.value, LeaseRecord, at=(LEASE_NS, thread_id))
+        if rec.thread_id != thread_id:
+            raise CorruptionError(
+                f"the lease at {thread_id!r:.200} is thread {rec.thread_id!r:.200}'s: it was copied "
+                "or moved from another key"
+            )
         return lease_of(rec), entry.version
 
     def _encode(self, lease: Lease) -> bytes:
-        return self._serializer.dumps(record_of(lease))
+        return self._serializer.dumps(record_of(lease), at=(LEASE_NS, lease.thread_id))
 
     def acquire(self, thread_id: str, holder: str, ttl: timedelta) -> Lease:
         """Take ``thread_id`` for ``holder`` (a run id) for ``ttl``.

@@ -35,16 +35,26 @@ def doc_id(namespace: str, key: str) -> str:
     return f"{namespace}|{key}"
 
 
-def client_options(clean_url: str) -> dict[str, Any]:
-    """The pymongo client options the driver sets: an application name, and connection and
-    server selection timeouts unless the URL sets them."""
+def client_options(clean_url: str, password: str | None = None) -> dict[str, Any]:
+    """The pymongo client options the driver sets: an application name, connection and server
+    selection timeouts unless the URL sets them, and the password read from ``password_file=``
+    (the user name stays in the URL)."""
     lowered = clean_url.lower()
     options: dict[str, Any] = {"appname": "keepup"}
+    if password is not None:
+        options["password"] = password
     if "serverselectiontimeoutms" not in lowered:
         options["serverSelectionTimeoutMS"] = int(DEFAULT_CONNECT_TIMEOUT * 1000)
     if "connecttimeoutms" not in lowered:
         options["connectTimeoutMS"] = int(DEFAULT_CONNECT_TIMEOUT * 1000)
     return options
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without its ``user[:password]@`` part."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, tail = rest.partition("/")
+    return scheme + sep + host.rpartition("@")[2] + slash + tail
 
 
 def write_concern(durability: Durability) -> dict[str, Any]:

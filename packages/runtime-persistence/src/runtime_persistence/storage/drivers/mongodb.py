@@ -30,7 +30,8 @@ journaled on a majority); ``relaxed`` with ``w: 1`` and no journal wait.
 
 Limits: a value can be as large as the server's document limit (16 MiB) less some room for the
 key. URL options: ``prefix`` (collection-name prefix, at most 32 of ``a-z 0-9 _``),
-``max_value_size``; every other query parameter is a pymongo URI option
+``max_value_size``, ``password_file`` (the password is the file's first line, read when the
+store is opened, so it never has to be in the URL); every other query parameter is a pymongo URI option
 (``serverSelectionTimeoutMS`` and ``connectTimeoutMS`` default to 5 seconds).
 
 **Untested against a server in this repository's CI** (no MongoDB there): the conformance suite

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from bson.int64 import Int64
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
-from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    CollectionInvalid,
+    ConfigurationError,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 from runtime_core import BlobInfo, ConflictError, Delete, Entry, KeepupError, Put, utc_now
@@ -27,6 +34,7 @@ from runtime_persistence.storage.drivers._sync._kv import (
     Published,
     _KeyValueServer,
 )
+from runtime_persistence.storage.drivers._sync._streams import password_from_file
 
 __all__ = ["MongoDriver"]
 
@@ -44,12 +52,18 @@ class MongoDriver(_KeyValueServer):
     _max_value_ceiling = core.MAX_VALUE_CEILING
     _atomic_batch = False  # see the module docstring: conditions checked first, then applied
     _read_ahead = 4  # chunk documents fetched per query
+    _options: ClassVar[tuple[str, ...]] = ("prefix", "max_value_size", "password_file")
 
-    def _make_client(self) -> None:
+    def _make_client(self, password: str | None = None) -> None:
+        options = core.client_options(self._client_url, password)
+        self._missing_password: PyMongoError | None = None
         try:
-            self._client: MongoClient[core.Doc] = MongoClient(
-                self._client_url, **core.client_options(self._client_url)
-            )
+            self._client: MongoClient[core.Doc] = MongoClient(self._client_url, **options)
+        except ConfigurationError as exc:  # a user name without a password: password_file= may give it
+            if password is not None or core.without_userinfo(self._client_url) == self._client_url:
+                raise unavailable(self._kind, self._raw_url, exc) from None
+            self._client = MongoClient(core.without_userinfo(self._client_url), **options)
+            self._missing_password = exc  # reported by _open unless a password file is given
         except PyMongoError as exc:  # a malformed URL or option
             raise unavailable(self._kind, self._raw_url, exc) from None
         self._db = self._client.get_default_database(
@@ -64,6 +78,10 @@ class MongoDriver(_KeyValueServer):
     def _open(self) -> None:
         """Ask the server its limits, create the collections and indexes (each opener may race
         another: creating what exists is harmless) and refuse a non-binary collation."""
+        self._apply_password_file()
+        if self._missing_password is not None:
+            self._client.close()
+            raise unavailable(self._kind, self._raw_url, self._missing_password)
         try:
             try:
                 hello = self._db.command("hello")
@@ -84,6 +102,18 @@ class MongoDriver(_KeyValueServer):
             self._client.close()
             raise unavailable(self._kind, self._raw_url, exc) from None
         self._max_value_size = core.value_limit(hello, self._requested_max_value)
+
+    def _apply_password_file(self) -> None:
+        """With the ``password_file=`` option (URL or keyword), read the password from that file
+        (on a worker thread in the async driver) and make the client anew with it: the password
+        is never in the URL, so ``ps`` never shows it. ValidationError if the file cannot be
+        read (naming the path, never the content)."""
+        path = self._opened_with.get("password_file")
+        if not path:
+            return
+        password = password_from_file(str(path), self._kind)
+        self._client.close()
+        self._make_client(password)
 
     # key-value ---------------------------------------------------------------------------------
     def _read(self, namespace: str, key: str) -> Entry | None:
