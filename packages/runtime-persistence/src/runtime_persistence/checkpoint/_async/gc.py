@@ -36,7 +36,9 @@ from runtime_persistence.checkpoint._records import (
     Record,
     WriteRecord,
     is_record_key,
+    lane_of,
     slot_key,
+    thread_of_lane,
 )
 from runtime_persistence.checkpoint._state import (
     BLOB_NS,
@@ -84,8 +86,9 @@ async def collect(
     orphan_keys: list[str] = []
     orphan_ids: list[str] = []
     async for entry in driver.scan(CKPT_NS):
-        thread_id = entry.key.split("/", 1)[0]
-        is_record = is_record_key(entry.key, thread_id)
+        lane_key = entry.key.split("/", 1)[0]
+        thread_id = thread_of_lane(lane_key)
+        is_record = is_record_key(entry.key, lane_key)
         if is_record:
             rec = _decode(ser, entry.value, Record)
             refs = list(iter_blob_refs(rec.channels))
@@ -124,7 +127,7 @@ async def collect(
         if entry.key in published:
             continue
         loc = _decode(ser, entry.value, IdEntry)
-        found = await driver.get(CKPT_NS, slot_key(loc.thread_id, loc.seq))
+        found = await driver.get(CKPT_NS, slot_key(lane_of(loc), loc.seq))
         if found is not None:
             found_rec = _decode(ser, found.value, Record)
             live.update(iter_blob_refs(found_rec.channels))

@@ -1,0 +1,1 @@
+"""Keepup as a LangGraph checkpointer."""
