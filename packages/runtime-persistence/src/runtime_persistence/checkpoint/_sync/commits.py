@@ -58,6 +58,7 @@ class _Commits(_Keyed):
         namespace: str = "",
         external_key: str | None = None,
         branch_from: str | None = None,
+        new_root: bool = False,
     ) -> Checkpoint:
         """Write a checkpoint after ``parent_id`` (default: the thread's head) and make it the head.
 
@@ -73,10 +74,12 @@ class _Commits(_Keyed):
         scalar metadata is then indexed too (:meth:`list_all`). ``branch_from`` saves an explicit
         branch: the parent is that checkpoint (of this thread and namespace) whether or not it is
         the head, the checkpoint is recorded with ``branch=True`` and becomes the head; a
-        concurrent writer cannot make it fail, as it claims nothing about the head."""
-        if branch_from is not None:
-            if parent_id is not None:
-                raise ValidationError("give parent_id (extend the head) or branch_from, not both")
+        concurrent writer cannot make it fail, as it claims nothing about the head. ``new_root``
+        is a branch from nothing: a checkpoint without a parent in a namespace that may already
+        hold checkpoints."""
+        if branch_from is not None or new_root:
+            if parent_id is not None or (branch_from is not None and new_root):
+                raise ValidationError("give one of parent_id (extend the head), branch_from or new_root")
             return self._save_branch(
                 thread_id,
                 state,
@@ -133,7 +136,7 @@ class _Commits(_Keyed):
         self,
         thread_id: str,
         state: Mapping[str, Any],
-        branch_from: str,
+        branch_from: str | None,
         *,
         source: CheckpointSource,
         step: int | None,
@@ -145,16 +148,18 @@ class _Commits(_Keyed):
         external_key: str | None,
     ) -> Checkpoint:
         lane_ = lane(validate_id(thread_id, "thread id"), check_namespace(namespace))
-        parent = self._record_of(branch_from)
-        if lane_of(parent) != lane_:
+        parent = None if branch_from is None else self._record_of(branch_from)
+        if parent is not None and lane_of(parent) != lane_:
             raise ValidationError(
                 f"checkpoint {branch_from} is not in thread {thread_id} namespace {namespace!r}"
             )
+        if parent is None:
+            self._thread_rec(thread_id)
         cp = Checkpoint(
             id=new_id(),
             thread_id=thread_id,
-            parent_id=parent.id,
-            step=parent.step + 1 if step is None else step,
+            parent_id=None if parent is None else parent.id,
+            step=(0 if parent is None else parent.step + 1) if step is None else step,
             source=source,
             created_at=self._clock.now(),
             state=dict(state),
@@ -166,7 +171,7 @@ class _Commits(_Keyed):
             external_key=external_key,
             branch=True,
         )
-        known = set(iter_blob_refs(parent.channels))
+        known = set() if parent is None else set(iter_blob_refs(parent.channels))
         encoded = self._channels.encode(cp.state, known)
         for _ in range(100):
             head, version = self._head(lane_)

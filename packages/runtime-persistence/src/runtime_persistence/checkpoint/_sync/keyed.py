@@ -204,6 +204,14 @@ class _Keyed(_Core):
         except NotFoundError:
             return None
 
+    def head_key(self, thread_id: str, *, namespace: str = "") -> tuple[str, str | None] | None:
+        """(id, external key) of the head of a thread's namespace, None while it is empty: one
+        read of the head key, and of its record unless it was saved or read here recently."""
+        head, _ = self._head(lane(validate_id(thread_id, "thread id"), check_namespace(namespace)))
+        if head is None:
+            return None
+        return head.id, (self._record_of(head.id)).key
+
     # pending writes by checkpoint key ------------------------------------------------------------
     def put_keyed_writes(
         self,
