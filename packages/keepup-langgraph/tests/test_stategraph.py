@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
-from runtime_persistence import Checkpoints, open_store
+from runtime_persistence import open_store
 from runtime_persistence.testing import driver_params, isolated_url
 
 DRIVERS = driver_params(["sqlite", "postgres", "redis"])
