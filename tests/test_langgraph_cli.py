@@ -42,7 +42,9 @@ def test_show_and_diff_render_langgraph_values(tmp_path: Path) -> None:
     g.add_edge(START, "hello")
     g.add_edge("hello", END)
     with KeepupSaver.from_url(store) as saver:
-        g.compile(checkpointer=saver).invoke({"log": ["start"], "messages": []}, {"configurable": {"thread_id": "t"}})
+        g.compile(checkpointer=saver).invoke(
+            {"log": ["start"], "messages": []}, {"configurable": {"thread_id": "t"}}
+        )
         thread = saver.checkpoints.find_thread("t")
         assert thread is not None
         ids = [cp.id for cp in saver.checkpoints.list(thread.id)]

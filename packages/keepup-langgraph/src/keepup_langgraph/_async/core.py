@@ -214,11 +214,12 @@ class _AsyncSaverCore:
                     before_id, before_key = bound.id, None
         out: builtins.list[KeepupCheckpoint] = []
         while limit is None or len(out) < limit:
+            want = _PAGE if limit is None or before_key is not None else min(_PAGE, limit - len(out))
             page = await self.checkpoints.list(
-                thread_id, namespace=namespace, metadata=filter, before=before_id, limit=_PAGE
+                thread_id, namespace=namespace, metadata=filter, before=before_id, limit=want
             )
             out += [cp for cp in page if before_key is None or (cp.external_key or "") < before_key]
-            if len(page) < _PAGE:
+            if len(page) < want:
                 break
             before_id = page[-1].id
         return out if limit is None else out[:limit]
