@@ -215,6 +215,14 @@ class _AsyncKeyed(_AsyncCore):
             return None
         return head.id, (await self._record_of(head.id)).key
 
+    async def _keyed_writes_of(self, rec: Record) -> builtins.list[KeyedWrite]:
+        if rec.key is None:
+            return []
+        prefix = keyed_write_prefix(lane_of(rec), rec.key)
+        return [
+            self._load(e.value, KeyedWrite) async for e in self._driver.scan(CKPT_WRITE_NS, prefix=prefix)
+        ]
+
     # pending writes by checkpoint key ------------------------------------------------------------
     async def put_keyed_writes(
         self,

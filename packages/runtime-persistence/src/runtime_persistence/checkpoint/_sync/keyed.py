@@ -212,6 +212,12 @@ class _Keyed(_Core):
             return None
         return head.id, (self._record_of(head.id)).key
 
+    def _keyed_writes_of(self, rec: Record) -> builtins.list[KeyedWrite]:
+        if rec.key is None:
+            return []
+        prefix = keyed_write_prefix(lane_of(rec), rec.key)
+        return [self._load(e.value, KeyedWrite) for e in self._driver.scan(CKPT_WRITE_NS, prefix=prefix)]
+
     # pending writes by checkpoint key ------------------------------------------------------------
     def put_keyed_writes(
         self,
