@@ -42,7 +42,16 @@ async def _destroy(driver: Any) -> None:
         await closed
 
 
-@pytest.mark.parametrize("param", driver_params(modes=("sync", "async")))
+# Every driver in both modes; to keep this package's quick run short, the runs that add the least
+# (files, MySQL, and the async twins on servers) are marked slow and run in `nox -s stress`.
+_QUICK = {"memory", "sqlite", "postgres", "redis", "memory+async", "sqlite+async"}
+PARAMS = [
+    p if p.values[0] in _QUICK else pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow])
+    for p in driver_params(modes=("sync", "async"))
+]
+
+
+@pytest.mark.parametrize("param", PARAMS)
 def test_langgraph_conformance_suite_passes_in_full(param: str, tmp_path: Path) -> None:
     name, mode = split_mode(param)
 
