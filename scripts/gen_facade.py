@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.workspace import ROOT, load_packages, topological_order
+from scripts.workspace import ROOT, internal_closure, load_packages, topological_order
 
 __all__ = ["FACADE_MODULES", "LEGACY_MODULES", "FacadeError", "generate", "main"]
 
@@ -169,8 +169,11 @@ def _render(
 
 
 def _library_modules() -> list[str]:
+    """The packages the facade depends on (framework adapters, which depend on persistence and
+    which no library imports, are not among them: they are not re-exported)."""
     packages = load_packages()
-    return [packages[n].import_name for n in topological_order(packages) if n != FACADE_DIST]
+    closure = set(internal_closure(FACADE_DIST, packages))
+    return [packages[n].import_name for n in topological_order(packages) if n in closure and n != FACADE_DIST]
 
 
 def _facade_modules() -> list[str]:

@@ -112,6 +112,17 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "runtime_telemetry.recorder",
         ),
     ],
+    "langgraph-adapter-apart": [
+        ("keepup-langgraph/src/keepup_langgraph/_mapping.py", "import keepup", "keepup_langgraph._mapping"),
+    ],
+    "libraries-never-import-the-langgraph-adapter": [
+        (
+            "runtime-persistence/src/runtime_persistence/storage/stores.py",
+            "import keepup_langgraph",
+            "runtime_persistence.storage.stores",
+        ),
+        ("keepup-runtime/src/keepup/__init__.py", "import keepup_langgraph.savers", "keepup"),
+    ],
     "acyclic-siblings": [
         (
             "runtime-telemetry/src/runtime_telemetry/logs.py",

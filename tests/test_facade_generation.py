@@ -54,3 +54,10 @@ def test_a_new_public_name_makes_the_check_fail(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(runtime_tools, "__all__", [*runtime_tools.__all__, "brand_new_tool"])
     monkeypatch.setattr(sys, "argv", ["gen_facade.py", "--check"])
     assert gen_facade.main(["--check"]) == 1
+
+
+def test_framework_adapters_are_not_reexported_by_the_facade() -> None:
+    # keepup-langgraph depends on persistence; the facade does not depend on it, so the
+    # generated facade must not import it (no library package imports an adapter)
+    text = gen_facade.generate()[load_packages()["keepup-runtime"].src / "__init__.py"]
+    assert "keepup_langgraph" not in text and "KeepupSaver" not in text

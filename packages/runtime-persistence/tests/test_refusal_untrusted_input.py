@@ -147,9 +147,20 @@ IMPORT_BY_NAME: list[Any] = [
 
 @pytest.mark.parametrize("value", IMPORT_BY_NAME, ids=repr)
 @pytest.mark.parametrize("codec", [1, 2], ids=["msgpack", "json"])
-def test_payloads_naming_a_class_or_function_to_import_are_refused(value: Any, codec: int) -> None:
+def test_payloads_naming_a_class_or_function_to_import_are_refused_in_strict_mode(
+    value: Any, codec: int
+) -> None:
     payload = msgspec.msgpack.encode(value) if codec == 1 else msgspec.json.encode(value)
-    refused(envelope(payload, codec))
+    refused(envelope(payload, codec), EnvelopeSerializer(strict_keys=True))
+
+
+@pytest.mark.parametrize("value", IMPORT_BY_NAME, ids=repr)
+@pytest.mark.parametrize("codec", [1, 2], ids=["msgpack", "json"])
+def test_payloads_naming_a_class_or_function_come_back_as_inert_plain_data(value: Any, codec: int) -> None:
+    payload = msgspec.msgpack.encode(value) if codec == 1 else msgspec.json.encode(value)
+    with sentinels() as touched:
+        out = loads(envelope(payload, codec))
+    assert touched == [] and out == value
 
 
 # lone surrogates and invalid UTF-8 ----------------------------------------------------------------
@@ -267,5 +278,6 @@ def test_typed_records_refuse_hostile_fields(payload: bytes) -> None:
     # Building the decoder for a type resolves that type's own annotations (this module uses
     # postponed annotations, which typing evaluates): that reads our source, not the data, so it
     # happens once before the sentinels go up.
+    serializer = EnvelopeSerializer(strict_keys=True)
     assert serializer.loads(serializer.dumps(Record("ok", {})), Record) == Record("ok", {})
     refused(envelope(payload), serializer, type=Record)

@@ -99,9 +99,23 @@ def test_nan_is_stored_when_allowed() -> None:
 
 
 @pytest.mark.parametrize("key", ["__class__", "__reduce__", "__init__", "py/object", "py/reduce"])
-def test_reserved_keys_are_refused_on_encode(key: str) -> None:
+def test_reserved_keys_are_refused_on_encode_in_strict_mode(key: str) -> None:
     with pytest.raises(ValidationError):
-        dumps({"ok": [{key: "os.system"}]})
+        EnvelopeSerializer(strict_keys=True).dumps({"ok": [{key: "os.system"}]})
+
+
+@pytest.mark.parametrize("codec", ["msgpack", "json"])
+def test_keys_of_any_shape_are_stored_and_returned_as_plain_data(codec: str) -> None:
+    value = {
+        "__start__": 1,
+        "__interrupt__": [{"__pregel_resume": "x"}],
+        "py/object": "os.system",
+        "lc": 1,
+        "type": "constructor",
+        "id": ["langchain", "HumanMessage"],
+    }
+    ser = EnvelopeSerializer(codec)
+    assert ser.loads(ser.dumps(value)) == value
 
 
 def test_ordinary_underscore_keys_are_fine() -> None:

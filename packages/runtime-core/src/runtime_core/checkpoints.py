@@ -51,13 +51,17 @@ class CheckpointSource(StrEnum):
 class PendingWrite:
     """A write made after a checkpoint and before the next one (a tool result, typically).
 
-    Stored as soon as it happens so that a crash never loses, or re-runs, the work behind it."""
+    Stored as soon as it happens so that a crash never loses, or re-runs, the work behind it.
+    ``task_path`` and ``index`` are a framework's own coordinates of the write (LangGraph's task
+    path and write index); ``index`` is negative for special channels (errors, interrupts)."""
 
     checkpoint_id: str
     task_id: str
     channel: str
     value: Any
     created_at: datetime
+    task_path: str = ""
+    index: int = 0
 
     def __post_init__(self) -> None:
         validate_id(self.checkpoint_id, "checkpoint id")
@@ -65,11 +69,20 @@ class PendingWrite:
         check_name(self.channel, "pending write channel", allow_empty=False)
         check_plain(self.value, "pending write value")
         check_aware(self.created_at, "created_at")
+        check_name(self.task_path, "pending write task path")
+        if isinstance(self.index, bool) or not isinstance(self.index, int):
+            raise ValidationError(f"pending write index must be an int, got {self.index!r:.40}")
 
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """One immutable point in a thread: the agent state (channels) and what goes with it."""
+    """One immutable point in a thread: the agent state (channels) and what goes with it.
+
+    ``namespace`` places it in one of the thread's checkpoint namespaces ("" is the thread's
+    own line; a subgraph has its own), each with its own head. ``external_key`` is a
+    caller-chosen id (a framework's checkpoint id), unique in its thread and namespace.
+    ``branch`` is true when it was saved as an explicit branch from a checkpoint that was not
+    the head at the time (time travel), rather than as the next step of the head."""
 
     id: str
     thread_id: str
@@ -83,9 +96,17 @@ class Checkpoint:
     pending_writes: tuple[PendingWrite, ...] = ()
     workspace: WorkspaceRef | None = None
     artifacts: tuple[ArtifactRef, ...] = ()
+    namespace: str = ""
+    external_key: str | None = None
+    branch: bool = False
 
     def __post_init__(self) -> None:
         validate_id(self.id, "checkpoint id")
+        check_name(self.namespace, "checkpoint namespace")
+        if self.external_key is not None:
+            check_name(self.external_key, "checkpoint external key", allow_empty=False)
+        if not isinstance(self.branch, bool):
+            raise ValidationError("branch must be a bool")
         validate_id(self.thread_id, "thread id")
         if self.parent_id is not None:
             validate_id(self.parent_id, "parent checkpoint id")

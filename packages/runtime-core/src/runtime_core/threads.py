@@ -18,6 +18,8 @@ class Thread:
 
     ``head`` is the id of its latest checkpoint (None while empty). A fork records the thread it
     came from (``parent_thread_id``) and the checkpoint it starts from (``forked_from``).
+    ``external_key`` is a caller-chosen id (a framework's own thread id): unique in a store,
+    indexed, any non-empty string.
     """
 
     id: str
@@ -28,6 +30,7 @@ class Thread:
     parent_thread_id: str | None = None
     forked_from: str | None = None
     head: str | None = None
+    external_key: str | None = None
 
     def __post_init__(self) -> None:
         validate_id(self.id, "thread id")
@@ -41,3 +44,5 @@ class Thread:
             validate_id(self.forked_from, "forked_from checkpoint id")
         if self.head is not None:
             validate_id(self.head, "head checkpoint id")
+        if self.external_key is not None:
+            check_name(self.external_key, "thread external key", allow_empty=False)

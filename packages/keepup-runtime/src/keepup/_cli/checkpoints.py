@@ -9,6 +9,7 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 from runtime_core import Checkpoint, Driver, FileChange, ValidationError
+from runtime_persistence import diff_states
 from runtime_persistence.checkpoint.export import export_threads, import_threads
 from runtime_persistence.storage.private import create_private_file
 
@@ -42,6 +43,7 @@ from keepup._cli.shapes import (
     restore_report_json,
     thread_json,
 )
+from keepup._cli.values import decoders, render_values
 
 __all__ = ["app"]
 
@@ -194,7 +196,10 @@ def diff(
     both have a snapshot of the same workspace."""
     runtime = runtime_of(ctx)
     old, new = runtime.checkpoints.get(a), runtime.checkpoints.get(b)
-    entries = runtime.checkpoints.diff(a, b)
+    if decoders():  # an installed adapter can read its own values: compare what they say
+        entries = diff_states(render_values(old.state), render_values(new.state))
+    else:
+        entries = runtime.checkpoints.diff(a, b)
     files: list[FileChange] | None = None
     if (
         old.workspace is not None

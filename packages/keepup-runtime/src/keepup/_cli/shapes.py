@@ -23,6 +23,7 @@ from runtime_core import (
 )
 
 from keepup._cli.rendering import plain
+from keepup._cli.values import render_values
 
 __all__ = [
     "artifact_json",
@@ -75,12 +76,12 @@ def checkpoint_json(cp: Checkpoint, *, state: bool = False) -> dict[str, Any]:
         "pending_write_count": len(cp.pending_writes),
     }
     if state:
-        out["state"] = plain(cp.state)
+        out["state"] = plain(render_values(cp.state))
         out["pending_writes"] = [
             {
                 "task_id": w.task_id,
                 "channel": w.channel,
-                "value": plain(w.value),
+                "value": plain(render_values(w.value)),
                 "created_at": w.created_at.isoformat(),
             }
             for w in cp.pending_writes

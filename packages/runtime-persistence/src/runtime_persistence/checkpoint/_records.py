@@ -13,20 +13,36 @@ from runtime_persistence.checkpoint._state import ChannelRef
 
 __all__ = [
     "CKPT_ID_NS",
+    "CKPT_KEY_NS",
+    "CKPT_META_NS",
     "CKPT_NS",
     "CKPT_PIN_NS",
+    "CKPT_WRITE_NS",
     "FORK_NS",
     "HEAD_NS",
+    "NS_NS",
     "RECORD_FORMAT",
     "SEQ_DIGITS",
+    "THREAD_KEY_NS",
     "THREAD_NS",
     "Head",
     "IdEntry",
+    "KeyedWrite",
     "Record",
+    "ThreadKey",
     "ThreadRecord",
     "WriteRecord",
+    "ckpt_key_key",
     "is_record_key",
+    "keyed_write_key",
+    "keyed_write_prefix",
+    "lane",
+    "lane_of",
+    "meta_index_keys",
+    "meta_index_prefix",
     "slot_key",
+    "thread_key_key",
+    "thread_of_lane",
     "write_key",
 ]
 
@@ -36,6 +52,11 @@ CKPT_PIN_NS = "ckpt.pin"
 THREAD_NS = "thread"
 HEAD_NS = "thread.head"
 FORK_NS = "thread.fork"
+THREAD_KEY_NS = "thread.key"
+CKPT_KEY_NS = "ckpt.key"
+CKPT_WRITE_NS = "ckpt.write"
+CKPT_META_NS = "ckpt.meta"
+NS_NS = "thread.ns"
 
 RECORD_FORMAT = 1
 SEQ_DIGITS = 12
@@ -57,6 +78,9 @@ class Record(msgspec.Struct, array_like=True, frozen=True):
     channels: dict[str, ChannelRef]
     workspace: tuple[str, str] | None = None
     artifacts: list[tuple[str, str, int]] = []
+    namespace: str = ""
+    key: str | None = None
+    branch: bool = False
 
 
 class WriteRecord(msgspec.Struct, array_like=True, frozen=True):
@@ -78,6 +102,7 @@ class ThreadRecord(msgspec.Struct, array_like=True, frozen=True):
     forked_from: str | None
     created_at: datetime
     updated_at: datetime
+    external_key: str | None = None
 
 
 class Head(msgspec.Struct, array_like=True, frozen=True):
@@ -94,6 +119,77 @@ class IdEntry(msgspec.Struct, array_like=True, frozen=True):
 
     thread_id: str
     seq: int
+    namespace: str = ""
+
+
+class ThreadKey(msgspec.Struct, array_like=True, frozen=True):
+    """The thread that owns a caller-chosen external key."""
+
+    external_key: str
+    thread_id: str
+
+
+class KeyedWrite(msgspec.Struct, array_like=True, frozen=True):
+    """A pending write addressed by its checkpoint's external key, which may be stored before
+    the checkpoint itself is (LangGraph writes a task's results while the save of their
+    checkpoint is still under way). The value is stored inline, as plain data."""
+
+    checkpoint_key: str
+    task_id: str
+    task_path: str
+    index: int
+    channel: str
+    value: Any
+    created_at: datetime
+
+
+def _h(text: str, n: int = 32) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+def lane(thread_id: str, namespace: str) -> str:
+    """The key prefix of one checkpoint namespace of a thread: the thread id itself for the
+    thread's own line (""), so stores written before namespaces existed read unchanged."""
+    return thread_id if not namespace else f"{thread_id}+{_h(namespace, 24)}"
+
+
+def lane_of(rec: Record | IdEntry) -> str:
+    return lane(rec.thread_id, rec.namespace)
+
+
+def thread_of_lane(key: str) -> str:
+    """The thread id of a lane (or of any ``{lane}/...`` key)."""
+    return key.split("/", 1)[0].split("+", 1)[0]
+
+
+def thread_key_key(external_key: str) -> str:
+    return _h(external_key, 64)
+
+
+def ckpt_key_key(lane_: str, external_key: str) -> str:
+    return f"{lane_}/{_h(external_key, 64)}"
+
+
+def keyed_write_prefix(lane_: str, checkpoint_key: str) -> str:
+    return f"{lane_}/{_h(checkpoint_key, 32)}/"
+
+
+def keyed_write_key(lane_: str, checkpoint_key: str, task_id: str, index: int) -> str:
+    """Sorts by task, then by index (negative indexes, the special channels, first)."""
+    return f"{keyed_write_prefix(lane_, checkpoint_key)}{_h(task_id, 24)}/{index + 2**31:010d}"
+
+
+def meta_index_prefix(field: str, value: Any) -> str:
+    return f"{_h(f'{field}={type(value).__name__}:{value!r}', 32)}/"
+
+
+def meta_index_keys(metadata: dict[str, Any], checkpoint_id: str) -> list[str]:
+    """Index keys of a checkpoint's top-level scalar metadata (str, int, bool) values."""
+    return [
+        f"{meta_index_prefix(k, v)}{checkpoint_id}"
+        for k, v in metadata.items()
+        if isinstance(v, (str, int, bool)) and (not isinstance(v, str) or len(v) <= 256)
+    ]
 
 
 def slot_key(thread_id: str, seq: int) -> str:

@@ -28,9 +28,11 @@ from runtime_core import (
 from runtime_persistence.checkpoint._records import (
     RECORD_FORMAT,
     Head,
+    KeyedWrite,
     Record,
     ThreadRecord,
     WriteRecord,
+    lane_of,
     slot_key,
     write_key,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "build_checkpoint",
     "check_filter",
     "check_limit",
+    "check_namespace",
     "check_place",
     "derived_record",
     "diff_states",
@@ -74,6 +77,14 @@ def check_limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIST_LIMIT:
         raise ValidationError(f"limit must be an integer from 0 to {MAX_LIST_LIMIT}, got {limit!r:.40}")
     return limit
+
+
+def check_namespace(namespace: object) -> str:
+    if not isinstance(namespace, str):
+        raise ValidationError(f"a checkpoint namespace is a str, got {type(namespace).__name__}")
+    if len(namespace) > 1024 or any(ord(c) < 32 for c in namespace):
+        raise ValidationError(f"checkpoint namespace {namespace!r:.80} is too long or has control characters")
+    return namespace
 
 
 def check_filter(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -150,7 +161,7 @@ def check_place(namespace: str, key: str, value: _T) -> _T:
     written before binding existed are checked only here)."""
     expected: str | None = None
     if isinstance(value, Record):
-        expected = slot_key(value.thread_id, value.seq)
+        expected = slot_key(lane_of(value), value.seq)
     elif isinstance(value, WriteRecord):
         expected = write_key(key.rpartition("/w/")[0], value.task_id, value.channel)
     elif isinstance(value, ThreadRecord):
@@ -172,7 +183,7 @@ def _unchecked(cls: type[_T], **fields: Any) -> _T:
 
 
 def build_checkpoint(
-    rec: Record, writes: Sequence[tuple[WriteRecord, Any]], state: dict[str, Any]
+    rec: Record, writes: Sequence[tuple[WriteRecord | KeyedWrite, Any]], state: dict[str, Any]
 ) -> Checkpoint:
     """The public record of ``rec`` with its decoded ``state`` and its pending ``writes`` (each
     with its decoded value, oldest first). Everything here was validated when it was saved (or
@@ -188,6 +199,8 @@ def build_checkpoint(
                 channel=w.channel,
                 value=value,
                 created_at=w.created_at,
+                task_path=getattr(w, "task_path", ""),
+                index=getattr(w, "index", 0),
             )
             for w, value in writes
         )
@@ -205,6 +218,9 @@ def build_checkpoint(
             pending_writes=pending,
             workspace=WorkspaceRef(*rec.workspace) if rec.workspace else None,
             artifacts=tuple(ArtifactRef(*a) for a in rec.artifacts),
+            namespace=rec.namespace,
+            external_key=rec.key,
+            branch=rec.branch,
         )
     except (ValidationError, ValueError, TypeError) as exc:
         raise CorruptionError(f"checkpoint {rec.id} does not validate: {exc}") from exc
@@ -225,11 +241,16 @@ def revalidate(cp: Checkpoint) -> Checkpoint:
             label=cp.label,
             metadata=cp.metadata,
             pending_writes=tuple(
-                PendingWrite(w.checkpoint_id, w.task_id, w.channel, w.value, w.created_at)
+                PendingWrite(
+                    w.checkpoint_id, w.task_id, w.channel, w.value, w.created_at, w.task_path, w.index
+                )
                 for w in cp.pending_writes
             ),
             workspace=cp.workspace,
             artifacts=cp.artifacts,
+            namespace=cp.namespace,
+            external_key=cp.external_key,
+            branch=cp.branch,
         )
     except ValidationError as exc:
         raise CorruptionError(f"checkpoint {cp.id} does not validate: {exc}") from exc
@@ -247,6 +268,7 @@ def thread_of(rec: ThreadRecord, head: Head | None) -> Thread:
         parent_thread_id=rec.parent_thread_id,
         forked_from=rec.forked_from,
         head=head.id if head else None,
+        external_key=rec.external_key,
     )
 
 
@@ -266,6 +288,9 @@ def record_for(cp: Checkpoint, seq: int, refs: dict[str, ChannelRef]) -> Record:
         refs,
         (cp.workspace.workspace, cp.workspace.commit) if cp.workspace else None,
         [(a.scope, a.key, a.version) for a in cp.artifacts],
+        cp.namespace,
+        cp.external_key,
+        cp.branch,
     )
 
 

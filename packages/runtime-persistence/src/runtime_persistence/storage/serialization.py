@@ -52,8 +52,12 @@ evaluating anything):
   of any other type (int, float, bool, None, bytes, tuple, UUID ...) is refused: MessagePack
   would keep it and JSON would turn it into a different string key;
 * no MessagePack extension types (other than msgspec's own timestamp, which is a datetime);
-* no mapping key that names something to import: any ``__dunder__`` key, jsonpickle's ``py/…``
-  tags, and LangChain's ``{"lc": …, "type": "constructor" | "secret", "id": […]}`` shape;
+* keys of any shape are plain data: a ``__dunder__`` key, jsonpickle's ``py/…`` tags or
+  LangChain's ``{"lc": …, "type": "constructor", "id": […]}`` shape are stored and returned as
+  the strings and mappings they are, because nothing here ever interprets them (LangGraph's own
+  channels are called ``__start__``, ``__interrupt__``...). A serializer built with
+  ``strict_keys=True`` refuses them instead (an opt-in for stores whose readers might hand
+  records to a framework deserializer that does interpret them);
 * no nesting deeper than :data:`MAX_DEPTH` (512) containers;
 * no declared length beyond the bytes actually present (a str, bin, array or map of 2^32 - 1
   items in a short record), no payload of :data:`MAX_PAYLOAD` bytes or more;
@@ -175,17 +179,20 @@ def _not_str_key(key: object) -> _Refused:
     )
 
 
-def _check_key(key: object) -> None:
+def _check_key(key: object, strict: bool) -> None:
     if not isinstance(key, str):
         raise _not_str_key(key)
+    if not strict:
+        return
     if len(key) > 4 and key.startswith("__") and key.endswith("__"):
         raise _Refused(f"the mapping key {key!r:.60} is reserved: it names something to import or call")
     if key in _JPICKLE_TAGS:
         raise _Refused(f"the mapping key {key!r} is a jsonpickle tag that names something to import")
 
 
-def _walk(value: Any, *, allow_nan: bool, check_strings: bool) -> None:
-    """Check every nested value: depth, reserved keys, non-finite floats, lone surrogates."""
+def _walk(value: Any, *, allow_nan: bool, check_strings: bool, strict_keys: bool = False) -> None:
+    """Check every nested value: depth, key types (and with ``strict_keys`` reserved keys),
+    non-finite floats, lone surrogates."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -203,11 +210,12 @@ def _walk(value: Any, *, allow_nan: bool, check_strings: bool) -> None:
         if isinstance(item, dict):
             children: Any = item.values()
             for key in item:
-                _check_key(key)
+                _check_key(key, strict_keys)
                 if check_strings:
                     stack.append((key, depth))
             if (
-                "lc" in item
+                strict_keys
+                and "lc" in item
                 and item.get("type") in ("constructor", "secret", "not_implemented")
                 and isinstance(item.get("id"), list)
             ):
@@ -367,7 +375,9 @@ class EnvelopeSerializer:
     ``codec`` is ``"msgpack"`` (default) or ``"json"``; ``compression`` is None or ``"zstd"``
     (extra ``zstd``; payloads under 256 bytes or that do not shrink are stored uncompressed);
     ``keyring`` encrypts every record with its active key (extra ``crypto``); ``allow_nan``
-    permits NaN and infinities (MessagePack only). ``max_record_size`` (default
+    permits NaN and infinities (MessagePack only). ``strict_keys`` refuses ``__dunder__`` keys,
+    jsonpickle tags and LangChain's constructor shape (by default they are plain data, returned
+    as stored and never interpreted). ``max_record_size`` (default
     :data:`DEFAULT_MAX_RECORD_SIZE`, 64 MiB) caps a record's encoded payload before compression:
     larger values are refused by dumps, and a compressed payload that expands past it is
     refused by loads (CorruptionError) after decompressing at most that much plus one byte, so a
@@ -389,6 +399,7 @@ class EnvelopeSerializer:
         allow_nan: bool = False,
         max_record_size: int = DEFAULT_MAX_RECORD_SIZE,
         accept_plaintext: bool = False,
+        strict_keys: bool = False,
     ) -> None:
         if (
             isinstance(max_record_size, bool)
@@ -416,6 +427,7 @@ class EnvelopeSerializer:
         self._keyring = keyring
         self._accept_plaintext = bool(accept_plaintext)
         self._allow_nan = allow_nan
+        self._strict_keys = strict_keys
         self._msgpack = msgspec.msgpack.Encoder()
         self._json = msgspec.json.Encoder()
         self._decoders: dict[tuple[int, Any], Any] = {}
@@ -451,7 +463,7 @@ class EnvelopeSerializer:
             )
         try:
             if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
-                _walk(value, allow_nan=self._allow_nan, check_strings=False)
+                _walk(value, allow_nan=self._allow_nan, check_strings=False, strict_keys=self._strict_keys)
             else:
                 _check_keys(value)
         except _Refused as exc:
@@ -670,7 +682,12 @@ class EnvelopeSerializer:
             raise CorruptionError(f"record failed validation: {exc}") from exc
         try:
             if _needs_walk(payload, codec):
-                _walk(value, allow_nan=self._allow_nan, check_strings=codec == CODEC_JSON)
+                _walk(
+                    value,
+                    allow_nan=self._allow_nan,
+                    check_strings=codec == CODEC_JSON,
+                    strict_keys=self._strict_keys,
+                )
             elif codec == CODEC_MSGPACK:  # JSON keys are always strings
                 _check_keys(value)
         except _Refused as exc:

@@ -29,15 +29,20 @@ from runtime_persistence.checkpoint._async.channels import AsyncChannelStore
 from runtime_persistence.checkpoint._records import (
     CKPT_ID_NS,
     CKPT_NS,
+    CKPT_WRITE_NS,
     HEAD_NS,
     THREAD_NS,
     Head,
     IdEntry,
+    KeyedWrite,
     Record,
     ThreadRecord,
     WriteRecord,
     is_record_key,
+    keyed_write_prefix,
+    lane_of,
     slot_key,
+    thread_of_lane,
 )
 from runtime_persistence.checkpoint._shared import (
     AsyncRemovalListener,
@@ -121,7 +126,8 @@ class _AsyncCore:
 
     async def _head(self, thread_id: str) -> tuple[Head | None, int | None]:
         """The thread's true head and the version of its head key. On drivers without atomic
-        batches the head key may trail a record written just before a crash: follow it."""
+        batches the head key may trail a record written just before a crash: follow it.
+        ``thread_id`` may be a lane (one checkpoint namespace of a thread, see ``_records.lane``)."""
         entry = await self._driver.get(HEAD_NS, thread_id)
         head = self._load(entry.value, Head, HEAD_NS, thread_id) if entry is not None else None
         version = entry.version if entry is not None else None
@@ -149,7 +155,7 @@ class _AsyncCore:
                 entry = await self._driver.get(HEAD_NS, thread_id)
                 if entry is None:
                     version = None
-                    if await self._driver.get(THREAD_NS, thread_id) is None:
+                    if await self._driver.get(THREAD_NS, thread_of_lane(thread_id)) is None:
                         return None  # the thread was deleted meanwhile
                     continue
                 if self._load(entry.value, Head, HEAD_NS, thread_id).seq >= head.seq:
@@ -158,6 +164,7 @@ class _AsyncCore:
         raise ConflictError(f"could not move the head of thread {thread_id}: too much contention")
 
     async def _locate(self, checkpoint_id: str) -> tuple[str, int]:
+        """The lane (the thread id, for the thread's own namespace) and slot of a checkpoint."""
         validate_id(checkpoint_id, "checkpoint id")
         found = self._locations.get(checkpoint_id)
         if found is not None:
@@ -166,7 +173,7 @@ class _AsyncCore:
         if entry is None:
             raise NotFoundError(f"checkpoint {checkpoint_id} not found")
         loc = self._load(entry.value, IdEntry, CKPT_ID_NS, checkpoint_id)
-        result = (loc.thread_id, loc.seq)
+        result = (lane_of(loc), loc.seq)
         self._locations.remember(checkpoint_id, result)
         return result
 
@@ -247,9 +254,18 @@ class _AsyncCore:
     async def _checkpoint(self, rec: Record, writes: Sequence[WriteRecord] = ()) -> Checkpoint:
         """Build the public record (its state and pending writes decoded; no second validation)."""
         state = await self._channels.decode(rec.channels)
-        pending: list[tuple[WriteRecord, Any]] = []
+        pending: list[tuple[WriteRecord | KeyedWrite, Any]] = []
         for w in sorted(writes, key=lambda w: w.created_at):
             pending.append((w, (await self._channels.decode({"v": w.value}))["v"]))
+        if rec.key is not None:
+            keyed = [
+                self._load(e.value, KeyedWrite, CKPT_WRITE_NS, e.key)
+                async for e in self._driver.scan(
+                    CKPT_WRITE_NS, prefix=keyed_write_prefix(lane_of(rec), rec.key)
+                )
+            ]
+            keyed.sort(key=lambda w: (w.task_path, w.task_id, w.index))
+            pending.extend((w, w.value) for w in keyed)
         return build_checkpoint(rec, pending, state)
 
     async def _validated(self, rec: Record, writes: Sequence[WriteRecord] = ()) -> Checkpoint:
@@ -258,27 +274,36 @@ class _AsyncCore:
         return revalidate(await self._checkpoint(rec, writes))
 
     # the commit path -----------------------------------------------------------------------------
-    async def _commit(self, rec: Record, encoded: EncodedState, head_version: int | None) -> None:
-        """Blobs, id entry, record (create-only: the commit point), head (compare-and-set)."""
+    async def _commit(
+        self,
+        rec: Record,
+        encoded: EncodedState,
+        head_version: int | None,
+        indexes: Sequence[Put] = (),
+    ) -> None:
+        """Blobs, id entry, ``indexes`` (external key, metadata), record (create-only: the commit
+        point), head (compare-and-set)."""
         await self._channels.write_area_blobs(encoded)
-        slot = slot_key(rec.thread_id, rec.seq)
+        lane = lane_of(rec)
+        slot = slot_key(lane, rec.seq)
         head = Head(rec.id, rec.seq, rec.step, rec.created_at)
         ops: list[Put | _DeleteOp] = [
             *encoded.kv_puts,
             Put(
                 CKPT_ID_NS,
                 rec.id,
-                self._ser.dumps(IdEntry(rec.thread_id, rec.seq), at=(CKPT_ID_NS, rec.id)),
+                self._ser.dumps(IdEntry(rec.thread_id, rec.seq, rec.namespace), at=(CKPT_ID_NS, rec.id)),
                 if_absent=True,
             ),
+            *indexes,
             Put(CKPT_NS, slot, self._ser.dumps(rec, at=(CKPT_NS, slot)), if_absent=True),
         ]
         if self._atomic:
             ops.append(
                 Put(
                     HEAD_NS,
-                    rec.thread_id,
-                    self._ser.dumps(head, at=(HEAD_NS, rec.thread_id)),
+                    lane,
+                    self._ser.dumps(head, at=(HEAD_NS, lane)),
                     if_absent=head_version is None,
                     if_version=head_version,
                 )
@@ -289,7 +314,7 @@ class _AsyncCore:
             if not self._atomic:
                 landed = await self._driver.get(CKPT_NS, slot)
                 if landed is not None and self._load(landed.value, Record, CKPT_NS, slot).id == rec.id:
-                    await self._advance_head(rec.thread_id, head, head_version)
+                    await self._advance_head(lane, head, head_version)
                     self._remember(rec)
                     return
                 await self._driver.delete(CKPT_ID_NS, rec.id)
@@ -299,11 +324,11 @@ class _AsyncCore:
                 "re-read the head and decide again"
             ) from None
         if not self._atomic:
-            await self._advance_head(rec.thread_id, head, head_version)
+            await self._advance_head(lane, head, head_version)
         self._remember(rec)
 
     def _remember(self, rec: Record) -> None:
-        self._locations.remember(rec.id, (rec.thread_id, rec.seq))
+        self._locations.remember(rec.id, (lane_of(rec), rec.seq))
         self._recent.remember(rec.id, rec)
 
     # raw access for export/import and gc (same package) -----------------------------------------

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
 
-from runtime_core import ConflictError, CorruptionError, Put, ValidationError, validate_id
+from runtime_core import ConflictError, CorruptionError, PendingWrite, Put, ValidationError, validate_id
 
 from runtime_persistence.checkpoint._async.checkpoints import AsyncCheckpoints
 from runtime_persistence.checkpoint._export_format import (
@@ -32,16 +32,24 @@ from runtime_persistence.checkpoint._records import (
     CKPT_ID_NS,
     CKPT_NS,
     CKPT_PIN_NS,
+    CKPT_WRITE_NS,
     FORK_NS,
     HEAD_NS,
+    THREAD_KEY_NS,
     THREAD_NS,
     Head,
     IdEntry,
+    KeyedWrite,
     Record,
+    ThreadKey,
     ThreadRecord,
     WriteRecord,
     is_record_key,
+    keyed_write_key,
+    lane,
+    lane_of,
     slot_key,
+    thread_key_key,
     write_key,
 )
 from runtime_persistence.checkpoint._state import LOC_AREA, LOC_KV, iter_blob_refs, ref_digest
@@ -116,26 +124,37 @@ async def export_threads(
                     await _file(fh.write, out.frame("fork", key=f"{slot_key(src_thread, src_seq)}/{trec.id}"))
                 except LookupError:
                     pass
-            async for rec, writes in checkpoints._scan(
-                trec.id,
-                reverse=False,
-                before=None if head is None else slot_key(trec.id, head.seq) + "0",
-                page=256,
-            ):
-                refs = list(iter_blob_refs(rec.channels))
-                for w in writes:
-                    refs.extend(w.value.blobs)
-                for ref in refs:
-                    if ref not in written:
-                        written.add(ref)
-                        data = await checkpoints._channels.read_blob(ref)
-                        await _file(fh.write, out.frame("blob", ref=ref, data=data))
-                        blobs += 1
-                frame = out.frame("checkpoint", record=to_plain(rec), writes=[to_plain(w) for w in writes])
-                await _file(fh.write, frame)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+            for namespace in await checkpoints.namespaces(trec.id) or [""]:
+                lane_ = lane(trec.id, namespace)
+                lane_head = head if not namespace else (await checkpoints._head(lane_))[0]
+                if namespace and lane_head is not None:
+                    await _file(
+                        fh.write, out.frame("lane_head", namespace=namespace, head=to_plain(lane_head))
+                    )
+                async for rec, writes in checkpoints._scan(
+                    lane_,
+                    reverse=False,
+                    before=None if lane_head is None else slot_key(lane_, lane_head.seq) + "0",
+                    page=256,
+                ):
+                    refs = list(iter_blob_refs(rec.channels))
+                    for w in writes:
+                        refs.extend(w.value.blobs)
+                    for ref in refs:
+                        if ref not in written:
+                            written.add(ref)
+                            data = await checkpoints._channels.read_blob(ref)
+                            await _file(fh.write, out.frame("blob", ref=ref, data=data))
+                            blobs += 1
+                    keyed = await checkpoints._keyed_writes_of(rec)
+                    extra = {"keyed": [to_plain(w) for w in keyed]} if keyed else {}
+                    frame = out.frame(
+                        "checkpoint", record=to_plain(rec), writes=[to_plain(w) for w in writes], **extra
+                    )
+                    await _file(fh.write, frame)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
             async for entry in driver.scan(CKPT_PIN_NS, prefix=f"{trec.id}/"):
                 await _file(
                     fh.write,
@@ -184,6 +203,7 @@ async def import_threads(
     threads = done = blobs = total = 0
     size = 0
     current: tuple[ThreadRecord, Head | None] | None = None
+    lane_heads: dict[str, Head] = {}
     async with _opened(src, "r") as fh:
         async for frame in _frames(fh):
             kind = frame["k"]
@@ -225,26 +245,43 @@ async def import_threads(
                 writes = [typed(w, WriteRecord) for w in typed(frame.get("writes", []), list)]
                 if rec.thread_id != current[0].id:
                     raise CorruptionError("a checkpoint frame belongs to another thread than its section")
-                slot = slot_key(rec.thread_id, rec.seq)
-                if not is_record_key(slot, rec.thread_id):
+                slot = slot_key(lane_of(rec), rec.seq)
+                if not is_record_key(slot, lane_of(rec)):
                     raise CorruptionError("a checkpoint frame has an invalid sequence number")
                 await checkpoints._validated(rec, writes)  # the file is untrusted: full checks first
+                keyed = [typed(w, KeyedWrite) for w in typed(frame.get("keyed", []), list)]
+                if keyed and rec.key is None:
+                    raise CorruptionError("a checkpoint frame has keyed writes but no key")
                 ops: list[Put] = [
                     Put(
                         CKPT_ID_NS,
                         rec.id,
-                        ser.dumps(IdEntry(rec.thread_id, rec.seq), at=(CKPT_ID_NS, rec.id)),
+                        ser.dumps(IdEntry(rec.thread_id, rec.seq, rec.namespace), at=(CKPT_ID_NS, rec.id)),
                         if_absent=True,
                     ),
+                    *(await checkpoints._indexes(rec, first=True)),
                     Put(CKPT_NS, slot, ser.dumps(rec, at=(CKPT_NS, slot)), if_absent=True),
                 ]
                 for w in writes:
                     wkey = write_key(slot, w.task_id, w.channel)
                     ops.append(Put(CKPT_NS, wkey, ser.dumps(w, at=(CKPT_NS, wkey))))
+                for kw in keyed:
+                    PendingWrite(
+                        rec.id, kw.task_id, kw.channel, kw.value, kw.created_at, kw.task_path, kw.index
+                    )
+                    key = keyed_write_key(lane_of(rec), rec.key or "", kw.task_id, kw.index)
+                    ops.append(Put(CKPT_WRITE_NS, key, ser.dumps(kw, at=(CKPT_WRITE_NS, key))))
                 await driver.batch(ops)
                 done += 1
                 if progress is not None:
                     progress(done, max(total, done))
+            elif kind == "lane_head":
+                if current is None:
+                    raise CorruptionError("a lane_head frame comes before its thread frame")
+                namespace = frame.get("namespace")
+                if not isinstance(namespace, str) or not namespace:
+                    raise CorruptionError("a lane_head frame names no namespace")
+                lane_heads[lane(current[0].id, namespace)] = typed(frame.get("head"), Head)
             elif kind == "pin":
                 key = section_key(frame, current)
                 await driver.put(
@@ -258,6 +295,15 @@ async def import_threads(
                 trec, head = current
                 if head is not None:
                     await driver.put(HEAD_NS, trec.id, ser.dumps(head, at=(HEAD_NS, trec.id)), if_absent=True)
+                for lane_key, lane_head in lane_heads.items():
+                    await driver.put(
+                        HEAD_NS, lane_key, ser.dumps(lane_head, at=(HEAD_NS, lane_key)), if_absent=True
+                    )
+                lane_heads.clear()
+                if trec.external_key is not None:
+                    tkey = thread_key_key(trec.external_key)
+                    key_entry = ser.dumps(ThreadKey(trec.external_key, trec.id), at=(THREAD_KEY_NS, tkey))
+                    await driver.put(THREAD_KEY_NS, tkey, key_entry, if_absent=True)
                 await driver.put(THREAD_NS, trec.id, ser.dumps(trec, at=(THREAD_NS, trec.id)), if_absent=True)
                 threads += 1
                 current = None

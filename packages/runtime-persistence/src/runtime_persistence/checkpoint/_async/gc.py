@@ -36,7 +36,9 @@ from runtime_persistence.checkpoint._records import (
     Record,
     WriteRecord,
     is_record_key,
+    lane_of,
     slot_key,
+    thread_of_lane,
 )
 from runtime_persistence.checkpoint._shared import check_place
 from runtime_persistence.checkpoint._state import (
@@ -85,8 +87,9 @@ async def collect(
     orphan_keys: list[str] = []
     orphan_ids: list[str] = []
     async for entry in driver.scan(CKPT_NS):
-        thread_id = entry.key.split("/", 1)[0]
-        is_record = is_record_key(entry.key, thread_id)
+        lane_key = entry.key.split("/", 1)[0]
+        thread_id = thread_of_lane(lane_key)
+        is_record = is_record_key(entry.key, lane_key)
         if is_record:
             rec = _decode(ser, entry.value, Record, CKPT_NS, entry.key)
             refs = list(iter_blob_refs(rec.channels))
@@ -125,9 +128,10 @@ async def collect(
         if entry.key in published:
             continue
         loc = _decode(ser, entry.value, IdEntry, CKPT_ID_NS, entry.key)
-        found = await driver.get(CKPT_NS, slot_key(loc.thread_id, loc.seq))
+        found_slot = slot_key(lane_of(loc), loc.seq)
+        found = await driver.get(CKPT_NS, found_slot)
         if found is not None:
-            found_rec = _decode(ser, found.value, Record, CKPT_NS, slot_key(loc.thread_id, loc.seq))
+            found_rec = _decode(ser, found.value, Record, CKPT_NS, found_slot)
             live.update(iter_blob_refs(found_rec.channels))
             if found_rec.id == entry.key:
                 dangling.discard(entry.key)

@@ -10,8 +10,8 @@ from typing import Any
 from runtime_core import Checkpoint, CorruptionError, NotFoundError, ValidationError, validate_id
 
 from runtime_persistence.checkpoint._async.core import _AsyncCore
-from runtime_persistence.checkpoint._records import Record, WriteRecord, slot_key
-from runtime_persistence.checkpoint._shared import check_filter, check_limit, matches
+from runtime_persistence.checkpoint._records import Record, WriteRecord, lane, lane_of, slot_key
+from runtime_persistence.checkpoint._shared import check_filter, check_limit, check_namespace, matches
 
 __all__ = ["_AsyncReads"]
 
@@ -25,14 +25,16 @@ class _AsyncReads(_AsyncCore):
         rec, writes = await self._read(checkpoint_id)
         return await self._checkpoint(rec, writes)
 
-    async def latest(self, thread_id: str) -> Checkpoint | None:
-        """The head of the thread (None while empty), in constant time: one read of the head key
-        and one of its record. Raises NotFoundError for an unknown thread."""
-        head, _ = await self._head(thread_id)
+    async def latest(self, thread_id: str, *, namespace: str = "") -> Checkpoint | None:
+        """The head of the thread (of one of its checkpoint namespaces; None while empty), in
+        constant time: one read of the head key and one of its record. Raises NotFoundError for
+        an unknown thread."""
+        lane_ = lane(validate_id(thread_id, "thread id"), check_namespace(namespace))
+        head, _ = await self._head(lane_)
         if head is None:
             await self._thread_rec(thread_id)
             return None
-        found = await self._read_slot(thread_id, head.seq)
+        found = await self._read_slot(lane_, head.seq)
         if found is None:
             raise CorruptionError(f"the head {head.id} of thread {thread_id} has no record")
         return await self._checkpoint(*found)
@@ -45,14 +47,17 @@ class _AsyncReads(_AsyncCore):
         after: str | None = None,
         limit: int = 50,
         metadata: Mapping[str, Any] | None = None,
+        namespace: str = "",
     ) -> builtins.list[Checkpoint]:
-        """Checkpoints of a thread, newest first, strictly older than ``before`` and strictly
-        newer than ``after`` (checkpoint ids of this thread), at most ``limit``, whose metadata
-        has every key/value of ``metadata``. Reads about ``limit`` records, whatever the length
-        of the thread (more only when a metadata filter rejects records)."""
+        """Checkpoints of a thread (of one of its checkpoint namespaces), newest first, strictly
+        older than ``before`` and strictly newer than ``after`` (checkpoint ids of this thread),
+        at most ``limit``, whose metadata has every key/value of ``metadata``. Reads about
+        ``limit`` records, whatever the length of the thread (more only when a metadata filter
+        rejects records)."""
         check_limit(limit)
         wanted = check_filter(metadata)
-        validate_id(thread_id, "thread id")
+        thread_key = validate_id(thread_id, "thread id")
+        thread_id = lane(thread_key, check_namespace(namespace))
         upper = await self._bound(thread_id, before, "before")
         lower = await self._bound(thread_id, after, "after")
         if limit == 0:
@@ -67,7 +72,7 @@ class _AsyncReads(_AsyncCore):
                 if len(out) == limit:
                     break
         if not out:
-            await self._thread_rec(thread_id)  # NotFoundError for an unknown thread
+            await self._thread_rec(thread_key)  # NotFoundError for an unknown thread
         return out
 
     async def _bound(self, thread_id: str, checkpoint_id: str | None, what: str) -> str | None:
@@ -83,7 +88,7 @@ class _AsyncReads(_AsyncCore):
         yield rec, writes
         seen = {rec.thread_id}
         while True:
-            older = self._scan(rec.thread_id, before=slot_key(rec.thread_id, rec.seq), page=64)
+            older = self._scan(lane_of(rec), before=slot_key(lane_of(rec), rec.seq), page=64)
             async for item in older:  # sync: yield from older
                 yield item  # sync: -
             try:

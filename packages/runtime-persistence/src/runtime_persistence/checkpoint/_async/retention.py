@@ -8,22 +8,22 @@ from datetime import timedelta
 from runtime_core import Delete as _DeleteOp
 from runtime_core import GcReport, PruneReport, ValidationError
 
-from runtime_persistence.checkpoint._async.core import _AsyncCore
+from runtime_persistence.checkpoint._async.keyed import _AsyncKeyed
 from runtime_persistence.checkpoint._records import (
-    CKPT_ID_NS,
-    CKPT_NS,
     CKPT_PIN_NS,
     FORK_NS,
     SEQ_DIGITS,
+    lane,
+    lane_of,
     slot_key,
 )
-from runtime_persistence.checkpoint._shared import DELETE_BATCH, AsyncRemovalListener
+from runtime_persistence.checkpoint._shared import DELETE_BATCH, AsyncRemovalListener, check_namespace
 from runtime_persistence.checkpoint.retention import plan_prune
 
 __all__ = ["_AsyncRetention"]
 
 
-class _AsyncRetention(_AsyncCore):
+class _AsyncRetention(_AsyncKeyed):
     """Pins, prune, delete and gc of :class:`AsyncCheckpoints`."""
 
     async def pin(self, checkpoint_id: str, reason: str = "pinned") -> None:
@@ -45,14 +45,17 @@ class _AsyncRetention(_AsyncCore):
         keep_labeled: bool = True,
         dry_run: bool = False,
         on_removed: AsyncRemovalListener | None = None,
+        namespace: str = "",
     ) -> PruneReport:
         """Remove old checkpoints of a thread: those beyond the newest ``keep_last`` and (when
         given) created more than ``older_than`` ago. Never removes the head, a pinned checkpoint,
         a labeled one (unless ``keep_labeled=False``), or one a fork starts from. Refused with
         RuntimeBusyError while a live lease holds the thread. Later checkpoints stay readable;
         their parent link may name a removed id, and history skips it. Blobs are freed by gc.
-        ``on_removed`` (and every removal listener) is called with the removed ids."""
+        ``on_removed`` (and every removal listener) is called with the removed ids. ``namespace``
+        prunes one of the thread's checkpoint namespaces (each keeps its own head)."""
         await self._thread_rec(thread_id)
+        lane_ = lane(thread_id, check_namespace(namespace))
         await self._leases.check_free(thread_id, "prune")
         start = len(thread_id) + 1
         forks = {
@@ -60,7 +63,8 @@ class _AsyncRetention(_AsyncCore):
             async for entry in self._driver.scan(FORK_NS, prefix=f"{thread_id}/")
         }
         pins = {entry.key[start:] async for entry in self._driver.scan(CKPT_PIN_NS, prefix=f"{thread_id}/")}
-        records = [rec async for rec, _ in self._scan(thread_id, page=512)]
+        records = [rec async for rec, _ in self._scan(lane_, page=512)]
+        by_id = {r.id: r for r in records}
         report, doomed = plan_prune(
             thread_id,
             [(r.id, r.seq, r.created_at, r.label) for r in records],
@@ -75,15 +79,8 @@ class _AsyncRetention(_AsyncCore):
         if dry_run or not doomed:
             return report
         ops: list[_DeleteOp] = []
-        for cp_id, seq in doomed:
-            slot = slot_key(thread_id, seq)
-            ops.extend(
-                [_DeleteOp(CKPT_NS, e.key) async for e in self._driver.scan(CKPT_NS, prefix=slot + "/")]
-            )
-            ops.append(_DeleteOp(CKPT_NS, slot))
-            ops.append(_DeleteOp(CKPT_ID_NS, cp_id))
-            self._locations.pop(cp_id, None)
-            self._recent.pop(cp_id, None)
+        for cp_id, _seq in doomed:
+            ops.extend(await self._removal_ops(by_id[cp_id]))
         for i in range(0, len(ops), DELETE_BATCH):
             await self._driver.batch(ops[i : i + DELETE_BATCH])
         await self._notify(thread_id, report.removed, on_removed)
@@ -100,24 +97,19 @@ class _AsyncRetention(_AsyncCore):
         rec = await self._record_of(checkpoint_id)
         thread_id = rec.thread_id
         await self._leases.check_free(thread_id, "delete a checkpoint of")
-        head, _ = await self._head(thread_id)
+        head, _ = await self._head(lane_of(rec))
         if head is not None and head.id == rec.id:
             raise ValidationError(
                 f"checkpoint {rec.id} is the head of thread {thread_id}; restore another checkpoint first"
             )
-        slot = slot_key(thread_id, rec.seq)
+        slot = slot_key(lane_of(rec), rec.seq)
         async for _ in self._driver.scan(FORK_NS, prefix=slot + "/", limit=1):
             raise ValidationError(f"checkpoint {rec.id} cannot be deleted: a fork starts from it")
         if await self._driver.get(CKPT_PIN_NS, f"{thread_id}/{rec.id}") is not None:
             raise ValidationError(f"checkpoint {rec.id} is pinned; unpin it first")
-        ops: list[_DeleteOp] = [
-            _DeleteOp(CKPT_NS, e.key) async for e in self._driver.scan(CKPT_NS, prefix=slot + "/")
-        ]
-        ops += [_DeleteOp(CKPT_NS, slot), _DeleteOp(CKPT_ID_NS, rec.id)]
+        ops = await self._removal_ops(rec)
         for i in range(0, len(ops), DELETE_BATCH):
             await self._driver.batch(ops[i : i + DELETE_BATCH])
-        self._locations.pop(rec.id, None)
-        self._recent.pop(rec.id, None)
         await self._notify(thread_id, (rec.id,), None)
 
     async def gc(self, *, grace: timedelta | None = None, dry_run: bool = False) -> GcReport:

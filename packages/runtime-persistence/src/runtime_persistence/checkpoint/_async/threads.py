@@ -11,20 +11,28 @@ import msgspec
 from runtime_core import ConflictError, NotFoundError, Put, Thread, new_id, validate_id
 from runtime_core import Delete as _DeleteOp
 
-from runtime_persistence.checkpoint._async.core import _AsyncCore
+from runtime_persistence.checkpoint._async.keyed import _AsyncKeyed
 from runtime_persistence.checkpoint._records import (
     CKPT_ID_NS,
     CKPT_NS,
     CKPT_PIN_NS,
+    CKPT_WRITE_NS,
     FORK_NS,
     HEAD_NS,
+    THREAD_KEY_NS,
     THREAD_NS,
     Head,
     IdEntry,
+    KeyedWrite,
     Record,
+    ThreadKey,
     ThreadRecord,
     is_record_key,
+    keyed_write_key,
+    keyed_write_prefix,
+    lane,
     slot_key,
+    thread_key_key,
     write_key,
 )
 from runtime_persistence.checkpoint._shared import (
@@ -38,15 +46,21 @@ from runtime_persistence.checkpoint._shared import (
 __all__ = ["_AsyncThreads"]
 
 
-class _AsyncThreads(_AsyncCore):
+class _AsyncThreads(_AsyncKeyed):
     """The thread operations of :class:`AsyncCheckpoints`."""
 
     async def create_thread(
-        self, name: str = "", *, metadata: Mapping[str, Any] | None = None, thread_id: str | None = None
+        self,
+        name: str = "",
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+        external_key: str | None = None,
     ) -> Thread:
         """Create an empty thread, with a new id unless ``thread_id`` is given. Raises
-        ConflictError if ``thread_id`` is taken, ValidationError if it is not a well-formed id
-        (an empty string included: it is refused, never replaced by a new id)."""
+        ConflictError if ``thread_id`` or ``external_key`` (a caller-chosen id, see
+        :meth:`get_or_create_thread`) is taken, ValidationError if ``thread_id`` is not a
+        well-formed id (an empty string included: it is refused, never replaced by a new id)."""
         if thread_id is not None:
             validate_id(thread_id, "thread id")
         now = self._clock.now()
@@ -56,14 +70,22 @@ class _AsyncThreads(_AsyncCore):
             updated_at=now,
             name=name,
             metadata=dict(metadata or {}),
+            external_key=external_key,
         )
-        rec = ThreadRecord(thread.id, thread.name, thread.metadata, None, None, now, now)
+        rec = ThreadRecord(thread.id, thread.name, thread.metadata, None, None, now, now, external_key)
+        ops: list[Put | _DeleteOp] = [
+            Put(THREAD_NS, thread.id, self._ser.dumps(rec, at=(THREAD_NS, thread.id)), if_absent=True)
+        ]
+        if external_key is not None:
+            tkey = thread_key_key(external_key)
+            key_entry = self._ser.dumps(ThreadKey(external_key, thread.id), at=(THREAD_KEY_NS, tkey))
+            ops.insert(0, Put(THREAD_KEY_NS, tkey, key_entry, if_absent=True))
         try:
-            await self._driver.put(
-                THREAD_NS, thread.id, self._ser.dumps(rec, at=(THREAD_NS, thread.id)), if_absent=True
-            )
+            await self._driver.batch(ops)
         except ConflictError:
-            raise ConflictError(f"thread {thread.id} already exists") from None
+            raise ConflictError(
+                f"thread {thread.id} (external key {external_key!r:.80}) already exists"
+            ) from None
         self._telemetry.count("checkpoint.thread.created")
         return thread
 
@@ -146,8 +168,9 @@ class _AsyncThreads(_AsyncCore):
         await self._leases.check_free(thread_id, "delete the thread")
         await self._driver.delete(THREAD_NS, thread_id, if_version=version)
         await self._driver.delete(HEAD_NS, thread_id)
-        removed: list[str] = []
-        keys: list[_DeleteOp] = []
+        keys, removed = await self._lane_ops(thread_id)
+        if rec.external_key is not None:
+            keys.append(_DeleteOp(THREAD_KEY_NS, thread_key_key(rec.external_key)))
         async for entry in self._driver.scan(CKPT_NS, prefix=f"{thread_id}/"):
             keys.append(_DeleteOp(CKPT_NS, entry.key))
             if is_record_key(entry.key, thread_id):
@@ -170,10 +193,13 @@ class _AsyncThreads(_AsyncCore):
             await self._driver.batch(keys[i : i + DELETE_BATCH])
         await self._notify(thread_id, tuple(removed), None)
 
-    async def copy_thread(self, thread_id: str, *, name: str | None = None) -> Thread:
-        """A new thread holding a copy of every checkpoint (new ids, same states, labels and
-        pending writes; states share their blobs, so a copy costs only records). The copy keeps
-        the source's fork origin. The new thread appears only once it is complete."""
+    async def copy_thread(
+        self, thread_id: str, *, name: str | None = None, external_key: str | None = None
+    ) -> Thread:
+        """A new thread holding a copy of every checkpoint of every namespace (new ids, same
+        states, labels, external keys and pending writes; states share their blobs, so a copy
+        costs only records). The copy keeps the source's fork origin and takes ``external_key``
+        (ConflictError if taken). The new thread appears only once it is complete."""
         src, _ = await self._thread_rec(thread_id)
         now = self._clock.now()
         new = ThreadRecord(
@@ -184,38 +210,59 @@ class _AsyncThreads(_AsyncCore):
             src.forked_from,
             now,
             now,
+            external_key,
         )
-        Thread(id=new.id, created_at=now, updated_at=now, name=new.name)  # validates the name
+        Thread(id=new.id, created_at=now, updated_at=now, name=new.name, external_key=external_key)
+        if external_key is not None and await self.find_thread(external_key) is not None:
+            raise ConflictError(f"a thread with external key {external_key!r:.80} already exists")
         if src.forked_from is not None:
             src_thread, src_seq = await self._locate(src.forked_from)
             await self._driver.put(FORK_NS, f"{slot_key(src_thread, src_seq)}/{new.id}", b"\x01")
-        id_map: dict[str, str] = {}
-        head: Head | None = None
-        async for rec, writes in self._scan(thread_id, reverse=False, page=256):
-            copy_id = new_id()
-            id_map[rec.id] = copy_id
-            parent = id_map.get(rec.parent_id, rec.parent_id) if rec.parent_id else None
-            copied = msgspec.structs.replace(rec, id=copy_id, thread_id=new.id, parent_id=parent)
-            slot = slot_key(new.id, rec.seq)
-            ops: list[Put | _DeleteOp] = [
-                Put(
-                    CKPT_ID_NS,
-                    copy_id,
-                    self._ser.dumps(IdEntry(new.id, rec.seq), at=(CKPT_ID_NS, copy_id)),
-                    if_absent=True,
-                ),
-                Put(CKPT_NS, slot, self._ser.dumps(copied, at=(CKPT_NS, slot)), if_absent=True),
-            ]
-            for w in writes:
-                key = write_key(slot, w.task_id, w.channel)
-                ops.append(Put(CKPT_NS, key, self._ser.dumps(w, at=(CKPT_NS, key))))
-            await self._driver.batch(ops)
-            head = Head(copy_id, rec.seq, rec.step, rec.created_at)
-        if head is not None:
-            await self._driver.put(
-                HEAD_NS, new.id, self._ser.dumps(head, at=(HEAD_NS, new.id)), if_absent=True
-            )
-        await self._driver.put(
-            THREAD_NS, new.id, self._ser.dumps(new, at=(THREAD_NS, new.id)), if_absent=True
-        )
-        return thread_of(new, head)
+        root_head: Head | None = None
+        for namespace in await self.namespaces(thread_id):
+            src_lane, dst_lane = lane(thread_id, namespace), lane(new.id, namespace)
+            id_map: dict[str, str] = {}
+            head: Head | None = None
+            async for rec, writes in self._scan(src_lane, reverse=False, page=256):
+                copy_id = new_id()
+                id_map[rec.id] = copy_id
+                parent = id_map.get(rec.parent_id, rec.parent_id) if rec.parent_id else None
+                copied = msgspec.structs.replace(rec, id=copy_id, thread_id=new.id, parent_id=parent)
+                slot = slot_key(dst_lane, rec.seq)
+                ops: list[Put | _DeleteOp] = [
+                    Put(
+                        CKPT_ID_NS,
+                        copy_id,
+                        self._ser.dumps(IdEntry(new.id, rec.seq, namespace), at=(CKPT_ID_NS, copy_id)),
+                        if_absent=True,
+                    ),
+                    *(await self._indexes(copied, first=head is None)),
+                    Put(CKPT_NS, slot, self._ser.dumps(copied, at=(CKPT_NS, slot)), if_absent=True),
+                ]
+                for w in writes:
+                    wkey = write_key(slot, w.task_id, w.channel)
+                    ops.append(Put(CKPT_NS, wkey, self._ser.dumps(w, at=(CKPT_NS, wkey))))
+                if rec.key is not None:
+                    async for e in self._driver.scan(
+                        CKPT_WRITE_NS, prefix=keyed_write_prefix(src_lane, rec.key)
+                    ):
+                        kw = self._load(e.value, KeyedWrite, CKPT_WRITE_NS, e.key)
+                        kkey = keyed_write_key(dst_lane, rec.key, kw.task_id, kw.index)
+                        ops.append(Put(CKPT_WRITE_NS, kkey, self._ser.dumps(kw, at=(CKPT_WRITE_NS, kkey))))
+                await self._driver.batch(ops)
+                head = Head(copy_id, rec.seq, rec.step, rec.created_at)
+            if head is not None:
+                await self._driver.put(
+                    HEAD_NS, dst_lane, self._ser.dumps(head, at=(HEAD_NS, dst_lane)), if_absent=True
+                )
+            if not namespace:
+                root_head = head
+        final: list[Put | _DeleteOp] = [
+            Put(THREAD_NS, new.id, self._ser.dumps(new, at=(THREAD_NS, new.id)), if_absent=True)
+        ]
+        if external_key is not None:
+            tkey = thread_key_key(external_key)
+            key_entry = self._ser.dumps(ThreadKey(external_key, new.id), at=(THREAD_KEY_NS, tkey))
+            final.insert(0, Put(THREAD_KEY_NS, tkey, key_entry, if_absent=True))
+        await self._driver.batch(final)
+        return thread_of(new, root_head)

@@ -28,17 +28,19 @@ from runtime_persistence.checkpoint._records import (
     Head,
     Record,
     WriteRecord,
+    lane,
+    lane_of,
     slot_key,
     write_key,
 )
-from runtime_persistence.checkpoint._shared import record_for
+from runtime_persistence.checkpoint._shared import check_namespace, record_for
 from runtime_persistence.checkpoint._state import iter_blob_refs
-from runtime_persistence.checkpoint._sync.core import _Core
+from runtime_persistence.checkpoint._sync.keyed import _Keyed
 
 __all__ = ["_Commits"]
 
 
-class _Commits(_Core):
+class _Commits(_Keyed):
     """The write path of :class:`Checkpoints`: new checkpoints and pending writes."""
 
     def save(
@@ -53,6 +55,10 @@ class _Commits(_Core):
         metadata: Mapping[str, Any] | None = None,
         workspace: WorkspaceRef | None = None,
         artifacts: tuple[ArtifactRef, ...] = (),
+        namespace: str = "",
+        external_key: str | None = None,
+        branch_from: str | None = None,
+        new_root: bool = False,
     ) -> Checkpoint:
         """Write a checkpoint after ``parent_id`` (default: the thread's head) and make it the head.
 
@@ -60,8 +66,35 @@ class _Commits(_Core):
         returns, the checkpoint is stored with the driver's durability and is the head. Raises
         ConflictError when the head is not ``parent_id`` (or moved while saving: re-read the head
         and decide again), NotFoundError for an unknown thread, ValidationError for bad input
-        (nothing is written)."""
-        head, version = self._head(thread_id)
+        (nothing is written).
+
+        ``namespace`` saves into one of the thread's checkpoint namespaces (each has its own
+        head). ``external_key`` is a caller-chosen id, unique in the thread's namespace
+        (ConflictError if taken), found again with :meth:`get_by_key`; the checkpoint's top-level
+        scalar metadata is then indexed too (:meth:`list_all`). ``branch_from`` saves an explicit
+        branch: the parent is that checkpoint (of this thread and namespace) whether or not it is
+        the head, the checkpoint is recorded with ``branch=True`` and becomes the head; a
+        concurrent writer cannot make it fail, as it claims nothing about the head. ``new_root``
+        is a branch from nothing: a checkpoint without a parent in a namespace that may already
+        hold checkpoints."""
+        if branch_from is not None or new_root:
+            if parent_id is not None or (branch_from is not None and new_root):
+                raise ValidationError("give one of parent_id (extend the head), branch_from or new_root")
+            return self._save_branch(
+                thread_id,
+                state,
+                branch_from,
+                source=source,
+                step=step,
+                label=label,
+                metadata=metadata,
+                workspace=workspace,
+                artifacts=artifacts,
+                namespace=namespace,
+                external_key=external_key,
+            )
+        lane_ = lane(validate_id(thread_id, "thread id"), check_namespace(namespace))
+        head, version = self._head(lane_)
         if head is None:
             self._thread_rec(thread_id)
         if parent_id is not None:
@@ -84,13 +117,74 @@ class _Commits(_Core):
             metadata=dict(metadata or {}),
             workspace=workspace,
             artifacts=tuple(artifacts),
+            namespace=namespace,
+            external_key=external_key,
         )
         known = self._known_blobs(head)
         encoded = self._channels.encode(cp.state, known)
         rec = record_for(cp, head.seq + 1 if head else 0, encoded.refs)
-        self._commit(rec, encoded, version)
+        indexes = self._indexes(rec, first=head is None)
+        try:
+            self._commit(rec, encoded, version, indexes)
+        except ConflictError:
+            self._check_key_free(rec)
+            raise
         self._telemetry.count("checkpoint.saved")
         return cp
+
+    def _save_branch(
+        self,
+        thread_id: str,
+        state: Mapping[str, Any],
+        branch_from: str | None,
+        *,
+        source: CheckpointSource,
+        step: int | None,
+        label: str | None,
+        metadata: Mapping[str, Any] | None,
+        workspace: WorkspaceRef | None,
+        artifacts: tuple[ArtifactRef, ...],
+        namespace: str,
+        external_key: str | None,
+    ) -> Checkpoint:
+        lane_ = lane(validate_id(thread_id, "thread id"), check_namespace(namespace))
+        parent = None if branch_from is None else self._record_of(branch_from)
+        if parent is not None and lane_of(parent) != lane_:
+            raise ValidationError(
+                f"checkpoint {branch_from} is not in thread {thread_id} namespace {namespace!r}"
+            )
+        if parent is None:
+            self._thread_rec(thread_id)
+        cp = Checkpoint(
+            id=new_id(),
+            thread_id=thread_id,
+            parent_id=None if parent is None else parent.id,
+            step=(0 if parent is None else parent.step + 1) if step is None else step,
+            source=source,
+            created_at=self._clock.now(),
+            state=dict(state),
+            label=label,
+            metadata=dict(metadata or {}),
+            workspace=workspace,
+            artifacts=tuple(artifacts),
+            namespace=namespace,
+            external_key=external_key,
+            branch=True,
+        )
+        known = set() if parent is None else set(iter_blob_refs(parent.channels))
+        encoded = self._channels.encode(cp.state, known)
+        for _ in range(100):
+            head, version = self._head(lane_)
+            rec = record_for(cp, head.seq + 1 if head else 0, encoded.refs)
+            indexes = self._indexes(rec, first=head is None)
+            try:
+                self._commit(rec, encoded, version, indexes)
+            except ConflictError:
+                self._check_key_free(rec)
+                continue
+            self._telemetry.count("checkpoint.saved")
+            return cp
+        raise ConflictError(f"thread {thread_id} kept moving while saving a branch; try again")
 
     def _known_blobs(self, head: Head | None) -> set[bytes]:
         if head is None:
@@ -104,8 +198,8 @@ class _Commits(_Core):
         """Store writes (channel -> value) made by ``task_id`` after ``checkpoint_id``, returned
         with that checkpoint as its pending writes. A write of the same task and channel replaces
         the earlier one, so retrying after a crash is safe. Durable when this returns."""
-        thread_id, seq = self._locate(checkpoint_id)
-        slot = slot_key(thread_id, seq)
+        lane_, seq = self._locate(checkpoint_id)
+        slot = slot_key(lane_, seq)
         landed = self._driver.get(CKPT_NS, slot)
         if landed is None or self._load(landed.value, Record, CKPT_NS, slot).id != checkpoint_id:
             raise NotFoundError(f"checkpoint {checkpoint_id} not found")

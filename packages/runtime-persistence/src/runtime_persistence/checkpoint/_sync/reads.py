@@ -10,8 +10,8 @@ from typing import Any
 
 from runtime_core import Checkpoint, CorruptionError, NotFoundError, ValidationError, validate_id
 
-from runtime_persistence.checkpoint._records import Record, WriteRecord, slot_key
-from runtime_persistence.checkpoint._shared import check_filter, check_limit, matches
+from runtime_persistence.checkpoint._records import Record, WriteRecord, lane, lane_of, slot_key
+from runtime_persistence.checkpoint._shared import check_filter, check_limit, check_namespace, matches
 from runtime_persistence.checkpoint._sync.core import _Core
 
 __all__ = ["_Reads"]
@@ -26,14 +26,16 @@ class _Reads(_Core):
         rec, writes = self._read(checkpoint_id)
         return self._checkpoint(rec, writes)
 
-    def latest(self, thread_id: str) -> Checkpoint | None:
-        """The head of the thread (None while empty), in constant time: one read of the head key
-        and one of its record. Raises NotFoundError for an unknown thread."""
-        head, _ = self._head(thread_id)
+    def latest(self, thread_id: str, *, namespace: str = "") -> Checkpoint | None:
+        """The head of the thread (of one of its checkpoint namespaces; None while empty), in
+        constant time: one read of the head key and one of its record. Raises NotFoundError for
+        an unknown thread."""
+        lane_ = lane(validate_id(thread_id, "thread id"), check_namespace(namespace))
+        head, _ = self._head(lane_)
         if head is None:
             self._thread_rec(thread_id)
             return None
-        found = self._read_slot(thread_id, head.seq)
+        found = self._read_slot(lane_, head.seq)
         if found is None:
             raise CorruptionError(f"the head {head.id} of thread {thread_id} has no record")
         return self._checkpoint(*found)
@@ -46,14 +48,17 @@ class _Reads(_Core):
         after: str | None = None,
         limit: int = 50,
         metadata: Mapping[str, Any] | None = None,
+        namespace: str = "",
     ) -> builtins.list[Checkpoint]:
-        """Checkpoints of a thread, newest first, strictly older than ``before`` and strictly
-        newer than ``after`` (checkpoint ids of this thread), at most ``limit``, whose metadata
-        has every key/value of ``metadata``. Reads about ``limit`` records, whatever the length
-        of the thread (more only when a metadata filter rejects records)."""
+        """Checkpoints of a thread (of one of its checkpoint namespaces), newest first, strictly
+        older than ``before`` and strictly newer than ``after`` (checkpoint ids of this thread),
+        at most ``limit``, whose metadata has every key/value of ``metadata``. Reads about
+        ``limit`` records, whatever the length of the thread (more only when a metadata filter
+        rejects records)."""
         check_limit(limit)
         wanted = check_filter(metadata)
-        validate_id(thread_id, "thread id")
+        thread_key = validate_id(thread_id, "thread id")
+        thread_id = lane(thread_key, check_namespace(namespace))
         upper = self._bound(thread_id, before, "before")
         lower = self._bound(thread_id, after, "after")
         if limit == 0:
@@ -68,7 +73,7 @@ class _Reads(_Core):
                 if len(out) == limit:
                     break
         if not out:
-            self._thread_rec(thread_id)  # NotFoundError for an unknown thread
+            self._thread_rec(thread_key)  # NotFoundError for an unknown thread
         return out
 
     def _bound(self, thread_id: str, checkpoint_id: str | None, what: str) -> str | None:
@@ -84,7 +89,7 @@ class _Reads(_Core):
         yield rec, writes
         seen = {rec.thread_id}
         while True:
-            older = self._scan(rec.thread_id, before=slot_key(rec.thread_id, rec.seq), page=64)
+            older = self._scan(lane_of(rec), before=slot_key(lane_of(rec), rec.seq), page=64)
             yield from older
             try:
                 thread_rec, _ = self._thread_rec(rec.thread_id)
