@@ -173,3 +173,21 @@ def test_a_run_killed_part_way_is_finished_by_running_it_again(
         assert _snapshot(driver, EnvelopeSerializer(keyring=_ring())) == before
     finally:
         driver.close()
+
+
+def test_an_import_into_an_encrypted_store_writes_bound_encrypted_records(tmp_path: Path) -> None:
+    import io
+
+    from runtime_persistence.checkpoint.export import export_threads, import_threads
+
+    source = Checkpoints(open_store("memory://"))
+    t = source.create_thread("exported")
+    source.save(t.id, {"messages": [f"m{i}" for i in range(40)], "doc": "d" * 3000})
+    buf = io.BytesIO()
+    export_threads(source, buf)
+    target_driver = open_store("memory://")
+    target = Checkpoints(target_driver, serializer=EnvelopeSerializer(keyring=_ring()))
+    import_threads(target, io.BytesIO(buf.getvalue()))
+    assert _all_sealed(target_driver)
+    latest = target.latest(t.id)
+    assert latest is not None and latest.state["doc"] == "d" * 3000 and len(latest.state["messages"]) == 40
