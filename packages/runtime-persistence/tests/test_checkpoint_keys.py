@@ -259,3 +259,17 @@ def test_gc_removes_keyed_writes_of_deleted_threads_and_stale_metadata_entries(s
     assert report.records_removed >= len(entries) + len(meta)
     assert list(store.driver.scan(CKPT_WRITE_NS, prefix=gone.id)) == []
     assert [e for e in store.driver.scan(CKPT_META_NS) if e.key.endswith(kept.id)] == []
+
+
+def test_deeply_nested_namespaces_and_task_paths_fit(store: Checkpoints) -> None:
+    # LangGraph nests subgraph namespaces as "outer:<uuid>|inner:<uuid>|...": far past 200 chars
+    namespace = "|".join(f"level{i}:{'0' * 36}" for i in range(12))
+    path = "~" + ", ".join(["__pregel_pull", "node"] * 40)
+    thread = store.get_or_create_thread("t" * 500)
+    cp = store.save(thread.id, {"x": 1}, namespace=namespace, external_key="k" * 300)
+    store.put_keyed_writes(thread.id, "k" * 300, "task", [("c", 1)], namespace=namespace, task_path=path)
+    got = store.get_by_key(thread.id, "k" * 300, namespace=namespace)
+    assert got.id == cp.id and got.namespace == namespace
+    assert [w.task_path for w in got.pending_writes] == [path]
+    with pytest.raises(ValidationError):
+        store.save(thread.id, {}, namespace="n" * 1025)
