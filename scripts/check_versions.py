@@ -39,7 +39,7 @@ def version_problems(root: Path = ROOT) -> list[str]:
         problems.append(f"pyproject.toml (workspace root) has version {workspace}, packages have {expected}")
     for package in packages.values():
         for req in _internal_requirements(package, set(packages)):
-            match = re.fullmatch(r"\s*[A-Za-z0-9._-]+\s*==\s*([^\s;,]+)\s*", req)
+            match = re.fullmatch(r"\s*[A-Za-z0-9._-]+(?:\[[A-Za-z0-9._,-]+\])?\s*==\s*([^\s;,]+)\s*", req)
             if not match:
                 problems.append(
                     f"{package.name}: {req!r} must pin the workspace package exactly (name==version)"

@@ -78,3 +78,11 @@ def test_a_stale_dunder_version_is_reported(tree: Path) -> None:
     path = tree / "packages" / "runtime-core" / "src" / "runtime_core" / "__init__.py"
     path.write_text(path.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.0.1"'))
     assert any("__version__ 0.0.1 != 0.1.0" in p for p in version_problems(tree))
+
+
+def test_an_exact_pin_with_extras_is_accepted_and_a_stale_one_reported(tree: Path) -> None:
+    path = tree / "packages" / "keepup-langgraph" / "pyproject.toml"
+    assert '"runtime-persistence[postgres]==0.1.0"' in path.read_text()
+    assert version_problems(tree) == []
+    path.write_text(path.read_text().replace("[postgres]==0.1.0", "[postgres]==0.0.9"))
+    assert any("pins 'runtime-persistence[postgres]==0.0.9'" in p for p in version_problems(tree))

@@ -234,3 +234,42 @@ def test_export_and_import_carry_keys_namespaces_branches_and_keyed_writes(
     assert target.latest(thread.id, namespace="sub:1").id == sub.id  # type: ignore[union-attr]
     assert target.namespaces(thread.id) == ["", "sub:1"]
     assert [cp.id for cp in target.list_all(metadata={"run_id": "r"})] == [a.id]
+
+
+def test_gc_removes_keyed_writes_of_deleted_threads_and_stale_metadata_entries(store: Checkpoints) -> None:
+    from datetime import timedelta
+
+    from runtime_persistence.checkpoint._records import CKPT_META_NS, CKPT_WRITE_NS
+
+    keep = store.create_thread()
+    kept = store.save(keep.id, {}, external_key="k", metadata={"run_id": "r"})
+    store.put_keyed_writes(keep.id, "k", "t", [("c", 1)])
+    gone = store.create_thread()
+    store.put_keyed_writes(gone.id, "k", "t", [("c", 2)])
+    entries = [e for e in store.driver.scan(CKPT_WRITE_NS, prefix=gone.id)]
+    meta = [e for e in store.driver.scan(CKPT_META_NS) if e.key.endswith(kept.id)]
+    store.delete_thread(gone.id)
+    # what a write racing delete_thread, and a deletion that crashed half-way, leave behind
+    for e in entries:
+        store.driver.put(CKPT_WRITE_NS, e.key, e.value)
+    store.delete_checkpoints([kept.id])
+    for e in meta:
+        store.driver.put(CKPT_META_NS, e.key, e.value)
+    report = store.gc(grace=timedelta(0))
+    assert report.records_removed >= len(entries) + len(meta)
+    assert list(store.driver.scan(CKPT_WRITE_NS, prefix=gone.id)) == []
+    assert [e for e in store.driver.scan(CKPT_META_NS) if e.key.endswith(kept.id)] == []
+
+
+def test_deeply_nested_namespaces_and_task_paths_fit(store: Checkpoints) -> None:
+    # LangGraph nests subgraph namespaces as "outer:<uuid>|inner:<uuid>|...": far past 200 chars
+    namespace = "|".join(f"level{i}:{'0' * 36}" for i in range(12))
+    path = "~" + ", ".join(["__pregel_pull", "node"] * 40)
+    thread = store.get_or_create_thread("t" * 500)
+    cp = store.save(thread.id, {"x": 1}, namespace=namespace, external_key="k" * 300)
+    store.put_keyed_writes(thread.id, "k" * 300, "task", [("c", 1)], namespace=namespace, task_path=path)
+    got = store.get_by_key(thread.id, "k" * 300, namespace=namespace)
+    assert got.id == cp.id and got.namespace == namespace
+    assert [w.task_path for w in got.pending_writes] == [path]
+    with pytest.raises(ValidationError):
+        store.save(thread.id, {}, namespace="n" * 1025)

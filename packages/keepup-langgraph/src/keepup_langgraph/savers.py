@@ -35,9 +35,10 @@ class KeepupSaver(BaseCheckpointSaver[str]):
     or from a :class:`runtime_persistence.Checkpoints`. A LangGraph thread is a Keepup thread
     (its ``thread_id`` is the thread's external key), each ``checkpoint_ns`` a namespace of it,
     so ``keepup checkpoint list/show/diff`` see what the graph saved. Pending writes are durable
-    when ``put_writes`` returns, even before their checkpoint is stored. Two processes extending
-    the same head get a ConflictError instead of a silent fork. Thread-safe; the ``a*`` methods
-    run the sync ones on a worker thread."""
+    when ``put_writes`` returns, even before their checkpoint is stored. A put that extends the
+    head does so by compare-and-set (ConflictError if the head moved meanwhile); a put after an
+    older checkpoint is recorded as an explicit branch. Thread-safe; the ``a*`` methods run the
+    sync ones on a worker thread."""
 
     def __init__(
         self,

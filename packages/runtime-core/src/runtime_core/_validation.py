@@ -13,6 +13,7 @@ from uuid import UUID
 from runtime_core.errors import ValidationError
 
 MAX_NAME_CHARS = 200
+MAX_KEY_CHARS = 1024  # framework-chosen ids and paths: external keys, namespaces, task paths
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 16
 
@@ -28,13 +29,13 @@ def check_enum(value: object, enum: type[E], what: str) -> E:
         raise ValidationError(f"{what} must be one of {allowed}; got {value!r:.40}") from None
 
 
-def check_name(value: object, what: str, *, allow_empty: bool = True) -> str:
+def check_name(value: object, what: str, *, allow_empty: bool = True, max_chars: int = MAX_NAME_CHARS) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
     if not value and not allow_empty:
         raise ValidationError(f"{what} must not be empty")
-    if len(value) > MAX_NAME_CHARS:
-        raise ValidationError(f"{what} is {len(value)} characters; the limit is {MAX_NAME_CHARS}")
+    if len(value) > max_chars:
+        raise ValidationError(f"{what} is {len(value)} characters; the limit is {max_chars}")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
         raise ValidationError(f"{what} must not contain control characters or lone surrogates")
     return value

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from runtime_core._validation import (
+    MAX_KEY_CHARS,
     check_aware,
     check_enum,
     check_metadata,
@@ -69,7 +70,7 @@ class PendingWrite:
         check_name(self.channel, "pending write channel", allow_empty=False)
         check_plain(self.value, "pending write value")
         check_aware(self.created_at, "created_at")
-        check_name(self.task_path, "pending write task path")
+        check_name(self.task_path, "pending write task path", max_chars=MAX_KEY_CHARS)
         if isinstance(self.index, bool) or not isinstance(self.index, int):
             raise ValidationError(f"pending write index must be an int, got {self.index!r:.40}")
 
@@ -102,9 +103,11 @@ class Checkpoint:
 
     def __post_init__(self) -> None:
         validate_id(self.id, "checkpoint id")
-        check_name(self.namespace, "checkpoint namespace")
+        check_name(self.namespace, "checkpoint namespace", max_chars=MAX_KEY_CHARS)
         if self.external_key is not None:
-            check_name(self.external_key, "checkpoint external key", allow_empty=False)
+            check_name(
+                self.external_key, "checkpoint external key", allow_empty=False, max_chars=MAX_KEY_CHARS
+            )
         if not isinstance(self.branch, bool):
             raise ValidationError("branch must be a bool")
         validate_id(self.thread_id, "thread id")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runtime_core._validation import check_aware, check_metadata, check_name
+from runtime_core._validation import MAX_KEY_CHARS, check_aware, check_metadata, check_name
 from runtime_core.ids import validate_id
 
 __all__ = ["Thread"]
@@ -45,4 +45,4 @@ class Thread:
         if self.head is not None:
             validate_id(self.head, "head checkpoint id")
         if self.external_key is not None:
-            check_name(self.external_key, "thread external key", allow_empty=False)
+            check_name(self.external_key, "thread external key", allow_empty=False, max_chars=MAX_KEY_CHARS)

@@ -80,9 +80,10 @@ class _SaverCore:
         new_versions: Any,
     ) -> RunnableConfig:
         """Save ``checkpoint`` after the one ``config`` names. When that one is the head of its
-        namespace the save extends the head (a concurrent writer that got there first makes
-        this one fail with ConflictError rather than fork silently); when it is an older one
-        (``update_state`` from the past) the save is an explicit branch from it."""
+        namespace the save extends the head by compare-and-set (a writer that moved the head
+        between this read of it and the write makes this one fail with ConflictError rather
+        than fork silently); when it is an older one (``update_state`` from the past) the save
+        is an explicit branch from it."""
         thread_key, namespace, parent_key = parts(config)
         state = encode_state(self.serde, checkpoint, parent_key)
         md = metadata_for(config, metadata)

@@ -29,9 +29,12 @@ from runtime_persistence.checkpoint._collect import (
 )
 from runtime_persistence.checkpoint._records import (
     CKPT_ID_NS,
+    CKPT_META_NS,
     CKPT_NS,
+    CKPT_WRITE_NS,
     THREAD_NS,
     IdEntry,
+    KeyedWrite,
     Record,
     WriteRecord,
     is_record_key,
@@ -162,9 +165,30 @@ def collect(
         removed += 1
         freed += info.size
 
-    records = len(orphan_ids) + len(dangling)
+    # keyed pending writes of threads that no longer exist (a write that raced delete_thread),
+    # and metadata index entries of checkpoints that no longer exist
+    orphan_writes: list[str] = []
+    for entry in driver.scan(CKPT_WRITE_NS):
+        if (
+            thread_of_lane(entry.key) not in threads
+            and _decode(ser, entry.value, KeyedWrite).created_at < cutoff
+        ):
+            orphan_writes.append(entry.key)
+    stale_meta: list[str] = []
+    for entry in driver.scan(CKPT_META_NS):
+        cp_id = entry.key.rsplit("/", 1)[-1]
+        try:
+            old_enough = id_timestamp(cp_id) < cutoff
+        except ValidationError:
+            old_enough = True
+        if old_enough and cp_id not in published and driver.get(CKPT_ID_NS, cp_id) is None:
+            stale_meta.append(entry.key)
+
+    records = len(orphan_ids) + len(dangling) + len(orphan_writes) + len(stale_meta)
     if not dry_run:
-        ops = [Delete(CKPT_NS, k) for k in orphan_keys]
+        ops = [Delete(CKPT_WRITE_NS, k) for k in orphan_writes]
+        ops += [Delete(CKPT_META_NS, k) for k in stale_meta]
+        ops += [Delete(CKPT_NS, k) for k in orphan_keys]
         ops += [Delete(CKPT_ID_NS, k) for k in orphan_ids]
         ops += [Delete(CKPT_ID_NS, k) for k in sorted(dangling)]
         for i in range(0, len(ops), 200):
