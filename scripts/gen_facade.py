@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.workspace import ROOT, load_packages, topological_order
+from scripts.workspace import ROOT, internal_closure, load_packages, topological_order
 
 __all__ = ["FACADE_MODULES", "LEGACY_MODULES", "FacadeError", "generate", "main"]
 
@@ -169,8 +169,13 @@ def _render(
 
 
 def _library_modules() -> list[str]:
+    """The library packages: the workspace packages the facade depends on (framework adapters
+    depend on the libraries, not the other way round, so they are not among them)."""
     packages = load_packages()
-    return [packages[n].import_name for n in topological_order(packages) if n != FACADE_DIST]
+    libraries = set(internal_closure(FACADE_DIST, packages))
+    return [
+        packages[n].import_name for n in topological_order(packages) if n in libraries and n != FACADE_DIST
+    ]
 
 
 def _facade_modules() -> list[str]:
