@@ -144,10 +144,23 @@ def test_a_record_moved_under_another_log_is_corruption(log_store: TestStore) ->
     log: MessageLog = log_store.make(MessageLog)
     victim, thief = new_id(), new_id()
     log.append(victim, ["secret"])
+    assert log.last(victim) == ["secret"]  # remembered by this log object, keyed by its bytes
     entry = next(iter(log_store.driver.scan(MESSAGE_NS, prefix=f"{victim}/")))
     log_store.driver.put(MESSAGE_NS, f"{thief}/{'0' * 12}", entry.value)
     with pytest.raises(CorruptionError):
         log.last(thief)
+
+
+def test_reading_again_returns_the_same_items_and_never_a_callers_changes(log: MessageLog) -> None:
+    sid = new_id()
+    log.append(sid, ["text", 1, None])
+    log.append(sid, [{"role": "user", "content": "hi"}])
+    first = log.last(sid)
+    first[3]["content"] = "changed by the caller"
+    first.append("not stored")
+    assert log.last(sid) == ["text", 1, None, {"role": "user", "content": "hi"}]
+    assert log.pop(sid) == {"role": "user", "content": "hi"}
+    assert log.last(sid) == log.last(sid, 3) == ["text", 1, None]
 
 
 def test_items_too_large_for_one_record_are_split_and_all_kept(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ class KeepupSession:
         self._driver: AsyncDriver | None = None if isinstance(store, str) else store
         self._owns_driver = isinstance(store, str)
         self._keepup_id: str | None = None
+        self._messages: AsyncMessageLog | None = None
         self._opening = asyncio.Lock()
         self._closed = False
 
@@ -67,8 +68,7 @@ class KeepupSession:
         log_id = await self._log_id(create=False)
         if log_id is None or wanted == 0:
             return []
-        log = AsyncMessageLog(await self._store())
-        raw = await log.last(log_id, None if wanted is None or wanted < 0 else wanted)
+        raw = await (await self._log()).last(log_id, None if wanted is None or wanted < 0 else wanted)
         return [json.loads(text) for text in raw]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
@@ -79,7 +79,7 @@ class KeepupSession:
         encoded = [json.dumps(item) for item in items]
         log_id = await self._log_id(create=True)
         assert log_id is not None
-        await AsyncMessageLog(await self._store()).append(log_id, encoded)
+        await (await self._log()).append(log_id, encoded)
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item (None when the history is empty). Concurrent pops,
@@ -87,7 +87,7 @@ class KeepupSession:
         log_id = await self._log_id(create=False)
         if log_id is None:
             return None
-        text = await AsyncMessageLog(await self._store()).pop(log_id)
+        text = await (await self._log()).pop(log_id)
         if text is None:
             return None
         item: TResponseInputItem = json.loads(text)
@@ -97,7 +97,7 @@ class KeepupSession:
         """Remove every item of this session."""
         log_id = await self._log_id(create=False)
         if log_id is not None:
-            await AsyncMessageLog(await self._store()).clear(log_id)
+            await (await self._log()).clear(log_id)
 
     # --------------------------------------------------------------------------------- lifecycle
     async def close(self) -> None:
@@ -126,6 +126,12 @@ class KeepupSession:
                     assert self._url is not None
                     self._driver = await open_store_async(self._url)
         return self._driver
+
+    async def _log(self) -> AsyncMessageLog:
+        driver = await self._store()
+        if self._messages is None:
+            self._messages = AsyncMessageLog(driver)
+        return self._messages
 
     async def _log_id(self, *, create: bool) -> str | None:
         """The Keepup session id behind ``session_id`` (created when ``create``; None when it

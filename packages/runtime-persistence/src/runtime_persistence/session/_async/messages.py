@@ -17,6 +17,12 @@ return the same item. Clear deletes the chunks that existed when it started.
 
 Items are any value the codec stores (None, bool, int, float, str, bytes, lists, dicts with str
 keys, datetimes, UUIDs); they come back as equal plain values.
+
+Reading a long log decodes one envelope per chunk. A log object remembers the chunks it decoded
+whose items are all immutable scalars (text, bytes, numbers, None: what a framework adapter that
+stores JSON text appends), keyed by the exact stored bytes, so reading the same history again
+skips the decoding but never returns anything other than what those bytes hold (up to
+:data:`DECODED_CACHE_BYTES` of stored bytes per log object).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from runtime_core import AsyncDriver, ConflictError, Delete, Serializer, ValidationError
+from runtime_core import AsyncDriver, ConflictError, CorruptionError, Delete, Serializer, ValidationError
 
 from runtime_persistence.session._message_records import (
     CHUNK_FORMAT,
@@ -41,7 +47,10 @@ from runtime_persistence.session._message_records import (
 )
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
-__all__ = ["AsyncMessageLog"]
+__all__ = ["DECODED_CACHE_BYTES", "AsyncMessageLog"]
+
+DECODED_CACHE_BYTES = 8 << 20
+_SCALARS = (str, bytes, int, float, bool, type(None))
 
 
 class AsyncMessageLog:
@@ -53,6 +62,8 @@ class AsyncMessageLog:
     def __init__(self, driver: AsyncDriver, *, serializer: Serializer | None = None) -> None:
         self._driver = driver
         self._ser: Serializer = serializer or EnvelopeSerializer()
+        self._decoded: dict[bytes, MessageChunk] = {}
+        self._decoded_bytes = 0
 
     async def append(self, session_id: str, items: Sequence[Any]) -> int:
         """Add ``items`` at the end of the log, together (no other append lands between them,
@@ -99,7 +110,7 @@ class AsyncMessageLog:
                     )
                 ]
                 for entry in page:
-                    out.extend(decode_chunk(self._ser, session_id, entry.key, entry.value).items)
+                    out.extend(self._chunk(session_id, entry.key, entry.value).items)
                 if len(page) < MESSAGE_PAGE:
                     return out
                 after = page[-1].key
@@ -118,7 +129,7 @@ class AsyncMessageLog:
                 )
             ]
             for entry in page:
-                items = decode_chunk(self._ser, session_id, entry.key, entry.value).items
+                items = self._chunk(session_id, entry.key, entry.value).items
                 newest_first.append(items)
                 held += len(items)
                 if held >= n:
@@ -141,7 +152,7 @@ class AsyncMessageLog:
             if not tail:
                 return default
             entry = tail[0]
-            chunk = decode_chunk(self._ser, session_id, entry.key, entry.value)
+            chunk = self._chunk(session_id, entry.key, entry.value)
             try:
                 if len(chunk.items) == 1:
                     if not await self._driver.delete(MESSAGE_NS, entry.key, if_version=entry.version):
@@ -179,6 +190,20 @@ class AsyncMessageLog:
                 for entry in page:
                     await self._driver.delete(MESSAGE_NS, entry.key)
             after = page[-1].key
+
+    def _chunk(self, session_id: str, key: str, value: bytes) -> MessageChunk:
+        """The chunk ``value`` holds, checked against ``key``; decoded once per stored bytes."""
+        chunk = self._decoded.get(value)
+        if chunk is None:
+            chunk = decode_chunk(self._ser, session_id, key, value)
+            if all(type(item) in _SCALARS for item in chunk.items):
+                if self._decoded_bytes + len(value) > DECODED_CACHE_BYTES:
+                    self._decoded, self._decoded_bytes = {}, 0
+                self._decoded[bytes(value)] = chunk
+                self._decoded_bytes += len(value)
+        elif chunk.session_id != session_id or key != message_key(session_id, chunk.seq):
+            raise CorruptionError(f"message log record {key!r} does not belong under that key")
+        return chunk
 
     async def _next_seq(self, session_id: str) -> int:
         tail = [

@@ -18,6 +18,12 @@ return the same item. Clear deletes the chunks that existed when it started.
 
 Items are any value the codec stores (None, bool, int, float, str, bytes, lists, dicts with str
 keys, datetimes, UUIDs); they come back as equal plain values.
+
+Reading a long log decodes one envelope per chunk. A log object remembers the chunks it decoded
+whose items are all immutable scalars (text, bytes, numbers, None: what a framework adapter that
+stores JSON text appends), keyed by the exact stored bytes, so reading the same history again
+skips the decoding but never returns anything other than what those bytes hold (up to
+:data:`DECODED_CACHE_BYTES` of stored bytes per log object).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from runtime_core import ConflictError, Delete, Driver, Serializer, ValidationError
+from runtime_core import ConflictError, CorruptionError, Delete, Driver, Serializer, ValidationError
 
 from runtime_persistence.session._message_records import (
     CHUNK_FORMAT,
@@ -42,7 +48,10 @@ from runtime_persistence.session._message_records import (
 )
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
-__all__ = ["MessageLog"]
+__all__ = ["DECODED_CACHE_BYTES", "MessageLog"]
+
+DECODED_CACHE_BYTES = 8 << 20
+_SCALARS = (str, bytes, int, float, bool, type(None))
 
 
 class MessageLog:
@@ -54,6 +63,8 @@ class MessageLog:
     def __init__(self, driver: Driver, *, serializer: Serializer | None = None) -> None:
         self._driver = driver
         self._ser: Serializer = serializer or EnvelopeSerializer()
+        self._decoded: dict[bytes, MessageChunk] = {}
+        self._decoded_bytes = 0
 
     def append(self, session_id: str, items: Sequence[Any]) -> int:
         """Add ``items`` at the end of the log, together (no other append lands between them,
@@ -100,7 +111,7 @@ class MessageLog:
                     )
                 ]
                 for entry in page:
-                    out.extend(decode_chunk(self._ser, session_id, entry.key, entry.value).items)
+                    out.extend(self._chunk(session_id, entry.key, entry.value).items)
                 if len(page) < MESSAGE_PAGE:
                     return out
                 after = page[-1].key
@@ -119,7 +130,7 @@ class MessageLog:
                 )
             ]
             for entry in page:
-                items = decode_chunk(self._ser, session_id, entry.key, entry.value).items
+                items = self._chunk(session_id, entry.key, entry.value).items
                 newest_first.append(items)
                 held += len(items)
                 if held >= n:
@@ -140,7 +151,7 @@ class MessageLog:
             if not tail:
                 return default
             entry = tail[0]
-            chunk = decode_chunk(self._ser, session_id, entry.key, entry.value)
+            chunk = self._chunk(session_id, entry.key, entry.value)
             try:
                 if len(chunk.items) == 1:
                     if not self._driver.delete(MESSAGE_NS, entry.key, if_version=entry.version):
@@ -176,6 +187,20 @@ class MessageLog:
                 for entry in page:
                     self._driver.delete(MESSAGE_NS, entry.key)
             after = page[-1].key
+
+    def _chunk(self, session_id: str, key: str, value: bytes) -> MessageChunk:
+        """The chunk ``value`` holds, checked against ``key``; decoded once per stored bytes."""
+        chunk = self._decoded.get(value)
+        if chunk is None:
+            chunk = decode_chunk(self._ser, session_id, key, value)
+            if all(type(item) in _SCALARS for item in chunk.items):
+                if self._decoded_bytes + len(value) > DECODED_CACHE_BYTES:
+                    self._decoded, self._decoded_bytes = {}, 0
+                self._decoded[bytes(value)] = chunk
+                self._decoded_bytes += len(value)
+        elif chunk.session_id != session_id or key != message_key(session_id, chunk.seq):
+            raise CorruptionError(f"message log record {key!r} does not belong under that key")
+        return chunk
 
     def _next_seq(self, session_id: str) -> int:
         tail = [e for e in self._driver.scan(MESSAGE_NS, prefix=f"{session_id}/", reverse=True, limit=1)]
