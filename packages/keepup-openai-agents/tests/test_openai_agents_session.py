@@ -266,3 +266,46 @@ def test_keepup_session_writers_in_four_processes_lose_no_items(backend: str, tm
                 await session.close()
 
         _check_history(asyncio.run(read()), WRITERS, COUNT)
+
+
+# ------------------------------------------------------------------------- a real run of the SDK
+def test_a_runner_with_a_tool_keeps_the_same_history_as_with_sqlite_session(
+    store: TestStore, tmp_path: Path
+) -> None:
+    """Two turns of ``Runner.run`` (a tool call, then a follow-up question) with the SDK's
+    scripted model: the history stored and what the model is shown on the second turn are the
+    same with KeepupSession as with SQLiteSession."""
+    from agents import Agent, Runner, function_tool
+    from agents.testing import ScriptedModel, assistant_message, function_call
+
+    @function_tool
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    async def script(make: Callable[..., Any]) -> list[Any]:
+        model = ScriptedModel(
+            [
+                {"output": [function_call("weather", {"city": "Paris"}, call_id="call-1")]},
+                {"output": [assistant_message("It is sunny in Paris.", item_id="m1")]},
+                {"output": [assistant_message("You asked about Paris.", item_id="m2")]},
+            ]
+        )
+        agent = Agent(name="assistant", model=model, tools=[weather])
+        session = make("run")
+        first = await Runner.run(agent, "Weather in Paris?", session=session)
+        second = await Runner.run(agent, "Which city did I ask about?", session=session)
+        model.assert_complete()
+        out = [
+            first.final_output,
+            second.final_output,
+            model.calls[-1].input,
+            await session.get_items(),
+        ]
+        await _close(session)
+        return out
+
+    theirs, ours = side_by_side(store, tmp_path, script)
+    assert ours == theirs
+    assert ours[1] == "You asked about Paris."
+    assert any(item.get("type") == "function_call_output" for item in ours[3])
