@@ -102,6 +102,11 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
         ),
         ("keepup-runtime/src/keepup/__init__.py", "import pymysql", "keepup"),
         (
+            "keepup-adk/src/keepup_adk/sessions.py",
+            "import redis",
+            "keepup_adk.sessions",
+        ),
+        (
             "runtime-persistence/src/runtime_persistence/storage/stores.py",
             "import zstandard",
             "runtime_persistence.storage.stores",
@@ -114,14 +119,45 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "langgraph-adapter-apart": [
         ("keepup-langgraph/src/keepup_langgraph/_mapping.py", "import keepup", "keepup_langgraph._mapping"),
+        (
+            "keepup-langgraph/src/keepup_langgraph/_mapping.py",
+            "import keepup_adk",
+            "keepup_langgraph._mapping",
+        ),
     ],
-    "libraries-never-import-the-langgraph-adapter": [
+    "libraries-never-import-adapters": [
         (
             "runtime-persistence/src/runtime_persistence/storage/stores.py",
             "import keepup_langgraph",
             "runtime_persistence.storage.stores",
         ),
         ("keepup-runtime/src/keepup/__init__.py", "import keepup_langgraph.savers", "keepup"),
+        (
+            "runtime-persistence/src/runtime_persistence/session/messages.py",
+            "import keepup_openai_agents",
+            "runtime_persistence.session.messages",
+        ),
+        ("keepup-runtime/src/keepup/__init__.py", "import keepup_adk.sessions", "keepup"),
+    ],
+    "openai-agents-adapter-apart": [
+        (
+            "keepup-openai-agents/src/keepup_openai_agents/session.py",
+            "import keepup",
+            "keepup_openai_agents.session",
+        ),
+        (
+            "keepup-openai-agents/src/keepup_openai_agents/__init__.py",
+            "import keepup_adk",
+            "keepup_openai_agents",
+        ),
+    ],
+    "adk-adapter-apart": [
+        ("keepup-adk/src/keepup_adk/sessions.py", "from keepup import runtime", "keepup_adk.sessions"),
+        (
+            "keepup-adk/src/keepup_adk/artifacts.py",
+            "import keepup_openai_agents.session",
+            "keepup_adk.artifacts",
+        ),
     ],
     "acyclic-siblings": [
         (
@@ -130,6 +166,7 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "runtime_telemetry",
         ),
         ("runtime-core/src/runtime_core/errors.py", "import runtime_core.ids", "runtime_core"),
+        ("keepup-adk/src/keepup_adk/_store.py", "import keepup_adk.sessions", "keepup_adk"),
     ],
 }
 

@@ -575,3 +575,49 @@ def test_concurrent_async_puts_never_share_a_version(art_store: TestStore) -> No
 
     versions = art_store.portal.call(many())
     assert sorted(versions) == list(range(12))
+
+
+# ------------------------------------------------------------------------ options for frameworks
+def test_versions_restart_from_zero_after_a_delete_when_asked(art_store: TestStore) -> None:
+    arts: Artifacts = art_store.make(Artifacts, restart_versions_after_delete=True)
+    assert arts.put("s", "notes.txt", b"a").version == 0
+    assert arts.put("s", "notes.txt", b"b").version == 1
+    assert arts.delete("s", "notes.txt") == 2
+    again = arts.put("s", "notes.txt", b"c")
+    assert again.version == 0
+    assert arts.get("s", "notes.txt", 0)[1] == b"c"
+    assert [v.version for v in arts.versions("s", "notes.txt")] == [0]
+
+
+def test_by_default_versions_are_never_reused_after_a_delete(art_store: TestStore) -> None:
+    arts: Artifacts = art_store.make(Artifacts)
+    arts.put("s", "notes.txt", b"a")
+    arts.put("s", "notes.txt", b"b")
+    arts.delete("s", "notes.txt")
+    assert arts.put("s", "notes.txt", b"c").version == 2
+
+
+def test_case_sensitive_keys_keep_report_md_next_to_report_md(art_store: TestStore) -> None:
+    arts: Artifacts = art_store.make(Artifacts, case_sensitive_keys=True)
+    arts.put("s", "Report.md", b"upper")
+    arts.put("s", "report.md", b"lower")
+    arts.put("s", "report.md", b"lower 2")
+    assert arts.get("s", "Report.md")[1] == b"upper"
+    assert arts.get("s", "report.md")[1] == b"lower 2"
+    assert arts.info("s", "Report.md").version == 0
+    assert arts.keys("s") == ["Report.md", "report.md"]
+    assert arts.keys("s", "R") == ["Report.md"]
+    assert arts.delete("s", "Report.md") == 1
+    assert arts.get("s", "report.md")[1] == b"lower 2"
+    with pytest.raises(NotFoundError):
+        arts.get("s", "Report.md")
+
+
+def test_a_case_insensitive_key_and_a_case_sensitive_one_refuse_each_other(art_store: TestStore) -> None:
+    folded: Artifacts = art_store.make(Artifacts)
+    exact: Artifacts = art_store.make(Artifacts, case_sensitive_keys=True)
+    folded.put("s", "Notes.md", b"folded")
+    with pytest.raises(ValidationError):
+        exact.put("s", "notes.md", b"exact")
+    with pytest.raises(NotFoundError):
+        exact.get("s", "notes.md")

@@ -136,9 +136,10 @@ def validate_prefix(prefix: object) -> str:
     return unicodedata.normalize("NFC", prefix)
 
 
-def series_of(scope: str, key: str) -> str:
-    """The key prefix every version of ``key`` in ``scope`` is filed under (case-folded)."""
-    series = f"{scope}{SEP}{fold_artifact_key(key)}"
+def series_of(scope: str, key: str, *, case_sensitive: bool = False) -> str:
+    """The key prefix every version of ``key`` in ``scope`` is filed under (case-folded, unless
+    ``case_sensitive``)."""
+    series = f"{scope}{SEP}{key if case_sensitive else fold_artifact_key(key)}"
     if len(series.encode("utf-8")) + 1 + _DIGITS > 512:
         raise ValidationError("artifact scope and key are too long together (512 bytes once case-folded)")
     return series

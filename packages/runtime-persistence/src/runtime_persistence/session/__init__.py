@@ -18,6 +18,7 @@ from runtime_persistence.session.events import (
     Events,
     MessageRecorder,
 )
+from runtime_persistence.session.messages import MESSAGE_NS, AsyncMessageLog, MessageLog
 from runtime_persistence.session.runs import (
     RUN_NS,
     RUN_STATUS_NS,
@@ -48,6 +49,7 @@ __all__ = [
     "EVENT_NS",
     "EVENT_TOPIC_NS",
     "LEASE_NS",
+    "MESSAGE_NS",
     "RUN_NS",
     "RUN_STATUS_NS",
     "RUN_THREAD_NS",
@@ -59,12 +61,14 @@ __all__ = [
     "AsyncEventLog",
     "AsyncEvents",
     "AsyncLeases",
+    "AsyncMessageLog",
     "AsyncMessageRecorder",
     "AsyncRunRecords",
     "AsyncSessions",
     "AsyncTasks",
     "Events",
     "Leases",
+    "MessageLog",
     "MessageRecorder",
     "RunRecords",
     "Sessions",

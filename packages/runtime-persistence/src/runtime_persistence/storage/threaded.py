@@ -139,14 +139,17 @@ async def _paged(start: Callable[[], Iterator[_T]], page: int = _PAGE) -> AsyncI
             iterator = start()
         return list(islice(iterator, page))
 
+    exhausted = False
     try:
         while True:
             items = await asyncio.to_thread(more)
+            exhausted = len(items) < page
             for item in items:
                 yield item
-            if len(items) < page:
+            if exhausted:
                 return
     finally:
-        close = getattr(iterator, "close", None)
+        # an iterator that ran out has nothing left to close: spare the worker-thread round trip
+        close = None if exhausted else getattr(iterator, "close", None)
         if close is not None:
             await asyncio.to_thread(close)

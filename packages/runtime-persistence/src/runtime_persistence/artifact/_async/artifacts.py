@@ -17,6 +17,17 @@ Keys are relative paths (rules in :func:`~runtime_persistence.artifact.validate_
 Records of one key are filed under its case-folded form, so ``Report.md`` and ``report.md`` can
 never both exist in a scope: the second is refused with ValidationError.
 
+Two options serve frameworks with other rules (Google ADK's artifact services), and every writer
+of a scope must use the same ones:
+
+* ``case_sensitive_keys=True`` files each key under itself, so ``Report.md`` and ``report.md``
+  are two artifacts. A key stored by a case-insensitive writer and one differing from it only by
+  case still refuse each other (ValidationError), never mix.
+* ``restart_versions_after_delete=True`` numbers the versions of a key from its newest live
+  version, so a key saved again after every version was deleted starts at 0 again (the
+  high-water mark is still kept, and ignored). Version numbers may then name different contents
+  over time; a reference to a deleted version can resolve to a newer one.
+
 Write order is bottom-up (blob, then record); garbage collection keeps every blob an artifact
 record names, through the root provider :mod:`runtime_persistence.artifact.artifacts` registers.
 """
@@ -119,8 +130,12 @@ class AsyncArtifacts:
         telemetry: Telemetry | None = None,
         schemas: ArtifactSchemas | None = None,
         serializer: Serializer | None = None,
+        case_sensitive_keys: bool = False,
+        restart_versions_after_delete: bool = False,
     ) -> None:
         self._driver = driver
+        self._case_sensitive = bool(case_sensitive_keys)
+        self._restart_versions = bool(restart_versions_after_delete)
         self._clock: Clock = clock or SystemClock()
         self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._schemas = schemas if schemas is not None else ArtifactSchemas()
@@ -145,7 +160,7 @@ class AsyncArtifacts:
         metadata: dict[str, Any] | None = None,
     ) -> ArtifactVersion:
         """Store ``data`` (bytes, or an iterable of bytes streamed in bounded memory) as the next
-        version of ``key`` in ``scope`` and return it. Versions count from 0 and are never reused,
+        version of ``key`` in ``scope`` and return it. Versions count from 0 and are never reused (unless restart_versions_after_delete),
         even after deletes; the record is written create-only after the content, so a crash leaves
         at most an unreferenced blob for gc. Raises ValidationError (before anything is written)
         for a bad scope, key, media type or metadata, or when a key differing only by case exists."""
@@ -209,7 +224,7 @@ class AsyncArtifacts:
     ) -> ArtifactVersion:
         scope = validate_scope(scope)
         key = validate_artifact_key(key)
-        series = series_of(scope, key)
+        series = self._series(scope, key)
         meta = {} if metadata is None else metadata
         now = self._clock.now()
         # every check that can refuse the input runs before the first byte is written
@@ -221,7 +236,9 @@ class AsyncArtifacts:
         check_same_key(latest, key, scope)
         with self._telemetry.span("artifact.put", scope=scope, key=key) as fields:
             blob = await _store_blob(self._driver, data)
-            version = max(latest.version + 1 if latest else 0, await self._hwm(series))
+            version = latest.version + 1 if latest else 0
+            if not self._restart_versions:
+                version = max(version, await self._hwm(series))
             for _ in range(MAX_ATTEMPTS):
                 if version > MAX_VERSION:
                     raise ValidationError(
@@ -321,7 +338,7 @@ class AsyncArtifacts:
         Costs one short scan per key, however many versions each has."""
         scope = validate_scope(scope)
         prefix = validate_prefix(prefix)
-        start = f"{scope}{SEP}{fold_artifact_key(prefix)}"
+        start = f"{scope}{SEP}{prefix if self._case_sensitive else fold_artifact_key(prefix)}"
         found: list[str] = []
         after: str | None = None
         while True:
@@ -339,7 +356,9 @@ class AsyncArtifacts:
         """Every live version of ``key``, oldest first (empty when there is none)."""
         scope = validate_scope(scope)
         key = validate_artifact_key(key)
-        return [version_of(rec) async for rec in self._records(series_of(scope, key) + SEP) if rec.key == key]
+        return [
+            version_of(rec) async for rec in self._records(self._series(scope, key) + SEP) if rec.key == key
+        ]
 
     async def quarantined(self, scope: str) -> list[ArtifactVersion]:
         """Every quarantined typed artifact in ``scope`` with its reason, in key order."""
@@ -353,7 +372,7 @@ class AsyncArtifacts:
         other version, key or scope names the same bytes."""
         scope = validate_scope(scope)
         key = validate_artifact_key(key)
-        series = series_of(scope, key)
+        series = self._series(scope, key)
         if version is not None:
             check_version(version)
             entry = await self._driver.get(ARTIFACT_NS, record_key(series, version))
@@ -371,6 +390,9 @@ class AsyncArtifacts:
         return deleted
 
     # --------------------------------------------------------------------------------- internals
+    def _series(self, scope: str, key: str) -> str:
+        return series_of(scope, key, case_sensitive=self._case_sensitive)
+
     async def _latest(self, series: str) -> Record | None:
         entries = [
             e async for e in self._driver.scan(ARTIFACT_NS, prefix=series + SEP, reverse=True, limit=1)
@@ -380,7 +402,7 @@ class AsyncArtifacts:
     async def _find(self, scope: str, key: str, version: int | None) -> Record:
         scope = validate_scope(scope)
         key = validate_artifact_key(key)
-        series = series_of(scope, key)
+        series = self._series(scope, key)
         if version is None:
             rec = await self._latest(series)
         else:

@@ -171,7 +171,7 @@ def collect(
     for entry in driver.scan(CKPT_WRITE_NS):
         if (
             thread_of_lane(entry.key) not in threads
-            and _decode(ser, entry.value, KeyedWrite).created_at < cutoff
+            and _decode(ser, entry.value, KeyedWrite, CKPT_WRITE_NS, entry.key).created_at < cutoff
         ):
             orphan_writes.append(entry.key)
     stale_meta: list[str] = []

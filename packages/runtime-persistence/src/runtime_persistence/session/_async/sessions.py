@@ -29,14 +29,17 @@ from typing import Any
 
 from runtime_core import (
     ConflictError,
+    NotFoundError,
     Session,
     SessionStatus,
     ValidationError,
     new_id,
+    validate_key,
 )
 
 from runtime_persistence.session._async._repository import AsyncRepository, Unchanged
-from runtime_persistence.session._records import MARK, SESSION_NS, SESSION_STATUS_NS, check_limit
+from runtime_persistence.session._message_records import SESSION_KEY_NS, SessionKey, decode_session_key
+from runtime_persistence.session._records import MARK, MAX_TRIES, SESSION_NS, SESSION_STATUS_NS, check_limit
 
 __all__ = ["AsyncSessions"]
 
@@ -139,3 +142,61 @@ class AsyncSessions(AsyncRepository[Session]):
         """Sessions from the status index (or every session), in id order, page by page."""
         ns, prefix = (SESSION_STATUS_NS, f"{status.value}/") if status is not None else (SESSION_NS, "")
         return self._candidates(ns, prefix, page, reverse=reverse)
+
+    # ------------------------------------------------------------------ caller-chosen external keys
+    async def get_or_create(
+        self, key: str, name: str = "", *, metadata: dict[str, Any] | None = None
+    ) -> tuple[Session, bool]:
+        """The session named by the caller's own ``key`` (a framework's session id: any non-empty
+        string of at most 512 UTF-8 bytes without NUL), opened now if no session has that key yet;
+        returns it and whether this call created it. Atomic on every driver and across processes:
+        however many callers race on one key, exactly one session is created and all of them get
+        it. ``name`` and ``metadata`` apply only to a session this call creates. Raises
+        ValidationError (nothing written) for a bad key, name or metadata.
+
+        The key record is written create-only before the session record, under the session id
+        it names; a caller that finds a key whose session record is missing (its creator
+        stopped in between) writes that record itself, create-only, so no key is left dangling."""
+        key = validate_key(key)
+        now = self._clock.now()
+        fresh = Session(
+            id=new_id(), created_at=now, last_seen_at=now, name=name, metadata=dict(metadata or {})
+        )
+        data = self._ser.dumps(fresh, at=(SESSION_NS, fresh.id))
+        link = SessionKey(key, fresh.id)
+        try:
+            await self._driver.put(
+                SESSION_KEY_NS, key, self._ser.dumps(link, at=(SESSION_KEY_NS, key)), if_absent=True
+            )
+        except ConflictError:
+            found = await self.by_key(key)
+            return found, False
+        await self._driver.put(SESSION_STATUS_NS, self._index_entry(fresh), MARK)
+        await self._driver.put(SESSION_NS, fresh.id, data, if_absent=True)
+        return fresh, True
+
+    async def by_key(self, key: str) -> Session:
+        """The session named by the caller's ``key`` (see :meth:`get_or_create`). Raises
+        NotFoundError when no session has that key, ValidationError for a bad key."""
+        key = validate_key(key)
+        entry = await self._driver.get(SESSION_KEY_NS, key)
+        if entry is None:
+            raise NotFoundError(f"no session has the key {key!r:.80}")
+        link = decode_session_key(self._ser, key, entry.value)
+        for _ in range(MAX_TRIES):
+            try:
+                return await self.get(link.session_id)
+            except NotFoundError:
+                pass
+            # the key's creator stopped before writing the session record: write it for them
+            now = self._clock.now()
+            orphan = Session(id=link.session_id, created_at=now, last_seen_at=now)
+            await self._driver.put(SESSION_STATUS_NS, self._index_entry(orphan), MARK)
+            try:
+                await self._driver.put(
+                    SESSION_NS, orphan.id, self._ser.dumps(orphan, at=(SESSION_NS, orphan.id)), if_absent=True
+                )
+            except ConflictError:
+                continue
+            return orphan
+        raise ConflictError(f"the session of key {key!r:.80} could not be read; try again")

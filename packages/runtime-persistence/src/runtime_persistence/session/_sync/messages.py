@@ -1,0 +1,215 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/session/_async/messages.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""The message log of a session (:class:`MessageLog`): append, the last n items, pop and
+clear, atomic across processes on every driver. Written once as async code in
+``session/_async/``; the sync twin in ``session/_sync/`` is generated from it
+(scripts/gen_sync.py).
+
+Layout::
+
+    session.message  {session_id}/{seq}   one chunk per append: the items it added, in order
+
+Chunk numbers are zero-padded, so key order is log order and "the last n items" is a reverse
+scan that stops as soon as it holds n items, however long the log. An append reads the last
+chunk number and writes the next one create-only: two writers that pick the same number
+collide, and the loser retries with the next, so concurrent appends from any number of processes
+never overwrite each other and the items of one append stay together. A pop removes the newest
+item by compare-and-set on the last chunk (rewritten without it, or deleted), so two pops never
+return the same item. Clear deletes the chunks that existed when it started.
+
+Items are any value the codec stores (None, bool, int, float, str, bytes, lists, dicts with str
+keys, datetimes, UUIDs); they come back as equal plain values.
+
+Reading a long log decodes one envelope per chunk. A log object remembers the chunks it decoded
+whose items are all immutable scalars (text, bytes, numbers, None: what a framework adapter that
+stores JSON text appends), keyed by the exact stored bytes, so reading the same history again
+skips the decoding but never returns anything other than what those bytes hold (up to
+:data:`DECODED_CACHE_BYTES` of stored bytes per log object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from runtime_core import ConflictError, CorruptionError, Delete, Driver, Serializer, ValidationError
+
+from runtime_persistence.session._message_records import (
+    CHUNK_FORMAT,
+    MESSAGE_MAX_TRIES,
+    MESSAGE_NS,
+    MESSAGE_PAGE,
+    MessageChunk,
+    check_count,
+    check_session_id,
+    decode_chunk,
+    message_key,
+    seq_of,
+    split_items,
+)
+from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+__all__ = ["DECODED_CACHE_BYTES", "MessageLog"]
+
+DECODED_CACHE_BYTES = 8 << 20
+_SCALARS = (str, bytes, int, float, bool, type(None))
+
+
+class MessageLog:
+    """Per-session message logs over any driver (the sync class :class:`MessageLog` has the same
+    methods, guarantees and errors). Logs are named by a Keepup session id; the log of a session
+    that was never written to is empty. Every write is as durable as the driver (durable by
+    default) when the call returns."""
+
+    def __init__(self, driver: Driver, *, serializer: Serializer | None = None) -> None:
+        self._driver = driver
+        self._ser: Serializer = serializer or EnvelopeSerializer()
+        self._decoded: dict[tuple[str, bytes], MessageChunk] = {}
+        self._decoded_bytes = 0
+
+    def append(self, session_id: str, items: Sequence[Any]) -> int:
+        """Add ``items`` at the end of the log, together (no other append lands between them,
+        unless they are too large for one record of the store) and return how many were added.
+        Raises ValidationError, with nothing written, for a malformed session id or an item the
+        codec refuses."""
+        session_id = check_session_id(session_id)
+        if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+            raise ValidationError(f"append takes a sequence of items, got {type(items).__name__}")
+        pending = (
+            split_items(self._ser, session_id, list(items), self._driver.max_value_size) if items else []
+        )
+        added = len(items)
+        for _ in range(MESSAGE_MAX_TRIES):
+            if not pending:
+                return added
+            seq = self._next_seq(session_id)
+            while pending:
+                chunk = MessageChunk(CHUNK_FORMAT, session_id, seq, pending[0])
+                try:
+                    self._driver.put(
+                        MESSAGE_NS,
+                        message_key(session_id, seq),
+                        self._ser.dumps(chunk, at=(MESSAGE_NS, message_key(session_id, seq))),
+                        if_absent=True,
+                    )
+                except ConflictError:
+                    break
+                pending.pop(0)
+                seq += 1
+        raise ConflictError(
+            f"the message log of session {session_id} kept growing under this append; try again"
+        )
+
+    def last(self, session_id: str, n: int | None = None) -> list[Any]:
+        """The last ``n`` items of the log (every item when ``n`` is None), oldest first. Reads
+        only the chunks that hold them."""
+        session_id = check_session_id(session_id)
+        if n is None:
+            out: list[Any] = []
+            after: str | None = None
+            while True:
+                page = [
+                    e
+                    for e in self._driver.scan(
+                        MESSAGE_NS, prefix=f"{session_id}/", after=after, limit=MESSAGE_PAGE
+                    )
+                ]
+                for entry in page:
+                    out.extend(self._chunk(session_id, entry.key, entry.value).items)
+                if len(page) < MESSAGE_PAGE:
+                    return out
+                after = page[-1].key
+        n = check_count(n)
+        if n == 0:
+            return []
+        newest_first: list[list[Any]] = []
+        held = 0
+        before: str | None = None
+        page_size = 8
+        while held < n:
+            page = [
+                e
+                for e in self._driver.scan(
+                    MESSAGE_NS, prefix=f"{session_id}/", before=before, reverse=True, limit=page_size
+                )
+            ]
+            for entry in page:
+                items = self._chunk(session_id, entry.key, entry.value).items
+                newest_first.append(items)
+                held += len(items)
+                if held >= n:
+                    break
+            if len(page) < page_size:
+                break
+            before = page[-1].key
+            page_size = min(page_size * 2, MESSAGE_PAGE)
+        flat = [item for items in reversed(newest_first) for item in items]
+        return flat[-n:]
+
+    def pop(self, session_id: str, default: Any = None) -> Any:
+        """Remove the newest item and return it (``default`` when the log is empty). Concurrent
+        pops each get a different item; a pop never removes an item twice."""
+        session_id = check_session_id(session_id)
+        for _ in range(MESSAGE_MAX_TRIES):
+            tail = [e for e in self._driver.scan(MESSAGE_NS, prefix=f"{session_id}/", reverse=True, limit=1)]
+            if not tail:
+                return default
+            entry = tail[0]
+            chunk = self._chunk(session_id, entry.key, entry.value)
+            try:
+                if len(chunk.items) == 1:
+                    if not self._driver.delete(MESSAGE_NS, entry.key, if_version=entry.version):
+                        continue
+                else:
+                    rest = MessageChunk(CHUNK_FORMAT, session_id, chunk.seq, chunk.items[:-1])
+                    self._driver.put(
+                        MESSAGE_NS,
+                        entry.key,
+                        self._ser.dumps(rest, at=(MESSAGE_NS, entry.key)),
+                        if_version=entry.version,
+                    )
+            except ConflictError:
+                continue
+            return chunk.items[-1]
+        raise ConflictError(
+            f"the message log of session {session_id} kept changing under this pop; try again"
+        )
+
+    def clear(self, session_id: str) -> None:
+        """Remove every item the log held when the call started. Items appended while it runs
+        may stay (as if appended after it)."""
+        session_id = check_session_id(session_id)
+        before = message_key(session_id, self._next_seq(session_id))
+        after: str | None = None
+        while True:
+            page = [
+                e
+                for e in self._driver.scan(
+                    MESSAGE_NS, prefix=f"{session_id}/", after=after, before=before, limit=MESSAGE_PAGE
+                )
+            ]
+            if not page:
+                return
+            if self._driver.atomic_batch:
+                self._driver.batch([Delete(MESSAGE_NS, e.key) for e in page])
+            else:
+                for entry in page:
+                    self._driver.delete(MESSAGE_NS, entry.key)
+            after = page[-1].key
+
+    def _chunk(self, session_id: str, key: str, value: bytes) -> MessageChunk:
+        """The chunk ``value`` holds, checked against ``key``; decoded once per stored bytes."""
+        chunk = self._decoded.get((key, value))  # by place too: records are bound to their key
+        if chunk is None:
+            chunk = decode_chunk(self._ser, session_id, key, value)
+            if all(type(item) in _SCALARS for item in chunk.items):
+                if self._decoded_bytes + len(value) > DECODED_CACHE_BYTES:
+                    self._decoded, self._decoded_bytes = {}, 0
+                self._decoded[(key, bytes(value))] = chunk
+                self._decoded_bytes += len(value)
+        elif chunk.session_id != session_id or key != message_key(session_id, chunk.seq):
+            raise CorruptionError(f"message log record {key!r} does not belong under that key")
+        return chunk
+
+    def _next_seq(self, session_id: str) -> int:
+        tail = [e for e in self._driver.scan(MESSAGE_NS, prefix=f"{session_id}/", reverse=True, limit=1)]
+        return seq_of(tail[0].key) + 1 if tail else 0
