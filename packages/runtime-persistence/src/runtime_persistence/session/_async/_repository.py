@@ -58,6 +58,12 @@ class AsyncRepository(Generic[R]):
         self._clock: Clock = clock or SystemClock()
         self._ser: Serializer = serializer or EnvelopeSerializer()
 
+    def _decode(self, data: bytes) -> R:
+        """A stored record as the current record type (a repository whose records have older
+        formats overrides this to migrate them forward). CorruptionError for damaged bytes."""
+        record: R = self._ser.loads(data, self._record)
+        return record
+
     def _index_entry(self, record: R) -> str:
         """The key of ``record`` in the status index."""
         stated = cast(_Stated, record)
@@ -73,7 +79,7 @@ class AsyncRepository(Generic[R]):
         entry = await self._driver.get(self._ns, record_id)
         if entry is None:
             raise NotFoundError(f"{self._what} {record_id} not found")
-        return self._ser.loads(entry.value, self._record), entry.version
+        return self._decode(entry.value), entry.version
 
     async def _change(self, record_id: str, fn: Callable[[R], R]) -> tuple[R, bool]:
         """Apply ``fn`` to the current record by compare-and-set, re-reading on each lost race
@@ -118,11 +124,11 @@ class AsyncRepository(Generic[R]):
             entries = [entry async for entry in scan]
             for entry in entries:
                 if ns == self._ns:
-                    yield self._ser.loads(entry.value, self._record)
+                    yield self._decode(entry.value)
                     continue
                 found = await self._driver.get(self._ns, entry.key[len(prefix) :])
                 if found is not None:
-                    yield self._ser.loads(found.value, self._record)
+                    yield self._decode(found.value)
             if len(entries) < page:
                 return
             cursor = entries[-1].key
