@@ -33,15 +33,28 @@ from runtime_core import (
 from runtime_execution import Agent, Runner
 from runtime_persistence import (
     Artifacts,
+    AsyncCheckpoints,
+    AsyncEvents,
+    AsyncLeases,
+    AsyncRunRecords,
+    AsyncSessions,
+    AsyncSessionSweeper,
+    AsyncTasks,
     Checkpoints,
+    Events,
     Leases,
     RunRecords,
+    Sessions,
+    SessionSweeper,
     ShadowGit,
     SnapshotBeforeChange,
+    SweeperThread,
+    Tasks,
     WorkspaceCheckpoints,
 )
 from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_persistence.storage.stores import open_store
+from runtime_persistence.storage.threaded import AsyncThreadDriver
 from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
 __all__ = [
@@ -111,6 +124,10 @@ class Runtime:
     * ``checkpoints``: threads and checkpoints (:class:`runtime_persistence.Checkpoints`);
     * ``leases`` and ``runs``: who runs which thread, and the run records;
     * ``artifacts``: versioned, content-addressed artifacts;
+    * ``sessions``, ``tasks`` and ``events``: the session DB, the task board and the event log
+      (``async_sessions``, ``async_tasks``, ``async_events``, ``async_runs`` and
+      ``async_checkpoints`` are their async twins on the same store, its calls on worker threads);
+    * ``sweeper(...)`` and ``start_sweeper(...)``: the session sweeper, once or in the background;
     * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``;
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
       snapshot before every change;
@@ -135,10 +152,23 @@ class Runtime:
         self.checkpoints = Checkpoints(driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
         self.runs = RunRecords(driver)
         self.artifacts = Artifacts(driver, clock=self.clock, telemetry=self.telemetry)
+        self.sessions = Sessions(driver, clock=self.clock)
+        self.tasks = Tasks(driver, clock=self.clock)
+        self.events = Events(driver, clock=self.clock)
+        self.async_driver = AsyncThreadDriver(driver)
+        self.async_leases = AsyncLeases(self.async_driver, clock=self.clock)
+        self.async_checkpoints = AsyncCheckpoints(
+            self.async_driver, leases=self.async_leases, clock=self.clock, telemetry=self.telemetry
+        )
+        self.async_runs = AsyncRunRecords(self.async_driver)
+        self.async_sessions = AsyncSessions(self.async_driver, clock=self.clock)
+        self.async_tasks = AsyncTasks(self.async_driver, clock=self.clock)
+        self.async_events = AsyncEvents(self.async_driver, clock=self.clock)
         self._owns_driver = owns_driver
         self._closed = False
         self._lock = threading.Lock()
         self._snapshots: dict[str, ShadowGit] = {}
+        self._sweepers: list[SweeperThread] = []
 
     @property
     def shadow_dir(self) -> Path:
@@ -292,11 +322,74 @@ class Runtime:
                     "runtime.snapshot_release_failed", checkpoint_id=checkpoint_id, error=type(exc).__name__
                 )
 
+    def sweeper(
+        self,
+        *,
+        stale_after: timedelta = timedelta(minutes=30),
+        purge_after: timedelta | None = None,
+        delete_linked: bool = False,
+    ) -> SessionSweeper:
+        """A session sweeper on this runtime's store (see :class:`runtime_persistence.SessionSweeper`):
+        sessions silent for ``stale_after`` become stale; closed and stale ones that ended
+        ``purge_after`` ago are purged, with their threads and runs when ``delete_linked``."""
+        return SessionSweeper(
+            self.sessions,
+            stale_after=stale_after,
+            purge_after=purge_after,
+            delete_linked=delete_linked,
+            checkpoints=self.checkpoints,
+            runs=self.runs,
+        )
+
+    def async_sweeper(
+        self,
+        *,
+        stale_after: timedelta = timedelta(minutes=30),
+        purge_after: timedelta | None = None,
+        delete_linked: bool = False,
+    ) -> AsyncSessionSweeper:
+        """The async twin of :meth:`sweeper` (run it with
+        :func:`runtime_persistence.sweep_forever`)."""
+        return AsyncSessionSweeper(
+            self.async_sessions,
+            stale_after=stale_after,
+            purge_after=purge_after,
+            delete_linked=delete_linked,
+            checkpoints=self.async_checkpoints,
+            runs=self.async_runs,
+        )
+
+    def start_sweeper(
+        self,
+        interval: timedelta = timedelta(minutes=1),
+        *,
+        stale_after: timedelta = timedelta(minutes=30),
+        purge_after: timedelta | None = None,
+        delete_linked: bool = False,
+    ) -> SweeperThread:
+        """Sweep sessions every ``interval`` on a daemon thread until the runtime closes (or the
+        returned thread is stopped). Safe to run in every long-running process sharing a store.
+        Each pass is reported to telemetry (``session.sweep``; ``session.sweep_failed``)."""
+        thread = SweeperThread(
+            self.sweeper(stale_after=stale_after, purge_after=purge_after, delete_linked=delete_linked),
+            interval,
+            on_report=lambda r: self.telemetry.event(
+                "session.sweep", marked_stale=len(r.marked_stale), purged=len(r.purged)
+            ),
+            on_error=lambda e: self.telemetry.event("session.sweep_failed", error=type(e).__name__),
+        )
+        with self._lock:
+            self._sweepers.append(thread)
+        return thread.start()
+
     def close(self) -> None:
-        """Close the store (when this runtime opened it). Safe to call twice."""
+        """Stop the background sweepers and close the store (when this runtime opened it). Safe
+        to call twice."""
         if self._closed:
             return
         self._closed = True
+        for sweeper in self._sweepers:
+            sweeper.stop()
         if self._owns_driver:
             self.driver.close()
 
