@@ -24,7 +24,14 @@ from runtime_core import (
     SystemClock,
     new_id,
 )
-from runtime_persistence import AsyncSessionSweeper, Checkpoints, RunRecords, Sessions, SessionSweeper, SweeperThread
+from runtime_persistence import (
+    AsyncSessionSweeper,
+    Checkpoints,
+    RunRecords,
+    Sessions,
+    SessionSweeper,
+    SweeperThread,
+)
 from runtime_persistence.session.sessions import SESSION_NS, SESSION_STATUS_NS
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.storage.stores import open_store
@@ -32,7 +39,8 @@ from runtime_persistence.testing import TestStore, store_fixture
 from runtime_persistence.testing.blocking import blocking, unwrap
 
 session_db = store_fixture(modes=("sync", "async"))
-race_db = store_fixture("sqlite", "file", "postgres", "mysql", "redis")
+race_db = store_fixture("sqlite", "redis")  # the short race; the slow one runs on every server too
+race_db_all = store_fixture("sqlite", "file", "postgres", "mysql", "redis")
 
 
 @pytest.fixture
@@ -116,7 +124,9 @@ def _v1_record(session_id: str, status: str, seen: datetime) -> dict[str, Any]:
     }
 
 
-def test_old_format_records_migrate_forward_with_their_data(session_db: TestStore, clock: ManualClock) -> None:
+def test_old_format_records_migrate_forward_with_their_data(
+    session_db: TestStore, clock: ManualClock
+) -> None:
     ser = EnvelopeSerializer()
     seen = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     ids = {"active": new_id(), "closed": new_id()}
@@ -206,7 +216,11 @@ def test_the_sweeper_deletes_linked_threads_and_runs_only_when_asked(
         runs=runs,
     )
     report = both.sweep()
-    assert (report.purged, report.threads_deleted, report.runs_deleted) == ((s3.id,), (gone_thread,), (run.id,))
+    assert (report.purged, report.threads_deleted, report.runs_deleted) == (
+        (s3.id,),
+        (gone_thread,),
+        (run.id,),
+    )
     with pytest.raises(NotFoundError):
         checkpoints.get_thread(gone_thread)
     with pytest.raises(NotFoundError):
@@ -299,5 +313,5 @@ def test_three_sweeping_processes_purge_each_stale_session_once_and_no_live_one(
 
 
 @pytest.mark.slow
-def test_three_sweeping_processes_long_race(race_db: TestStore) -> None:
-    _race(race_db, 20.0, dead_count=300, live_count=20)
+def test_three_sweeping_processes_long_race(race_db_all: TestStore) -> None:
+    _race(race_db_all, 20.0, dead_count=300, live_count=20)

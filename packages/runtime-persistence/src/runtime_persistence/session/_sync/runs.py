@@ -136,7 +136,11 @@ class RunRecords(Repository[Run]):
             run = self._decode(entry.value)
             if not run.status.finished:
                 raise ConflictError(f"run {run_id} is {run.status.value}; cancel it before deleting it")
-            if not self._driver.delete(RUN_NS, run_id, if_version=entry.version):
+            try:
+                deleted = self._driver.delete(RUN_NS, run_id, if_version=entry.version)
+            except ConflictError:
+                continue  # changed or deleted meanwhile: look again
+            if not deleted:
                 continue
             self._driver.delete(RUN_STATUS_NS, self._index_entry(run))
             self._driver.delete(RUN_THREAD_NS, f"{run.thread_id}/{run.id}")

@@ -41,6 +41,7 @@ from typing import Any
 
 from runtime_core import (
     ConflictError,
+    NotFoundError,
     Session,
     SessionStatus,
     ValidationError,
@@ -155,7 +156,11 @@ class Sessions(Repository[Session]):
         for session in self._by_status(SessionStatus.ACTIVE, 256, reverse=False):
             if session.status is not SessionStatus.ACTIVE or session.last_seen_at > cutoff:
                 continue
-            if (self._change(session.id, mark))[1]:
+            try:
+                changed = (self._change(session.id, mark))[1]
+            except NotFoundError:
+                continue  # purged by another process since the index was read
+            if changed:
                 marked.append(session.id)
         return marked
 
@@ -258,8 +263,12 @@ class Sessions(Repository[Session]):
                 raise ConflictError(f"session {session_id} is active; close it before deleting it")
             if cutoff is not None and (session.ended_at is None or session.ended_at > cutoff):
                 raise ValidationError(f"session {session_id} ended too recently to purge")
-            if not self._driver.delete(SESSION_NS, session_id, if_version=entry.version):
+            try:
+                deleted = self._driver.delete(SESSION_NS, session_id, if_version=entry.version)
+            except ConflictError:
                 continue  # changed or deleted meanwhile: look again
+            if not deleted:
+                continue
             self._driver.delete(SESSION_STATUS_NS, self._index_entry(session))
             for thread_id in session.thread_ids:
                 self._driver.delete(SESSION_THREAD_NS, f"{thread_id}/{session_id}")
