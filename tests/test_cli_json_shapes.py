@@ -131,7 +131,10 @@ def test_every_command_prints_its_documented_shape(
     cli.json("store gc", "--dry-run")
     cli.json("store doctor")
 
-    assert set(SHAPES) - cli.seen == set(), "documented but not exercised"
+    # `task` and `session` shapes are exercised, on every store, by
+    # packages/keepup-runtime/tests/test_cli_tasks_sessions.py
+    elsewhere = {name for name in SHAPES if name.split()[0] in ("task", "session")}
+    assert set(SHAPES) - elsewhere - cli.seen == set(), "documented but not exercised"
 
 
 def test_thread_show_reports_the_lease_in_its_documented_shape(shapes_home: tuple[Cli, DemoReport]) -> None:
