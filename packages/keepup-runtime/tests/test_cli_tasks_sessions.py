@@ -34,7 +34,11 @@ def _shapes() -> dict[str, dict[str, Any]]:
 
 
 SHAPES = _shapes()
-MINE = {name for name in SHAPES if name.split()[0] in ("task", "session")}
+MINE = {name for name in SHAPES if name.split()[0] in ("task", "session")} | {
+    "store backup",
+    "store verify",
+    "store restore-backup",
+}
 
 cli_store = store_fixture("file", "sqlite", "postgres", "mysql", "redis")
 
@@ -164,6 +168,7 @@ def test_every_documented_task_and_session_shape_is_exercised(cli_store: TestSto
     test_every_task_verb(cli)
     test_task_import_kilocode_twice(cli)
     test_every_session_verb(cli)
+    test_store_backup_verify_restore(cli_store, tmp_path / "b", cli)
     assert set(MINE) - cli.seen == set()
 
 
@@ -198,3 +203,24 @@ def test_a_runtime_sweeps_in_the_background_until_closed(tmp_path: Path) -> None
     assert runtime.sessions.get(quiet.id).status is SessionStatus.STALE
     runtime.close()
     assert not thread._thread.is_alive()
+
+
+def test_store_backup_verify_restore(cli_store: TestStore, tmp_path: Path, cli: Cli | None = None) -> None:
+    assert cli_store.url is not None
+    cli = cli or Cli(tmp_path / "home", cli_store.url)
+    if cli_store.name != "sqlite":
+        assert "pg_dump" in cli.fails(ExitCode.INVALID, "store", "backup")
+        return
+    task = cli.json("task add", "before the backup")["task"]
+    made = cli.json("store backup", "--keep", "2")
+    assert made["verify"]["ok"] and made["verify"]["records"] > 0
+    assert cli.json("store verify")["ok"]
+    cli.json("task add", "after the backup")
+    restored = cli.json("store restore-backup", made["path"], "--yes")
+    assert restored["replaced"] is not None and Path(restored["replaced"]).is_file()
+    assert [n["task"]["id"] for n in cli.json("task tree")["tree"]][-1] == task["id"]
+    assert "after the backup" not in json.dumps(cli.json("task list"))
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"\xff" * 4096)
+    cli.fails(ExitCode.CORRUPT, "store", "verify", str(broken))
