@@ -246,13 +246,16 @@ def test_a_sweeper_thread_runs_in_the_background(session_db: TestStore) -> None:
 # -- several sweepers racing ---------------------------------------------------------------------
 
 RACE_SECONDS = float(os.environ.get("KEEPUP_SWEEP_RACE_SECONDS", "2"))
+STALE_AFTER = timedelta(seconds=60)
+"""Far above the heartbeat interval (0.05 s) even on a loaded machine, and far below the silence
+of the stale sessions (an hour): a live session is never silent that long, a dead one always."""
 
 
 def _sweeping_process(url: str, seconds: float, out: Any) -> None:
     driver = open_store(url)
     try:
         sweeper = SessionSweeper(
-            Sessions(driver, clock=SystemClock()), stale_after=timedelta(seconds=2), purge_after=timedelta(0)
+            Sessions(driver, clock=SystemClock()), stale_after=STALE_AFTER, purge_after=timedelta(0)
         )
         marked: list[str] = []
         purged: list[str] = []
