@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from runtime_core import CorruptionError, ValidationError
+from runtime_core import CorruptionError, StorageError, ValidationError
 from runtime_persistence import Tasks
 from runtime_persistence.storage.backup import (
     backup_sqlite,
@@ -140,3 +140,19 @@ def test_sqlite_path_of_only_names_sqlite_files() -> None:
     assert sqlite_path_of("sqlite:///tmp/x%20y.db?read_only=1") == Path("/tmp/x y.db")
     assert sqlite_path_of("postgresql://h/db") is None
     assert sqlite_path_of("sqlite:///:memory:") is None
+
+
+def test_no_migration_happens_when_its_backup_cannot_be_written(tmp_path: Path) -> None:
+    store = tmp_path / "old.db"
+    conn = sqlite3.connect(store, isolation_level=None)
+    MigrationRunner(MIGRATIONS[:1]).migrate(conn, begin=lambda c: c.execute("BEGIN IMMEDIATE"))
+    conn.execute("INSERT INTO kv (ns, key, value, version) VALUES ('n', CAST('k' AS BLOB), x'01', 1)")
+    conn.close()
+    (tmp_path / "backups").write_text("a file where the backup folder would go")
+    with pytest.raises(StorageError, match="nothing was migrated"):
+        SqliteDriver(store)
+    check = sqlite3.connect(store)
+    try:
+        assert [v for (v,) in check.execute("SELECT version FROM keepup_migrations")] == [1]
+    finally:
+        check.close()

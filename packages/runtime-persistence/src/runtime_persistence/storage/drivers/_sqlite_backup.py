@@ -10,7 +10,8 @@ processes keep writing), verified, kept N deep, and restored.
 * :func:`restore_sqlite_backup` verifies the backup first, moves the current store (and its
   ``-wal``/``-shm``) aside as ``<store>.replaced-<time>`` (nothing is deleted) and puts a copy of
   the backup in its place.
-* The SQLite driver calls :func:`backup_before_migration` before it migrates a store with data.
+* The SQLite driver calls :func:`backup_before_migration` before it migrates a store with data;
+  when that backup cannot be written, the store is not migrated (StorageError).
 
 Stores on servers (PostgreSQL, MySQL, Redis, MongoDB) are backed up with the server's own tools;
 :func:`sqlite_path_of` says which URLs this module handles."""
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from runtime_core import CorruptionError, NotFoundError, ValidationError
+from runtime_core import CorruptionError, NotFoundError, StorageError, ValidationError
 
 from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
 from runtime_persistence.storage.serialization import MAGIC as _MAGIC
@@ -328,4 +329,11 @@ def backup_before_migration(store: Path) -> Path | None:
     file is empty or missing."""
     if not store.is_file() or store.stat().st_size == 0:
         return None
-    return Path(backup_sqlite(store).path)
+    try:
+        return Path(backup_sqlite(store).path)
+    except OSError as exc:
+        raise StorageError(
+            f"the SQLite store {store} needs a schema migration, and the backup taken before it could not "
+            f"be written to {store.parent / BACKUP_DIR}: {exc.strerror or exc}; nothing was migrated "
+            "(free space or fix the folder's permissions, then open the store again)"
+        ) from exc
