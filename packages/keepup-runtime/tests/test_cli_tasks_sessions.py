@@ -224,3 +224,21 @@ def test_store_backup_verify_restore(cli_store: TestStore, tmp_path: Path, cli: 
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"\xff" * 4096)
     cli.fails(ExitCode.CORRUPT, "store", "verify", str(broken))
+
+
+def test_a_runner_given_a_session_links_its_runs_and_threads(tmp_path: Path) -> None:
+    from runtime_core import ConflictError
+    from runtime_execution import ScriptedAgent
+
+    agent = ScriptedAgent([("missing_tool", {})], name="linker")
+    with open_runtime(home=tmp_path) as runtime:
+        session = runtime.sessions.open("agent host")
+        run = runtime.runner(session_id=session.id).start(agent)
+        linked = runtime.sessions.get(session.id)
+        assert (linked.run_ids, linked.thread_ids) == ((run.id,), (run.thread_id,))
+        assert [s.id for s in runtime.sessions.of_run(run.id)] == [session.id]
+        unlinked = runtime.runner().start(agent)
+        assert unlinked.id not in runtime.sessions.get(session.id).run_ids
+        runtime.sessions.close(session.id)
+        with pytest.raises(ConflictError):
+            runtime.runner(session_id=session.id)

@@ -20,12 +20,16 @@ from runtime_core import (
     ArtifactRef,
     Checkpoint,
     Clock,
+    ConflictError,
     Driver,
     Durability,
     KeepupError,
     NullTelemetry,
     PruneReport,
     RestoreReport,
+    Run,
+    RunStatus,
+    SessionStatus,
     SystemClock,
     Telemetry,
     ValidationError,
@@ -63,6 +67,7 @@ __all__ = [
     "TOOL_OUTPUT_SCOPE",
     "ArtifactOutputSink",
     "Runtime",
+    "SessionRuns",
     "default_store_url",
     "keepup_home",
     "open_runtime",
@@ -110,6 +115,38 @@ class ArtifactOutputSink:
     def store_output(self, call_id: str, data: bytes, media_type: str) -> ArtifactRef:
         """Store ``data`` as the next version of the key ``call_id`` and return its reference."""
         return self.artifacts.put(self.scope, call_id, data, media_type=media_type).ref
+
+
+class SessionRuns:
+    """The run records, linking every run created through them (and its thread) to a session:
+    what :meth:`Runtime.runner` hands the runner when given a ``session_id``. Implements
+    :class:`runtime_core.RunStore` by delegating to ``runs``."""
+
+    def __init__(self, runs: RunRecords, sessions: Sessions, session_id: str) -> None:
+        self._runs = runs
+        self._sessions = sessions
+        self.session_id = session_id
+
+    def create(self, run: Run) -> Run:
+        """Create the run, then link it and its thread to the session (ConflictError, after the
+        run exists, when the session is no longer active)."""
+        created = self._runs.create(run)
+        self._sessions.link(self.session_id, thread_id=created.thread_id, run_id=created.id)
+        return created
+
+    def get(self, run_id: str) -> Run:
+        return self._runs.get(run_id)
+
+    def update(self, run: Run) -> Run:
+        return self._runs.update(run)
+
+    def list(
+        self, *, thread_id: str | None = None, status: RunStatus | None = None, limit: int = 50
+    ) -> list[Run]:
+        return self._runs.list(thread_id=thread_id, status=status, limit=limit)
+
+    def request_cancel(self, run_id: str) -> Run:
+        return self._runs.request_cancel(run_id)
 
 
 ToolSource = ToolRegistry | Iterable[ToolSpec | Callable[..., Any]]
@@ -212,16 +249,27 @@ class Runtime:
         workspace: str | os.PathLike[str] | None = None,
         *,
         agents: Sequence[Agent] = (),
+        session_id: str | None = None,
         **options: Any,
     ) -> Runner:
         """A durable runner on this runtime's stores, with the tools of :meth:`tools`; with
         ``workspace`` it also snapshots the workspace with every checkpoint, so files and
-        conversation restore together. ``options`` go to :class:`runtime_execution.Runner`
-        (``lease_ttl``, ``tool_timeout``…)."""
+        conversation restore together; with ``session_id`` every run it starts (and its thread)
+        is linked to that active session (NotFoundError, ConflictError for a closed one, before
+        anything runs). ``options`` go to :class:`runtime_execution.Runner` (``lease_ttl``,
+        ``tool_timeout``…)."""
+        runs: RunRecords | SessionRuns = self.runs
+        if session_id is not None:
+            session = self.sessions.get(session_id)
+            if session.status is not SessionStatus.ACTIVE:
+                raise ConflictError(
+                    f"session {session_id} is {session.status.value}; runs link to an active session"
+                )
+            runs = SessionRuns(self.runs, self.sessions, session_id)
         return Runner(
             self.checkpoints,
             self.leases,
-            self.runs,
+            runs,
             self.tools(tools, workspace),
             agents=agents,
             workspace=None if workspace is None else self.snapshots(workspace),
