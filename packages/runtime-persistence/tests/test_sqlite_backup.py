@@ -137,7 +137,8 @@ def test_an_old_schema_is_backed_up_before_it_is_migrated(tmp_path: Path) -> Non
 
 def test_sqlite_path_of_only_names_sqlite_files() -> None:
     assert sqlite_path_of("sqlite:////tmp/x.db") == Path("/tmp/x.db")
-    assert sqlite_path_of("sqlite:///tmp/x%20y.db?read_only=1") == Path("/tmp/x y.db")
+    assert sqlite_path_of("sqlite:////tmp/x%20y.db?read_only=1") == Path("/tmp/x y.db")
+    assert sqlite_path_of("sqlite:///rel.db") == Path("rel.db").absolute()
     assert sqlite_path_of("postgresql://h/db") is None
     assert sqlite_path_of("sqlite:///:memory:") is None
 

@@ -81,15 +81,17 @@ class BackupInfo:
 
 
 def sqlite_path_of(url: str) -> Path | None:
-    """The file of a ``sqlite://`` store URL, read as the SQLite driver reads it (None for any
-    other store, or an in-memory one)."""
+    """The file of a ``sqlite://`` store URL, read as the SQLite driver reads it (SQLAlchemy's
+    convention: ``sqlite:///rel.db`` is relative to the working folder, ``sqlite:////abs.db``
+    absolute), made absolute; None for any other store, an in-memory one or a malformed URL."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() != "sqlite":
         return None
-    raw = unquote(rest.split("?", 1)[0].split("#", 1)[0])
-    if raw.startswith("//"):
-        raw = "/" + raw.lstrip("/")
-    if raw in ("", "/", ":memory:", "/:memory:"):
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    if not rest.startswith("/"):
+        return None
+    raw = unquote(rest[1:])
+    if raw in ("", "/", ":memory:"):
         return None
     return Path(raw).expanduser().absolute()
 
