@@ -134,7 +134,11 @@ def test_every_command_prints_its_documented_shape(
     key_file.write_bytes(bytes(range(32)))
     cli.json("store encrypt", "--key", f"k1={key_file}", "--dry-run")
 
-    assert set(SHAPES) - cli.seen == set(), "documented but not exercised"
+    # `task`, `session` and the store backup shapes are exercised, on every store, by
+    # packages/keepup-runtime/tests/test_cli_tasks_sessions.py
+    elsewhere = {name for name in SHAPES if name.split()[0] in ("task", "session")}
+    elsewhere |= {"store backup", "store verify", "store restore-backup"}
+    assert set(SHAPES) - elsewhere - cli.seen == set(), "documented but not exercised"
 
 
 def test_thread_show_reports_the_lease_in_its_documented_shape(shapes_home: tuple[Cli, DemoReport]) -> None:

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
         prepare_recovery,
     )
     from runtime_core.sessions import (
+        SESSION_FORMAT_VERSION,
         Lease,
         LeaseStore,
         RunStore,
         Session,
         SessionStatus,
         SessionStore,
+        SweepReport,
     )
     from runtime_execution import (
         RESULT_CHANNEL,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESULT_CHANNEL",
+    "SESSION_FORMAT_VERSION",
     "STARTED_CHANNEL",
     "Agent",
     "Lease",
@@ -66,6 +69,7 @@ __all__ = [
     "SessionStore",
     "Step",
     "StepContext",
+    "SweepReport",
     "ToolCall",
     "ToolCallResult",
     "prepare_recovery",
@@ -75,6 +79,7 @@ __all__ = [
 # Where each name is imported from, on first use.
 _SOURCES: dict[str, str] = {
     "RESULT_CHANNEL": "runtime_execution",
+    "SESSION_FORMAT_VERSION": "runtime_core.sessions",
     "STARTED_CHANNEL": "runtime_execution",
     "Agent": "runtime_execution",
     "Lease": "runtime_core.sessions",
@@ -97,6 +102,7 @@ _SOURCES: dict[str, str] = {
     "SessionStore": "runtime_core.sessions",
     "Step": "runtime_execution",
     "StepContext": "runtime_execution",
+    "SweepReport": "runtime_core.sessions",
     "ToolCall": "runtime_core.runs",
     "ToolCallResult": "runtime_core.runs",
     "prepare_recovery": "runtime_core.runs",

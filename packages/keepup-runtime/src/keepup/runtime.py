@@ -20,12 +20,16 @@ from runtime_core import (
     ArtifactRef,
     Checkpoint,
     Clock,
+    ConflictError,
     Driver,
     Durability,
     KeepupError,
     NullTelemetry,
     PruneReport,
     RestoreReport,
+    Run,
+    RunStatus,
+    SessionStatus,
     SystemClock,
     Telemetry,
     ValidationError,
@@ -33,15 +37,28 @@ from runtime_core import (
 from runtime_execution import Agent, Runner
 from runtime_persistence import (
     Artifacts,
+    AsyncCheckpoints,
+    AsyncEvents,
+    AsyncLeases,
+    AsyncRunRecords,
+    AsyncSessions,
+    AsyncSessionSweeper,
+    AsyncTasks,
     Checkpoints,
+    Events,
     Leases,
     RunRecords,
+    Sessions,
+    SessionSweeper,
     ShadowGit,
     SnapshotBeforeChange,
+    SweeperThread,
+    Tasks,
     WorkspaceCheckpoints,
 )
 from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_persistence.storage.stores import open_store
+from runtime_persistence.storage.threaded import AsyncThreadDriver
 from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
 __all__ = [
@@ -50,6 +67,7 @@ __all__ = [
     "TOOL_OUTPUT_SCOPE",
     "ArtifactOutputSink",
     "Runtime",
+    "SessionRuns",
     "default_store_url",
     "keepup_home",
     "open_runtime",
@@ -101,6 +119,38 @@ class ArtifactOutputSink:
         return self.artifacts.put(self.scope, call_id, data, media_type=media_type).ref
 
 
+class SessionRuns:
+    """The run records, linking every run created through them (and its thread) to a session:
+    what :meth:`Runtime.runner` hands the runner when given a ``session_id``. Implements
+    :class:`runtime_core.RunStore` by delegating to ``runs``."""
+
+    def __init__(self, runs: RunRecords, sessions: Sessions, session_id: str) -> None:
+        self._runs = runs
+        self._sessions = sessions
+        self.session_id = session_id
+
+    def create(self, run: Run) -> Run:
+        """Create the run, then link it and its thread to the session (ConflictError, after the
+        run exists, when the session is no longer active)."""
+        created = self._runs.create(run)
+        self._sessions.link(self.session_id, thread_id=created.thread_id, run_id=created.id)
+        return created
+
+    def get(self, run_id: str) -> Run:
+        return self._runs.get(run_id)
+
+    def update(self, run: Run) -> Run:
+        return self._runs.update(run)
+
+    def list(
+        self, *, thread_id: str | None = None, status: RunStatus | None = None, limit: int = 50
+    ) -> list[Run]:
+        return self._runs.list(thread_id=thread_id, status=status, limit=limit)
+
+    def request_cancel(self, run_id: str) -> Run:
+        return self._runs.request_cancel(run_id)
+
+
 ToolSource = ToolRegistry | Iterable[ToolSpec | Callable[..., Any]]
 """Tools for :meth:`Runtime.runner`: a registry to use as is, or tool specs and plain functions to
 register (their JSON Schema is derived from the type hints)."""
@@ -113,6 +163,10 @@ class Runtime:
     * ``checkpoints``: threads and checkpoints (:class:`runtime_persistence.Checkpoints`);
     * ``leases`` and ``runs``: who runs which thread, and the run records;
     * ``artifacts``: versioned, content-addressed artifacts;
+    * ``sessions``, ``tasks`` and ``events``: the session DB, the task board and the event log
+      (``async_sessions``, ``async_tasks``, ``async_events``, ``async_runs`` and
+      ``async_checkpoints`` are their async twins on the same store, its calls on worker threads);
+    * ``sweeper(...)`` and ``start_sweeper(...)``: the session sweeper, once or in the background;
     * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``;
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
       snapshot before every change;
@@ -137,10 +191,23 @@ class Runtime:
         self.checkpoints = Checkpoints(driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
         self.runs = RunRecords(driver)
         self.artifacts = Artifacts(driver, clock=self.clock, telemetry=self.telemetry)
+        self.sessions = Sessions(driver, clock=self.clock)
+        self.tasks = Tasks(driver, clock=self.clock)
+        self.events = Events(driver, clock=self.clock)
+        self.async_driver = AsyncThreadDriver(driver)
+        self.async_leases = AsyncLeases(self.async_driver, clock=self.clock)
+        self.async_checkpoints = AsyncCheckpoints(
+            self.async_driver, leases=self.async_leases, clock=self.clock, telemetry=self.telemetry
+        )
+        self.async_runs = AsyncRunRecords(self.async_driver)
+        self.async_sessions = AsyncSessions(self.async_driver, clock=self.clock)
+        self.async_tasks = AsyncTasks(self.async_driver, clock=self.clock)
+        self.async_events = AsyncEvents(self.async_driver, clock=self.clock)
         self._owns_driver = owns_driver
         self._closed = False
         self._lock = threading.Lock()
         self._snapshots: dict[str, ShadowGit] = {}
+        self._sweepers: list[SweeperThread] = []
 
     @property
     def shadow_dir(self) -> Path:
@@ -184,16 +251,27 @@ class Runtime:
         workspace: str | os.PathLike[str] | None = None,
         *,
         agents: Sequence[Agent] = (),
+        session_id: str | None = None,
         **options: Any,
     ) -> Runner:
         """A durable runner on this runtime's stores, with the tools of :meth:`tools`; with
         ``workspace`` it also snapshots the workspace with every checkpoint, so files and
-        conversation restore together. ``options`` go to :class:`runtime_execution.Runner`
-        (``lease_ttl``, ``tool_timeout``…)."""
+        conversation restore together; with ``session_id`` every run it starts (and its thread)
+        is linked to that active session (NotFoundError, ConflictError for a closed one, before
+        anything runs). ``options`` go to :class:`runtime_execution.Runner` (``lease_ttl``,
+        ``tool_timeout``…)."""
+        runs: RunRecords | SessionRuns = self.runs
+        if session_id is not None:
+            session = self.sessions.get(session_id)
+            if session.status is not SessionStatus.ACTIVE:
+                raise ConflictError(
+                    f"session {session_id} is {session.status.value}; runs link to an active session"
+                )
+            runs = SessionRuns(self.runs, self.sessions, session_id)
         return Runner(
             self.checkpoints,
             self.leases,
-            self.runs,
+            runs,
             self.tools(tools, workspace),
             agents=agents,
             workspace=None if workspace is None else self.snapshots(workspace),
@@ -294,11 +372,74 @@ class Runtime:
                     "runtime.snapshot_release_failed", checkpoint_id=checkpoint_id, error=type(exc).__name__
                 )
 
+    def sweeper(
+        self,
+        *,
+        stale_after: timedelta = timedelta(minutes=30),
+        purge_after: timedelta | None = None,
+        delete_linked: bool = False,
+    ) -> SessionSweeper:
+        """A session sweeper on this runtime's store (see :class:`runtime_persistence.SessionSweeper`):
+        sessions silent for ``stale_after`` become stale; closed and stale ones that ended
+        ``purge_after`` ago are purged, with their threads and runs when ``delete_linked``."""
+        return SessionSweeper(
+            self.sessions,
+            stale_after=stale_after,
+            purge_after=purge_after,
+            delete_linked=delete_linked,
+            checkpoints=self.checkpoints,
+            runs=self.runs,
+        )
+
+    def async_sweeper(
+        self,
+        *,
+        stale_after: timedelta = timedelta(minutes=30),
+        purge_after: timedelta | None = None,
+        delete_linked: bool = False,
+    ) -> AsyncSessionSweeper:
+        """The async twin of :meth:`sweeper` (run it with
+        :func:`runtime_persistence.sweep_forever`)."""
+        return AsyncSessionSweeper(
+            self.async_sessions,
+            stale_after=stale_after,
+            purge_after=purge_after,
+            delete_linked=delete_linked,
+            checkpoints=self.async_checkpoints,
+            runs=self.async_runs,
+        )
+
+    def start_sweeper(
+        self,
+        interval: timedelta = timedelta(minutes=1),
+        *,
+        stale_after: timedelta = timedelta(minutes=30),
+        purge_after: timedelta | None = None,
+        delete_linked: bool = False,
+    ) -> SweeperThread:
+        """Sweep sessions every ``interval`` on a daemon thread until the runtime closes (or the
+        returned thread is stopped). Safe to run in every long-running process sharing a store.
+        Each pass is reported to telemetry (``session.sweep``; ``session.sweep_failed``)."""
+        thread = SweeperThread(
+            self.sweeper(stale_after=stale_after, purge_after=purge_after, delete_linked=delete_linked),
+            interval,
+            on_report=lambda r: self.telemetry.event(
+                "session.sweep", marked_stale=len(r.marked_stale), purged=len(r.purged)
+            ),
+            on_error=lambda e: self.telemetry.event("session.sweep_failed", error=type(e).__name__),
+        )
+        with self._lock:
+            self._sweepers.append(thread)
+        return thread.start()
+
     def close(self) -> None:
-        """Close the store (when this runtime opened it). Safe to call twice."""
+        """Stop the background sweepers and close the store (when this runtime opened it). Safe
+        to call twice."""
         if self._closed:
             return
         self._closed = True
+        for sweeper in self._sweepers:
+            sweeper.stop()
         if self._owns_driver:
             self.driver.close()
 

@@ -40,7 +40,16 @@ from runtime_core.runs import (
     prepare_recovery,
 )
 from runtime_core.serialization import Serializer
-from runtime_core.sessions import Lease, LeaseStore, RunStore, Session, SessionStatus, SessionStore
+from runtime_core.sessions import (
+    SESSION_FORMAT_VERSION,
+    Lease,
+    LeaseStore,
+    RunStore,
+    Session,
+    SessionStatus,
+    SessionStore,
+    SweepReport,
+)
 from runtime_core.storage import (
     MAX_KEY_BYTES,
     AsyncBlobArea,
@@ -57,7 +66,19 @@ from runtime_core.storage import (
     validate_key,
     validate_namespace,
 )
-from runtime_core.tasks import TASK_TRANSITIONS, Task, TaskLog, TaskRepository, TaskStatus, check_transition
+from runtime_core.tasks import (
+    MAX_DESCRIPTION_CHARS,
+    TASK_TRANSITIONS,
+    ImportedTask,
+    Task,
+    TaskImportItem,
+    TaskImportReport,
+    TaskLog,
+    TaskRepository,
+    TaskStatus,
+    TaskTreeNode,
+    check_transition,
+)
 from runtime_core.telemetry import NullTelemetry, Telemetry
 from runtime_core.threads import Thread
 from runtime_core.tools import OutputSink, ToolDescription, ToolInvoker
@@ -74,7 +95,9 @@ from runtime_core.workspace import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_DESCRIPTION_CHARS",
     "MAX_KEY_BYTES",
+    "SESSION_FORMAT_VERSION",
     "TASK_TRANSITIONS",
     "ArtifactRef",
     "ArtifactStore",
@@ -103,6 +126,7 @@ __all__ = [
     "FileChange",
     "FileStatus",
     "GcReport",
+    "ImportedTask",
     "KeepupError",
     "Lease",
     "LeaseStore",
@@ -129,11 +153,15 @@ __all__ = [
     "SessionStore",
     "SnapshotInfo",
     "StorageError",
+    "SweepReport",
     "SystemClock",
     "Task",
+    "TaskImportItem",
+    "TaskImportReport",
     "TaskLog",
     "TaskRepository",
     "TaskStatus",
+    "TaskTreeNode",
     "Telemetry",
     "Thread",
     "ToolCall",

@@ -14,13 +14,23 @@ from runtime_core.ids import validate_id
 from runtime_core.runs import Run, RunStatus
 
 __all__ = [
+    "SESSION_FORMAT_VERSION",
     "Lease",
     "LeaseStore",
     "RunStore",
     "Session",
     "SessionStatus",
     "SessionStore",
+    "SweepReport",
 ]
+
+
+SESSION_FORMAT_VERSION = 2
+"""The format of session records this version writes. Version 1 records (no ``format_version``,
+no links, no ``ended_at``) are read and migrated forward by the session repository."""
+
+MAX_SESSION_LINKS = 1000
+"""The most threads (and, separately, runs) one session record links to."""
 
 
 class SessionStatus(StrEnum):
@@ -31,7 +41,11 @@ class SessionStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A client's session with the runtime; ``last_seen_at`` moves with its heartbeats."""
+    """A client's session with the runtime; ``last_seen_at`` moves with its heartbeats.
+
+    ``thread_ids`` and ``run_ids`` are the threads and runs the session worked on (oldest first),
+    ``ended_at`` when it was closed or marked stale (None while active), and ``format_version``
+    the record format it was written in (:data:`SESSION_FORMAT_VERSION`)."""
 
     id: str
     created_at: datetime
@@ -39,6 +53,10 @@ class Session:
     name: str = ""
     status: SessionStatus = SessionStatus.ACTIVE
     metadata: dict[str, Any] = field(default_factory=dict)
+    thread_ids: tuple[str, ...] = ()
+    run_ids: tuple[str, ...] = ()
+    ended_at: datetime | None = None
+    format_version: int = SESSION_FORMAT_VERSION
 
     def __post_init__(self) -> None:
         validate_id(self.id, "session id")
@@ -47,6 +65,22 @@ class Session:
         check_name(self.name, "session name")
         object.__setattr__(self, "status", check_enum(self.status, SessionStatus, "session status"))
         object.__setattr__(self, "metadata", check_metadata(self.metadata, "session metadata"))
+        for what in ("thread_ids", "run_ids"):
+            links = getattr(self, what)
+            if not isinstance(links, (tuple, list)):
+                raise ValidationError(f"session {what} must be a sequence of ids")
+            if len(links) > MAX_SESSION_LINKS:
+                raise ValidationError(f"a session links at most {MAX_SESSION_LINKS} {what}")
+            for link in links:
+                validate_id(link, what[:-1].replace("_", " "))
+            object.__setattr__(self, what, tuple(links))
+        if self.ended_at is not None:
+            check_aware(self.ended_at, "ended_at")
+        if isinstance(self.format_version, bool) or self.format_version != SESSION_FORMAT_VERSION:
+            raise ValidationError(
+                f"session format_version must be {SESSION_FORMAT_VERSION}, got {self.format_version!r:.20}"
+                " (older records are migrated by the session repository when read)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +162,17 @@ class SessionStore(Protocol):
     def cleanup_stale(self, older_than: timedelta) -> builtins.list[str]:
         """Mark sessions not seen for ``older_than`` as stale; return their ids."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one sweep of the session DB did (or, with ``dry_run``, would do): the sessions it
+    marked stale, the ones it purged, and the threads and runs of purged sessions it removed
+    (only when asked) or kept (with the reason, e.g. a live lease)."""
+
+    dry_run: bool
+    marked_stale: tuple[str, ...] = ()
+    purged: tuple[str, ...] = ()
+    threads_deleted: tuple[str, ...] = ()
+    runs_deleted: tuple[str, ...] = ()
+    kept: dict[str, str] = field(default_factory=dict)

@@ -11,7 +11,19 @@ from runtime_core._validation import check_aware, check_enum, check_metadata, ch
 from runtime_core.errors import ValidationError
 from runtime_core.ids import validate_id
 
-__all__ = ["TASK_TRANSITIONS", "Task", "TaskLog", "TaskRepository", "TaskStatus", "check_transition"]
+__all__ = [
+    "MAX_DESCRIPTION_CHARS",
+    "TASK_TRANSITIONS",
+    "ImportedTask",
+    "Task",
+    "TaskImportItem",
+    "TaskImportReport",
+    "TaskLog",
+    "TaskRepository",
+    "TaskStatus",
+    "TaskTreeNode",
+    "check_transition",
+]
 
 
 class TaskStatus(StrEnum):
@@ -47,8 +59,14 @@ def check_transition(old: TaskStatus, new: TaskStatus) -> None:
         raise ValidationError(f"a {old.value} task cannot become {new.value} (allowed: {allowed})")
 
 
+MAX_DESCRIPTION_CHARS = 100_000
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
+    """A work item. ``description`` is free text; ``thread_id`` and ``run_id`` link the task to the
+    thread and run that work on it."""
+
     id: str
     title: str
     created_at: datetime
@@ -58,9 +76,24 @@ class Task:
     progress: float = 0.0
     assignee: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    thread_id: str | None = None
+    run_id: str | None = None
 
     def __post_init__(self) -> None:
         validate_id(self.id, "task id")
+        if not isinstance(self.description, str):
+            raise ValidationError("a task description must be a string")
+        if len(self.description) > MAX_DESCRIPTION_CHARS:
+            raise ValidationError(
+                f"a task description is at most {MAX_DESCRIPTION_CHARS} characters, got {len(self.description)}"
+            )
+        if any(ord(ch) < 32 and ch not in "\n\t\r" for ch in self.description):
+            raise ValidationError("a task description must not contain control characters")
+        if self.thread_id is not None:
+            validate_id(self.thread_id, "task thread id")
+        if self.run_id is not None:
+            validate_id(self.run_id, "task run id")
         check_name(self.title, "task title", allow_empty=False)
         check_aware(self.created_at, "created_at")
         check_aware(self.updated_at, "updated_at")
@@ -121,3 +154,61 @@ class TaskRepository(Protocol):
     def log(self, task_id: str, message: str, *, level: str = "info") -> TaskLog: ...
 
     def logs(self, task_id: str) -> list[TaskLog]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTreeNode:
+    """One task in a tree listing: its depth below the listed root (0 for the root)."""
+
+    depth: int
+    task: Task
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedTask:
+    """A task read from another tool's store, to be imported under ``source`` (for example
+    ``kilocode``). ``external_id`` is its id there; ``parent_external_id`` its parent's.
+    ``logs`` are (time, level, message) triples."""
+
+    external_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    status: TaskStatus = TaskStatus.PENDING
+    description: str = ""
+    parent_external_id: str | None = None
+    assignee: str | None = None
+    progress: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    logs: tuple[tuple[datetime, str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskImportItem:
+    """What an import did with one task: ``imported`` (new), ``skipped`` (with ``reason``)."""
+
+    external_id: str
+    outcome: str
+    reason: str = ""
+    task_id: str | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskImportReport:
+    """The outcome of an import: every task read, what happened to it, and the notes (such as
+    a fallback to a backup file)."""
+
+    source: str
+    path: str
+    dry_run: bool
+    items: tuple[TaskImportItem, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def imported(self) -> int:
+        return sum(1 for i in self.items if i.outcome == "imported")
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for i in self.items if i.outcome == "skipped")

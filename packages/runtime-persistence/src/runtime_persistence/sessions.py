@@ -2,14 +2,18 @@
 
 from runtime_persistence.session.sessions import (
     SESSION_NS,
+    SESSION_RUN_NS,
     SESSION_STATUS_NS,
+    SESSION_THREAD_NS,
     AsyncSessions,
     Sessions,
 )
 
 __all__ = [
     "SESSION_NS",
+    "SESSION_RUN_NS",
     "SESSION_STATUS_NS",
+    "SESSION_THREAD_NS",
     "AsyncSessions",
     "Sessions",
 ]

@@ -2,6 +2,7 @@
 
 from runtime_persistence.session.tasks import (
     TASK_CHILD_NS,
+    TASK_EXTERNAL_NS,
     TASK_LOG_NS,
     TASK_NS,
     AsyncTasks,
@@ -10,6 +11,7 @@ from runtime_persistence.session.tasks import (
 
 __all__ = [
     "TASK_CHILD_NS",
+    "TASK_EXTERNAL_NS",
     "TASK_LOG_NS",
     "TASK_NS",
     "AsyncTasks",

@@ -38,6 +38,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "snapshot": ("keepup._cli.snapshots", "Workspace snapshots (shadow git, kept outside the workspace)."),
     "run": ("keepup._cli.runs", "Runs of agents on the durable runner."),
     "store": ("keepup._cli.stores", "The store: info, schema migrations, garbage collection, health checks."),
+    "session": ("keepup._cli.sessions", "Sessions: list, show, close, and sweep stale ones."),
+    "task": ("keepup._cli.tasks", "Tasks: a tree of work items with statuses, progress, logs and assignees."),
 }
 """The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
 

@@ -34,6 +34,11 @@ READ_ONLY_COMMANDS = frozenset(
         "run list",
         "run show",
         "store info",
+        "session list",
+        "session show",
+        "task list",
+        "task tree",
+        "task show",
     }
 )
 """The commands that never write to the store (``GROUP VERB``)."""

@@ -531,3 +531,133 @@ def _redact(url: str) -> str:
     from runtime_persistence.storage.stores import redact_url
 
     return redact_url(url)
+
+
+def _sqlite_file(ctx: typer.Context, verb: str) -> Path:
+    """The file of the SQLite store in use; ValidationError for any other store."""
+    from runtime_core import ValidationError
+    from runtime_persistence.storage.backup import sqlite_path_of
+
+    url = resolved_store_url(store_option_of(ctx))
+    path = sqlite_path_of(url)
+    if path is None:
+        raise ValidationError(
+            f"`keepup store {verb}` works on SQLite stores; {shown_url(url).split('://', 1)[0]} stores are backed "
+            "up with the server's own tools (pg_dump, mariadb-dump, a Redis RDB snapshot), or exported with "
+            "`keepup checkpoint export`"
+        )
+    return path
+
+
+def _verify_json(report: Any) -> dict[str, Any]:
+    return {
+        "path": report.path,
+        "ok": report.ok,
+        "records": report.records,
+        "envelopes": report.envelopes,
+        "blobs": report.blobs,
+        "problems": dict(report.problems),
+    }
+
+
+@app.command("backup")
+def backup(
+    ctx: typer.Context,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="PATH",
+            help="A file or folder for the backup (default: backups/ beside the store).",
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option("--keep", min=1, metavar="N", help="Then keep only the newest N backups there."),
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Back up the SQLite store while it is in use (SQLite's online backup API), verify the copy,
+    and with --keep remove older backups."""
+    from runtime_persistence.storage.backup import backup_sqlite
+
+    store = _sqlite_file(ctx, "backup")
+    if not store.is_file():
+        raise NotFoundError(f"no store at {store}")
+    info = backup_sqlite(store, to, keep=keep)
+    assert info.verified is not None
+    if json_:
+        print_json(
+            {
+                "path": info.path,
+                "size": info.size,
+                "created_at": info.created_at.isoformat(),
+                "verify": _verify_json(info.verified),
+                "removed": list(info.removed),
+            }
+        )
+        return
+    out_console().print(
+        f"backed up {store} to {info.path} ({_size(info.size)}; verified: {info.verified.records} records, "
+        f"{info.verified.blobs} blobs)",
+        markup=False,
+    )
+    for old in info.removed:
+        out_console().print(f"removed the older backup {old}", markup=False)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    path: Annotated[
+        str | None, typer.Argument(metavar="[FILE]", help="A backup file to verify (default: the store).")
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Read every record and blob of the SQLite store (or of a backup FILE) and check every
+    checksum; exit 6 when anything is damaged."""
+    from runtime_core import CorruptionError
+    from runtime_persistence.storage.backup import verify_sqlite
+
+    target = Path(path) if path is not None else _sqlite_file(ctx, "verify")
+    report = verify_sqlite(target)
+    if json_:
+        print_json(_verify_json(report))
+    else:
+        console = out_console()
+        console.print(
+            f"{target}: {report.records} records ({report.envelopes} envelopes), {report.blobs} blobs read",
+            markup=False,
+        )
+        for where, what in report.problems.items():
+            console.print(f"  damaged: {where}: {what}", markup=False)
+    if not report.ok:
+        raise CorruptionError(f"{target} has {len(report.problems)} damaged part(s)")
+
+
+@app.command("restore-backup")
+def restore_backup(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(metavar="FILE", help="The backup to restore.")],
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Replace the SQLite store with a backup (verified first). The current store is moved
+    aside, never deleted; writes made after the backup was taken are not in it."""
+    from runtime_persistence.storage.backup import restore_sqlite_backup
+
+    store = _sqlite_file(ctx, "restore-backup")
+    source = Path(path)
+    if not source.is_file():
+        raise NotFoundError(f"no backup at {source}")
+    confirm(f"Replace {store} with the backup {source}? (the current store is kept beside it)", yes=yes)
+    restored, aside = restore_sqlite_backup(source, store)
+    if json_:
+        print_json(
+            {"store": str(restored), "backup": str(source), "replaced": None if aside is None else str(aside)}
+        )
+        return
+    out_console().print(
+        f"restored {restored} from {source}" + ("" if aside is None else f"; the old store is at {aside}"),
+        markup=False,
+    )

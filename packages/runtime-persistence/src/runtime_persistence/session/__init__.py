@@ -28,12 +28,21 @@ from runtime_persistence.session.runs import (
 )
 from runtime_persistence.session.sessions import (
     SESSION_NS,
+    SESSION_RUN_NS,
     SESSION_STATUS_NS,
+    SESSION_THREAD_NS,
     AsyncSessions,
     Sessions,
 )
+from runtime_persistence.session.sweeper import (
+    AsyncSessionSweeper,
+    SessionSweeper,
+    SweeperThread,
+    sweep_forever,
+)
 from runtime_persistence.session.tasks import (
     TASK_CHILD_NS,
+    TASK_EXTERNAL_NS,
     TASK_LOG_NS,
     TASK_NS,
     AsyncTasks,
@@ -54,8 +63,11 @@ __all__ = [
     "RUN_STATUS_NS",
     "RUN_THREAD_NS",
     "SESSION_NS",
+    "SESSION_RUN_NS",
     "SESSION_STATUS_NS",
+    "SESSION_THREAD_NS",
     "TASK_CHILD_NS",
+    "TASK_EXTERNAL_NS",
     "TASK_LOG_NS",
     "TASK_NS",
     "AsyncEventLog",
@@ -64,6 +76,7 @@ __all__ = [
     "AsyncMessageLog",
     "AsyncMessageRecorder",
     "AsyncRunRecords",
+    "AsyncSessionSweeper",
     "AsyncSessions",
     "AsyncTasks",
     "Events",
@@ -71,6 +84,9 @@ __all__ = [
     "MessageLog",
     "MessageRecorder",
     "RunRecords",
+    "SessionSweeper",
     "Sessions",
+    "SweeperThread",
     "Tasks",
+    "sweep_forever",
 ]

@@ -79,13 +79,20 @@ class AsyncRepository(Generic[R]):
     def _decode(self, record_id: str, data: bytes) -> R:
         """The record stored under ``record_id``: bound to it and carrying that id
         (CorruptionError for a record copied or moved there from another key)."""
-        record: R = self._ser.loads(data, self._record, at=(self._ns, record_id))
+        record = self._from_stored(data, (self._ns, record_id))
         own = getattr(record, "id", record_id)
         if own != record_id:
             raise CorruptionError(
                 f"the {self._what} record at {record_id!r:.200} is {own!r:.200}: it was copied or "
                 "moved from another key"
             )
+        return record
+
+    def _from_stored(self, data: bytes, at: tuple[str, str]) -> R:
+        """The record ``data`` (read from ``at``) holds, as the current record type: a repository
+        whose records have older formats overrides this to migrate them forward. CorruptionError
+        for damaged bytes or a record bound to another place."""
+        record: R = self._ser.loads(data, self._record, at=at)
         return record
 
     async def _change(self, record_id: str, fn: Callable[[R], R]) -> tuple[R, bool]:

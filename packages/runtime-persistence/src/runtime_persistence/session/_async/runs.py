@@ -28,7 +28,14 @@ from runtime_core import (
 )
 
 from runtime_persistence.session._async._repository import AsyncRepository
-from runtime_persistence.session._records import MARK, RUN_NS, RUN_STATUS_NS, RUN_THREAD_NS, check_limit
+from runtime_persistence.session._records import (
+    MARK,
+    MAX_TRIES,
+    RUN_NS,
+    RUN_STATUS_NS,
+    RUN_THREAD_NS,
+    check_limit,
+)
 
 __all__ = ["AsyncRunRecords"]
 
@@ -115,3 +122,26 @@ class AsyncRunRecords(AsyncRepository[Run]):
                 if len(out) == limit:
                     break
         return out
+
+    async def delete(self, run_id: str) -> Run | None:
+        """Delete a finished run's record and its index entries; return it as it was, or None when
+        it is gone already (or another process deleted it first). Raises ConflictError for a run
+        that has not finished (cancel it first)."""
+        for _ in range(MAX_TRIES):
+            validate_id(run_id, "run id")
+            entry = await self._driver.get(RUN_NS, run_id)
+            if entry is None:
+                return None
+            run = self._decode(run_id, entry.value)
+            if not run.status.finished:
+                raise ConflictError(f"run {run_id} is {run.status.value}; cancel it before deleting it")
+            try:
+                deleted = await self._driver.delete(RUN_NS, run_id, if_version=entry.version)
+            except ConflictError:
+                continue  # changed or deleted meanwhile: look again
+            if not deleted:
+                continue
+            await self._driver.delete(RUN_STATUS_NS, self._index_entry(run))
+            await self._driver.delete(RUN_THREAD_NS, f"{run.thread_id}/{run.id}")
+            return run
+        raise ConflictError(f"run {run_id} kept changing; try again")

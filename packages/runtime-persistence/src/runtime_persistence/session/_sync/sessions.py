@@ -9,6 +9,12 @@ Layout::
     session.status  {status}/{session_id}    index: sessions by status (added before a status
                                              change, removed after; readers check the record,
                                              so a stale entry is skipped, never believed)
+    session.thread  {thread_id}/{session_id} index: the sessions a thread was linked to
+    session.run     {run_id}/{session_id}    index: the sessions a run was linked to
+
+Records carry a format version (:data:`runtime_core.SESSION_FORMAT_VERSION`). An older record is
+migrated forward whenever it is read, and :meth:`Sessions.migrate` rewrites every old
+record in place (by compare-and-set, so it is safe while the store is in use).
 
 Session ids are UUIDv7, so key order is creation order and every list is newest first by a
 reverse range scan. A heartbeat (:meth:`touch`) rewrites only the record, never an index.
@@ -18,6 +24,11 @@ a given version. A touch that loses re-reads the record: if the session is still
 tries again; if cleanup marked it stale in the meantime, the touch raises ConflictError and the
 session stays stale. Stale is final for heartbeats because whoever ran the cleanup may already
 have acted on it (released the session's resources); the client opens a new session.
+
+Purge against everything: :meth:`Sessions.purge` deletes only closed or stale sessions that
+ended long enough ago, each with a delete conditioned on the version it checked. A session can
+never go back to active, so no active session is ever purged, and of several purgers racing on
+one session exactly one deletes it (and reports it).
 """
 
 from __future__ import annotations
@@ -25,21 +36,33 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from runtime_core import (
     ConflictError,
+    CorruptionError,
     NotFoundError,
     Session,
     SessionStatus,
     ValidationError,
     new_id,
+    validate_id,
     validate_key,
 )
 
 from runtime_persistence.session._message_records import SESSION_KEY_NS, SessionKey, decode_session_key
-from runtime_persistence.session._records import MARK, MAX_TRIES, SESSION_NS, SESSION_STATUS_NS, check_limit
+from runtime_persistence.session._records import (
+    MARK,
+    MAX_TRIES,
+    SESSION_NS,
+    SESSION_RUN_NS,
+    SESSION_STATUS_NS,
+    SESSION_THREAD_NS,
+    StoredSession,
+    check_limit,
+    upgrade_session,
+)
 from runtime_persistence.session._sync._repository import Repository, Unchanged
 
 __all__ = ["Sessions"]
@@ -97,7 +120,8 @@ class Sessions(Repository[Session]):
         def close(current: Session) -> Session:
             if current.status is SessionStatus.CLOSED:
                 raise Unchanged
-            return replace(current, status=SessionStatus.CLOSED)
+            ended = current.ended_at if current.ended_at is not None else self._clock.now()
+            return replace(current, status=SessionStatus.CLOSED, ended_at=ended)
 
         return (self._change(session_id, close))[0]
 
@@ -128,16 +152,176 @@ class Sessions(Repository[Session]):
         def mark(current: Session) -> Session:
             if current.status is not SessionStatus.ACTIVE or current.last_seen_at > cutoff:
                 raise Unchanged
-            return replace(current, status=SessionStatus.STALE)
+            return replace(current, status=SessionStatus.STALE, ended_at=self._clock.now())
 
         marked: builtins.list[str] = []
         # a forward scan with a cursor is safe while marking removes entries already passed
         for session in self._by_status(SessionStatus.ACTIVE, 256, reverse=False):
             if session.status is not SessionStatus.ACTIVE or session.last_seen_at > cutoff:
                 continue
-            if (self._change(session.id, mark))[1]:
+            try:
+                changed = (self._change(session.id, mark))[1]
+            except NotFoundError:
+                continue  # purged by another process since the index was read
+            if changed:
                 marked.append(session.id)
         return marked
+
+    def _from_stored(self, data: bytes, at: tuple[str, str]) -> Session:
+        """A stored session in the current format (older formats migrated forward)."""
+        stored: StoredSession = self._ser.loads(data, StoredSession, at=at)
+        return upgrade_session(stored)[0]
+
+    def link(self, session_id: str, *, thread_id: str | None = None, run_id: str | None = None) -> Session:
+        """Record that the session worked on ``thread_id`` and/or ``run_id`` (linking one twice
+        changes nothing). The index entries are written first, so :meth:`of_thread` and
+        :meth:`of_run` find the session as soon as the call returns. Raises ValidationError for
+        malformed ids or a session that already links the maximum, ConflictError if the session
+        is not active, NotFoundError."""
+        if thread_id is None and run_id is None:
+            raise ValidationError("link takes a thread_id, a run_id or both")
+        if thread_id is not None:
+            validate_id(thread_id, "thread id")
+        if run_id is not None:
+            validate_id(run_id, "run id")
+        current = self.get(session_id)
+        if thread_id is not None:
+            self._driver.put(SESSION_THREAD_NS, f"{thread_id}/{current.id}", MARK)
+        if run_id is not None:
+            self._driver.put(SESSION_RUN_NS, f"{run_id}/{current.id}", MARK)
+
+        def add(current: Session) -> Session:
+            if current.status is not SessionStatus.ACTIVE:
+                raise ConflictError(
+                    f"session {session_id} is {current.status.value}; link to an active session"
+                )
+            threads, runs = current.thread_ids, current.run_ids
+            if thread_id is not None and thread_id not in threads:
+                threads = (*threads, thread_id)
+            if run_id is not None and run_id not in runs:
+                runs = (*runs, run_id)
+            if (threads, runs) == (current.thread_ids, current.run_ids):
+                raise Unchanged
+            return replace(current, thread_ids=threads, run_ids=runs)
+
+        return (self._change(session_id, add))[0]
+
+    def of_thread(self, thread_id: str) -> builtins.list[Session]:
+        """The sessions linked to ``thread_id``, oldest first (through the index)."""
+        validate_id(thread_id, "thread id")
+        return [
+            s
+            for s in self._candidates(SESSION_THREAD_NS, f"{thread_id}/", 255, reverse=False)
+            if thread_id in s.thread_ids
+        ]
+
+    def of_run(self, run_id: str) -> builtins.list[Session]:
+        """The sessions linked to ``run_id``, oldest first (through the index)."""
+        validate_id(run_id, "run id")
+        return [
+            s
+            for s in self._candidates(SESSION_RUN_NS, f"{run_id}/", 255, reverse=False)
+            if run_id in s.run_ids
+        ]
+
+    def purgeable(self, older_than: timedelta, *, limit: int = 10_000) -> builtins.list[Session]:
+        """The closed and stale sessions that ended ``older_than`` ago or more, oldest first (what
+        :meth:`purge` would delete now)."""
+        cutoff = self._cutoff(older_than)
+        check_limit(limit)
+        out: builtins.list[Session] = []
+        for status in (SessionStatus.STALE, SessionStatus.CLOSED):
+            for session in self._by_status(status, 256, reverse=False):
+                if session.status is status and session.ended_at is not None and session.ended_at <= cutoff:
+                    out.append(session)
+        out.sort(key=lambda s: s.id)
+        return out[:limit]
+
+    def purge(self, older_than: timedelta, *, limit: int = 10_000) -> builtins.list[Session]:
+        """Delete the closed and stale sessions that ended ``older_than`` ago or more, and return
+        those this call deleted (each as it was). Each delete is conditioned on the version that
+        was checked, so an active session is never deleted and, of several processes purging at
+        once, exactly one deletes (and returns) a given session. Threads and runs linked to a
+        session are left alone (see :class:`SessionSweeper` to remove them too)."""
+        purged: builtins.list[Session] = []
+        for candidate in self.purgeable(older_than, limit=limit):
+            done = self.delete(candidate.id, older_than=older_than)
+            if done is not None:
+                purged.append(done)
+        return purged
+
+    def delete(self, session_id: str, *, older_than: timedelta | None = None) -> Session | None:
+        """Delete one session that is not active (and, with ``older_than``, ended at least that
+        long ago); return it as it was, or None when it is gone already or another process
+        deleted it first. Raises ConflictError for an active session (close it first), and
+        ValidationError when it ended too recently."""
+        cutoff = None if older_than is None else self._cutoff(older_than)
+        for _ in range(MAX_TRIES):
+            validate_id(session_id, "session id")
+            entry = self._driver.get(SESSION_NS, session_id)
+            if entry is None:
+                return None
+            session = self._decode(session_id, entry.value)
+            if session.status is SessionStatus.ACTIVE:
+                raise ConflictError(f"session {session_id} is active; close it before deleting it")
+            if cutoff is not None and (session.ended_at is None or session.ended_at > cutoff):
+                raise ValidationError(f"session {session_id} ended too recently to purge")
+            try:
+                deleted = self._driver.delete(SESSION_NS, session_id, if_version=entry.version)
+            except ConflictError:
+                continue  # changed or deleted meanwhile: look again
+            if not deleted:
+                continue
+            self._driver.delete(SESSION_STATUS_NS, self._index_entry(session))
+            for thread_id in session.thread_ids:
+                self._driver.delete(SESSION_THREAD_NS, f"{thread_id}/{session_id}")
+            for run_id in session.run_ids:
+                self._driver.delete(SESSION_RUN_NS, f"{run_id}/{session_id}")
+            return session
+        raise ConflictError(f"session {session_id} kept changing; try again")
+
+    def migrate(self, *, dry_run: bool = False) -> int:
+        """Rewrite every session record of an older format in the current one (compare-and-set,
+        so a concurrent heartbeat is never lost; it is retried). Returns how many were (with
+        ``dry_run``: would be) rewritten. Reading never needs this: old records are migrated in
+        memory whenever they are read."""
+        count = 0
+        cursor: str | None = None
+        while True:
+            page = [e for e in self._driver.scan(SESSION_NS, after=cursor, limit=256)]
+            for entry in page:
+                stored: StoredSession = self._ser.loads(
+                    entry.value, StoredSession, at=(SESSION_NS, entry.key)
+                )
+                session, old = upgrade_session(stored)
+                if session.id != entry.key:
+                    raise CorruptionError(
+                        f"the session record at {entry.key!r:.200} is {session.id!r:.200}: it was "
+                        "copied or moved from another key"
+                    )
+                if not old:
+                    continue
+                count += 1
+                if dry_run:
+                    continue
+                try:
+                    self._driver.put(
+                        SESSION_NS,
+                        session.id,
+                        self._ser.dumps(session, at=(SESSION_NS, session.id)),
+                        if_version=entry.version,
+                    )
+                except ConflictError:
+                    # a writer of this version rewrote it in the current format meanwhile
+                    continue
+            if len(page) < 256:
+                return count
+            cursor = page[-1].key
+
+    def _cutoff(self, older_than: timedelta) -> datetime:
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValidationError(f"older_than must be a non-negative timedelta, got {older_than!r:.60}")
+        return self._clock.now() - older_than
 
     def _by_status(self, status: SessionStatus | None, page: int, *, reverse: bool) -> Iterator[Session]:
         """Sessions from the status index (or every session), in id order, page by page."""

@@ -24,6 +24,8 @@ from runtime_core import (
 )
 
 from runtime_persistence.storage.drivers._migrations import Migration, MigrationRunner, SchemaStatus
+from runtime_persistence.storage.drivers._sqlite_backup import backup_before_migration, damaged_hint
+from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
 from runtime_persistence.storage.private import create_private_file
 
 _STALE_UPLOAD = timedelta(days=1)  # unfinished blob uploads older than this are removed on open
@@ -31,21 +33,6 @@ _DEFAULT_MAX_VALUE = 256 << 20
 
 
 _blake2b = hashlib.blake2b
-
-
-def _row_sum(namespace: str, key: bytes, version: int, value: bytes) -> bytes:
-    """BLAKE2b-64 over a row's namespace, key, version and value. Namespaces and keys contain no
-    NUL, so the concatenation is unambiguous."""
-    if len(value) > 4096:  # hash large values in place rather than copying them
-        h = _blake2b(
-            b"".join((namespace.encode(), b"\x00", key, b"\x00", version.to_bytes(8, "big"))), digest_size=8
-        )
-        h.update(value)
-        return h.digest()
-    return _blake2b(
-        b"".join((namespace.encode(), b"\x00", key, b"\x00", version.to_bytes(8, "big"), value)),
-        digest_size=8,
-    ).digest()
 
 
 def _add_checksums(cursor: Any) -> None:
@@ -108,6 +95,10 @@ class _SqliteConnections:
             raise NotFoundError(f"no SQLite store at {self._path} (opened read-only, so not created)")
         conn = self._conn()
         try:
+            if not read_only:
+                status = self._runner.status(conn, f"the SQLite store {self._path}")
+                if status.pending and status.current > 0:  # a store with data: keep a way back
+                    backup_before_migration(self._path)
             self._runner.migrate(
                 conn, read_only=read_only, store=f"the SQLite store {self._path}", begin=_begin
             )
@@ -256,5 +247,5 @@ def _storage_error(exc: sqlite3.DatabaseError, path: Path) -> Exception:
     if isinstance(exc, sqlite3.DatabaseError) and (
         "malformed" in text or "not a database" in text or "file is encrypted" in text
     ):
-        return CorruptionError(f"the SQLite store {path} is damaged: {text}")
+        return CorruptionError(f"the SQLite store {path} is damaged: {text}{damaged_hint(path)}")
     return StorageError(f"the SQLite store {path} failed: {text}")

@@ -22,10 +22,10 @@ from runtime_persistence.storage.drivers._common import (
     check_scan,
 )
 from runtime_persistence.storage.drivers._sqlite_connections import (
-    _row_sum,
     _SqliteConnections,
     _storage_error,
 )
+from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
 
 _SCAN_PAGE = 512  # rows fetched per statement while scanning
 
