@@ -141,7 +141,10 @@ def test_old_format_records_migrate_forward_with_their_data(
     assert sessions.migrate(dry_run=True) == 2
     assert sessions.migrate() == 2
     assert sessions.migrate() == 0
-    raw = ser.loads(session_db.driver.get(SESSION_NS, ids["closed"]).value)  # type: ignore[union-attr]
+    raw = ser.loads(
+        session_db.driver.get(SESSION_NS, ids["closed"]).value,  # type: ignore[union-attr]
+        at=(SESSION_NS, ids["closed"]),
+    )
     assert raw["format_version"] == 2 and raw["ended_at"] == seen and raw["metadata"] == {"user": "ann"}
     assert sessions.touch(ids["active"]).status is SessionStatus.ACTIVE  # a migrated session lives on
 
