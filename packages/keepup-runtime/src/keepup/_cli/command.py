@@ -38,6 +38,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "snapshot": ("keepup._cli.snapshots", "Workspace snapshots (shadow git, kept outside the workspace)."),
     "run": ("keepup._cli.runs", "Runs of agents on the durable runner."),
     "store": ("keepup._cli.stores", "The store: info, schema migrations, garbage collection, health checks."),
+    "browse": (
+        "keepup._cli.browse",
+        "Browse threads, checkpoints, conversations, diffs and recorded messages in the terminal.",
+    ),
 }
 """The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
 
