@@ -100,14 +100,14 @@ class ThreadsScreen(_Base):
         table = self.query_one("#threads", DataTable)
         table.add_column("thread", key="thread")
         table.add_column("name", key="name")
-        table.add_column("head", key="head")
+        table.add_column("head checkpoint", key="head")
         table.add_column("updated", key="updated")
         await self.action_refresh()
 
     async def action_refresh(self) -> None:
         threads = await self.source.threads()
         self.query_one("#context", Static).update(
-            Text.assemble(("store ", "dim"), self.source.url, ("  ·  ", "dim"), f"{len(threads)} threads")
+            Text.assemble(f"{len(threads)} threads", ("  ·  store ", "dim"), self.source.url)
         )
         table = self.query_one("#threads", DataTable)
         table.clear()
@@ -120,7 +120,7 @@ class ThreadsScreen(_Base):
             table.add_row(
                 ids[thread.id],
                 name,
-                "-" if thread.head is None else "head",
+                "-" if thread.head is None else heads[thread.head],
                 _when(thread.updated_at),
                 key=thread.id,
             )

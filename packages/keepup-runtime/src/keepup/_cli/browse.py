@@ -39,10 +39,6 @@ def browse(
     """Browse threads, checkpoints (with their forks), conversations, diffs, recorded messages
     and search in the terminal; restore and fork after a confirmation."""
     _require_textual()
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise ValidationError(
-            "keepup browse is interactive: run it in a terminal (scripts use `keepup thread list --json` and friends)"
-        )
     from runtime_persistence.storage.stores import open_store
 
     from keepup.runtime import keepup_home, resolved_store_url
@@ -56,6 +52,10 @@ def browse(
             raise NotFoundError(
                 f"no store at {url} (`keepup demo` makes one, --store names another)"
             ) from None
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ValidationError(
+            "keepup browse is interactive: run it in a terminal (scripts use `keepup thread list --json` and friends)"
+        )
     asyncio.run(_run(url, keepup_home()))
 
 
