@@ -27,6 +27,7 @@ from keepup._browse.screens import (
     ThreadsScreen,
 )
 from keepup._browse.source import StoreSource
+from keepup._cli.browse import refusal
 from keepup.cli import app as cli_app
 from keepup.demo import DemoReport, run_demo
 from keepup.runtime import open_runtime
@@ -83,7 +84,7 @@ def fresh(tmp_path: Path) -> Store:
 def browse(store: Store, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
     async def main() -> None:
         async with await StoreSource.open(store.url, home=store.home) as source:
-            app = BrowseApp(source)
+            app = BrowseApp(source, describe=refusal)
             async with app.run_test(size=size) as pilot:
                 await pilot.pause()
                 await scenario(app, pilot)

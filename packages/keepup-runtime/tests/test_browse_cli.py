@@ -63,7 +63,9 @@ def test_browse_without_textual_names_the_extra_to_install(tmp_path: Path) -> No
 
 def test_browse_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     store = tmp_path / "nothing-here.db"
-    result = CliRunner().invoke(app, ["browse", "--store", f"sqlite:///{store}"], env={"KEEPUP_HOME": str(tmp_path)})
+    result = CliRunner().invoke(
+        app, ["browse", "--store", f"sqlite:///{store}"], env={"KEEPUP_HOME": str(tmp_path)}
+    )
     assert result.exit_code == 4, result.stderr
     assert f"no store at sqlite:///{store}" in result.stderr
     assert not store.exists()

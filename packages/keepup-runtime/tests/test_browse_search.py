@@ -31,7 +31,9 @@ def on_store(tmp_path: Path, body: Callable[[AsyncEvents], Awaitable[T]]) -> T:
 async def record_three(events: AsyncEvents) -> None:
     recorder = AsyncMessageRecorder(events)
     await recorder.record("agents.chat", {"role": "user", "text": "The Build is red"}, sender="alice")
-    await recorder.record("agents.chat", {"role": "assistant", "content": "Fixing the build now"}, sender="coder")
+    await recorder.record(
+        "agents.chat", {"role": "assistant", "content": "Fixing the build now"}, sender="coder"
+    )
     await recorder.record("agents.status", {"state": "idle", "note": "nothing to build"}, sender="builder")
 
 

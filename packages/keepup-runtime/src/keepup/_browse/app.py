@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import App
@@ -39,6 +40,7 @@ NoticeScreen.error #dialog { border: thick $error; }
 class BrowseApp(App[None]):
     """Browse one store: threads and their forks, checkpoints, conversations, diffs, recorded
     events and search. The store stays the caller's: close the source after the app ends.
+    ``describe`` words the message of a refused or failed restore or fork.
 
     Keys are listed in the footer of each screen; Escape goes back, q quits."""
 
@@ -46,11 +48,22 @@ class BrowseApp(App[None]):
     CSS = CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c,q", "quit", "quit", show=False, priority=False)]
 
-    def __init__(self, source: StoreSource) -> None:
+    def __init__(
+        self, source: StoreSource, *, describe: Callable[[BaseException], str] | None = None
+    ) -> None:
         super().__init__()
         self.source = source
         self.marked: str | None = None
         """The checkpoint marked (``m``) as the older side of the next diff."""
+        self._describe = describe
+
+    def describe(self, error: BaseException) -> str:
+        """The message shown for a refused or failed operation: ``describe(error)`` as given
+        (the ``keepup`` command passes the one line it prints for that error), else the
+        error's own message."""
+        if self._describe is not None:
+            return self._describe(error)
+        return " ".join(str(error).split()) or type(error).__name__
 
     def on_mount(self) -> None:
         self.sub_title = self.source.url

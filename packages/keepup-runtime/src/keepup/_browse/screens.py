@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from rich import box
 from rich.markup import escape
@@ -31,9 +31,6 @@ from keepup._browse.dialogs import Confirmation, ConfirmScreen, NoticeScreen
 from keepup._browse.search import SearchHit, text_of
 from keepup._browse.source import Comparison, StoreSource, unique_prefixes
 
-if TYPE_CHECKING:
-    from keepup._browse.app import BrowseApp
-
 __all__ = [
     "CheckpointsScreen",
     "ConversationScreen",
@@ -49,11 +46,16 @@ def _when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone().strftime("%m-%d %H:%M:%S")
 
 
-def _failure(exc: BaseException) -> str:
-    """The one line ``keepup`` prints for this error (without its ``keepup:`` prefix)."""
-    from keepup._cli.exit_codes import describe
+class Host(Protocol):
+    """What the screens need of the app that shows them (:class:`keepup._browse.app.BrowseApp`)."""
 
-    return describe(exc).removeprefix("keepup: ")
+    source: StoreSource
+    marked: str | None
+    """The checkpoint marked (``m``) as the older side of the next diff."""
+
+    def describe(self, error: BaseException) -> str:
+        """The message to show for a failed or refused operation."""
+        ...
 
 
 class _Base(Screen[None]):
@@ -62,15 +64,19 @@ class _Base(Screen[None]):
     BINDINGS = [Binding("escape", "back", "back")]
 
     @property
+    def host(self) -> Host:
+        return cast(Host, self.app)
+
+    @property
     def source(self) -> StoreSource:
-        return cast("BrowseApp", self.app).source
+        return self.host.source
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
     def show_failure(self, title: str, exc: BaseException) -> None:
-        self.app.push_screen(NoticeScreen(title, _failure(exc), error=True))
+        self.app.push_screen(NoticeScreen(title, self.host.describe(exc), error=True))
 
     def selected_key(self, table: DataTable[Any]) -> str | None:
         if table.row_count == 0:
@@ -243,7 +249,7 @@ class _CheckpointActions(_Base):
         cp = await self.current()
         if cp is None:
             return
-        base = getattr(self.app, "marked", None) or cp.parent_id
+        base = self.host.marked or cp.parent_id
         if base is None or base == cp.id:
             self.app.push_screen(
                 NoticeScreen("Diff", "this checkpoint has no parent; mark another one with m to compare")
@@ -297,7 +303,7 @@ class CheckpointsScreen(_CheckpointActions):
             context.append(f"\n⑂ forked from checkpoint {thread.forked_from}", style="cyan")
         if lease is not None:
             context.append(f"\n● held by {lease.holder} until {_when(lease.expires_at)}", style="bold red")
-        marked = getattr(self.app, "marked", None)
+        marked = self.host.marked
         if marked:
             context.append(f"\nmarked for diff: {marked}", style="yellow")
         self.query_one("#context", Static).update(context)
@@ -337,8 +343,7 @@ class CheckpointsScreen(_CheckpointActions):
 
     async def action_mark(self) -> None:
         key = self.selected_key(self.query_one("#checkpoints", DataTable))
-        app = cast("BrowseApp", self.app)
-        app.marked = None if key == app.marked else key
+        self.host.marked = None if key == self.host.marked else key
         await self.reload()
 
     async def action_open_fork(self) -> None:

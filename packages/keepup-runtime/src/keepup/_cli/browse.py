@@ -11,8 +11,9 @@ import typer
 from runtime_core import DriverUnavailableError, NotFoundError, ValidationError
 
 from keepup._cli.context import read_only_url, store_option_of
+from keepup._cli.exit_codes import describe
 
-__all__ = ["TUI_EXTRA", "app", "browse"]
+__all__ = ["TUI_EXTRA", "app", "browse", "refusal"]
 
 TUI_EXTRA = "keepup-runtime[tui]"
 
@@ -64,4 +65,10 @@ async def _run(url: str, home: Path) -> None:
     from keepup._browse.source import StoreSource
 
     async with await StoreSource.open(url, home=home) as source:
-        await BrowseApp(source).run_async()
+        await BrowseApp(source, describe=refusal).run_async()
+
+
+def refusal(error: BaseException) -> str:
+    """What the browser shows for a refused or failed write: the line ``keepup`` would print
+    for the same error (a busy thread's names the run), without its ``keepup:`` prefix."""
+    return describe(error).removeprefix("keepup: ")
