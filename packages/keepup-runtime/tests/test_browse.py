@@ -35,7 +35,7 @@ from rich.console import Console
 from runtime_core import CheckpointSource
 from runtime_persistence import Events, MessageRecorder
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 from typer.testing import CliRunner
 
 Scenario = Callable[[BrowseApp, Pilot[None]], Awaitable[None]]
@@ -273,7 +273,10 @@ def test_restore_with_the_files_option_brings_the_workspace_back(fresh: Store) -
         await select_checkpoint(app, pilot, fresh.report.last_good)
         await pilot.press("r")
         await pilot.pause()
-        assert "also restore the files of" in screen_text(app)
+        text = screen_text(app)
+        assert "also restore the workspace files" in text
+        question = str(app.screen.query_one("#question", Static).content)
+        assert f"Workspace: {workspace} (a rescue snapshot is taken first)" in question
         await pilot.click("#option")
         await pilot.press("y")
         await pilot.pause()
@@ -299,7 +302,7 @@ def test_restore_is_refused_plainly_while_a_run_holds_the_thread(fresh: Store) -
 
     async def scenario(app: BrowseApp, pilot: Pilot[None]) -> None:
         await open_thread(app, pilot, thread_id)
-        assert f"held by {fresh.report.run_id}+browser-test" in screen_text(app)
+        assert f"● run {fresh.report.run_id} holds this thread" in screen_text(app)
         await select_checkpoint(app, pilot, fresh.report.last_good)
         await pilot.press("r")
         await pilot.pause()

@@ -25,7 +25,6 @@ DataTable { height: 1fr; }
 .message.channels { border: dashed $secondary; color: $text-muted; }
 .note { color: $text-muted; padding: 1; }
 .patch { margin: 1 0 0 0; }
-#query { dock: top; }
 ConfirmScreen, NoticeScreen { align: center middle; }
 #dialog { width: 72; max-width: 100%; height: auto; border: thick $warning; background: $surface; padding: 0 1; }
 NoticeScreen #dialog { border: thick $primary; }

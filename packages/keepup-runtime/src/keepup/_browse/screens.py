@@ -19,6 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from runtime_core import Checkpoint, Event, KeepupError, Thread
+from runtime_execution import run_id_of_holder
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -191,13 +192,16 @@ class _CheckpointActions(_Base):
         try:
             await self.source.leases.check_free(cp.thread_id, "restore")
         except KeepupError as exc:  # a run holds the thread: refused, as `keepup checkpoint restore`
+            await self.reload()  # shows who holds the thread
             self.show_failure("Restore refused", exc)
             return
-        option = None if cp.workspace is None else f"also restore the files of {cp.workspace.workspace}"
+        option = None if cp.workspace is None else "also restore the workspace files"
         question = (
             f"Restore thread {cp.thread_id} to checkpoint {cp.id} (step {cp.step})?\n"
             "This writes a new head with that checkpoint's state; nothing is deleted."
         )
+        if cp.workspace is not None:
+            question += f"\nWorkspace: {cp.workspace.workspace} (a rescue snapshot is taken first)"
 
         async def done(answer: Confirmation | None) -> None:
             if answer is None:
@@ -302,7 +306,10 @@ class CheckpointsScreen(_CheckpointActions):
         if thread.forked_from is not None:
             context.append(f"\n⑂ forked from checkpoint {thread.forked_from}", style="cyan")
         if lease is not None:
-            context.append(f"\n● held by {lease.holder} until {_when(lease.expires_at)}", style="bold red")
+            context.append(
+                f"\n● run {run_id_of_holder(lease.holder)} holds this thread until {_when(lease.expires_at)}",
+                style="bold red",
+            )
         marked = self.host.marked
         if marked:
             context.append(f"\nmarked for diff: {marked}", style="yellow")
