@@ -111,6 +111,7 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "import opentelemetry.trace",
             "runtime_telemetry.recorder",
         ),
+        ("keepup-runtime/src/keepup/_cli/threads.py", "import textual", "keepup._cli.threads"),
     ],
     "acyclic-siblings": [
         (

@@ -324,8 +324,8 @@ def test_fork_confirmed_starts_a_named_thread_at_the_checkpoint(fresh: Store) ->
         assert isinstance(app.screen, ConfirmScreen)
         box = app.screen.query_one("#text", Input)
         assert box.value == "fork of keepup demo at step 5"
-        box.value = "second try"
-        await pilot.press("y")
+        assert box.has_focus
+        await pilot.press(*"second try", "enter")  # typing replaces the default
         await pilot.pause()
         assert isinstance(app.screen, NoticeScreen)
         await pilot.press("enter")
@@ -391,3 +391,18 @@ def test_search_lists_matching_messages_with_the_match_highlighted(shared: Store
         assert app.screen.event.sender == "coder"
 
     browse(shared, scenario)
+
+
+def test_fork_declined_with_escape_writes_nothing(fresh: Store) -> None:
+    async def scenario(app: BrowseApp, pilot: Pilot[None]) -> None:
+        await open_thread(app, pilot, fresh.report.thread_id)
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press(*"never mind", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CheckpointsScreen)
+
+    browse(fresh, scenario)
+    with open_runtime(fresh.url, home=fresh.home) as rt:
+        assert sorted(t.name for t in rt.checkpoints.list_threads()) == ["keepup demo", "retry"]

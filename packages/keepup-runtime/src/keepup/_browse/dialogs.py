@@ -25,8 +25,8 @@ class Confirmation:
 
 class ConfirmScreen(ModalScreen[Confirmation | None]):
     """Ask before a write. ``y`` or the Yes button confirms; ``n``, Escape or No declines (the
-    result is None and nothing is written). ``option`` adds a checkbox, ``text`` an input with
-    that default value."""
+    result is None and nothing is written). ``option`` adds a checkbox, ``text`` a text box with
+    that default value, focused (typing replaces it, Enter confirms, Escape declines)."""
 
     BINDINGS = [
         Binding("y", "yes", "yes"),
@@ -55,7 +55,12 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
                 yield Button("No (n)", variant="primary", id="no")
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        # with a text box, typing replaces its default and Enter confirms; otherwise the safe
+        # answer has the focus, so a stray Enter declines
+        if self._text is not None:
+            self.query_one("#text", Input).focus()
+        else:
+            self.query_one("#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "yes":
