@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from keepup.cli import app
 from typer.testing import CliRunner
 
@@ -61,11 +62,12 @@ def test_browse_without_textual_names_the_extra_to_install(tmp_path: Path) -> No
     )
 
 
-def test_browse_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("before", [False, True], ids=["browse --store", "--store browse"])
+def test_browse_of_a_missing_store_creates_nothing(tmp_path: Path, before: bool) -> None:
     store = tmp_path / "nothing-here.db"
-    result = CliRunner().invoke(
-        app, ["browse", "--store", f"sqlite:///{store}"], env={"KEEPUP_HOME": str(tmp_path)}
-    )
+    option = ["--store", f"sqlite:///{store}"]
+    args = [*option, "browse"] if before else ["browse", *option]
+    result = CliRunner().invoke(app, args, env={"KEEPUP_HOME": str(tmp_path)})
     assert result.exit_code == 4, result.stderr
     assert f"no store at sqlite:///{store}" in result.stderr
     assert not store.exists()
