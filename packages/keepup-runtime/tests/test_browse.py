@@ -406,3 +406,20 @@ def test_fork_declined_with_escape_writes_nothing(fresh: Store) -> None:
     browse(fresh, scenario)
     with open_runtime(fresh.url, home=fresh.home) as rt:
         assert sorted(t.name for t in rt.checkpoints.list_threads()) == ["keepup demo", "retry"]
+
+
+def test_a_stray_enter_in_the_restore_dialog_declines(fresh: Store) -> None:
+    before = head_of(fresh, fresh.report.thread_id)
+
+    async def scenario(app: BrowseApp, pilot: Pilot[None]) -> None:
+        await open_thread(app, pilot, fresh.report.thread_id)
+        await select_checkpoint(app, pilot, fresh.report.last_good)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")  # the focus is on No
+        await pilot.pause()
+        assert isinstance(app.screen, CheckpointsScreen)
+
+    browse(fresh, scenario)
+    assert head_of(fresh, fresh.report.thread_id).id == before.id

@@ -4,14 +4,15 @@ of the event log, on a real SQLite store through the async repositories."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from keepup._browse.search import SearchHit, search_messages, text_of
+from keepup._browse.search import SearchHit, floor_id, newest_events, search_messages, text_of
 from keepup._browse.source import unique_prefixes
-from runtime_core import Event, ValidationError
+from runtime_core import Event, ValidationError, validate_id
 from runtime_persistence import AsyncEvents, AsyncMessageRecorder, open_store_async
 
 T = TypeVar("T")
@@ -84,8 +85,6 @@ def test_an_empty_query_is_refused(tmp_path: Path, query: str) -> None:
 
 
 def test_the_text_of_a_message_is_its_text_or_content_or_its_json() -> None:
-    from datetime import UTC, datetime
-
     from runtime_core import new_id
 
     def event(payload: object) -> Event:
@@ -109,3 +108,73 @@ def test_unique_prefixes_tell_ids_of_one_millisecond_apart() -> None:
         ids[1]: "01a225fb-8258-74",
         ids[2]: "01a225fb-84eb",
     }
+
+
+def id_at(moment: datetime, n: int) -> str:
+    """A valid event id of the millisecond ``moment`` (n tells ids of one millisecond apart)."""
+    digits = f"{int(moment.timestamp() * 1000):012x}"
+    return f"{digits[:8]}-{digits[8:]}-7000-8000-{n + 1:012x}"
+
+
+class CountingEvents(AsyncEvents):
+    """The real event log, counting the events it reads."""
+
+    read_count = 0
+
+    def read(
+        self, *, topic: str | None = None, after: str | None = None, limit: int = 100
+    ) -> AsyncIterator[Event]:
+        inner = super().read(topic=topic, after=after, limit=limit)
+
+        async def counted() -> AsyncIterator[Event]:
+            async for event in inner:
+                self.read_count += 1
+                yield event
+
+        return counted()
+
+
+async def append_at(events: AsyncEvents, moment: datetime, n: int, text: str) -> None:
+    await events.append(Event(id=id_at(moment, n), topic="agents.chat", created_at=moment, payload=text))
+
+
+def test_the_newest_events_are_found_without_reading_the_old_ones(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+
+    async def body(_: AsyncEvents) -> tuple[list[Event], int]:
+        driver = await open_store_async(f"sqlite:///{tmp_path / 'counted.db'}")
+        try:
+            events = CountingEvents(driver)
+            for n in range(300):  # a month ago
+                await append_at(events, now - timedelta(days=30), n, f"old {n}")
+            for n in range(5):  # just now
+                await append_at(events, now - timedelta(seconds=5), n, f"new {n}")
+            events.read_count = 0
+            newest = await newest_events(events, 3, now=now)
+            return newest, events.read_count
+        finally:
+            await driver.close()
+
+    newest, read = on_store(tmp_path, body)
+    assert [e.payload for e in newest] == ["new 2", "new 3", "new 4"]
+    assert read == 5  # the last minute held enough: not one old event was read
+
+
+def test_the_newest_events_of_an_old_log_are_found_by_widening_the_window(tmp_path: Path) -> None:
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+
+    async def body(events: AsyncEvents) -> tuple[list[Event], list[Event]]:
+        for n in range(4):
+            await append_at(events, long_ago + timedelta(days=n), n, f"message {n}")
+        return await newest_events(events, 2), await newest_events(events, 10)
+
+    two, all_of_them = on_store(tmp_path, body)
+    assert [e.payload for e in two] == ["message 2", "message 3"]
+    assert [e.payload for e in all_of_them] == [f"message {n}" for n in range(4)]
+
+
+def test_floor_id_is_below_every_id_of_its_millisecond() -> None:
+    moment = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    floor = floor_id(moment)
+    assert validate_id(floor) == floor
+    assert floor < id_at(moment, 0) < floor_id(moment + timedelta(milliseconds=1))

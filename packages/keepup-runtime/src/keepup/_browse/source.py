@@ -36,7 +36,7 @@ from runtime_persistence import (
 )
 from runtime_persistence.storage.stores import open_store_async
 
-from keepup._browse.search import SearchHit, search_messages
+from keepup._browse.search import SearchHit, newest_events, search_messages
 
 __all__ = ["MAX_EVENTS", "MAX_THREADS", "Comparison", "StoreSource", "unique_prefixes"]
 
@@ -158,16 +158,7 @@ class StoreSource:
     async def recent_events(self, *, thread_id: str | None = None, limit: int = MAX_EVENTS) -> list[Event]:
         """Recorded events, newest first, at most ``limit`` (of the newest :data:`MAX_EVENTS`
         read), only those of ``thread_id`` when given."""
-        events: list[Event] = []
-        after: str | None = None
-        while True:
-            page = [e async for e in self.events.read(after=after, limit=1000)]
-            events.extend(page)
-            if len(page) < 1000:
-                break
-            after = page[-1].id
-            if len(events) > MAX_EVENTS:
-                events = events[-MAX_EVENTS:]
+        events = await newest_events(self.events, MAX_EVENTS)
         picked = [e for e in reversed(events) if thread_id is None or e.thread_id == thread_id]
         return picked[:limit]
 
