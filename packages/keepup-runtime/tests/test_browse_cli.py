@@ -79,3 +79,52 @@ def test_browse_outside_a_terminal_says_it_is_interactive(tmp_path: Path) -> Non
     result = runner.invoke(app, ["--store", "memory://", "browse"], env={"KEEPUP_HOME": str(tmp_path)})
     assert result.exit_code == 3, result.stderr
     assert "keepup browse is interactive: run it in a terminal" in result.stderr
+
+
+def test_keepup_browse_runs_in_a_terminal_and_quits_with_q(tmp_path: Path) -> None:
+    """The real command in a pseudo-terminal of 80x24: it shows the store's threads, and q ends
+    it with exit 0."""
+    pytest.importorskip("textual")
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    from keepup.runtime import open_runtime
+
+    with open_runtime(home=tmp_path) as rt:
+        thread = rt.checkpoints.create_thread("seen in a real terminal")
+        rt.checkpoints.save(thread.id, {"messages": [{"role": "user", "content": "hello"}]})
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the keepup command
+        os.environ.update({"KEEPUP_HOME": str(tmp_path), "TERM": "xterm-256color"})
+        os.environ.pop("KEEPUP_STORE_URL", None)
+        os.execv(sys.executable, [sys.executable, "-c", "from keepup.cli import main; main()", "browse"])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    shown, quit_sent = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # the child closed the terminal: it has ended
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if not quit_sent and b"seen in a real terminal" in shown:
+                time.sleep(0.3)
+                os.write(fd, b"q")
+                quit_sent = True
+    finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert quit_sent, shown[-2000:]
+    assert os.waitstatus_to_exitcode(status) == 0
