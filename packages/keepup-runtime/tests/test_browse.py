@@ -104,8 +104,9 @@ async def open_thread(app: BrowseApp, pilot: Pilot[None], thread_id: str) -> Che
     table = app.screen.query_one("#threads", DataTable)
     await pilot.press(*["down"] * table.get_row_index(thread_id), "enter")
     await pilot.pause()
-    assert isinstance(app.screen, CheckpointsScreen)
-    return app.screen
+    screen = app.screen_stack[2] if len(app.screen_stack) > 2 else app.screen
+    assert isinstance(screen, CheckpointsScreen)
+    return screen
 
 
 async def select_checkpoint(app: BrowseApp, pilot: Pilot[None], checkpoint_id: str) -> None:
@@ -423,3 +424,19 @@ def test_a_stray_enter_in_the_restore_dialog_declines(fresh: Store) -> None:
 
     browse(fresh, scenario)
     assert head_of(fresh, fresh.report.thread_id).id == before.id
+
+
+def test_a_thread_deleted_under_the_browser_is_a_notice_not_a_crash(fresh: Store) -> None:
+    async def scenario(app: BrowseApp, pilot: Pilot[None]) -> None:
+        with open_runtime(fresh.url, home=fresh.home) as rt:  # another process deletes it
+            rt.delete_thread(fresh.fork_id)
+        await open_thread(app, pilot, fresh.fork_id)
+        notice = app.screen
+        assert isinstance(notice, NoticeScreen)
+        assert notice.message == f"error: thread {fresh.fork_id} not found"
+        await pilot.press("enter", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        assert app.is_running
+
+    browse(fresh, scenario)

@@ -8,10 +8,12 @@ in a :class:`~keepup._browse.dialogs.NoticeScreen` with the message the command 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 from rich import box
 from rich.markup import escape
@@ -57,6 +59,35 @@ class Host(Protocol):
     def describe(self, error: BaseException) -> str:
         """The message to show for a failed or refused operation."""
         ...
+
+
+_S = TypeVar("_S", bound="_Base")
+_P = ParamSpec("_P")
+
+
+def guarded(
+    title: str,
+) -> Callable[
+    [Callable[Concatenate[_S, _P], Coroutine[Any, Any, None]]],
+    Callable[Concatenate[_S, _P], Coroutine[Any, Any, None]],
+]:
+    """Show a Keepup error raised by the handler in a notice titled ``title`` (the message
+    ``keepup`` would print), instead of ending the app: the store may change under the browser
+    (another process deletes a thread, a server goes away)."""
+
+    def wrap(
+        fn: Callable[Concatenate[_S, _P], Coroutine[Any, Any, None]],
+    ) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, None]]:
+        @functools.wraps(fn)
+        async def run(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+            try:
+                await fn(self, *args, **kwargs)
+            except KeepupError as exc:
+                self.show_failure(title, exc)
+
+        return run
+
+    return wrap
 
 
 class _Base(Screen[None]):
@@ -111,6 +142,7 @@ class ThreadsScreen(_Base):
         table.add_column("updated", key="updated")
         await self.action_refresh()
 
+    @guarded("Could not list the threads")
     async def action_refresh(self) -> None:
         threads = await self.source.threads()
         self.query_one("#context", Static).update(
@@ -185,6 +217,7 @@ class _CheckpointActions(_Base):
     async def reload(self) -> None:
         """Show the store as it is after a write."""
 
+    @guarded("Restore failed")
     async def action_restore(self) -> None:
         cp = await self.current()
         if cp is None:
@@ -224,6 +257,7 @@ class _CheckpointActions(_Base):
 
         self.app.push_screen(ConfirmScreen("Restore", question, option=option), done)
 
+    @guarded("Fork failed")
     async def action_fork(self) -> None:
         cp = await self.current()
         if cp is None:
@@ -249,6 +283,7 @@ class _CheckpointActions(_Base):
         )
         self.app.push_screen(ConfirmScreen("Fork", question, text=default), done)
 
+    @guarded("Diff failed")
     async def action_diff(self) -> None:
         cp = await self.current()
         if cp is None:
@@ -297,6 +332,7 @@ class CheckpointsScreen(_CheckpointActions):
             table.add_column(name, key=name)
         await self.reload()
 
+    @guarded("Could not read the thread")
     async def reload(self) -> None:
         thread = await self.source.thread(self.thread_id)
         checkpoints = await self.source.checkpoints_of(self.thread_id)
@@ -353,6 +389,7 @@ class CheckpointsScreen(_CheckpointActions):
         self.host.marked = None if key == self.host.marked else key
         await self.reload()
 
+    @guarded("Could not open the fork")
     async def action_open_fork(self) -> None:
         key = self.selected_key(self.query_one("#checkpoints", DataTable))
         forks = self.forks.get(key or "", [])
@@ -390,6 +427,7 @@ class ConversationScreen(_CheckpointActions):
     async def current(self) -> Checkpoint:
         return await self.source.checkpoint(self.checkpoint_id)
 
+    @guarded("Could not read the checkpoint")
     async def reload(self) -> None:
         cp = await self.current()
         context = Text.assemble(
@@ -497,6 +535,7 @@ class EventsScreen(_Base):
         yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
+    @guarded("Could not read the recorded messages")
     async def on_mount(self) -> None:
         table = self.query_one("#events", DataTable)
         for name in ("time", "topic", "sender", "message"):
@@ -577,6 +616,7 @@ class SearchScreen(_Base):
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         await self.search(event.value)
 
+    @guarded("Search failed")
     async def search(self, query: str) -> None:
         table = self.query_one("#hits", DataTable)
         table.clear()
