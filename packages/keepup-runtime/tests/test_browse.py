@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -75,10 +76,22 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return build(tmp_path_factory.mktemp("browse-home"))
 
 
+@pytest.fixture(scope="module")
+def original(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The store :func:`fresh` copies."""
+    return build(tmp_path_factory.mktemp("browse-original"))
+
+
 @pytest.fixture
-def fresh(tmp_path: Path) -> Store:
-    """A store of its own, for the tests that write."""
-    return build(tmp_path / "home")
+def fresh(original: Store, tmp_path: Path) -> Store:
+    """A store of its own, for the tests that write: a copy of the original's home (the store
+    and its shadow-git snapshots). Its checkpoints still name the original's demo workspace, so
+    a test that writes files builds its own store (:func:`build`)."""
+    home = tmp_path / "home"
+    shutil.copytree(original.home, home, ignore=shutil.ignore_patterns("demo"))
+    url = original.url.replace(str(original.home), str(home))
+    assert url != original.url
+    return Store(home, url, original.report, original.fork_id)
 
 
 def browse(store: Store, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
@@ -110,9 +123,9 @@ async def open_thread(app: BrowseApp, pilot: Pilot[None], thread_id: str) -> Che
 
 
 async def select_checkpoint(app: BrowseApp, pilot: Pilot[None], checkpoint_id: str) -> None:
+    """Put the cursor on the checkpoint's row (the arrow keys are exercised by open_thread)."""
     table = app.screen.query_one("#checkpoints", DataTable)
-    await pilot.press(*["up"] * table.row_count)
-    await pilot.press(*["down"] * table.get_row_index(checkpoint_id))
+    table.move_cursor(row=table.get_row_index(checkpoint_id))
     await pilot.pause()
 
 
@@ -258,7 +271,8 @@ def test_restore_confirmed_writes_a_new_head_with_that_state(fresh: Store) -> No
     assert (workspace / "calc.py").read_text() == files_before  # files only when asked
 
 
-def test_restore_with_the_files_option_brings_the_workspace_back(fresh: Store) -> None:
+def test_restore_with_the_files_option_brings_the_workspace_back(tmp_path: Path) -> None:
+    fresh = build(tmp_path / "home")
     workspace = Path(fresh.report.workspace)
 
     def changed_since_last_good() -> list[str]:
