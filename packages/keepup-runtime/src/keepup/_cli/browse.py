@@ -17,7 +17,7 @@ __all__ = ["TUI_EXTRA", "app", "browse", "refusal"]
 
 TUI_EXTRA = "keepup-runtime[tui]"
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
 
 def _require_textual() -> None:
