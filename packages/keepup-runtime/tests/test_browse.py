@@ -19,6 +19,7 @@ pytest.importorskip("textual")
 from keepup._browse.app import BrowseApp
 from keepup._browse.dialogs import ConfirmScreen, NoticeScreen
 from keepup._browse.screens import (
+    MAX_MESSAGES,
     CheckpointsScreen,
     ConversationScreen,
     DiffScreen,
@@ -95,8 +96,14 @@ def fresh(original: Store, tmp_path: Path) -> Store:
 
 
 def browse(store: Store, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
+    browse_at(store.url, store.home, scenario, size)
+
+
+def browse_at(url: str, home: Path, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
+    """Run the browser on the store at ``url`` in a terminal of ``size`` and play ``scenario``."""
+
     async def main() -> None:
-        async with await StoreSource.open(store.url, home=store.home) as source:
+        async with await StoreSource.open(url, home=home) as source:
             app = BrowseApp(source, describe=refusal)
             async with app.run_test(size=size) as pilot:
                 await pilot.pause()
@@ -454,3 +461,25 @@ def test_a_thread_deleted_under_the_browser_is_a_notice_not_a_crash(fresh: Store
         assert app.is_running
 
     browse(fresh, scenario)
+
+
+def test_a_long_conversation_shows_its_newest_messages_and_says_what_it_left_out(tmp_path: Path) -> None:
+    with open_runtime(home=tmp_path) as rt:
+        thread = rt.checkpoints.create_thread("long talk")
+        turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(450)]
+        cp = rt.checkpoints.save(thread.id, {"messages": turns})
+        url = rt.driver.url
+
+    async def scenario(app: BrowseApp, pilot: Pilot[None]) -> None:
+        await open_thread(app, pilot, thread.id)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConversationScreen)
+        shown = [str(w.content) for w in app.screen.query(".message")]
+        assert len(shown) == MAX_MESSAGES
+        assert shown[0] == f"turn {450 - MAX_MESSAGES}"
+        assert shown[-1] == "turn 449"
+        assert f"… {450 - MAX_MESSAGES} earlier messages not shown" in screen_text(app)
+        assert cp.id in str(app.screen.query_one(".note", Static).content)
+
+    browse_at(url, tmp_path, scenario)

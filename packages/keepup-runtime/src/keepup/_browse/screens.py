@@ -35,6 +35,7 @@ from keepup._browse.search import SearchHit, text_of
 from keepup._browse.source import Comparison, StoreSource, unique_prefixes
 
 __all__ = [
+    "MAX_MESSAGES",
     "CheckpointsScreen",
     "ConversationScreen",
     "DiffScreen",
@@ -43,6 +44,13 @@ __all__ = [
     "SearchScreen",
     "ThreadsScreen",
 ]
+
+
+MAX_MESSAGES = 200
+"""A conversation shows its newest this many messages (and says how many it leaves out)."""
+
+MAX_CHANNELS_TEXT = 4000
+"""The other channels of a state are shown as JSON, clipped to this many characters."""
 
 
 def _when(moment: datetime | None) -> str:
@@ -450,6 +458,16 @@ class ConversationScreen(_CheckpointActions):
         await chat.remove_children()
         blocks = chat_of(cp.state.get("messages"))
         widgets: list[Static] = []
+        if len(blocks) > MAX_MESSAGES:
+            widgets.append(
+                Static(
+                    f"… {len(blocks) - MAX_MESSAGES} earlier messages not shown "
+                    f"(`keepup checkpoint show {cp.id} --json` has them all)",
+                    classes="note",
+                    markup=False,
+                )
+            )
+            blocks = blocks[-MAX_MESSAGES:]
         for block in blocks:
             widget = Static(block.body, classes=f"message {block.role}", markup=False)
             widget.border_title = escape(block.title)
@@ -458,8 +476,11 @@ class ConversationScreen(_CheckpointActions):
         if not blocks:
             widgets.append(Static("no messages in this checkpoint's state", classes="note"))
         if others:
+            text = json.dumps(others, ensure_ascii=False, indent=1, default=str)
+            if len(text) > MAX_CHANNELS_TEXT:
+                text = text[:MAX_CHANNELS_TEXT] + "\n… (clipped; `keepup checkpoint show` prints them all)"
             rest = Static(
-                json.dumps(others, ensure_ascii=False, indent=1, default=str)[:4000],
+                text,
                 classes="message channels",
                 markup=False,
             )
