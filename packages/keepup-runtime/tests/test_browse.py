@@ -354,6 +354,10 @@ def test_fork_confirmed_starts_a_named_thread_at_the_checkpoint(fresh: Store) ->
         await pilot.pause()
         row = app.screen.query_one("#checkpoints", DataTable).get_row(fresh.report.failed)
         assert str(row[-1]) == "⑂ 1 second try"
+        await pilot.press("escape")  # back on the threads, the new fork is listed
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        assert "└ ⑂ second try" in screen_text(app)
 
     browse(fresh, scenario)
     with open_runtime(fresh.url, home=fresh.home) as rt:

@@ -129,6 +129,7 @@ class ThreadsScreen(_Base):
     """Every thread, newest first, each fork listed under the thread it was forked from."""
 
     BINDINGS = [
+        Binding("escape", "back", "back", show=False),  # the first screen: nothing to go back to
         Binding("enter", "open", "checkpoints", show=False),
         Binding("slash", "search", "search"),
         Binding("e", "events", "events"),
@@ -148,6 +149,9 @@ class ThreadsScreen(_Base):
         table.add_column("name", key="name")
         table.add_column("head checkpoint", key="head")
         table.add_column("updated", key="updated")
+
+    async def on_screen_resume(self) -> None:
+        """Read the threads whenever this screen shows again: a fork made meanwhile appears."""
         await self.action_refresh()
 
     @guarded("Could not list the threads")
