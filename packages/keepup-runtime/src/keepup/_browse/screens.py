@@ -418,7 +418,7 @@ class ConversationScreen(_CheckpointActions):
     """One checkpoint: where it sits, and its ``messages`` channel as a chat."""
 
     BINDINGS = [
-        Binding("d", "diff", "diff with parent"),
+        Binding("d", "diff", "diff"),
         Binding("r", "restore", "restore"),
         Binding("f", "fork", "fork"),
     ]
