@@ -116,6 +116,7 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "import opentelemetry.trace",
             "runtime_telemetry.recorder",
         ),
+        ("keepup-runtime/src/keepup/_cli/threads.py", "import textual", "keepup._cli.threads"),
     ],
     "langgraph-adapter-apart": [
         ("keepup-langgraph/src/keepup_langgraph/_mapping.py", "import keepup", "keepup_langgraph._mapping"),

@@ -40,6 +40,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("keepup._cli.stores", "The store: info, schema migrations, garbage collection, health checks."),
     "session": ("keepup._cli.sessions", "Sessions: list, show, close, and sweep stale ones."),
     "task": ("keepup._cli.tasks", "Tasks: a tree of work items with statuses, progress, logs and assignees."),
+    "browse": (
+        "keepup._cli.browse",
+        "Browse threads, checkpoints, conversations, diffs and recorded messages in the terminal.",
+    ),
 }
 """The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
 
