@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.workspace import ROOT, load_packages, topological_order
+from scripts.workspace import ROOT, internal_closure, load_packages, topological_order
 
 __all__ = ["FACADE_MODULES", "LEGACY_MODULES", "FacadeError", "generate", "main"]
 
@@ -169,8 +169,11 @@ def _render(
 
 
 def _library_modules() -> list[str]:
+    """The packages the facade re-exports: those it depends on (not those above it, such as
+    keepup-server, which depend on the facade)."""
     packages = load_packages()
-    return [packages[n].import_name for n in topological_order(packages) if n != FACADE_DIST]
+    below = set(internal_closure(FACADE_DIST, packages)) - {FACADE_DIST}
+    return [packages[n].import_name for n in topological_order(packages) if n in below]
 
 
 def _facade_modules() -> list[str]:
