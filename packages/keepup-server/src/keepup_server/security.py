@@ -140,9 +140,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = False
+        refused = False  # this layer answered 413 itself: whatever the app sends is dropped
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
@@ -158,23 +161,29 @@ class Guard:
         received = 0
 
         async def counted_receive() -> Message:
-            nonlocal received
+            # A body that grows past the limit (chunked, so no Content-Length said so) is answered
+            # 413 here, and the app is told the client left: it reads no more and answers nothing.
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _TooLarge
+                    if not started:
+                        await self._too_large()(scope, receive, send_with_headers)
+                    refused = True
+                    return {"type": "http.disconnect"}
             return message
 
         try:
             await self.app(scope, counted_receive, send_with_headers)
-        except _TooLarge:
-            if not started:
-                await self._too_large()(scope, receive, send_with_headers)
         except Exception as exc:
+            if refused:
+                return
             if not started:
                 await internal_response(exc)(scope, receive, send_with_headers)
-            else:  # the response is half sent: all we can do is log and end it
+            else:  # the response is half sent: all we can do is log it and end the stream
                 internal_response(exc)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> ASGIApp | None:
@@ -202,10 +211,6 @@ class Guard:
         return problem_response(
             413, "too-large", "Request too large", f"request bodies are limited to {self.max_body} bytes"
         )
-
-
-class _TooLarge(Exception):
-    pass
 
 
 _SECURITY_HEADERS = [
