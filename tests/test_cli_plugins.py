@@ -39,7 +39,9 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
     info = site / "fakeplug-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[keepup.commands]\nhello = fakeplug_cmd:app\nthread = fakeplug_cmd:app\n")
+    (info / "entry_points.txt").write_text(
+        "[keepup.commands]\nhello = fakeplug_cmd:app\nthread = fakeplug_cmd:app\n"
+    )
     (site / "fakeplug_cmd.py").write_text(PLUGIN)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPUP_")}
     env["PYTHONPATH"] = str(site)
@@ -50,7 +52,9 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
 
 
 def keepup(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(KEEPUP), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(KEEPUP), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_help_lists_a_plugin_command_without_importing_it(plugin_env: dict[str, str]) -> None:
@@ -73,7 +77,9 @@ def test_a_plugin_never_shadows_a_built_in_command(plugin_env: dict[str, str]) -
     assert not Path(plugin_env["PLUGIN_MARKER"]).exists()
 
 
-def test_serve_without_keepup_server_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_serve_without_keepup_server_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from keepup._cli import command
     from keepup.cli import app
 

@@ -55,7 +55,9 @@ def test_keepup_serve_prints_where_it_listens_and_where_the_token_is(tmp_path: P
             assert time.monotonic() < deadline and process.poll() is None, process.stderr
             time.sleep(0.1)
         token = token_file.read_text().strip()
-        listed = httpx.get(f"http://127.0.0.1:{port}/api/threads", headers={"Authorization": f"Bearer {token}"})
+        listed = httpx.get(
+            f"http://127.0.0.1:{port}/api/threads", headers={"Authorization": f"Bearer {token}"}
+        )
         assert [t["id"] for t in listed.json()["threads"]] == [thread.id]
     finally:
         process.send_signal(signal.SIGINT)

@@ -44,7 +44,9 @@ def subscribed(server: Any) -> Iterator[queue.Queue[tuple[str, dict[str, Any]]]]
         stop.set()
 
 
-def wait_for(events: queue.Queue[tuple[str, dict[str, Any]]], kind: str, timeout: float = 10) -> dict[str, Any]:
+def wait_for(
+    events: queue.Queue[tuple[str, dict[str, Any]]], kind: str, timeout: float = 10
+) -> dict[str, Any]:
     while True:
         got, data = events.get(timeout=timeout)
         if got == kind:

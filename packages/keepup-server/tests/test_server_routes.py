@@ -10,7 +10,7 @@ import httpx
 import pytest
 from keepup import RunStatus, Sessions, Tasks, open_runtime
 from keepup.demo import REPORT_KEY, DemoReport, last_good_checkpoint
-from keepup.shapes import checkpoint_json, run_json, thread_json
+from keepup.shapes import artifact_json, checkpoint_json, run_json, thread_json
 from keepup_server import PROBLEM_MEDIA_TYPE
 
 Demo = tuple[Path, DemoReport]
@@ -264,6 +264,18 @@ def test_artifact_versions_and_streamed_content(demo_server: Any, demo_home: Dem
     assert headers["content-disposition"] == 'attachment; filename="tests.json"'
 
 
+def test_a_scope_lists_its_artifacts_latest_versions(demo_server: Any, demo_home: Demo) -> None:
+    home, report = demo_home
+    with demo_server.client() as client, open_runtime(home=home) as runtime:
+        body = client.get(f"/api/artifacts/{report.thread_id}").json()
+        keys = runtime.artifacts.keys(report.thread_id)
+        expected = [artifact_json(runtime.artifacts.info(report.thread_id, k)) for k in keys]
+        empty = client.get(f"/api/artifacts/{report.thread_id}", params={"prefix": "nothing/"}).json()
+    assert body == {"scope": report.thread_id, "artifacts": expected}
+    assert REPORT_KEY in [a["key"] for a in body["artifacts"]]
+    assert empty["artifacts"] == []
+
+
 def test_unknown_artifacts_are_404(demo_server: Any, demo_home: Demo) -> None:
     _, report = demo_home
     with demo_server.client() as client:
@@ -369,6 +381,7 @@ def test_openapi_describes_every_route(demo_server: Any) -> None:
         "/api/checkpoints/{a}/diff/{b}",
         "/api/checkpoints/{checkpoint_id}/restore",
         "/api/checkpoints/{checkpoint_id}/fork",
+        "/api/artifacts/{scope}",
         "/api/artifacts/{scope}/versions",
         "/api/artifacts/{scope}/content",
         "/api/runs",

@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from keepup import ValidationError
-from starlette.types import Receive, Scope, Send
-
 from keepup_server import TOKEN_ENV, ServerToken, check_bind, load_token
 from keepup_server.errors import STATUS_BY_ERROR
 from keepup_server.security import Guard
+from starlette.types import Receive, Scope, Send
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-0123456789", "Bearer", "Basic"])

@@ -225,6 +225,18 @@ Key = Annotated[
 ]
 
 
+@router.get("/artifacts/{scope}", summary="The artifacts of a scope with their latest version")
+async def list_artifacts(
+    request: Request,
+    scope: Scope,
+    prefix: Annotated[str, Query(max_length=1024, description="Only keys starting with this.")] = "",
+    limit: Limit = 200,
+) -> dict[str, Any]:
+    artifacts = _services(request).artifacts
+    keys = (await artifacts.keys(scope, prefix))[:limit]
+    return {"scope": scope, "artifacts": [artifact_json(await artifacts.info(scope, k)) for k in keys]}
+
+
 @router.get("/artifacts/{scope}/versions", summary="Every version of an artifact, oldest first")
 async def artifact_versions(request: Request, scope: Scope, key: Key) -> dict[str, Any]:
     found = await _services(request).artifacts.versions(scope, key)

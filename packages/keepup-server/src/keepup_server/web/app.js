@@ -138,6 +138,7 @@ function renderThreads() {
 
 // ---- routing ----------------------------------------------------------------------------------
 async function route() {
+  if (state.keepBanner) state.keepBanner = false; else clearBanner();
   const parts = location.hash.replace(/^#\/?/, "").split("/");
   for (const v of ["thread-view", "checkpoint-view", "diff-view"]) $(v).hidden = true;
   $("empty").hidden = true;
@@ -248,10 +249,17 @@ async function showCheckpoint(id) {
   $("channels").textContent = JSON.stringify(others, null, 2);
   const arts = $("artifacts");
   arts.replaceChildren();
-  if (!cp.artifacts.length) arts.append(el("li", { class: "meta" }, "None linked."));
-  for (const a of cp.artifacts) {
+  const linked = cp.artifacts.map((a) => ({ ...a, note: "linked to this checkpoint" }));
+  let scoped = [];
+  try {
+    scoped = (await api(`/api/artifacts/${encodeURIComponent(cp.thread_id)}`)).artifacts
+      .map((a) => ({ scope: a.scope, key: a.key, version: a.version, note: `latest of the thread, ${a.size} bytes` }));
+  } catch (e) { /* a thread id that is no valid scope has none */ }
+  const all = linked.concat(scoped.filter((s) => !linked.some((l) => l.key === s.key && l.version === s.version)));
+  if (!all.length) arts.append(el("li", { class: "meta" }, "None."));
+  for (const a of all) {
     arts.append(el("li", {}, el("a", { href: "#", class: "download", onclick: (e) => { e.preventDefault(); download(a); } },
-      `${a.key} (version ${a.version})`)));
+      `${a.key} (version ${a.version})`), " ", el("small", { class: "meta" }, a.note)));
   }
   $("checkpoint-view").hidden = false;
 }
@@ -287,11 +295,12 @@ async function restore() {
     const w = done.workspace;
     showBanner(`Restored: new head ${short(done.checkpoint.id)}` +
       (w ? ` · files: ${w.changed.length} changed, ${w.created.length} brought back, ${w.removed.length} removed` : ""), "info");
+    state.keepBanner = true;
     location.hash = `#/thread/${cp.thread_id}`;
   } catch (e) {
     if (e.status === 409) {
       const run = e.problem.run_id ? ` Run ${e.problem.run_id} holds the thread; stop it or wait for it to finish.` : "";
-      showBanner(`Refused: ${e.message}.${run}`);
+      showBanner(`Refused: ${e.message.replace(/\.$/, "")}.${run}`);
     } else if (e.status !== 401) showBanner(e.message);
   }
 }
@@ -302,6 +311,7 @@ async function fork() {
   try {
     const done = await api(`/api/checkpoints/${encodeURIComponent(cp.id)}/fork`, { method: "POST", json: {} });
     showBanner(`Forked into thread ${done.thread.name || done.thread.id}`, "info");
+    state.keepBanner = true;
     await loadThreads();
     location.hash = `#/thread/${done.thread.id}`;
   } catch (e) {
