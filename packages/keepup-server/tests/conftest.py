@@ -101,13 +101,13 @@ def run_holding(home: Path, thread_id: str, *, status: RunStatus = RunStatus.RUN
             runtime.leases.release(lease)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def hold() -> Any:
     """:func:`run_holding`, for tests: ``with hold(home, thread_id) as run: ...``."""
     return run_holding
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def serve() -> Any:
     """:func:`running_server`, for tests that need their own server settings."""
     return running_server

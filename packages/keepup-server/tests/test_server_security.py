@@ -107,6 +107,32 @@ def test_an_unexpected_exception_is_a_500_without_its_traceback_or_text() -> Non
     assert "RuntimeError" not in response.text
 
 
+def test_an_exception_in_a_route_of_the_real_app_is_a_problem_500(tmp_path: Path, caplog: Any) -> None:
+    import asyncio
+
+    from keepup_server import ServerSettings, create_app
+
+    guard = create_app(ServerSettings(home=tmp_path, token=ServerToken("x" * 20, "test", from_env=True)))
+    app: Any = guard.app  # type: ignore[attr-defined]
+
+    @app.get("/api/explode")
+    async def explode() -> None:
+        raise KeyError("secret internals")
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/api/explode", headers={"Authorization": "Bearer " + "x" * 20})
+
+    response = asyncio.run(call())
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret" not in response.text and "KeyError" not in response.text
+    incident = response.json()["incident"]
+    logged = [r for r in caplog.records if incident in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # the traceback is in the log, once
+
+
 def test_a_generated_token_is_private_and_stable(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = load_token(home, environ={})

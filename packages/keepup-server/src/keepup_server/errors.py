@@ -6,6 +6,7 @@ an id to find the traceback in the server's log."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "Problem",
     "install_error_handlers",
     "internal_response",
+    "log_unanswered",
     "problem_response",
     "status_for",
 ]
@@ -124,9 +126,15 @@ def _for_keepup_error(error: KeepupError) -> JSONResponse:
     return problem_response(problem.status, problem.type, problem.title, detail, **extra)
 
 
+_LOGGED = "_keepup_server_logged"
+
+
 def _internal(error: BaseException, problem: Problem = _INTERNAL) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
-    log.error("internal error %s on a request", incident, exc_info=error)
+    if not getattr(error, _LOGGED, False):
+        log.error("internal error %s on a request", incident, exc_info=error)
+        with contextlib.suppress(AttributeError):  # an exception class with __slots__
+            setattr(error, _LOGGED, True)
     return problem_response(
         problem.status,
         problem.type,
@@ -164,7 +172,18 @@ async def _http(request: Request, error: Exception) -> JSONResponse:
 
 
 def internal_response(error: BaseException) -> JSONResponse:
-    """The 500 for an unexpected exception: logged with its traceback, answered without it."""
+    """The 500 for an unexpected exception: logged with its traceback (once), answered without it."""
+    return _internal(error)
+
+
+def log_unanswered(error: BaseException) -> None:
+    """Log an exception that escaped after its response had started (so no 500 could be sent),
+    unless :func:`internal_response` already logged it."""
+    if not getattr(error, _LOGGED, False):
+        log.error("internal error after the response started", exc_info=error)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     return _internal(error)
 
 
@@ -173,3 +192,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KeepupError, _keepup_error)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    # Starlette answers this one from its outermost layer, then re-raises to the server (the
+    # Guard in keepup_server.security swallows it; it has been logged here).
+    app.add_exception_handler(Exception, _unexpected)

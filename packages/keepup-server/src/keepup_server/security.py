@@ -22,7 +22,7 @@ from pathlib import Path
 from keepup import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keepup_server.errors import internal_response, problem_response
+from keepup_server.errors import internal_response, log_unanswered, problem_response
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -183,8 +183,8 @@ class Guard:
                 return
             if not started:
                 await internal_response(exc)(scope, receive, send_with_headers)
-            else:  # the response is half sent: all we can do is log it and end the stream
-                internal_response(exc)
+            else:  # answered already (Starlette's 500), or half sent: all we can do is log it
+                log_unanswered(exc)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> ASGIApp | None:
         length = headers.get("content-length")
