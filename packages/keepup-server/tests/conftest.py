@@ -45,7 +45,9 @@ def running_server(home: Path, *, store: str | None = None, **settings: Any) -> 
     settings.setdefault("token", ServerToken(TOKEN, "test", from_env=True))
     settings.setdefault("poll_interval", 0.1)
     app = create_app(ServerSettings(store=store, home=home, **settings))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from keepup import open_runtime
 from keepup.demo import run_demo
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")

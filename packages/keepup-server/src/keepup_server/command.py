@@ -13,10 +13,13 @@ from keepup import ValidationError, keepup_home
 
 from keepup_server.security import TOKEN_ENV, check_bind, load_token
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "app", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "GRACE", "app", "serve"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+
+GRACE = 3
+"""Seconds a stopping server waits for open requests (event streams never end by themselves)."""
 
 app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
@@ -73,6 +76,7 @@ def serve(
             log_level="warning",
             proxy_headers=False,
             server_header=False,
+            timeout_graceful_shutdown=GRACE,
         )
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind
         if exc.code not in (0, None):
