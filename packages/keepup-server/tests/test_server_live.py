@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -22,10 +23,8 @@ def subscribed(server: Any) -> Iterator[queue.Queue[tuple[str, dict[str, Any]]]]
     stop = threading.Event()
 
     def read() -> None:
-        try:
+        with contextlib.suppress(httpx.TransportError):  # the server stopped at the end of the test
             stream(server)
-        except httpx.TransportError:  # the server stopped at the end of the test
-            pass
 
     def stream(server: Any) -> None:
         with server.client() as client, client.stream("GET", "/api/events") as response:
