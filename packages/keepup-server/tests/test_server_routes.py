@@ -398,3 +398,31 @@ def test_openapi_describes_every_route(demo_server: Any) -> None:
 def test_the_web_page_is_served_without_a_build_step(demo_server: Any, path: str) -> None:
     response = httpx.get(f"{demo_server.url}{path}")
     assert response.status_code == 200 and len(response.content) > 500
+
+
+def test_a_damaged_record_is_a_500_corrupt_problem_and_is_never_decoded(fresh_server: Any) -> None:
+    import sqlite3
+
+    with open_runtime(home=fresh_server.home) as runtime:
+        thread = runtime.checkpoints.create_thread("to damage")
+    with sqlite3.connect(fresh_server.home / "keepup.db") as db:
+        (value,) = db.execute("SELECT value FROM kv WHERE ns = 'thread'").fetchone()
+        damaged = bytes(value[:-3]) + bytes([value[-3] ^ 0xFF]) + bytes(value[-2:])
+        db.execute("UPDATE kv SET value = ? WHERE ns = 'thread'", (damaged,))
+    with fresh_server.client() as client:
+        body = problem(client.get(f"/api/threads/{thread.id}"), 500)
+    assert body["type"] == "/problems/corrupt" and body["error"] == "CorruptionError"
+
+
+def test_a_store_that_refuses_writes_is_a_503_storage_problem(tmp_path: Path, serve: Any) -> None:
+    with open_runtime(home=tmp_path) as runtime:
+        thread = runtime.checkpoints.create_thread("read only")
+        first = runtime.checkpoints.save(thread.id, {"x": 1})
+        runtime.checkpoints.save(thread.id, {"x": 2})
+    with (
+        serve(tmp_path, store=f"sqlite:///{tmp_path / 'keepup.db'}?read_only=1") as server,
+        server.client() as client,
+    ):
+        response = client.post(f"/api/checkpoints/{first.id}/restore", json={})
+    body = problem(response, 503)
+    assert body["type"] == "/problems/storage" and "readonly" in body["detail"]
