@@ -114,7 +114,6 @@ def test_walk_diff_restore_and_see_the_refusal(
     assert "head" in browser.find_element(By.CSS_SELECTOR, f'.cp-row[data-id="{failed.id}"]').get_attribute(
         "class"
     )
-    shot(browser, tmp_path, "screenshot-timeline.png")
     browser.find_element(By.CSS_SELECTOR, f'.cp-row[data-id="{good.id}"] .body').click()
     visible(browser, "#conversation li")
     assert good.id in browser.find_element(By.ID, "checkpoint-meta").text
@@ -140,6 +139,20 @@ def test_walk_diff_restore_and_see_the_refusal(
         head = runtime.checkpoints.latest(report.thread_id)
     assert head is not None and head.source.value == "restore" and head.state == good.state
     visible(browser, f'.cp-row.head[data-id="{head.id}"]')  # the timeline shows the new head
+
+    # fork from the good checkpoint: the new thread says where it came from, and the demo's
+    # timeline draws the branch where it leaves
+    open_checkpoint(browser, good.id)
+    browser.find_element(By.ID, "fork-button").click()
+    confirm(browser)
+    assert "Forked into thread" in banner_text(browser, "Forked")
+    visible(browser, ".timeline .origin")
+    browser.execute_script(f"location.hash = '#/thread/{report.thread_id}'")
+    branch = visible(browser, ".timeline .branch")
+    assert "forked into" in branch.text
+    following = browser.find_element(By.CSS_SELECTOR, f'.cp-row[data-id="{good.id}"] + .branch')
+    assert following == branch  # drawn right below the checkpoint it starts from
+    shot(browser, tmp_path, "screenshot-timeline.png")
 
     # 4. while a run holds the thread, the restore is refused and the page says which run
     with hold(home, report.thread_id) as run:
