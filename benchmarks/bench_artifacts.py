@@ -75,7 +75,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="keepup-bench-artifacts-"))
     try:
         stores: dict[str, Callable[[int], str]] = {
-            "sqlite": lambda n: f"sqlite://{base / f'store-{n}.db'}",
+            "sqlite": lambda n: f"sqlite:///{base / f'store-{n}.db'}",
             "file": lambda n: f"file://{base / f'files-{n}'}",
         }
         for name, env in SERVER_URLS.items():

@@ -133,7 +133,7 @@ def postgres_section(url: str, args: argparse.Namespace) -> None:
 
 
 def sqlite_section(args: argparse.Namespace, tmp: Path) -> None:
-    url = f"sqlite://{tmp / 'bench.db'}"
+    url = f"sqlite:///{tmp / 'bench.db'}"
     sync_cps = Checkpoints(open_store(url))
     side = AsyncSide(url, {})
     sync_thread = sync_cps.create_thread("sync").id

@@ -150,7 +150,7 @@ def fill(
 def sqlite_section(args: argparse.Namespace, res: Results, tmp: Path) -> None:
     n, small, reps = args.checkpoints, args.small, args.reps
     print(f"SQLite: one thread of {n:,} checkpoints of ~{len(dumps(state_at(20))) / 1024:.1f} KB", flush=True)
-    ours_store = open_store(f"sqlite://{tmp / 'keepup.db'}")
+    ours_store = open_store(f"sqlite:///{tmp / 'keepup.db'}")
     cps = Checkpoints(ours_store)
     big = cps.create_thread("big")
     little = cps.create_thread("small")
@@ -356,8 +356,8 @@ def storage_section(args: argparse.Namespace, res: Results, tmp: Path) -> None:
 
     ours_path = tmp / "conv-keepup.db"
     full_path = tmp / "conv-full.db"
-    ours = open_store(f"sqlite://{ours_path}", durability="relaxed")
-    full = open_store(f"sqlite://{full_path}", durability="relaxed")
+    ours = open_store(f"sqlite:///{ours_path}", durability="relaxed")
+    full = open_store(f"sqlite:///{full_path}", durability="relaxed")
     cps = Checkpoints(ours)
     thread = cps.create_thread()
     logical_full = 0

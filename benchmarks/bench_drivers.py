@@ -76,7 +76,7 @@ def bench_sqlite(rounds: int, durable_n: int, fast_n: int) -> list[Row]:
 
 def _bench_sqlite_mode(tmp: Path, durability: str, sync: str, n: int, rounds: int) -> list[Row]:
     rows: list[Row] = []
-    driver = open_store(f"sqlite://{tmp / f'ours-{durability}.db'}", durability=durability)
+    driver = open_store(f"sqlite:///{tmp / f'ours-{durability}.db'}", durability=durability)
     raw = sqlite3.connect(tmp / f"raw-{durability}.db", isolation_level=None)
     raw.execute("PRAGMA journal_mode = WAL")
     raw.execute(f"PRAGMA synchronous = {sync}")

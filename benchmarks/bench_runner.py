@@ -59,7 +59,7 @@ def _isolated(url: str) -> str:
 def _stores(tmp: Path) -> dict[str, Callable[[], Driver]]:
     out: dict[str, Callable[[], Driver]] = {
         "memory": lambda: open_store("memory://"),
-        "sqlite": lambda: open_store(f"sqlite://{tmp / f'bench-{secrets.token_hex(4)}.db'}"),
+        "sqlite": lambda: open_store(f"sqlite:///{tmp / f'bench-{secrets.token_hex(4)}.db'}"),
     }
     pg = os.environ.get("KEEPUP_TEST_POSTGRES_URL")
     if pg:

@@ -17,7 +17,9 @@ from keepup.runtime import open_runtime
 KEEPUP = Path(sys.executable).parent / "keepup"
 
 
-def run(args: list[str], env: dict[str, str], *, user: int | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], *, user: int | None = None, cwd: Path = Path("/")
+) -> subprocess.CompletedProcess[str]:
     prefix = [] if user is None else ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
     return subprocess.run(
         [*prefix, str(KEEPUP), *args],
@@ -26,7 +28,7 @@ def run(args: list[str], env: dict[str, str], *, user: int | None = None) -> sub
         text=True,
         timeout=120,
         check=False,
-        cwd="/",
+        cwd=cwd,
     )
 
 
@@ -55,6 +57,25 @@ def test_a_read_only_command_never_creates_a_store(tmp_path: Path, args: list[st
     result = run(["--store", f"sqlite:///{elsewhere}", *args], environment(home))
     assert result.returncode == 4 and "no store at" in result.stderr, result.stderr
     assert not (tmp_path / "nonexistent").exists()
+
+
+def test_three_slashes_is_relative_and_the_error_hints_at_four(tmp_path: Path) -> None:
+    """SQLAlchemy's convention: ``sqlite:///x`` is relative to the working directory, and when
+    the absolute file exists the one-line error says how to name it."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    with open_runtime(f"sqlite:///{tmp_path / 'real.db'}"):
+        pass
+    absolute_as_three = f"sqlite://{tmp_path / 'real.db'}"
+    result = run(["--store", absolute_as_three, "thread", "list"], environment(home), cwd=work)
+    assert result.returncode == 4, result.stderr
+    assert f"did you mean sqlite:///{tmp_path / 'real.db'}?" in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    result = run(
+        ["--store", f"sqlite:///{tmp_path / 'real.db'}", "thread", "list"], environment(home), cwd=work
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(work.iterdir()) == []
 
 
 def test_a_command_that_writes_still_creates_the_store(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ HEAVY_FOR_HELP = [
     "keepup._cli.checkpoints",
 ]
 DRIVERS = ["psycopg", "psycopg_pool", "pymysql", "aiomysql", "redis", "pymongo", "motor", "rich.markdown"]
+# Costs a command pays only when it needs them: typer >= 0.29 validates every parameter through
+# pydantic (+0.2 s), and jsonschema is needed only to validate a typed artifact (+0.1 s).
+HEAVY_FOR_A_COMMAND = ["pydantic", "pydantic_core", "jsonschema"]
 
 
 def loaded_after(args: list[str], home: Path) -> set[str]:
@@ -68,4 +71,7 @@ def test_a_command_loads_neither_rich_markdown_nor_server_drivers(tmp_path: Path
     loaded = loaded_after(["thread", "list"], tmp_path)
     assert "keepup._cli.threads" in loaded
     assert not {m for m in loaded if m in DRIVERS or m.split(".")[0] in DRIVERS}
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY_FOR_A_COMMAND}, (
+        "pydantic or jsonschema at start-up"
+    )
     assert "keepup._cli.checkpoints" not in loaded and "rich" not in loaded  # piped: no tables

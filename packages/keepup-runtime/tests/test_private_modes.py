@@ -63,7 +63,7 @@ def test_a_new_home_and_its_sqlite_store_are_private(tmp_path: Path) -> None:
 def test_a_new_sqlite_store_outside_the_home_is_private(tmp_path: Path) -> None:
     folder = tmp_path / "stores"
     folder.mkdir()
-    driver = open_store(f"sqlite://{folder / 'my.db'}")
+    driver = open_store(f"sqlite:///{folder / 'my.db'}")
     try:
         driver.put("ns", "k", b"v")
         assert sorted(p.name for p in folder.iterdir()) == ["my.db", "my.db-shm", "my.db-wal"]

@@ -4,6 +4,8 @@ deletes, typed artifacts and quarantine, concurrency, corruption and garbage col
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ from runtime_persistence.artifact.artifacts import (
     Artifacts,
     validate_artifact_key,
 )
-from runtime_persistence.artifact.schemas import ArtifactSchemas
+from runtime_persistence.artifact.schemas import BUILTIN_SCHEMAS, ArtifactSchemas
 from runtime_persistence.testing import TestStore, store_fixture
 from runtime_telemetry import StructuredTelemetry
 
@@ -400,6 +402,26 @@ def test_custom_schema_validates_its_type(art_store: TestStore) -> None:
     arts = art_store.make(Artifacts, schemas=schemas)
     assert not arts.put_typed("t1", "m.json", TypedArtifact("metric@1", {"value": 1.5})).quarantined
     assert arts.put_typed("t1", "n.json", TypedArtifact("metric@1", {"value": "high"})).quarantined
+
+
+@pytest.mark.parametrize("type_name", sorted(BUILTIN_SCHEMAS))
+def test_every_builtin_schema_is_a_valid_json_schema(type_name: str) -> None:
+    """Builtins are stored without a check (jsonschema is imported only on first validation), so
+    their validity is checked here."""
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(BUILTIN_SCHEMAS[type_name])
+    assert ArtifactSchemas().errors(type_name, {}) != []  # a validator is built on first use
+
+
+def test_a_registry_imports_jsonschema_only_when_it_validates() -> None:
+    code = (
+        "import sys; from runtime_persistence.artifact.schemas import BUILTIN_SCHEMAS, ArtifactSchemas; "
+        "s = ArtifactSchemas(); print('jsonschema' in sys.modules); "
+        "s.errors('report@1', {}); print('jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
 
 
 def test_schema_registry_never_changes_a_registered_schema() -> None:

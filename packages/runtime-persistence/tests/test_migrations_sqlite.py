@@ -97,7 +97,7 @@ def test_a_read_only_open_of_a_current_store_reads(tmp_path: Path) -> None:
     writer = SqliteDriver(path)
     writer.put("ns", "k", b"v")
     writer.close()
-    reader = SqliteDriver.from_url(f"sqlite://{path}?read_only=1")
+    reader = SqliteDriver.from_url(f"sqlite:///{path}?read_only=1")
     try:
         assert reader.get("ns", "k") == Entry("k", b"v", 1)
         with pytest.raises(StorageError):

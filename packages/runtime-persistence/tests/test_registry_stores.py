@@ -13,7 +13,7 @@ import pytest
 from runtime_core import DriverUnavailableError, Durability, Entry, ValidationError
 from runtime_persistence.storage.drivers.file import FileDriver
 from runtime_persistence.storage.drivers.memory import MemoryDriver
-from runtime_persistence.storage.drivers.sqlite import SqliteDriver
+from runtime_persistence.storage.drivers.sqlite import SqliteDriver, sqlite_url
 from runtime_persistence.storage.stores import BUILTIN_SCHEMES, open_store, redact_url
 
 
@@ -66,27 +66,50 @@ def test_local_schemes_open_their_drivers(tmp_path: Path) -> None:
     assert isinstance(open_store("memory://"), MemoryDriver)
     file_store = open_store(f"file://{tmp_path / 'f'}")
     assert isinstance(file_store, FileDriver) and file_store.root == tmp_path / "f"
-    sqlite_store = open_store(f"sqlite://{tmp_path / 's.db'}", durability="relaxed")
+    sqlite_store = open_store(f"sqlite:///{tmp_path / 's.db'}", durability="relaxed")
     assert isinstance(sqlite_store, SqliteDriver) and sqlite_store.durability is Durability.RELAXED
     assert sqlite_store.path == tmp_path / "s.db"
     sqlite_store.close()
 
 
-def test_sqlite_urls_with_four_slashes_and_relative_paths(
+def test_sqlite_urls_follow_sqlalchemy_three_slashes_relative_four_absolute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    four = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    four = open_store(f"sqlite:////{tmp_path.as_posix().lstrip('/')}/a.db")
     assert isinstance(four, SqliteDriver) and four.path == tmp_path / "a.db"
     four.close()
-    monkeypatch.chdir(tmp_path)
-    rel = open_store("sqlite://sub/b.db")
-    assert isinstance(rel, SqliteDriver) and (tmp_path / "sub" / "b.db").exists()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    rel = open_store("sqlite:///sub/b.db")
+    assert isinstance(rel, SqliteDriver) and rel.path == Path("sub/b.db")
+    assert (work / "sub" / "b.db").exists()
     rel.close()
+    # the absolute reading of three slashes must not happen: nothing was created at /sub
+    assert not Path("/sub/b.db").exists()
+
+
+def test_a_sqlite_url_with_a_host_part_is_refused_with_both_forms_named() -> None:
+    with pytest.raises(ValidationError, match=r"sqlite:///relative/path.db or sqlite:////absolute"):
+        open_store("sqlite://sub/b.db")
+
+
+@pytest.mark.parametrize("name", ["plain.db", "with space.db", "q?uery.db", "hash#.db", "per%25cent.db"])
+def test_sqlite_url_round_trips_any_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    absolute = open_store(sqlite_url(tmp_path / name))
+    assert isinstance(absolute, SqliteDriver) and absolute.path == tmp_path / name
+    assert absolute.url == sqlite_url(tmp_path / name)
+    absolute.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_store(sqlite_url(Path("rel") / name))
+    assert isinstance(relative, SqliteDriver) and relative.path == Path("rel") / name
+    relative.close()
+    assert (tmp_path / "rel" / name).exists()
 
 
 def test_unknown_options_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
-        open_store(f"sqlite://{tmp_path / 'a.db'}?bogus=1")
+        open_store(f"sqlite:///{tmp_path / 'a.db'}?bogus=1")
     with pytest.raises(ValidationError):
         open_store(f"file://{tmp_path / 'f'}", bogus=1)
 
@@ -133,7 +156,7 @@ def test_local_stores_work_with_every_driver_library_missing(tmp_path: Path) -> 
         import runtime_persistence
         from runtime_persistence.storage.stores import open_store
         from runtime_persistence.storage.serialization import dumps, loads
-        for url in ("memory://", "file://{tmp_path / "f"}", "sqlite://{tmp_path / "s.db"}"):
+        for url in ("memory://", "file://{tmp_path / "f"}", "sqlite:///{tmp_path / "s.db"}"):
             store = open_store(url)
             store.put("ns", "k", dumps({{"ok": True}}))
             assert loads(store.get("ns", "k").value) == {{"ok": True}}

@@ -56,7 +56,7 @@ def _root(
             "--store",
             envvar="KEEPUP_STORE_URL",
             metavar="URL",
-            help="Store URL (sqlite:///path, postgresql://…, …); default: keepup.db in $KEEPUP_HOME.",
+            help="Store URL (sqlite:////abs/path.db, sqlite:///relative.db, postgresql://…, …); default: keepup.db in $KEEPUP_HOME.",
         ),
     ] = None,
     version: Annotated[

@@ -76,8 +76,10 @@ def keepup_home(home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def default_store_url(home: str | os.PathLike[str] | None = None) -> str:
-    """The URL of the embedded SQLite store in the Keepup home."""
-    return f"sqlite:///{keepup_home(home) / STORE_FILE}"
+    """The URL of the embedded SQLite store in the Keepup home (``sqlite:////abs/keepup.db``)."""
+    from runtime_persistence.storage.drivers.sqlite import sqlite_url
+
+    return sqlite_url(keepup_home(home) / STORE_FILE)
 
 
 def resolved_store_url(store: str | None = None, home: str | os.PathLike[str] | None = None) -> str:

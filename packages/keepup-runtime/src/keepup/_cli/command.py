@@ -115,15 +115,27 @@ def _value_label(label: str | None) -> str | None:
 
 
 def _tidy_param(param: object) -> None:
+    # typer < 0.29 (pinned: 0.29 validates every parameter through pydantic, +210 ms a command)
+    # labels values {THREAD}, <int range>, <str>; most command lines say THREAD, N, TEXT.
+    if getattr(param, "_keepup_tidy", False):
+        return
     if isinstance(param, TyperArgument):
-        name = str(param.display_name_raw).strip("[]{}")
-        shown = name if param.required else f"[{name}]"
-        shown += "..." if param.nargs != 1 else ""
-        param._usage_display_name = lambda: shown  # type: ignore[method-assign]
-        param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+        original_argument = param.make_metavar
+
+        def argument_metavar(ctx: Any, *, usage: bool = False) -> str:
+            name = original_argument(ctx, usage=False).split(":", 1)[0].rstrip(".").strip("[]{}").upper()
+            shown = name if param.required or not usage else f"[{name}]"
+            return shown + ("..." if param.nargs != 1 else "")
+
+        param.make_metavar = argument_metavar  # type: ignore[method-assign]
     elif isinstance(param, TyperOption) and param.metavar is None:
-        original = param.display_type_rich
-        param.display_type_rich = lambda ctx: _value_label(original(ctx))  # type: ignore[method-assign]
+        original_option = param.make_metavar
+
+        def option_metavar(ctx: Any) -> str:
+            return _value_label(original_option(ctx)) or ""
+
+        param.make_metavar = option_metavar  # type: ignore[method-assign]
+    param._keepup_tidy = True  # type: ignore[attr-defined]
 
 
 def tidy_help(command: Any) -> None:

@@ -7,6 +7,7 @@ folders (a missing store is "no store at …", exit 4), and they work in a read-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -95,7 +96,7 @@ class CliContext:
                 except NotFoundError:
                     raise NotFoundError(
                         f"no store at {url} (commands that only read never create one; "
-                        "`keepup demo` makes one, --store names another)"
+                        f"`keepup demo` makes one, --store names another){_absolute_hint(url)}"
                     ) from None
             ctx.find_root().call_on_close(self._close)
         return self._runtime
@@ -119,3 +120,17 @@ def store_option_of(ctx: typer.Context) -> str | None:
     """The ``--store`` URL given on the command line (None: environment or default)."""
     state = ctx.find_root().obj
     return state.store if isinstance(state, CliContext) else None
+
+
+def _absolute_hint(url: str) -> str:
+    """A hint for ``sqlite:///home/me/k.db`` (relative, by SQLAlchemy's convention) when the
+    absolute ``/home/me/k.db`` exists: the old reading of three slashes."""
+    from urllib.parse import unquote
+
+    head, _, rest = url.partition("sqlite:///")
+    if head or not rest or rest.startswith("/"):
+        return ""
+    path = unquote(rest.split("?", 1)[0])
+    if not Path(path).exists() and Path("/" + path).exists():
+        return f"; three slashes is a relative path: did you mean sqlite:////{rest}?"
+    return ""

@@ -144,8 +144,9 @@ class ArtifactSchemas:
         self._schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[str, Validator] = {}
         if builtins:
-            for name, schema in BUILTIN_SCHEMAS.items():
-                self.register(name, schema)
+            # Known valid (a test checks each one with jsonschema): stored without importing
+            # jsonschema, which costs a tenth of a second; validators are built on first use.
+            self._schemas.update(copy.deepcopy(BUILTIN_SCHEMAS))
 
     def register(self, type_name: str, schema: Mapping[str, Any]) -> None:
         """Register ``schema`` for ``type_name``. Registering the same schema again does nothing;
@@ -158,7 +159,7 @@ class ArtifactSchemas:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"schema for {type_name} is not plain JSON: {exc}") from None
         # imported here: jsonschema costs a tenth of a second, and most processes never register
-        from jsonschema import Draft202012Validator, FormatChecker
+        from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
         try:
@@ -176,9 +177,19 @@ class ArtifactSchemas:
                         "register the new shape as a new version"
                     )
                 return
-            stored = copy.deepcopy(dict(schema))
-            self._schemas[type_name] = stored
-            self._validators[type_name] = Draft202012Validator(stored, format_checker=FormatChecker())
+            self._schemas[type_name] = copy.deepcopy(dict(schema))
+
+    def _validator(self, type_name: str) -> Validator | None:
+        with self._lock:
+            validator = self._validators.get(type_name)
+            schema = self._schemas.get(type_name)
+            if validator is not None or schema is None:
+                return validator
+            from jsonschema import Draft202012Validator, FormatChecker
+
+            validator = Draft202012Validator(schema, format_checker=FormatChecker())
+            self._validators[type_name] = validator
+            return validator
 
     def types(self) -> list[str]:
         """Every registered type name, sorted."""
@@ -200,8 +211,7 @@ class ArtifactSchemas:
     def errors(self, type_name: str, body: Any) -> list[str]:
         """Why ``body`` is not a valid ``type_name`` (at most a few reasons, each naming the JSON
         path); an empty list when it is valid. An unregistered type is one reason."""
-        with self._lock:
-            validator = self._validators.get(type_name)
+        validator = self._validator(type_name)
         if validator is None:
             return [f"no schema is registered for artifact type {type_name!r:.80}"]
         found = sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])

@@ -3,9 +3,11 @@
 from runtime_persistence.storage.drivers.sqlite import (
     MIGRATIONS,
     SqliteDriver,
+    sqlite_url,
 )
 
 __all__ = [
     "MIGRATIONS",
     "SqliteDriver",
+    "sqlite_url",
 ]

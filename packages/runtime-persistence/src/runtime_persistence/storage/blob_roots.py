@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 
 from runtime_core import AsyncDriver, Driver, ValidationError
 
@@ -83,6 +82,8 @@ def blob_root_providers() -> dict[str, BlobRoots]:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
+    from importlib.metadata import entry_points  # 15+ ms at import: only when gc asks
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _PROVIDERS:
             register_blob_roots(ep.name, ep.load())

@@ -17,7 +17,6 @@ import asyncio
 import importlib
 import re
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, cast
 from urllib.parse import unquote, unquote_plus
 
@@ -129,6 +128,8 @@ def _spec_for(scheme: str) -> DriverSpec:
     spec = BUILTIN_SCHEMES.get(scheme)
     if spec is not None:
         return spec
+    from importlib.metadata import entry_points  # 15+ ms at import: only for a third-party scheme
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == scheme:
             return DriverSpec(ep.value)
@@ -142,7 +143,7 @@ def _spec_for(scheme: str) -> DriverSpec:
 def _scheme_of(url: object) -> str:
     if not isinstance(url, str) or "://" not in url:
         raise ValidationError(
-            f"a store URL looks like 'sqlite:///path/to/keepup.db' or 'postgresql://host/db'; got {url!r:.200}"
+            f"a store URL looks like 'sqlite:////abs/path/keepup.db' or 'postgresql://host/db'; got {url!r:.200}"
         )
     scheme = url.split("://", 1)[0].lower()
     if "+" in scheme:  # e.g. postgresql+psycopg://
@@ -167,7 +168,7 @@ def _load(scheme: str, spec: DriverSpec, target: str) -> Any:
 
 
 def open_store(url: str, *, durability: Durability | str = Durability.DURABLE, **options: Any) -> Driver:
-    """Open the store at ``url`` (``sqlite:///path``, ``memory://``, ``file:///dir``,
+    """Open the store at ``url`` (``sqlite:////abs.db``, ``sqlite:///rel.db``, ``memory://``, ``file:///dir``,
     ``postgresql://…``, ``mysql://…``, ``redis://…``, ``mongodb://…``).
 
     Raises ValidationError for a malformed URL and DriverUnavailableError when the scheme is
@@ -192,6 +193,8 @@ async def open_store_async(
         spec = _spec_for(scheme)
         target = spec.async_target
         if target is None and scheme not in BUILTIN_SCHEMES:
+            from importlib.metadata import entry_points
+
             target = next(
                 (ep.value for ep in entry_points(group=ASYNC_ENTRY_POINT_GROUP) if ep.name == scheme), None
             )

@@ -254,7 +254,7 @@ def isolated_url(name: str, tmp_path: Path) -> str:
     if name == "file":
         return f"file://{(tmp_path / f'store-{secrets.token_hex(4)}').resolve()}"
     if name == "sqlite":
-        return f"sqlite://{(tmp_path / f'store-{secrets.token_hex(4)}.db').resolve()}"
+        return f"sqlite:///{(tmp_path / f'store-{secrets.token_hex(4)}.db').resolve()}"
     url = server_url(name)
     if url is None:
         if _must_fail_when_unset(name):

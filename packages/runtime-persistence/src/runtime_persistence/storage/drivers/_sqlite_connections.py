@@ -13,6 +13,7 @@ import weakref
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from runtime_core import (
     CorruptionError,
@@ -93,7 +94,7 @@ class _SqliteConnections:
         self._busy_timeout = float(busy_timeout)
         self._read_only = read_only
         self._max_value_size = int(max_value_size)
-        self._url = url or f"sqlite://{self._path if self._path.is_absolute() else self._path.as_posix()}"
+        self._url = url or "sqlite:///" + quote(self._path.as_posix(), safe="/")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []

@@ -1,4 +1,4 @@
-"""The SQLite driver, Keepup's default store (``sqlite:///path/to/keepup.db``).
+"""The SQLite driver, Keepup's default store (``sqlite:////abs/path/keepup.db``).
 
 Guarantees:
 
@@ -17,8 +17,9 @@ Guarantees:
 * **Schema**: migrated forward on open (table ``keepup_migrations``); ``read_only=1`` refuses a
   store that needs a migration instead of migrating it.
 
-URL: ``sqlite:///abs/path.db`` or ``sqlite:////abs/path.db`` (absolute), ``sqlite://rel/path.db``
-(relative to the working directory). Query options: ``busy_timeout`` (seconds), ``read_only``
+URL: SQLAlchemy's convention, exactly: ``sqlite:///rel/path.db`` is relative to the working
+directory, ``sqlite:////abs/path.db`` is absolute (three slashes, then the path); build one from a
+path with :func:`sqlite_url`. ``sqlite://host/…`` (a host part) is refused. Query options: ``busy_timeout`` (seconds), ``read_only``
 (``1``/``true``), ``max_value_size`` (bytes).
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from runtime_core import (
     Durability,
@@ -37,18 +38,31 @@ from runtime_persistence.storage.drivers._sqlite_blobs import _SqliteBlobs
 from runtime_persistence.storage.drivers._sqlite_connections import MIGRATIONS
 from runtime_persistence.storage.drivers._sqlite_entries import _SqliteEntries
 
-__all__ = ["MIGRATIONS", "SqliteDriver"]
+__all__ = ["MIGRATIONS", "SqliteDriver", "sqlite_url"]
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The ``sqlite://`` URL of ``path``: ``sqlite:////abs.db`` for an absolute path,
+    ``sqlite:///rel.db`` for a relative one (SQLAlchemy's convention); ``%``, ``?`` and ``#`` in
+    the path are percent-encoded, so every path round-trips."""
+    return "sqlite:///" + quote(Path(path).as_posix(), safe="/")
 
 
 def _path_from_url(url: str) -> tuple[Path, dict[str, str]]:
     if not url.lower().startswith("sqlite://"):
         raise ValidationError(f"not a sqlite:// URL: {url!r:.200}")
     parts = urlsplit(url)
-    raw = unquote(url[len("sqlite://") :].split("?", 1)[0].split("#", 1)[0])
-    if raw.startswith("//"):
-        raw = "/" + raw.lstrip("/")
+    rest = url[len("sqlite://") :].split("?", 1)[0].split("#", 1)[0]
+    if not rest.startswith("/"):
+        raise ValidationError(
+            "a sqlite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db "
+            f"(three slashes, then the path); got {url!r:.200}"
+        )
+    raw = unquote(rest[1:])
     if not raw or raw == "/":
-        raise ValidationError(f"a sqlite URL names a file: sqlite:///path/to/keepup.db; got {url!r:.200}")
+        raise ValidationError(
+            f"a sqlite URL names a file: sqlite:////absolute/path/keepup.db; got {url!r:.200}"
+        )
     return Path(raw), dict(parse_qsl(parts.query))
 
 
@@ -65,7 +79,7 @@ class SqliteDriver(_SqliteEntries, _SqliteBlobs):
     def from_url(
         cls, url: str, *, durability: Durability = Durability.DURABLE, **options: Any
     ) -> SqliteDriver:
-        """Open (creating it if needed) the store at ``sqlite:///path``."""
+        """Open (creating it if needed) the store at ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
         path, query = _path_from_url(url)
         merged: dict[str, Any] = {**query, **options}
         kwargs: dict[str, Any] = {}
