@@ -11,6 +11,7 @@ must hold with no optional library installed:
 * runtime_telemetry: the OpenTelemetry bridge raises DriverUnavailableError naming
   ``runtime-telemetry[otel]``, and the rest works;
 * keepup: the ``keepup`` command is installed and runs.
+* keepup_server: ``keepup serve`` is found through the ``keepup.commands`` entry point.
 
 Standard library only: it must run before anything else is known to be installed.
 """
@@ -133,6 +134,18 @@ def check_facade() -> None:
     print("keepup: the `keepup` command runs")
 
 
+def check_server() -> None:
+    import subprocess
+
+    command = Path(sys.executable).parent / "keepup"
+    done = subprocess.run(
+        [str(command), "serve", "--help"], capture_output=True, text=True, check=False, timeout=120
+    )
+    if done.returncode != 0 or "--port" not in done.stdout:
+        fail(f"`keepup serve --help` failed ({done.returncode}): {done.stderr[-2000:]}")
+    print("keepup_server: `keepup serve` is found through its entry point")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--package", required=True)
@@ -147,6 +160,8 @@ def main() -> int:
         check_telemetry()
     elif args.package == "keepup":
         check_facade()
+    elif args.package == "keepup_server":
+        check_server()
     return 0
 
 

@@ -27,6 +27,7 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "import runtime_persistence",
             "runtime_telemetry.metrics",
         ),
+        ("keepup-runtime/src/keepup/runtime.py", "import keepup_server", "keepup.runtime"),
     ],
     "persistence-seed-rule": [
         (
@@ -39,6 +40,11 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "import runtime_tools",
             "runtime_persistence.storage.serialization",
         ),
+        (
+            "runtime-persistence/src/runtime_persistence/storage/leases.py",
+            "import keepup_server.app",
+            "runtime_persistence.storage.leases",
+        ),
     ],
     "tools-below-persistence": [
         ("runtime-tools/src/runtime_tools/__init__.py", "import runtime_persistence", "runtime_tools"),
@@ -50,6 +56,7 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "from keepup import runtime",
             "runtime_execution",
         ),
+        ("runtime-tools/src/runtime_tools/registry.py", "import keepup_server", "runtime_tools.registry"),
     ],
     "core-is-stdlib-only": [
         ("runtime-core/src/runtime_core/clock.py", "import msgspec", "runtime_core.clock"),
@@ -168,6 +175,7 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
         ),
         ("runtime-core/src/runtime_core/errors.py", "import runtime_core.ids", "runtime_core"),
         ("keepup-adk/src/keepup_adk/_store.py", "import keepup_adk.sessions", "keepup_adk"),
+        ("keepup-server/src/keepup_server/security.py", "import keepup_server.app", "keepup_server"),
     ],
 }
 

@@ -7,6 +7,7 @@ Help is click's plain layout (no Rich boxes); :func:`tidy_help` replaces typer's
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -17,11 +18,11 @@ from typing import Any
 import typer
 import typer.main
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
-from typer.core import TyperArgument, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from keepup._cli.exit_codes import ExitCode, describe, exit_code_for
+from keepup._cli.exit_codes import CliFailure, ExitCode, describe, exit_code_for
 
-__all__ = ["LAZY_COMMANDS", "KeepupGroup", "tidy_help"]
+__all__ = ["LAZY_COMMANDS", "PLUGIN_COMMANDS", "PLUGIN_GROUP", "KeepupGroup", "tidy_help"]
 
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
@@ -50,6 +51,60 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 A command's module (and the store packages it needs) is imported only when that command runs,
 so ``keepup --help`` and completion start in a blink; the help listed here is what
 ``keepup --help`` shows."""
+
+
+PLUGIN_GROUP = "keepup.commands"
+"""The entry-point group where other distributions add commands (``serve = "module:app"``, a
+typer app or a click command); one is imported only when its command runs."""
+
+PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("keepup-server", "Serve the HTTP API and the web page (from keepup-server)."),
+}
+"""Commands that Keepup's own distributions add through :data:`PLUGIN_GROUP`: name -> (the
+distribution to install, its one-line help). They are listed even when not installed, and
+running one then says which package to install."""
+
+
+class MissingPlugin(CliFailure):
+    """A command whose distribution is not installed."""
+
+    code = ExitCode.DRIVER_UNAVAILABLE
+
+
+@functools.cache
+def _plugins() -> dict[str, Any]:
+    """The installed plugin commands: name -> entry point (reading metadata, importing nothing)."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name not in LAZY_COMMANDS:  # a plugin never shadows a built-in command
+            found.setdefault(ep.name, ep)
+    return found
+
+
+def _plugin_help(name: str) -> str:
+    if name in PLUGIN_COMMANDS:
+        dist, text = PLUGIN_COMMANDS[name]
+        return text if name in _plugins() else f"{text} Not installed: pip install {dist}"
+    source = getattr(_plugins()[name], "dist", None)
+    return f"(from {source.name})" if source is not None else ""
+
+
+def _missing(name: str, dist: str) -> TyperCommand:
+    """A stand-in for a plugin command that is not installed: whatever its arguments, it says
+    which package to install."""
+
+    def run() -> None:
+        raise MissingPlugin(f"`keepup {name}` needs the {dist} package: pip install {dist}")
+
+    return TyperCommand(
+        name,
+        callback=run,
+        help=PLUGIN_COMMANDS[name][1],
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def _value_label(label: str | None) -> str | None:
@@ -104,13 +159,21 @@ class KeepupGroup(TyperGroup):
     Usage errors (unknown options, missing arguments) print one line and exit 2."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+        names = [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+        extra = {*PLUGIN_COMMANDS, *_plugins()} - {*names, *LAZY_COMMANDS}
+        return [*names, *sorted(extra)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         found = self.commands.get(cmd_name)
         if found is None and cmd_name in LAZY_COMMANDS:
             module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
             found = typer.main.get_command(module.app)
+        elif found is None and cmd_name in _plugins():
+            loaded = _plugins()[cmd_name].load()
+            found = typer.main.get_command(loaded) if isinstance(loaded, typer.Typer) else loaded
+        elif found is None and cmd_name in PLUGIN_COMMANDS:
+            return _missing(cmd_name, PLUGIN_COMMANDS[cmd_name][0])
+        if found is not None and cmd_name not in self.commands:
             found.name = cmd_name
             tidy_help(found)
             self.add_command(found, cmd_name)
@@ -120,7 +183,11 @@ class KeepupGroup(TyperGroup):
         rows = [
             (
                 name,
-                LAZY_COMMANDS[name][1] if name in LAZY_COMMANDS else self.commands[name].get_short_help_str(),
+                LAZY_COMMANDS[name][1]
+                if name in LAZY_COMMANDS
+                else self.commands[name].get_short_help_str()
+                if name in self.commands
+                else _plugin_help(name),
             )
             for name in self.list_commands(ctx)
         ]
