@@ -63,7 +63,7 @@ with open_runtime(url) as rt:
         "messages": len(restored.state["messages"]),
         "created": sorted(files.created),
         "changed": sorted(files.changed),
-        "shared": rt.snapshots(head.workspace.workspace).shared_commits(),
+        "shared": rt.snapshots(head.workspace.workspace)._shared_commits(),
         "commit": head.workspace.commit,
     }))
 """
@@ -73,7 +73,11 @@ def _host(script: str, home: Path, *args: str, **popen: Any) -> subprocess.Popen
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPUP_")}
     env["KEEPUP_HOME"] = str(home)
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", script, *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -116,7 +116,7 @@ def test_a_pack_that_is_not_a_pack_is_refused(shared_store: TestStore, ws: Path,
     with pytest.raises(CorruptionError):
         b.restore(commit)
     assert (ws / "a.txt").read_text() == "keep me\n"
-    assert not b.is_shared(commit)
+    assert not b._is_shared(commit)
 
 
 def test_a_pack_of_another_snapshot_is_refused(shared_store: TestStore, ws: Path, tmp_path: Path) -> None:
@@ -128,11 +128,11 @@ def test_a_pack_of_another_snapshot_is_refused(shared_store: TestStore, ws: Path
     o = ShadowGit(other, state_dir=tmp_path / "host-o")
     unrelated = o.snapshot("unrelated")
     assert first is not None and unrelated is not None
-    _swap_pack(shared_store, first, o.pack_file(unrelated, []).read_bytes())
+    _swap_pack(shared_store, first, o._pack_file(unrelated, []).read_bytes())
     b = _host(shared_store, ws, tmp_path / "host-b")
     with pytest.raises(CorruptionError, match="does not bring that snapshot"):
         b.restore(first)
-    assert not b.is_shared(first)
+    assert not b._is_shared(first)
 
 
 def test_a_pack_record_copied_under_another_snapshot_is_refused(

@@ -136,7 +136,8 @@ class Runtime:
     * ``artifacts``: versioned, content-addressed artifacts;
     * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``
       and, with ``share_snapshots`` (on by default for server stores), published to the store's
-      blob area so every host sharing the store can diff and restore them;
+      blob area so every host sharing the store can diff and restore them; a snapshot missing
+      here is always looked for in the store (an import or another host may have put it there);
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
       snapshot before every change;
     * ``telemetry`` and ``clock``: what every part reports to and reads the time from.
@@ -187,7 +188,7 @@ class Runtime:
                     key,
                     state_dir=self.home,
                     telemetry=self.telemetry,
-                    shared=SnapshotPacks(self.driver, clock=self.clock) if self.share_snapshots else None,
+                    shared=SnapshotPacks(self.driver, publishing=self.share_snapshots, clock=self.clock),
                 )
                 self._snapshots[key] = found
             return found

@@ -155,11 +155,17 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
         takes longer than the time budget, and what the store raises when publishing fails (the
         snapshot then stays here, and the next snapshot publishes it)."""
         commit = super().snapshot(message)
-        if self._shared is not None:
+        if self._shared is not None and self._shared.publishing:
             newest = commit if commit is not None else self.head()
-            if newest is not None and not self.is_shared(newest):
+            if newest is not None and not self._is_shared(newest):
                 self._shared.publish(self, newest)
         return commit
+
+    def resolve(self, commit: str) -> str:
+        """The full id of snapshot ``commit`` (a full id or a prefix of 4+ hex digits), fetched
+        from the shared store first when this repository lacks it. NotFoundError when neither
+        has it; CorruptionError when the store's copy fails verification."""
+        return self._resolve(commit)
 
     def _resolve(self, commit: str) -> str:
         try:

@@ -41,6 +41,9 @@ class SharedSnapshots(Protocol):
     """Where a :class:`ShadowGit` publishes its snapshots and fetches those it lacks (the sync
     :class:`runtime_persistence.SnapshotPacks` over a store)."""
 
+    publishing: bool
+    """False: snapshots are only fetched from the store, never published to it."""
+
     def publish(self, shadow: _Sharing, commit: str) -> object:
         """Make ``commit`` (a snapshot of ``shadow``) available to every host sharing the store."""
         ...
@@ -58,11 +61,11 @@ def is_full_commit(commit: str) -> bool:
 class _Sharing(_GitRunner):
     """The git side of publishing and fetching snapshots (used by ``SnapshotPacks``)."""
 
-    def local_commit(self, commit: str) -> str:
+    def _local_commit(self, commit: str) -> str:
         """The full id of snapshot ``commit`` in this repository, never fetched (NotFoundError)."""
         return _GitRunner._resolve(self, commit)
 
-    def has_commit(self, commit: str) -> bool:
+    def _has_commit(self, commit: str) -> bool:
         """Whether the full commit id ``commit`` and everything it reaches are here."""
         if not is_full_commit(commit):
             return False
@@ -72,35 +75,38 @@ class _Sharing(_GitRunner):
         check = self._git(["rev-list", "--objects", "--quiet", commit], ok=(0, 1, 128))
         return check.returncode == 0
 
-    def is_shared(self, commit: str) -> bool:
+    def _is_shared(self, commit: str) -> bool:
         """Whether this repository knows ``commit`` to be in the store (its shared ref exists)."""
         if not is_full_commit(commit):
             return False
         out = self._git(["rev-parse", "-q", "--verify", f"{SHARED_REFS}{commit}"], ok=(0, 1))
         return out.returncode == 0
 
-    def shared_commits(self) -> builtins.list[str]:
+    def _shared_commits(self) -> builtins.list[str]:
         """Snapshots known to be in the store, newest commit first."""
         out = self._git(
             ["for-each-ref", "--sort=-committerdate", "--format=%(objectname)", SHARED_REFS]
         ).stdout.decode()
         return [line for line in out.splitlines() if line]
 
-    def mark_shared(self, commit: str) -> None:
+    def _mark_shared(self, commit: str) -> None:
         """Record that ``commit`` is in the store (and keep it alive here)."""
         self._git(["update-ref", "--no-deref", f"{SHARED_REFS}{commit}", commit])
 
-    def unmark_shared(self, commit: str) -> None:
+    def _unmark_shared(self, commit: str) -> None:
         """Forget that ``commit`` is in the store (its record went away)."""
         self._git(["update-ref", "--no-deref", "-d", f"{SHARED_REFS}{commit}"], ok=(0, 1))
 
-    def pack_file(self, commit: str, prerequisites: builtins.list[str]) -> Path:
-        """Write a pack of the objects ``commit`` reaches and none of ``prerequisites`` reach to a
+    def _pack_file(self, commits: str | builtins.list[str], prerequisites: builtins.list[str]) -> Path:
+        """Write a pack of the objects ``commits`` reach and none of ``prerequisites`` reach to a
         private temporary file in the shadow directory and return its path (the caller removes
         it). Streams: memory stays bounded whatever the workspace's size."""
         path = self._dir / f"pack-out-{secrets.token_hex(8)}.pack"
         # the tree too: snapshots are parentless, so only an uninteresting tree excludes its objects
-        revs = "".join([f"{commit}\n", *(f"^{p}\n^{p}^{{tree}}\n" for p in prerequisites)]).encode()
+        wanted = [commits] if isinstance(commits, str) else commits
+        revs = "".join(
+            [*(f"{c}\n" for c in wanted), *(f"^{p}\n^{p}^{{tree}}\n" for p in prerequisites)]
+        ).encode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -111,11 +117,11 @@ class _Sharing(_GitRunner):
             raise
         return path
 
-    def new_pack_path(self) -> Path:
+    def _new_pack_path(self) -> Path:
         """A fresh private path in the shadow directory for a pack read from the store."""
         return self._dir / f"pack-in-{secrets.token_hex(8)}.pack"
 
-    def apply_pack(self, path: Path, commit: str | None) -> None:
+    def _apply_pack(self, path: Path, commit: str | None) -> None:
         """Verify the pack at ``path`` (every object hashed and checked with ``index-pack
         --strict``, size capped) and add its objects here; with ``commit``, also prove that the
         snapshot is now complete and mark it shared. CorruptionError when any check fails."""
@@ -130,11 +136,11 @@ class _Sharing(_GitRunner):
             except StorageError as exc:
                 raise CorruptionError(f"a snapshot pack from the store failed git's checks: {exc}") from exc
         if commit is not None:
-            if not self.has_commit(commit):
+            if not self._has_commit(commit):
                 raise CorruptionError(
                     f"the pack the store holds for snapshot {commit} does not bring that snapshot in full"
                 )
-            self.mark_shared(commit)
+            self._mark_shared(commit)
 
     def _run_with_files(
         self,

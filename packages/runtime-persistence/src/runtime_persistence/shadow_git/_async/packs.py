@@ -80,9 +80,17 @@ class AsyncSnapshotPacks:
     its snapshot is used."""
 
     def __init__(
-        self, driver: AsyncDriver, *, clock: Clock | None = None, serializer: Serializer | None = None
+        self,
+        driver: AsyncDriver,
+        *,
+        publishing: bool = True,
+        clock: Clock | None = None,
+        serializer: Serializer | None = None,
     ) -> None:
+        """With ``publishing`` False, snapshots are only fetched (the ones an import brought, or
+        that another home published), never published."""
         self._driver = driver
+        self.publishing = publishing
         self._clock: Clock = clock or SystemClock()
         self._ser: Serializer = serializer or EnvelopeSerializer()
 
@@ -108,21 +116,24 @@ class AsyncSnapshotPacks:
     async def publish(self, shadow: _Sharing, commit: str) -> PackRecord | None:
         """Publish snapshot ``commit`` of ``shadow``: a pack of what it adds to the newest snapshot
         already in the store, then its record. Returns the new record, or None when the store
-        already held it. Safe to repeat and to race (the record is written create-only)."""
-        full = await _local(shadow.local_commit, commit)
+        already held it or this object does not publish. Safe to repeat and to race (the record
+        is written create-only)."""
+        if not self.publishing:
+            return None
+        full = await _local(shadow._local_commit, commit)
         existing = await self.get(full)
         if existing is not None:
-            await _local(shadow.mark_shared, full)
+            await _local(shadow._mark_shared, full)
             return None
         prerequisites: list[str] = []
-        for candidate in await _local(shadow.shared_commits):
+        for candidate in await _local(shadow._shared_commits):
             if candidate == full:
                 continue
             if await self.get(candidate) is not None:
                 prerequisites = [candidate]
                 break
-            await _local(shadow.unmark_shared, candidate)  # collected from the store meanwhile
-        path = await _local(shadow.pack_file, full, prerequisites)
+            await _local(shadow._unmark_shared, candidate)  # collected from the store meanwhile
+        path = await _local(shadow._pack_file, full, prerequisites)
         try:
             info = await self._driver.put_blob_stream(_chunks(path))
         finally:
@@ -131,9 +142,9 @@ class AsyncSnapshotPacks:
         try:
             await self._driver.put(PACK_NS, full, self._ser.dumps(record), if_absent=True)
         except ConflictError:
-            await _local(shadow.mark_shared, full)
+            await _local(shadow._mark_shared, full)
             return None  # another process published it first: its pack is as good as ours
-        await _local(shadow.mark_shared, full)
+        await _local(shadow._mark_shared, full)
         return record
 
     async def resolve(self, commit: str) -> str:
@@ -174,7 +185,7 @@ class AsyncSnapshotPacks:
             if len(seen) >= MAX_CHAIN:
                 raise CorruptionError(f"snapshot {full} needs more than {MAX_CHAIN} packs from the store")
             seen.add(current)
-            if current != full and await _local(shadow.has_commit, current):
+            if current != full and await _local(shadow._has_commit, current):
                 continue
             rec = await self.get(current)
             if rec is None:
@@ -188,7 +199,7 @@ class AsyncSnapshotPacks:
         return full
 
     async def _apply(self, shadow: _Sharing, rec: PackRecord) -> None:
-        path = await _local(shadow.new_pack_path)
+        path = await _local(shadow._new_pack_path)
         try:
             out = await _local(_open_private, path)
             try:
@@ -196,7 +207,7 @@ class AsyncSnapshotPacks:
                     await _local(out.write, chunk)
             finally:
                 await _local(out.close)
-            await _local(shadow.apply_pack, path, rec.commit)
+            await _local(shadow._apply_pack, path, rec.commit)
         finally:
             await _local(_unlink, path)
 

@@ -80,9 +80,17 @@ class SnapshotPacks:
     its snapshot is used."""
 
     def __init__(
-        self, driver: Driver, *, clock: Clock | None = None, serializer: Serializer | None = None
+        self,
+        driver: Driver,
+        *,
+        publishing: bool = True,
+        clock: Clock | None = None,
+        serializer: Serializer | None = None,
     ) -> None:
+        """With ``publishing`` False, snapshots are only fetched (the ones an import brought, or
+        that another home published), never published."""
         self._driver = driver
+        self.publishing = publishing
         self._clock: Clock = clock or SystemClock()
         self._ser: Serializer = serializer or EnvelopeSerializer()
 
@@ -108,21 +116,24 @@ class SnapshotPacks:
     def publish(self, shadow: _Sharing, commit: str) -> PackRecord | None:
         """Publish snapshot ``commit`` of ``shadow``: a pack of what it adds to the newest snapshot
         already in the store, then its record. Returns the new record, or None when the store
-        already held it. Safe to repeat and to race (the record is written create-only)."""
-        full = _local(shadow.local_commit, commit)
+        already held it or this object does not publish. Safe to repeat and to race (the record
+        is written create-only)."""
+        if not self.publishing:
+            return None
+        full = _local(shadow._local_commit, commit)
         existing = self.get(full)
         if existing is not None:
-            _local(shadow.mark_shared, full)
+            _local(shadow._mark_shared, full)
             return None
         prerequisites: list[str] = []
-        for candidate in _local(shadow.shared_commits):
+        for candidate in _local(shadow._shared_commits):
             if candidate == full:
                 continue
             if self.get(candidate) is not None:
                 prerequisites = [candidate]
                 break
-            _local(shadow.unmark_shared, candidate)  # collected from the store meanwhile
-        path = _local(shadow.pack_file, full, prerequisites)
+            _local(shadow._unmark_shared, candidate)  # collected from the store meanwhile
+        path = _local(shadow._pack_file, full, prerequisites)
         try:
             info = self._driver.put_blob_stream(_chunks(path))
         finally:
@@ -131,9 +142,9 @@ class SnapshotPacks:
         try:
             self._driver.put(PACK_NS, full, self._ser.dumps(record), if_absent=True)
         except ConflictError:
-            _local(shadow.mark_shared, full)
+            _local(shadow._mark_shared, full)
             return None  # another process published it first: its pack is as good as ours
-        _local(shadow.mark_shared, full)
+        _local(shadow._mark_shared, full)
         return record
 
     def resolve(self, commit: str) -> str:
@@ -174,7 +185,7 @@ class SnapshotPacks:
             if len(seen) >= MAX_CHAIN:
                 raise CorruptionError(f"snapshot {full} needs more than {MAX_CHAIN} packs from the store")
             seen.add(current)
-            if current != full and _local(shadow.has_commit, current):
+            if current != full and _local(shadow._has_commit, current):
                 continue
             rec = self.get(current)
             if rec is None:
@@ -188,7 +199,7 @@ class SnapshotPacks:
         return full
 
     def _apply(self, shadow: _Sharing, rec: PackRecord) -> None:
-        path = _local(shadow.new_pack_path)
+        path = _local(shadow._new_pack_path)
         try:
             out = _local(_open_private, path)
             try:
@@ -196,7 +207,7 @@ class SnapshotPacks:
                     _local(out.write, chunk)
             finally:
                 _local(out.close)
-            _local(shadow.apply_pack, path, rec.commit)
+            _local(shadow._apply_pack, path, rec.commit)
         finally:
             _local(_unlink, path)
 
