@@ -130,6 +130,8 @@ def url_secrets(url: str) -> list[str]:
 
 def split_blobs(url: str) -> tuple[str, str | None]:
     """``url`` without its ``blobs=`` parameter, and that parameter (None when absent)."""
+    if not isinstance(url, str) or "blobs=" not in url:
+        return url, None  # anything else is checked (and refused) with the scheme
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     blobs = [v for k, v in query if k == "blobs"]
