@@ -7,6 +7,7 @@ another; ``KEEPUP_STORE_URL`` (or the ``store`` argument) chooses any other stor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from runtime_core import (
     ConflictError,
     Driver,
     Durability,
+    GcReport,
     KeepupError,
     NullTelemetry,
     PruneReport,
@@ -52,9 +54,11 @@ from runtime_persistence import (
     SessionSweeper,
     ShadowGit,
     SnapshotBeforeChange,
+    SnapshotPacks,
     SweeperThread,
     Tasks,
     WorkspaceCheckpoints,
+    collect_snapshot_packs,
 )
 from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_persistence.storage.stores import open_store
@@ -63,6 +67,7 @@ from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
 
 __all__ = [
     "HOME_ENV",
+    "SHARE_SNAPSHOTS_ENV",
     "STORE_URL_ENV",
     "TOOL_OUTPUT_SCOPE",
     "ArtifactOutputSink",
@@ -71,12 +76,30 @@ __all__ = [
     "default_store_url",
     "keepup_home",
     "open_runtime",
+    "shares_snapshots_by_default",
 ]
 
 HOME_ENV = "KEEPUP_HOME"
 STORE_URL_ENV = "KEEPUP_STORE_URL"
 STORE_FILE = "keepup.db"
 TOOL_OUTPUT_SCOPE = "tool-outputs"
+SHARE_SNAPSHOTS_ENV = "KEEPUP_SHARE_SNAPSHOTS"
+_LOCAL_SCHEMES = ("sqlite", "file", "memory")
+
+
+def shares_snapshots_by_default(driver: Driver) -> bool:
+    """Whether workspace snapshots go to ``driver``'s blob area unless told otherwise:
+    ``$KEEPUP_SHARE_SNAPSHOTS`` (``1``/``0``) when set, else yes for a server store (PostgreSQL,
+    MySQL, Redis, MongoDB: stores other hosts can reach) and no for SQLite, files and memory."""
+    env = os.environ.get(SHARE_SNAPSHOTS_ENV, "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env:
+        raise ValidationError(f"{SHARE_SNAPSHOTS_ENV} is 1 or 0, got {env!r:.40}")
+    scheme = driver.url.split(":", 1)[0].split("+", 1)[0].lower()
+    return scheme not in _LOCAL_SCHEMES
 
 
 def keepup_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -168,6 +191,10 @@ class Runtime:
       ``async_checkpoints`` are their async twins on the same store, its calls on worker threads);
     * ``sweeper(...)`` and ``start_sweeper(...)``: the session sweeper, once or in the background;
     * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``;
+    * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``
+      and, with ``share_snapshots`` (on by default for server stores), published to the store's
+      blob area so every host sharing the store can diff and restore them; a snapshot missing
+      here is always looked for in the store (an import or another host may have put it there);
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
       snapshot before every change;
     * ``telemetry`` and ``clock``: what every part reports to and reads the time from.
@@ -182,8 +209,12 @@ class Runtime:
         telemetry: Telemetry | None = None,
         clock: Clock | None = None,
         owns_driver: bool = True,
+        share_snapshots: bool | None = None,
     ) -> None:
         self.driver = driver
+        self.share_snapshots = (
+            shares_snapshots_by_default(driver) if share_snapshots is None else bool(share_snapshots)
+        )
         self.home = home
         self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -223,7 +254,12 @@ class Runtime:
         with self._lock:
             found = self._snapshots.get(key)
             if found is None:
-                found = ShadowGit(key, state_dir=self.home, telemetry=self.telemetry)
+                found = ShadowGit(
+                    key,
+                    state_dir=self.home,
+                    telemetry=self.telemetry,
+                    shared=SnapshotPacks(self.driver, publishing=self.share_snapshots, clock=self.clock),
+                )
                 self._snapshots[key] = found
             return found
 
@@ -432,6 +468,15 @@ class Runtime:
             self._sweepers.append(thread)
         return thread.start()
 
+    def gc(self, *, grace: timedelta | None = None, dry_run: bool = False) -> GcReport:
+        """Collect garbage: first the store's records of shared snapshots that no checkpoint
+        needs any more (older than ``grace``), then every unreferenced blob and record
+        (:meth:`Checkpoints.gc`), which frees their packs. ``records_removed`` counts both."""
+        window = timedelta(hours=1) if grace is None else grace
+        packs = collect_snapshot_packs(self.driver, grace=window, dry_run=dry_run, clock=self.clock)
+        report = self.checkpoints.gc(grace=window, dry_run=dry_run)
+        return dataclasses.replace(report, records_removed=report.records_removed + len(packs))
+
     def close(self) -> None:
         """Stop the background sweepers and close the store (when this runtime opened it). Safe
         to call twice."""
@@ -459,11 +504,14 @@ def open_runtime(
     durability: Durability | str = Durability.DURABLE,
     telemetry: Telemetry | None = None,
     clock: Clock | None = None,
+    share_snapshots: bool | None = None,
 ) -> Runtime:
     """Open Keepup over ``store``: a URL, an open driver (which stays the caller's to close), or
     None for ``$KEEPUP_STORE_URL`` or else the embedded SQLite store in the Keepup home.
 
-    Raises ValidationError for a malformed URL and DriverUnavailableError when the store's
+    ``share_snapshots`` publishes workspace snapshots to the store (default: see
+    :func:`shares_snapshots_by_default`). Raises ValidationError for a malformed URL and
+    DriverUnavailableError when the store's
     driver is not installed or its server does not answer."""
     root = keepup_home(home)
     if store is None or isinstance(store, str):
@@ -474,4 +522,6 @@ def open_runtime(
         owns = True
     else:
         driver, owns = store, False
-    return Runtime(driver, home=root, telemetry=telemetry, clock=clock, owns_driver=owns)
+    return Runtime(
+        driver, home=root, telemetry=telemetry, clock=clock, owns_driver=owns, share_snapshots=share_snapshots
+    )

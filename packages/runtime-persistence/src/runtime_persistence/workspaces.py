@@ -5,6 +5,8 @@ from runtime_persistence.checkpoint.workspaces import (
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
     WorkspaceRestore,
+    collect_snapshot_packs,
+    collect_snapshot_packs_async,
 )
 
 __all__ = [
@@ -12,4 +14,6 @@ __all__ = [
     "SnapshotBeforeChange",
     "WorkspaceCheckpoints",
     "WorkspaceRestore",
+    "collect_snapshot_packs",
+    "collect_snapshot_packs_async",
 ]

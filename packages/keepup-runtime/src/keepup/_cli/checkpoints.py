@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
-from runtime_core import Checkpoint, Driver, FileChange, ValidationError
+from runtime_core import Checkpoint, Driver, FileChange, NotFoundError, ValidationError
 from runtime_persistence import diff_states
 from runtime_persistence.checkpoint.export import export_threads, import_threads
 from runtime_persistence.storage.private import create_private_file
@@ -44,6 +44,7 @@ from keepup._cli.shapes import (
     thread_json,
 )
 from keepup._cli.values import decoders, render_values
+from keepup.runtime import Runtime
 
 __all__ = ["app"]
 
@@ -201,13 +202,14 @@ def diff(
     else:
         entries = runtime.checkpoints.diff(a, b)
     files: list[FileChange] | None = None
+    missing: list[str] = []
     if (
         old.workspace is not None
         and new.workspace is not None
         and old.workspace.workspace == new.workspace.workspace
     ):
-        files = runtime.snapshots(old.workspace.workspace).diff(
-            old.workspace.commit, new.workspace.commit, content=patch
+        files, missing = _file_diff(
+            runtime, old.workspace.workspace, old.workspace.commit, new.workspace.commit, patch
         )
     if json_:
         print_json(
@@ -216,6 +218,7 @@ def diff(
                 "b": b,
                 "changes": [diff_entry_json(e) for e in entries],
                 "files": None if files is None else [file_change_json(f) for f in files],
+                "missing_snapshots": missing,
             }
         )
         return
@@ -228,7 +231,13 @@ def diff(
         )
     else:
         console.print("no state changes")
-    if files is None:
+    if missing:
+        console.print(
+            f"files: not compared: snapshot {', '.join(short(c) for c in missing)} is neither in this home "
+            "nor in the store (export it with its files: `keepup checkpoint export`)",
+            markup=False,
+        )
+    elif files is None:
         console.print("files: not compared (the two checkpoints have no snapshots of one workspace)")
     elif not files:
         console.print("files: unchanged")
@@ -238,6 +247,28 @@ def diff(
             for f in files:
                 if f.patch:
                     console.print(escape(f.patch), markup=False)
+
+
+def _file_diff(
+    runtime: Runtime, workspace: str, old: str, new: str, patch: bool
+) -> tuple[list[FileChange] | None, list[str]]:
+    """The files that changed between two snapshots, or None and the snapshots that are neither
+    in this home nor in the store (the state diff is shown either way)."""
+    try:
+        snaps = runtime.snapshots(workspace)
+    except ValidationError:  # the workspace folder is not on this machine
+        snaps = None
+    missing: list[str] = []
+    for commit in (old, new):
+        try:
+            if snaps is None:
+                raise NotFoundError(commit)
+            snaps.resolve(commit)  # fetched from the store when this home lacks it
+        except NotFoundError:
+            missing.append(commit)
+    if missing or snaps is None:
+        return None, missing
+    return snaps.diff(old, new, content=patch), []
 
 
 def _text(value: Any) -> str:
@@ -437,13 +468,16 @@ def export(
     yes: YesOption = False,
     json_: JsonOption = False,
 ) -> None:
-    """Write threads with all their checkpoints and the data they need to one portable,
-    checksummed file (import it into any store with `keepup checkpoint import`)."""
+    """Write threads with all their checkpoints and the data they need (blobs, the artifact
+    versions they name, the files of their workspace snapshots) to one portable, checksummed file
+    (import it into any store with `keepup checkpoint import`)."""
     runtime = runtime_of(ctx)
     if file == "-":
         if json_:
             raise ValidationError("--json prints the report on stdout; export to a FILE, not -")
-        report = export_threads(runtime.checkpoints, sys.stdout.buffer, thread_ids=threads)
+        report = export_threads(
+            runtime.checkpoints, sys.stdout.buffer, thread_ids=threads, snapshots=runtime.snapshots
+        )
         sys.stdout.buffer.flush()
         sys.stderr.write(
             f"exported {_count(report.threads, 'thread')}, {_count(report.checkpoints, 'checkpoint')}\n"
@@ -457,7 +491,9 @@ def export(
     create_private_file(partial)  # 0600: an export holds whole conversations and files
     try:
         with progress("exporting checkpoints", enabled=not json_) as update:
-            report = export_threads(runtime.checkpoints, partial, thread_ids=threads, progress=update)
+            report = export_threads(
+                runtime.checkpoints, partial, thread_ids=threads, progress=update, snapshots=runtime.snapshots
+            )
         partial.replace(path)  # a failed export never leaves a truncated FILE behind
         size = path.stat().st_size  # the file's size, as import reports it
     finally:
@@ -470,14 +506,24 @@ def export(
                 "checkpoints": report.checkpoints,
                 "blobs": report.blobs,
                 "bytes": size,
+                "snapshot_packs": report.snapshot_packs,
+                "artifacts": report.artifacts,
+                "missing_snapshots": list(report.missing_snapshots),
             }
         )
         return
     out_console().print(
         f"exported {_count(report.threads, 'thread')} ({_count(report.checkpoints, 'checkpoint')}, "
-        f"{_count(report.blobs, 'blob')}, {_count(size, 'byte')}) to {path}",
+        f"{_count(report.blobs, 'blob')}, {_count(report.artifacts, 'artifact')}, "
+        f"{_count(report.snapshot_packs, 'snapshot pack')}, {_count(size, 'byte')}) to {path}",
         markup=False,
     )
+    if report.missing_snapshots:
+        out_console().print(
+            f"not exported (no longer in this home or the store): the files of snapshot "
+            f"{', '.join(short(c) for c in report.missing_snapshots)}",
+            markup=False,
+        )
 
 
 @app.command("import")
@@ -503,12 +549,15 @@ def import_(
                 "checkpoints": report.checkpoints,
                 "blobs": report.blobs,
                 "bytes": size,
+                "snapshot_packs": report.snapshot_packs,
+                "artifacts": report.artifacts,
             }
         )
         return
     out_console().print(
         f"imported {_count(report.threads, 'thread')} ({_count(report.checkpoints, 'checkpoint')}, "
-        f"{_count(report.blobs, 'blob')}, {_count(size, 'byte')}) from {file}",
+        f"{_count(report.blobs, 'blob')}, {_count(report.artifacts, 'artifact')}, "
+        f"{_count(report.snapshot_packs, 'snapshot pack')}, {_count(size, 'byte')}) from {file}",
         markup=False,
     )
 

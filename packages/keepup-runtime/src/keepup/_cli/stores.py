@@ -210,7 +210,7 @@ def gc(
         confirm(f"Collect unreferenced data older than {grace} in {runtime.driver.url}?", yes=yes)
     with progress("collecting garbage", enabled=not json_) as update:
         update(0, None)
-        report = runtime.checkpoints.gc(grace=age, dry_run=dry_run)
+        report = runtime.gc(grace=age, dry_run=dry_run)
     if json_:
         print_json(gc_json(report))
         return

@@ -44,6 +44,8 @@ from runtime_persistence.checkpoint.workspaces import (
     SnapshotBeforeChange,
     WorkspaceCheckpoints,
     WorkspaceRestore,
+    collect_snapshot_packs,
+    collect_snapshot_packs_async,
 )
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "blob_root_providers",
     "collect",
     "collect_async",
+    "collect_snapshot_packs",
+    "collect_snapshot_packs_async",
     "diff_states",
     "export_threads",
     "export_threads_async",

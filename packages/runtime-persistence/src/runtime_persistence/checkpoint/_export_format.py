@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,10 @@ from typing import IO, Any, cast
 import msgspec
 from runtime_core import CorruptionError, Thread, ValidationError, validate_id
 
+from runtime_persistence.artifact._records import Record as ArtifactRecord
+from runtime_persistence.artifact._records import record_key, series_of, version_of
 from runtime_persistence.checkpoint._records import SEQ_DIGITS, Head, ThreadRecord
+from runtime_persistence.shadow_git.sharing import is_full_commit
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = [
@@ -23,21 +27,33 @@ __all__ = [
     "EXPORT_VERSION",
     "LEN",
     "MAX_FRAME",
+    "READS_VERSIONS",
     "ExportReport",
     "FrameReader",
     "FrameWriter",
     "Progress",
+    "SnapshotSource",
+    "artifact_key_of",
+    "artifact_section",
     "open_file",
     "section_key",
+    "snapshot_section",
+    "spool_file",
     "thread_section",
     "to_plain",
     "typed",
 ]
 
 EXPORT_MAGIC = b"KEEPUPX1"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+READS_VERSIONS = (1, 2)
+"""Version 2 added the ``artifact`` and ``snapshots`` frames; a version 1 file reads as before."""
 MAX_FRAME = 1 << 31
 LEN = struct.Struct(">I")
+
+SnapshotSource = Callable[[str], Any]
+"""``workspace path -> ShadowGit`` (e.g. ``Runtime.snapshots``): where an export finds the
+snapshots its checkpoints name."""
 
 Progress = Callable[[int, int], None]
 """Called with (checkpoints done, checkpoints in total) as an export or import advances."""
@@ -51,6 +67,10 @@ class ExportReport:
     checkpoints: int
     blobs: int
     bytes: int
+    snapshot_packs: int = 0
+    artifacts: int = 0
+    missing_snapshots: tuple[str, ...] = ()
+    """Snapshots the checkpoints name that the export could not find (their files are not in it)."""
 
 
 _ENC = msgspec.msgpack.Encoder()
@@ -184,3 +204,40 @@ def section_key(frame: dict[str, Any], current: tuple[ThreadRecord, Head | None]
     if not ok:
         raise CorruptionError(f"a {frame['k']} frame names a key outside thread {tid}")
     return key
+
+
+def spool_file() -> IO[bytes]:
+    """A private anonymous temporary file (removed when closed) for the verified copy of an import."""
+    return cast(IO[bytes], tempfile.TemporaryFile(prefix="keepup-import-"))
+
+
+def artifact_key_of(scope: str, key: str, version: int) -> str:
+    """The stored key of an artifact version (ValidationError for a bad scope, key or version)."""
+    return record_key(series_of(scope, key), version)
+
+
+def artifact_section(frame: dict[str, Any]) -> tuple[str, ArtifactRecord]:
+    """The key and record of an ``artifact`` frame, checked like a stored record and bound to its
+    key (CorruptionError)."""
+    rec: ArtifactRecord = typed(frame.get("record"), ArtifactRecord)
+    key = frame.get("key")
+    try:
+        version_of(rec)
+        expected = artifact_key_of(rec.scope, rec.key, rec.version)
+    except (ValidationError, CorruptionError) as exc:
+        raise CorruptionError(f"an artifact frame does not validate: {exc}") from exc
+    if key != expected:
+        raise CorruptionError("an artifact frame's key does not match its record")
+    return expected, rec
+
+
+def snapshot_section(frame: dict[str, Any]) -> tuple[list[str], bytes]:
+    """The commits and git pack of a ``snapshots`` frame (CorruptionError when malformed; git
+    verifies the pack itself before any snapshot in it is used)."""
+    commits = frame.get("commits")
+    data = frame.get("data")
+    if not isinstance(commits, list) or not commits or not all(is_full_commit(c) for c in commits):
+        raise CorruptionError("a snapshots frame does not list commit ids")
+    if not isinstance(data, bytes) or not data.startswith(b"PACK"):
+        raise CorruptionError("a snapshots frame does not hold a git pack")
+    return commits, data

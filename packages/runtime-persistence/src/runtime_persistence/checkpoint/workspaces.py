@@ -18,10 +18,20 @@ from collections.abc import Sequence
 from runtime_core import WorkspaceSnapshots
 
 from runtime_persistence.checkpoint._async.workspaces import AsyncWorkspaceCheckpoints
+from runtime_persistence.checkpoint._async.workspaces import (
+    collect_snapshot_packs as collect_snapshot_packs_async,
+)
 from runtime_persistence.checkpoint._links import WorkspaceRestore
-from runtime_persistence.checkpoint._sync.workspaces import WorkspaceCheckpoints
+from runtime_persistence.checkpoint._sync.workspaces import WorkspaceCheckpoints, collect_snapshot_packs
 
-__all__ = ["AsyncWorkspaceCheckpoints", "SnapshotBeforeChange", "WorkspaceCheckpoints", "WorkspaceRestore"]
+__all__ = [
+    "AsyncWorkspaceCheckpoints",
+    "SnapshotBeforeChange",
+    "WorkspaceCheckpoints",
+    "WorkspaceRestore",
+    "collect_snapshot_packs",
+    "collect_snapshot_packs_async",
+]
 
 _MAX_PATHS_IN_MESSAGE = 10
 

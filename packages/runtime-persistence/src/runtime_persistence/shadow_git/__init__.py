@@ -3,6 +3,7 @@ directory, never inside the workspace. Sits directly above ``storage``; the link
 snapshot and a checkpoint lives in ``checkpoint.workspaces``. ``AsyncShadowGit`` is the async twin of
 ``ShadowGit``; it runs on worker threads."""
 
+from runtime_persistence.shadow_git.packs import AsyncSnapshotPacks, SharedSnapshots, SnapshotPacks
 from runtime_persistence.shadow_git.repository import (
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
@@ -22,7 +23,10 @@ __all__ = [
     "DEFAULT_TIME_BUDGET",
     "SECRET_EXCLUDES",
     "AsyncShadowGit",
+    "AsyncSnapshotPacks",
     "ShadowGit",
+    "SharedSnapshots",
+    "SnapshotPacks",
     "WorkspaceScan",
     "check_workspace",
     "keepup_state_dir",

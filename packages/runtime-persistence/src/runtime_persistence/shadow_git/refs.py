@@ -14,6 +14,7 @@ from datetime import timedelta
 from runtime_core import ValidationError
 
 from runtime_persistence.shadow_git._git import _BRANCH, _KEEP_REFS, _SNAPSHOT_REFS
+from runtime_persistence.shadow_git.sharing import SHARED_REFS
 from runtime_persistence.shadow_git.snapshot import _Snapshots
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -100,6 +101,7 @@ class _Refs(_Snapshots):
                     continue
                 dropped.append(commit)
                 deletes.append(f"delete {ref} {commit}\n")
+                deletes.append(f"delete {SHARED_REFS}{commit}\n")  # a copy stays in the store
             if deletes and not dry_run:
                 self._git(["update-ref", "--stdin"], stdin="".join(deletes).encode())
             return dropped
@@ -120,12 +122,16 @@ class _Refs(_Snapshots):
                 "--format=%(refname)",
                 _KEEP_REFS,
                 _SNAPSHOT_REFS,
+                SHARED_REFS,
                 _BRANCH,
             ]
         ).stdout.decode()
         refs = out.splitlines()
         if any(ref == _BRANCH or ref.startswith(_KEEP_REFS) for ref in refs):
             return
-        deletes = "".join(f"delete {ref} {commit}\n" for ref in refs if ref.startswith(_SNAPSHOT_REFS))
+        # the shared ref goes too: the store keeps its copy while a checkpoint names it
+        deletes = "".join(
+            f"delete {ref} {commit}\n" for ref in refs if ref.startswith((_SNAPSHOT_REFS, SHARED_REFS))
+        )
         if deletes:
             self._git(["update-ref", "--stdin"], stdin=deletes.encode())

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 from runtime_core import (
     DriverUnavailableError,
+    NotFoundError,
     NullTelemetry,
     Telemetry,
     UnsafeWorkspaceError,
@@ -49,6 +50,7 @@ from runtime_persistence.shadow_git.excludes import (
 )
 from runtime_persistence.shadow_git.refs import _Refs
 from runtime_persistence.shadow_git.restore import _Restore
+from runtime_persistence.shadow_git.sharing import SharedSnapshots, _Sharing
 from runtime_persistence.shadow_git.snapshot import MAX_MESSAGE_CHARS  # noqa: F401 (still importable from here)
 from runtime_persistence.shadow_git.workspace import (
     STATE_ENV,  # noqa: F401 (still importable from here)
@@ -70,7 +72,7 @@ __all__ = [
 ]
 
 
-class ShadowGit(_Restore, _Refs, _Diff):
+class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
     """Snapshots of one workspace in a shadow git directory (implements
     :class:`runtime_core.WorkspaceSnapshots`).
 
@@ -89,10 +91,15 @@ class ShadowGit(_Restore, _Refs, _Diff):
         extra_excludes: Sequence[str] = (),
         allow_secrets: Sequence[str] = (),
         git: str | None = None,
+        shared: SharedSnapshots | None = None,
     ) -> None:
         """``allow_secrets`` lists paths (files or folders, relative to the workspace) that
         snapshots may hold although they match :data:`SECRET_EXCLUDES`; every other secret file
-        stays out whatever the workspace's ignore rules say."""
+        stays out whatever the workspace's ignore rules say.
+
+        ``shared`` (a :class:`runtime_persistence.SnapshotPacks` over a shared store) publishes
+        every snapshot's new objects to the store and fetches from it any snapshot this repository
+        lacks before a diff, restore or keep, so every host sharing the store can use it."""
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 0:
             raise ValidationError(f"max_file_size must be a non-negative integer, got {max_file_size!r}")
         if time_budget is not None and (
@@ -129,7 +136,44 @@ class ShadowGit(_Restore, _Refs, _Diff):
         self._reinclude = []
         self._last_scan = WorkspaceScan()
         self._scanned = False
+        self._shared = shared
         self._ensure_repository()
+
+    # ---------------------------------------------------------------------------- shared store
+    @property
+    def shared(self) -> SharedSnapshots | None:
+        """Where snapshots are published and fetched (None: this repository only)."""
+        return self._shared
+
+    def snapshot(self, message: str = "") -> str | None:
+        """Record the workspace and return the new commit, or None when nothing changed since the
+        newest snapshot. Durable once it returns (git writes the objects before the ref moves);
+        with a shared store, also published there before it returns (the newest snapshot too
+        when nothing changed, if an earlier publication failed).
+
+        Raises BudgetExceededError (the git process is killed, nothing is half-recorded) when it
+        takes longer than the time budget, and what the store raises when publishing fails (the
+        snapshot then stays here, and the next snapshot publishes it)."""
+        commit = super().snapshot(message)
+        if self._shared is not None and self._shared.publishing:
+            newest = commit if commit is not None else self.head()
+            if newest is not None and not self._is_shared(newest):
+                self._shared.publish(self, newest)
+        return commit
+
+    def resolve(self, commit: str) -> str:
+        """The full id of snapshot ``commit`` (a full id or a prefix of 4+ hex digits), fetched
+        from the shared store first when this repository lacks it. NotFoundError when neither
+        has it; CorruptionError when the store's copy fails verification."""
+        return self._resolve(commit)
+
+    def _resolve(self, commit: str) -> str:
+        try:
+            return super()._resolve(commit)
+        except NotFoundError:
+            if self._shared is None:
+                raise
+        return super()._resolve(self._shared.fetch(self, commit))
 
     # ------------------------------------------------------------------------------------ props
     @property

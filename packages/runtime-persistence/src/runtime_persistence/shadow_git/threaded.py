@@ -21,6 +21,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from runtime_persistence.shadow_git.excludes import WorkspaceScan
 from runtime_persistence.shadow_git.repository import ShadowGit
+from runtime_persistence.shadow_git.sharing import SharedSnapshots
 
 __all__ = ["AsyncShadowGit"]
 
@@ -90,6 +91,11 @@ class AsyncShadowGit:
         return self._sync.git_dir
 
     @property
+    def shared(self) -> SharedSnapshots | None:
+        """Where snapshots are published and fetched (None: this repository only)."""
+        return self._sync.shared
+
+    @property
     def last_scan(self) -> WorkspaceScan:
         """What the most recent snapshot, diff or restore left out."""
         return self._sync.last_scan
@@ -106,6 +112,7 @@ class AsyncShadowGit:
     kept = _on_thread(ShadowGit.kept)
     prune = _on_thread(ShadowGit.prune)
     gc = _on_thread(ShadowGit.gc)
+    resolve = _on_thread(ShadowGit.resolve)
 
     def __repr__(self) -> str:
         return f"AsyncShadowGit({self._sync.workspace!r})"

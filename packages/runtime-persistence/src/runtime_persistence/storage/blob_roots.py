@@ -49,7 +49,7 @@ class BlobRoots:
 
 _PROVIDERS: dict[str, BlobRoots] = {}
 # imported by name before every collection: the built-in repositories that register roots
-_BUILTIN_MODULES = ("runtime_persistence.artifact.artifacts",)
+_BUILTIN_MODULES = ("runtime_persistence.artifact.artifacts", "runtime_persistence.shadow_git.packs")
 
 
 def register_blob_roots(

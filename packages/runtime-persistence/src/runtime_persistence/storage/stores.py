@@ -18,7 +18,7 @@ import importlib
 import re
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from runtime_core import AsyncDriver, Driver, DriverUnavailableError, Durability, ValidationError
 
@@ -39,6 +39,9 @@ class DriverSpec:
     library: str | None = None  # the top-level module the driver needs
     async_target: str | None = None  # "module:Class" of the native async twin, if any
 
+
+# ``?blobs=s3://bucket/prefix`` on any store URL: the blob area on object storage (extra [s3])
+_S3_BLOBS_SPEC = DriverSpec("runtime_persistence.storage.drivers.s3:with_blobs", "s3", "minio")
 
 BUILTIN_SCHEMES: dict[str, DriverSpec] = {
     "memory": DriverSpec("runtime_persistence.storage.drivers.memory:MemoryDriver"),
@@ -124,6 +127,21 @@ def url_secrets(url: str) -> list[str]:
     return sorted((value for value in found if value), key=len, reverse=True)
 
 
+def split_blobs(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``blobs=`` parameter, and that parameter (None when absent)."""
+    if not isinstance(url, str) or "blobs=" not in url:
+        return url, None  # anything else is checked (and refused) with the scheme
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    blobs = [v for k, v in query if k == "blobs"]
+    if not blobs:
+        return url, None
+    if len(blobs) > 1:
+        raise ValidationError("a store URL names its blob area (blobs=) at most once")
+    rest = [(k, v) for k, v in query if k != "blobs"]
+    return urlunsplit(parts._replace(query=urlencode(rest))), blobs[0]
+
+
 def _spec_for(scheme: str) -> DriverSpec:
     spec = BUILTIN_SCHEMES.get(scheme)
     if spec is not None:
@@ -174,10 +192,21 @@ def open_store(url: str, *, durability: Durability | str = Durability.DURABLE, *
     Raises ValidationError for a malformed URL and DriverUnavailableError when the scheme is
     unknown, its library is not installed (the message names the extra to install), or its server
     does not answer."""
+    url, blobs = split_blobs(url)
     scheme = _scheme_of(url)
     spec = _spec_for(scheme)
     driver_class = _load(scheme, spec, spec.target)
-    return cast(Driver, driver_class.from_url(url, durability=Durability(durability), **options))
+    driver = cast(Driver, driver_class.from_url(url, durability=Durability(durability), **options))
+    if blobs is None:
+        return driver
+    try:
+        return cast(
+            Driver,
+            _load("s3", _S3_BLOBS_SPEC, "runtime_persistence.storage.drivers.s3:with_blobs")(driver, blobs),
+        )
+    except BaseException:
+        driver.close()
+        raise
 
 
 async def open_store_async(
@@ -185,6 +214,17 @@ async def open_store_async(
 ) -> AsyncDriver:
     """The async twin of :func:`open_store`: the same URLs, options and errors. Native async I/O
     where the backend has an async client; the sync driver on worker threads otherwise."""
+    url, blobs = split_blobs(url)
+    if blobs is not None:
+        records = await open_store_async(url, durability=durability, **options)
+        try:
+            opener = await asyncio.to_thread(
+                _load, "s3", _S3_BLOBS_SPEC, "runtime_persistence.storage.drivers.s3:with_blobs_async"
+            )
+            return cast(AsyncDriver, await opener(records, blobs))
+        except BaseException:
+            await records.close()
+            raise
     scheme = _scheme_of(url)
 
     def resolve() -> Any:

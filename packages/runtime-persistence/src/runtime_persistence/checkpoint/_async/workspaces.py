@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from runtime_core import (
     ArtifactRef,
+    AsyncDriver,
     Checkpoint,
     CheckpointSource,
+    Clock,
     KeepupError,
     NullTelemetry,
     RestoreReport,
@@ -26,9 +29,12 @@ from runtime_core import (
 from runtime_persistence.checkpoint import _links
 from runtime_persistence.checkpoint._async.checkpoints import AsyncCheckpoints
 from runtime_persistence.checkpoint._links import WorkspaceRestore, same_path
+from runtime_persistence.checkpoint._records import CKPT_NS, Record, is_record_key
+from runtime_persistence.shadow_git._async.packs import AsyncSnapshotPacks
 from runtime_persistence.storage._async.leases import AsyncLeases
+from runtime_persistence.storage.serialization import EnvelopeSerializer
 
-__all__ = ["AsyncWorkspaceCheckpoints"]
+__all__ = ["AsyncWorkspaceCheckpoints", "collect_snapshot_packs"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -189,3 +195,28 @@ class AsyncWorkspaceCheckpoints:
                     error=type(exc).__name__,
                     message=str(exc)[:500],
                 )
+
+
+async def collect_snapshot_packs(
+    driver: AsyncDriver,
+    *,
+    grace: timedelta = timedelta(hours=1),
+    dry_run: bool = False,
+    clock: Clock | None = None,
+) -> list[str]:
+    """Remove the store's records of published snapshots that no checkpoint names (directly or
+    as the prerequisite of one that does) and that are older than ``grace``; return their
+    commits. Blob garbage collection afterwards frees their packs. A snapshot a checkpoint saved
+    during this call names is kept when its record is younger than ``grace``; an older one it
+    reuses unchanged may be removed, and that checkpoint then restores its files only on hosts
+    that hold the snapshot locally (run with a grace longer than a run)."""
+    ser = EnvelopeSerializer()
+    live: set[str] = set()
+    async for entry in driver.scan(CKPT_NS):
+        thread_id = entry.key.split("/", 1)[0]
+        if not is_record_key(entry.key, thread_id):
+            continue
+        rec: Record = ser.loads(entry.value, Record, at=(CKPT_NS, entry.key))
+        if rec.workspace is not None:
+            live.add(rec.workspace[1])
+    return await AsyncSnapshotPacks(driver, clock=clock).collect(live, grace=grace, dry_run=dry_run)

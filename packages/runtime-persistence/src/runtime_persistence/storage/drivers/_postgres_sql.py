@@ -22,7 +22,7 @@ from runtime_persistence.storage.drivers._servers import (
 )
 
 KIND = "PostgreSQL"
-OWN_OPTIONS = ("prefix", "schema", "pool_size", "max_value_size", "read_only")
+OWN_OPTIONS = ("prefix", "schema", "pool_size", "max_value_size", "read_only", "prepare")
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 STORED_CHUNK = 1 << 20  # blob bytes per chunk row
 MAX_VALUE = 64 << 20
@@ -82,6 +82,7 @@ class PostgresOptions:
     pool_size: int
     max_value_size: int
     read_only: bool
+    prepare: bool = True  # False: no server-side prepared statements (PgBouncer transaction mode)
 
 
 def parse_options(url: str, options: dict[str, Any]) -> PostgresOptions:
@@ -94,6 +95,7 @@ def parse_options(url: str, options: dict[str, Any]) -> PostgresOptions:
         pool_size=int_option(opts, "pool_size", 4, low=1, high=256),
         max_value_size=int_option(opts, "max_value_size", MAX_VALUE, low=1, high=MAX_VALUE),
         read_only=bool_option(opts, "read_only"),
+        prepare=bool_option(opts, "prepare") if "prepare" in opts else True,
     )
 
 

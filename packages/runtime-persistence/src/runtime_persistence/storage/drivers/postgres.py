@@ -17,7 +17,10 @@ of the server may lose the last few hundred milliseconds of acknowledged writes,
 
 URL options: ``prefix`` (table-name prefix, at most 32 of ``a-z 0-9 _``), ``schema``,
 ``pool_size`` (most connections this process opens, default 4), ``max_value_size``, ``read_only``
-(``1``: never migrate, refuse a store that needs it, and open read-only sessions); every other
+(``1``: never migrate, refuse a store that needs it, and open read-only sessions), ``prepare``
+(``0``: no server-side prepared statements, for PgBouncer in transaction mode before 1.21, which
+loses them between transactions; durability is unaffected there only with the server's default
+``synchronous_commit = on``, since session settings do not survive either); every other
 query parameter is a libpq parameter (``connect_timeout`` defaults to 5 seconds)."""
 
 from runtime_persistence.storage.drivers._async.postgres import AsyncPostgresDriver

@@ -48,6 +48,7 @@ class PostgresDriver(SqlDriver):
         pool_size: int = 4,
         max_value_size: int = pg.MAX_VALUE,
         read_only: bool = False,
+        prepare: bool = True,
     ) -> None:
         """Set up (no I/O): :meth:`from_url` opens the store."""
         super().__init__(url, durability=durability, prefix=prefix, read_only=read_only)
@@ -55,6 +56,11 @@ class PostgresDriver(SqlDriver):
         self._max_value_size = max_value_size
         self._chunk = pg.STORED_CHUNK
         self._pool_size = pool_size
+        # psycopg prepares a statement run 5 times; PgBouncer in transaction mode (before 1.21)
+        # loses it with the server connection, so ``prepare=0`` turns that off
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
+        if not prepare:
+            self._connect_kwargs["prepare_threshold"] = None
         conninfo = pg.libpq_url(url)
         try:
             self._conninfo = psycopg.conninfo.make_conninfo(conninfo, **pg.connect_kwargs(conninfo))
@@ -77,7 +83,7 @@ class PostgresDriver(SqlDriver):
             raise unavailable(self._KIND, self._raw_url, exc) from None
         pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
             self._conninfo,
-            kwargs={"autocommit": True},
+            kwargs=self._connect_kwargs,
             min_size=1,
             max_size=self._pool_size,
             configure=self._configure,

@@ -1,0 +1,236 @@
+# Generated from packages/runtime-persistence/src/runtime_persistence/shadow_git/_async/packs.py by scripts/gen_sync.py: edit that file and rerun the script.
+"""Shared snapshots over a store, written once as async code (:class:`SnapshotPacks`);
+``_sync/packs.py`` (``SnapshotPacks``) is generated from it. The git half (packing, verifying,
+indexing) is :mod:`runtime_persistence.shadow_git.sharing`; it runs in a worker thread in the
+async class and directly in the sync one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, ParamSpec, TypeVar
+
+from runtime_core import (
+    Clock,
+    ConflictError,
+    CorruptionError,
+    Driver,
+    NotFoundError,
+    Serializer,
+    SystemClock,
+    ValidationError,
+)
+
+from runtime_persistence.shadow_git._pack_records import (
+    PACK_FORMAT,
+    PACK_NS,
+    PackRecord,
+    checked_record,
+    live_closure,
+)
+from runtime_persistence.shadow_git.sharing import _Sharing, is_full_commit
+from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+__all__ = ["SnapshotPacks"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+MAX_CHAIN = 100_000
+"""The most packs one fetch brings in (a cycle or an absurd chain in the store is refused)."""
+_CHUNK = 1 << 20
+
+
+def _local(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    """git and local file work: in a worker thread in async code."""
+    return fn(*args, **kwargs)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    fh: IO[bytes] = _local(open, path, "rb")
+    try:
+        while chunk := _local(fh.read, _CHUNK):
+            yield chunk
+    finally:
+        _local(fh.close)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _open_private(path: Path) -> IO[bytes]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    return os.fdopen(fd, "wb")
+
+
+class SnapshotPacks:
+    """Workspace snapshots published to a store's blob area, so every host sharing the store can
+    diff and restore them (implements :class:`runtime_persistence.shadow_git.sharing.SharedSnapshots`
+    in its sync form; pass it as ``ShadowGit(..., shared=SnapshotPacks(driver))``).
+
+    Each snapshot becomes one record ``shadow.pack/<commit>`` naming a git pack in the blob area
+    with the objects the snapshot adds to its prerequisite (an earlier published snapshot). Blob
+    first, then the record, so a record never names a missing pack. Streams in bounded memory
+    both ways. A pack read back is verified (digest, ``index-pack --strict``, completeness) before
+    its snapshot is used."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        *,
+        publishing: bool = True,
+        clock: Clock | None = None,
+        serializer: Serializer | None = None,
+    ) -> None:
+        """With ``publishing`` False, snapshots are only fetched (the ones an import brought, or
+        that another home published), never published."""
+        self._driver = driver
+        self.publishing = publishing
+        self._clock: Clock = clock or SystemClock()
+        self._ser: Serializer = serializer or EnvelopeSerializer()
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    def get(self, commit: str) -> PackRecord | None:
+        """The record of snapshot ``commit`` (a full id), or None. CorruptionError when the stored
+        record is damaged or belongs to another snapshot."""
+        if not is_full_commit(commit):
+            raise ValidationError(f"a snapshot is named by its full commit id here, got {commit!r:.80}")
+        entry = self._driver.get(PACK_NS, commit)
+        if entry is None:
+            return None
+        return checked_record(self._ser.loads(entry.value, PackRecord, at=(PACK_NS, commit)), commit)
+
+    def records(self) -> Iterator[PackRecord]:
+        """Every published snapshot's record, in commit order."""
+        for entry in self._driver.scan(PACK_NS):
+            yield checked_record(self._ser.loads(entry.value, PackRecord, at=(PACK_NS, entry.key)), entry.key)
+
+    def publish(self, shadow: _Sharing, commit: str) -> PackRecord | None:
+        """Publish snapshot ``commit`` of ``shadow``: a pack of what it adds to the newest snapshot
+        already in the store, then its record. Returns the new record, or None when the store
+        already held it or this object does not publish. Safe to repeat and to race (the record
+        is written create-only)."""
+        if not self.publishing:
+            return None
+        full = _local(shadow._local_commit, commit)
+        existing = self.get(full)
+        if existing is not None:
+            _local(shadow._mark_shared, full)
+            return None
+        prerequisites: list[str] = []
+        for candidate in _local(shadow._shared_commits):
+            if candidate == full:
+                continue
+            if self.get(candidate) is not None:
+                prerequisites = [candidate]
+                break
+            _local(shadow._unmark_shared, candidate)  # collected from the store meanwhile
+        path = _local(shadow._pack_file, full, prerequisites)
+        try:
+            info = self._driver.put_blob_stream(_chunks(path))
+        finally:
+            _local(_unlink, path)
+        record = PackRecord(PACK_FORMAT, full, info.digest, info.size, prerequisites, self._clock.now())
+        try:
+            self._driver.put(PACK_NS, full, self._ser.dumps(record, at=(PACK_NS, full)), if_absent=True)
+        except ConflictError:
+            _local(shadow._mark_shared, full)
+            return None  # another process published it first: its pack is as good as ours
+        _local(shadow._mark_shared, full)
+        return record
+
+    def resolve(self, commit: str) -> str:
+        """The full id of the published snapshot ``commit`` names (a full id or a prefix of at least
+        4 hex digits). NotFoundError when none or more than one matches."""
+        if is_full_commit(commit):
+            if self.get(commit) is None:
+                raise NotFoundError(f"no snapshot {commit} here or in the store")
+            return commit
+        if not isinstance(commit, str) or len(commit) < 4 or any(c not in "0123456789abcdef" for c in commit):
+            raise ValidationError(
+                f"a snapshot is named by its commit id (4 to 64 hex digits), got {commit!r:.80}"
+            )
+        found = [entry.key for entry in self._driver.scan(PACK_NS, prefix=commit, limit=2)]
+        if len(found) != 1:
+            raise NotFoundError(
+                f"no snapshot {commit} here or in the store"
+                if not found
+                else f"snapshot prefix {commit} is ambiguous in the store: give more digits"
+            )
+        return found[0]
+
+    def fetch(self, shadow: _Sharing, commit: str) -> str:
+        """Bring snapshot ``commit`` and the prerequisites ``shadow`` lacks in from the store,
+        oldest first, each pack verified before the next; return the full commit id.
+
+        NotFoundError when the store does not hold the snapshot (or a pack it needs was
+        collected), CorruptionError when a record or a pack fails its checks (nothing it brought
+        is named by a ref then)."""
+        full = self.resolve(commit)
+        chain: list[PackRecord] = []
+        seen: set[str] = set()
+        todo = [full]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            if len(seen) >= MAX_CHAIN:
+                raise CorruptionError(f"snapshot {full} needs more than {MAX_CHAIN} packs from the store")
+            seen.add(current)
+            if current != full and _local(shadow._has_commit, current):
+                continue
+            rec = self.get(current)
+            if rec is None:
+                raise NotFoundError(
+                    f"snapshot {full} needs snapshot {current} from the store, which no longer holds it"
+                )
+            chain.append(rec)
+            todo.extend(rec.prerequisites)
+        for rec in reversed(chain):  # prerequisites first
+            self._apply(shadow, rec)
+        return full
+
+    def _apply(self, shadow: _Sharing, rec: PackRecord) -> None:
+        path = _local(shadow._new_pack_path)
+        try:
+            out = _local(_open_private, path)
+            try:
+                for chunk in self._driver.open_blob(rec.digest):  # verified as it ends
+                    _local(out.write, chunk)
+            finally:
+                _local(out.close)
+            _local(shadow._apply_pack, path, rec.commit)
+        finally:
+            _local(_unlink, path)
+
+    def collect(
+        self, live: Iterable[str], *, grace: timedelta = timedelta(hours=1), dry_run: bool = False
+    ) -> list[str]:
+        """Delete the records of published snapshots that no commit in ``live`` needs (itself or
+        as a prerequisite, transitively) and that are older than ``grace``; return their commits.
+        The next blob garbage collection then frees their packs."""
+        records = {rec.commit: rec for rec in self.records()}
+        needed = live_closure(records, live)
+        cutoff = self._clock.now() - grace
+        dead = sorted(c for c, rec in records.items() if c not in needed and rec.created_at < cutoff)
+        if not dry_run:
+            for commit in dead:
+                self._driver.delete(PACK_NS, commit)
+        return dead
+
+
+def pack_roots(driver: Driver) -> Iterator[str]:
+    """The digest of every published snapshot's pack: the blob-root provider that keeps them from
+    garbage collection while their records exist (:meth:`SnapshotPacks.collect` removes the
+    records no checkpoint needs). A damaged record raises CorruptionError, which stops the
+    collection rather than deleting what it might need."""
+    for rec in SnapshotPacks(driver).records():
+        yield rec.digest
