@@ -273,3 +273,15 @@ def test_deeply_nested_namespaces_and_task_paths_fit(store: Checkpoints) -> None
     assert [w.task_path for w in got.pending_writes] == [path]
     with pytest.raises(ValidationError):
         store.save(thread.id, {}, namespace="n" * 1025)
+
+
+def test_history_follows_parent_links_past_a_branch(store: Checkpoints) -> None:
+    thread = store.create_thread()
+    a = store.save(thread.id, {"n": 1})
+    b = store.save(thread.id, {"n": 2})
+    c = store.save(thread.id, {"n": 3})
+    d = store.save(thread.id, {"n": 4}, branch_from=a.id)  # time travel back to a
+    e = store.save(thread.id, {"n": 5})  # extends the branch
+    assert [cp.id for cp in store.history(e.id)] == [e.id, d.id, a.id]
+    assert [cp.id for cp in store.history(c.id)] == [c.id, b.id, a.id]
+    assert [cp.id for cp in store.replay(a.id, e.id)] == [a.id, d.id, e.id]

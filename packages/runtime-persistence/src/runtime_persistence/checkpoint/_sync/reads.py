@@ -10,7 +10,7 @@ from typing import Any
 
 from runtime_core import Checkpoint, CorruptionError, NotFoundError, ValidationError, validate_id
 
-from runtime_persistence.checkpoint._records import Record, WriteRecord, lane, lane_of, slot_key
+from runtime_persistence.checkpoint._records import CKPT_ID_NS, Record, WriteRecord, lane, lane_of, slot_key
 from runtime_persistence.checkpoint._shared import check_filter, check_limit, check_namespace, matches
 from runtime_persistence.checkpoint._sync.core import _Core
 
@@ -88,9 +88,15 @@ class _Reads(_Core):
         rec, writes = self._read(checkpoint_id)
         yield rec, writes
         seen = {rec.thread_id}
+        want = rec.parent_id
         while True:
-            older = self._scan(lane_of(rec), before=slot_key(lane_of(rec), rec.seq), page=64)
-            yield from older
+            for item in self._scan(lane_of(rec), before=slot_key(lane_of(rec), rec.seq), page=64):
+                if want is None:
+                    break  # a root: what is older in the slot order is another line
+                if item[0].id != want and self._driver.get(CKPT_ID_NS, want) is not None:
+                    continue  # a branch saved after the parent: not on this lineage
+                yield item  # the parent, or the slot-order predecessor of a pruned parent
+                want = item[0].parent_id
             try:
                 thread_rec, _ = self._thread_rec(rec.thread_id)
             except NotFoundError:
@@ -106,10 +112,13 @@ class _Reads(_Core):
                 return
             seen.add(rec.thread_id)
             yield rec, writes
+            want = rec.parent_id
 
     def history(self, checkpoint_id: str) -> Iterator[Checkpoint]:
         """The checkpoint, then its lineage back to the root, newest first, crossing into the
-        thread a fork came from. Pruned checkpoints are skipped (the lineage of a thread is its
-        slot order). Lazy: states are read as the iterator advances."""
+        thread a fork came from. Within a thread the lineage follows parent links, so the
+        checkpoints of a branch saved from an older one (``save(branch_from=...)``) are not
+        part of another line's history; a pruned parent is skipped (the walk goes on from its
+        slot-order predecessor). Lazy: states are read as the iterator advances."""
         for rec, writes in self._lineage(checkpoint_id):
             yield self._checkpoint(rec, writes)
