@@ -38,6 +38,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "snapshot": ("keepup._cli.snapshots", "Workspace snapshots (shadow git, kept outside the workspace)."),
     "run": ("keepup._cli.runs", "Runs of agents on the durable runner."),
     "store": ("keepup._cli.stores", "The store: info, schema migrations, garbage collection, health checks."),
+    "broker": ("keepup._cli.broker", "Run the ZeroMQ message broker (XSUB frontend, XPUB backend)."),
+    "recorder": ("keepup._cli.recorder", "Record every message of a broker (ZeroMQ, NATS JetStream, MQTT)."),
+    "messages": ("keepup._cli.messages", "Recorded messages: recent, show, search, export, stats."),
 }
 """The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
 

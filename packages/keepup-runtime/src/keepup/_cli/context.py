@@ -33,6 +33,11 @@ READ_ONLY_COMMANDS = frozenset(
         "run list",
         "run show",
         "store info",
+        "messages recent",
+        "messages show",
+        "messages search",
+        "messages export",
+        "messages stats",
     }
 )
 """The commands that never write to the store (``GROUP VERB``)."""

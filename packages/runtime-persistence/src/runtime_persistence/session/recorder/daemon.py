@@ -77,7 +77,8 @@ class RecorderStats:
 class Recorder:
     """Records ``source`` into ``store``; checkpoints conversations into ``checkpoints`` (None:
     no conversation checkpoints). The store and checkpoint calls run on a worker thread, one
-    trip per batch, so the event loop keeps receiving while a batch commits."""
+    trip per batch, so the event loop keeps receiving while a batch commits. ``on_status`` is
+    called after every batch, ``on_recovered`` once at start with what the store held."""
 
     def __init__(
         self,
@@ -89,6 +90,7 @@ class Recorder:
         enrichers: Sequence[Enricher] = (),
         clock: Clock | None = None,
         on_status: Callable[[RecorderStats], None] | None = None,
+        on_recovered: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._store = store
         self._source = source
@@ -97,6 +99,7 @@ class Recorder:
         self._enrich = combine_enrichers(enrichers)
         self._clock: Clock = clock or SystemClock()
         self._on_status = on_status
+        self._on_recovered = on_recovered
         self.stats = RecorderStats()
         self._conversations: dict[str, list[dict[str, Any]]] = {}
         self._since_checkpoint = 0
@@ -127,6 +130,8 @@ class Recorder:
         """Record until ``stop`` is set, then flush, checkpoint (label ``final``) and mark the
         state stopped. Returns the counters of this run."""
         state = await asyncio.to_thread(self._recover)
+        if self._on_recovered is not None:
+            self._on_recovered(self.stats.recovered)
         self._since_checkpoint = state.next_offset - 1 - state.checkpointed_offset
         await self._source.start()
         try:

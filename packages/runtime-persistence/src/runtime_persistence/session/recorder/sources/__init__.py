@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from runtime_core import DriverUnavailableError, ValidationError
 
@@ -64,8 +64,11 @@ SOURCE_SCHEMES: dict[str, tuple[str, str, str]] = {
 
 
 def source_options(url: str) -> tuple[str, int, dict[str, str]]:
-    """``(host, port, query options)`` of a source URL; ValidationError when it has no host/port."""
-    parts = urlsplit(url)
+    """``(host, port, query options)`` of a source URL; ValidationError when it has no host/port.
+    The query is read as written: ``#`` (an MQTT wildcard) is not a fragment and ``+`` is not a
+    space; ``%XX`` escapes are decoded."""
+    base, _, query = url.partition("?")
+    parts = urlsplit(base)
     try:
         port = parts.port
     except ValueError:
@@ -74,7 +77,11 @@ def source_options(url: str) -> tuple[str, int, dict[str, str]]:
         raise ValidationError(
             f"a source URL names a host and port, like zmq://127.0.0.1:5556; got {url!r:.200}"
         )
-    return parts.hostname, port, dict(parse_qsl(parts.query))
+    options: dict[str, str] = {}
+    for pair in query.split("&") if query else ():
+        name, _, value = pair.partition("=")
+        options[unquote(name)] = unquote(value)
+    return parts.hostname, port, options
 
 
 def open_source(url: str) -> MessageSource:

@@ -50,7 +50,7 @@ class ZmqSource:
         sock = self._sock
         if sock is None:
             raise RuntimeError("start() the source first")
-        if not await sock.poll(int(max(timeout, 0) * 1000), zmq.POLLIN):
+        if not await sock.poll(int(max(timeout, 0) * 1000)):
             return []
         out: list[Delivery] = []
         while len(out) < most:
