@@ -224,7 +224,11 @@ class MessageStore:
         if self._index is None or not messages:
             return
         try:
-            _off_loop(self._index.add, messages)
+            upto = _off_loop(self._index.indexed_upto)
+            if upto < messages[0].offset - 1:  # an earlier batch was never indexed (a crash)
+                self.catch_up_index()
+            else:
+                _off_loop(self._index.add, messages)
         except Exception as exc:  # derived data: catch_up_index() rebuilds it from the store
             self.index_error = exc
 
