@@ -151,6 +151,7 @@ def test_a_second_writer_between_read_and_commit_gets_a_conflict(message_store: 
     if message_store.is_async:
         pytest.skip("the race is staged through the sync twin (the same generated logic)")
     other: MessageStore = message_store.make(MessageStore, index=None)
+    other.append([wire("zed", 1)])  # the state exists: the race is on its version
     target = unwrap(message_store.driver)
 
     class Racing:  # the driver, with another recorder's batch landing just before ours
@@ -158,13 +159,13 @@ def test_a_second_writer_between_read_and_commit_gets_a_conflict(message_store: 
             return getattr(target, name)
 
         def batch(self, ops: Any) -> Any:
-            other.append([wire("zed", 1)])
+            other.append([wire("zed", 2)])
             return target.batch(ops)
 
     store = MessageStore(Racing(), index=None)  # type: ignore[arg-type]
     with pytest.raises(ConflictError):
         store.append([wire(seq=1)])
-    assert [m.sender for m in other.read()] == ["zed"]  # the winner's batch, and nothing of ours
+    assert [m.sender for m in other.read()] == ["zed", "zed"]  # the winner's batches, nothing of ours
     other.close()
 
 
@@ -277,3 +278,20 @@ def test_a_record_is_stored_checksummed_in_its_namespace(
     store.append([wire(seq=1)])
     entries = list(message_store.driver.scan(MESSAGE_NS))
     assert [e.key for e in entries] == ["0000000000000001"]
+
+
+def test_a_late_first_message_fills_the_gap_and_a_second_one_is_a_restart(store: MessageStore) -> None:
+    store.append([wire(seq=3, mid="a3"), wire(seq=1, mid="a1"), wire(seq=2, mid="a2"), wire(seq=4, mid="a4")])
+    store.append([wire(seq=1, mid="b1"), wire(seq=2, mid="b2"), wire(seq=3, mid="b3")])
+    records = list(store.read())
+    assert [(m.kind, m.seq, m.late) for m in records] == [
+        ("gap", None, False),
+        ("message", 3, False),
+        ("message", 1, True),
+        ("message", 2, True),
+        ("message", 4, False),
+        ("message", 1, False),  # a restarted sender: its run shows a second 1
+        ("message", 2, False),
+        ("message", 3, False),
+    ]
+    assert (records[0].gap_from, records[0].gap_to) == (1, 2)

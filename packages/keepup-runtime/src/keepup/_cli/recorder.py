@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import time
 from typing import Annotated, Any
 
@@ -73,7 +71,8 @@ def recorder(
 
     Resumes from the store's own state and says what it recovered; SIGTERM or Ctrl-C flushes the
     last batch and writes a final checkpoint of every conversation."""
-    from runtime_persistence import MessageStore, Recorder, RecorderConfig, RecorderStats, open_source
+    from runtime_persistence import MessageStore, RecorderConfig, RecorderStats, open_source
+    from runtime_persistence.session.recorder.daemon import serve
 
     config = RecorderConfig(
         batch_size=batch_size,
@@ -104,25 +103,16 @@ def recorder(
             f"{report['reindexed']} messages re-indexed; recording {source}"
         )
 
-    daemon = Recorder(
-        store,
-        messages_source,
-        checkpoints=runtime.checkpoints,
-        config=config,
-        enrichers=[_tagger(tag)] if tag else [],
-        on_status=status,
-        on_recovered=recovered,
-    )
-
-    async def main() -> RecorderStats:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        return await daemon.run(stop)
-
     try:
-        stats = asyncio.run(main())
+        stats = serve(
+            store,
+            messages_source,
+            checkpoints=runtime.checkpoints,
+            config=config,
+            enrichers=[_tagger(tag)] if tag else [],
+            on_status=status,
+            on_recovered=recovered,
+        )
     finally:
         store.close()
     if json_:

@@ -105,7 +105,8 @@ class RecorderState(msgspec.Struct, kw_only=True):
     the recovery file)."""
 
     next_offset: int = 1
-    senders: dict[str, int] = {}
+    senders: dict[str, tuple[int, bool]] = {}
+    """Each sender's newest sequence number, and whether its current run has shown its 1."""
     messages: int = 0
     gaps: int = 0
     duplicates: int = 0
@@ -219,20 +220,21 @@ def check_offset(offset: object) -> int:
     return offset
 
 
-def sequence_step(last: int | None, seq: int) -> tuple[tuple[int, int] | None, bool, int | None]:
+def sequence_step(last: int | None, one_seen: bool, seq: int) -> tuple[tuple[int, int] | None, bool, int, bool]:
     """What a new (non-duplicate) ``seq`` from a sender whose newest was ``last`` means:
-    ``(gap, late, new_last)``. A sender's sequence starts at 1; a jump records the missing numbers
-    as a gap; ``1`` after a higher number is a restarted sender (no gap); any other number at or
-    below ``last`` is a late message filling an earlier gap (``last`` stays)."""
+    ``(gap, late, new_last, new_one_seen)``. A sender's sequence starts at 1; a jump records the
+    missing numbers as a gap; a number at or below ``last`` is a late message filling an earlier
+    gap (``last`` stays), except ``1`` once a 1 was seen: that is a restarted sender (no gap).
+    ``one_seen`` tells whether this sender's current run has shown its 1."""
     if last is None:
-        return ((1, seq - 1) if seq > 1 else None), False, seq
+        return ((1, seq - 1) if seq > 1 else None), False, seq, seq == 1
     if seq > last + 1:
-        return (last + 1, seq - 1), False, seq
+        return (last + 1, seq - 1), False, seq, one_seen
     if seq == last + 1:
-        return None, False, seq
-    if seq <= 1:
-        return None, False, seq
-    return None, True, last
+        return None, False, seq, one_seen
+    if seq == 1 and one_seen:
+        return None, False, 1, True
+    return None, True, last, one_seen or seq == 1
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

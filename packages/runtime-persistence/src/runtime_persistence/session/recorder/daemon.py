@@ -20,6 +20,7 @@ is durable, and checkpoints each conversation incrementally.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,7 +34,7 @@ from runtime_persistence.session.recorder._sync.messages import MessageStore
 from runtime_persistence.session.recorder.enrichers import Enricher, combine_enrichers
 from runtime_persistence.session.recorder.sources import Delivery, MessageSource
 
-__all__ = ["Recorder", "RecorderConfig", "RecorderStats"]
+__all__ = ["Recorder", "RecorderConfig", "RecorderStats", "serve"]
 
 _IDLE_WAIT = 0.2
 
@@ -259,3 +260,36 @@ def _entry(message: RecordedMessage) -> dict[str, Any]:
 def _stopped(state: RecorderState) -> None:
     state.running = False
     state.clean_stops += 1
+
+
+def serve(
+    store: MessageStore,
+    source: MessageSource,
+    *,
+    checkpoints: Checkpoints | None = None,
+    config: RecorderConfig | None = None,
+    enrichers: Sequence[Enricher] = (),
+    on_status: Callable[[RecorderStats], None] | None = None,
+    on_recovered: Callable[[dict[str, Any]], None] | None = None,
+) -> RecorderStats:
+    """Run a :class:`Recorder` in this thread until SIGTERM or SIGINT, then flush, write the final
+    checkpoint and return the counters (what ``keepup recorder`` and
+    ``python -m runtime_persistence.session.recorder`` do)."""
+    daemon = Recorder(
+        store,
+        source,
+        checkpoints=checkpoints,
+        config=config,
+        enrichers=enrichers,
+        on_status=on_status,
+        on_recovered=on_recovered,
+    )
+
+    async def main() -> RecorderStats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await daemon.run(stop)
+
+    return asyncio.run(main())

@@ -151,9 +151,9 @@ class MessageStore:
                 seen.add(fields.id)
             late = False
             if fields.sender is not None and fields.seq is not None:
-                gap, late, last = sequence_step(senders.get(fields.sender), fields.seq)
-                if last is not None:
-                    senders[fields.sender] = last
+                last, one_seen = senders.get(fields.sender, (None, False))
+                gap, late, newest, one_seen = sequence_step(last, one_seen, fields.seq)
+                senders[fields.sender] = (newest, one_seen)
                 if gap is not None:
                     recorded.append(
                         RecordedMessage(
