@@ -38,7 +38,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def body(sender: str, seq: int, text: str = "hello", conversation: str | None = "c1", mid: str | None = None) -> bytes:
+def body(
+    sender: str, seq: int, text: str = "hello", conversation: str | None = "c1", mid: str | None = None
+) -> bytes:
     data: dict[str, Any] = {"id": mid or f"{sender}-{seq}", "sender": sender, "seq": seq, "text": text}
     if conversation is not None:
         data["conversation"] = conversation
@@ -121,7 +123,9 @@ class Running:
         return self.result
 
 
-def test_zmq_messages_are_recorded_with_gaps_and_a_final_checkpoint(tmp_path: Path, publisher: Publisher) -> None:
+def test_zmq_messages_are_recorded_with_gaps_and_a_final_checkpoint(
+    tmp_path: Path, publisher: Publisher
+) -> None:
     url = f"sqlite:///{tmp_path}/rec.db"
     running = Running(url, f"zmq://127.0.0.1:{publisher.port}", RecorderConfig(batch_delay=0.02))
     running.wait_subscribed(publisher)
@@ -137,7 +141,9 @@ def test_zmq_messages_are_recorded_with_gaps_and_a_final_checkpoint(tmp_path: Pa
     store = MessageStore(driver, index=None)
     records = [m for m in store.read(limit=10_000) if m.sender in ("alice", "bob")]
     alice = [m for m in records if m.sender == "alice"]
-    assert [m.seq for m in alice if m.kind == "message"] == [s for s in range(1, 201) if s not in (50, 51, 120)]
+    assert [m.seq for m in alice if m.kind == "message"] == [
+        s for s in range(1, 201) if s not in (50, 51, 120)
+    ]
     assert [(m.gap_from, m.gap_to) for m in alice if m.kind == "gap"] == [(50, 51), (120, 120)]
     assert len([m for m in records if m.sender == "bob"]) == 200
     state = store.state()
@@ -155,7 +161,9 @@ def test_zmq_messages_are_recorded_with_gaps_and_a_final_checkpoint(tmp_path: Pa
 
 def test_group_commit_makes_batches_bounded_by_size(tmp_path: Path, publisher: Publisher) -> None:
     url = f"sqlite:///{tmp_path}/rec.db"
-    running = Running(url, f"zmq://127.0.0.1:{publisher.port}", RecorderConfig(batch_size=100, batch_delay=2.0))
+    running = Running(
+        url, f"zmq://127.0.0.1:{publisher.port}", RecorderConfig(batch_size=100, batch_delay=2.0)
+    )
     running.wait_subscribed(publisher)
     before = running.store.state().batches
     for seq in range(1, 1001):
@@ -172,7 +180,9 @@ def test_a_lone_message_is_committed_within_the_window_without_more_traffic(
     tmp_path: Path, publisher: Publisher
 ) -> None:
     url = f"sqlite:///{tmp_path}/rec.db"
-    running = Running(url, f"zmq://127.0.0.1:{publisher.port}", RecorderConfig(batch_size=10_000, batch_delay=0.1))
+    running = Running(
+        url, f"zmq://127.0.0.1:{publisher.port}", RecorderConfig(batch_size=10_000, batch_delay=0.1)
+    )
     running.wait_subscribed(publisher)
     publisher.send("t", body("lone", 1, "just one"))
     other = open_store(url)
@@ -182,7 +192,9 @@ def test_a_lone_message_is_committed_within_the_window_without_more_traffic(
     running.stop()
 
 
-def test_conversation_checkpoints_are_incremental_and_share_chunks(tmp_path: Path, publisher: Publisher) -> None:
+def test_conversation_checkpoints_are_incremental_and_share_chunks(
+    tmp_path: Path, publisher: Publisher
+) -> None:
     url = f"sqlite:///{tmp_path}/rec.db"
     per_checkpoint = CHUNK_ITEMS * 3
     config = RecorderConfig(batch_size=per_checkpoint, batch_delay=0.05, checkpoint_messages=per_checkpoint)
@@ -194,8 +206,10 @@ def test_conversation_checkpoints_are_incremental_and_share_chunks(tmp_path: Pat
             seq = round_ * per_checkpoint + i + 1
             publisher.send("t", body("writer", seq, f"line {seq}", "long"))
         wait_until(
-            lambda r=round_: running.store.state().checkpoints >= r + 1
-            and running.store.state().checkpointed_offset >= (r + 1) * per_checkpoint,
+            lambda r=round_: (
+                running.store.state().checkpoints >= r + 1
+                and running.store.state().checkpointed_offset >= (r + 1) * per_checkpoint
+            ),
             what="a checkpoint",
         )
         blob_counts.append(sum(1 for _ in running.driver.list_blobs()))
@@ -218,8 +232,18 @@ def test_conversation_checkpoints_are_incremental_and_share_chunks(tmp_path: Pat
 
 def start_recorder(store_url: str, source_url: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runtime_persistence.session.recorder", "--store", store_url, "--source", source_url,
-         "--batch-delay", "0.02", *extra],
+        [
+            sys.executable,
+            "-m",
+            "runtime_persistence.session.recorder",
+            "--store",
+            store_url,
+            "--source",
+            source_url,
+            "--batch-delay",
+            "0.02",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -236,7 +260,9 @@ def recovered_report(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 def test_sigterm_flushes_and_leaves_a_final_checkpoint(tmp_path: Path, publisher: Publisher) -> None:
     url = f"sqlite:///{tmp_path}/rec.db"
-    proc = start_recorder(url, f"zmq://127.0.0.1:{publisher.port}", "--batch-delay", "30", "--batch-size", "10000")
+    proc = start_recorder(
+        url, f"zmq://127.0.0.1:{publisher.port}", "--batch-delay", "30", "--batch-size", "10000"
+    )
     try:
         recovered_report(proc)
         time.sleep(0.5)  # the subscription reaches the publisher
@@ -262,7 +288,9 @@ def test_sigterm_flushes_and_leaves_a_final_checkpoint(tmp_path: Path, publisher
     driver.close()
 
 
-def test_after_sigkill_the_recorder_resumes_from_the_store_and_says_so(tmp_path: Path, publisher: Publisher) -> None:
+def test_after_sigkill_the_recorder_resumes_from_the_store_and_says_so(
+    tmp_path: Path, publisher: Publisher
+) -> None:
     url = f"sqlite:///{tmp_path}/rec.db"
     source = f"zmq://127.0.0.1:{publisher.port}"
     proc = start_recorder(url, source)

@@ -16,6 +16,16 @@ from runtime_execution.broker.wire import message_body
 __all__ = ["Broker", "Publisher", "Subscriber"]
 
 
+def _heartbeat(sock: zmq.Socket[bytes]) -> None:
+    """ZMTP heartbeats: a peer that died without closing its connection (SIGKILL, a lost host)
+    is noticed within seconds, so its pipe and its subscriptions do not linger; reconnects are
+    quick and capped."""
+    sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+    sock.setsockopt(zmq.RECONNECT_IVL, 100)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+
+
 class Broker:
     """XSUB ``frontend`` -> XPUB ``backend`` forwarding on a background thread
     (``zmq.proxy_steerable``). Subscriptions travel upstream to the publishers; messages travel
@@ -38,6 +48,7 @@ class Broker:
         control = self._ctx.socket(zmq.PAIR)
         try:
             for sock in (xsub, xpub):
+                _heartbeat(sock)
                 sock.setsockopt(zmq.LINGER, 0)
                 sock.setsockopt(zmq.SNDHWM, self._hwm)
                 sock.setsockopt(zmq.RCVHWM, self._hwm)
@@ -103,6 +114,7 @@ class Publisher:
         self.seq = first_seq - 1
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.PUB)
+        _heartbeat(self._sock)
         self._sock.setsockopt(zmq.SNDHWM, hwm)
         self._sock.setsockopt(zmq.LINGER, 2000)
         self._sock.connect(frontend)
@@ -149,6 +161,7 @@ class Subscriber:
     def __init__(self, backend: str, topics: Sequence[str] = ()) -> None:
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
+        _heartbeat(self._sock)
         self._sock.setsockopt(zmq.LINGER, 0)
         for topic in topics or ("",):
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))

@@ -220,7 +220,9 @@ def check_offset(offset: object) -> int:
     return offset
 
 
-def sequence_step(last: int | None, one_seen: bool, seq: int) -> tuple[tuple[int, int] | None, bool, int, bool]:
+def sequence_step(
+    last: int | None, one_seen: bool, seq: int
+) -> tuple[tuple[int, int] | None, bool, int, bool]:
     """What a new (non-duplicate) ``seq`` from a sender whose newest was ``last`` means:
     ``(gap, late, new_last, new_one_seen)``. A sender's sequence starts at 1; a jump records the
     missing numbers as a gap; a number at or below ``last`` is a late message filling an earlier

@@ -166,7 +166,11 @@ class Recorder:
                 await asyncio.to_thread(self._checkpoint, "recorder")
                 last_checkpoint = time.monotonic()
             # never wait longer than _IDLE_WAIT, so a stop or a due checkpoint is seen promptly
-            wait = _IDLE_WAIT if not pending else min(_IDLE_WAIT, max(0.0, config.batch_delay - (now - first_at)))
+            wait = (
+                _IDLE_WAIT
+                if not pending
+                else min(_IDLE_WAIT, max(0.0, config.batch_delay - (now - first_at)))
+            )
             got = await self._source.receive(config.batch_size - len(pending), wait)
             if got and not pending:
                 first_at = time.monotonic()

@@ -42,6 +42,8 @@ class ZmqSource:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)  # a dead broker is noticed within seconds
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
         sock.setsockopt(zmq.SUBSCRIBE, self._topic)
         sock.connect(self._endpoint)
         self._sock = sock
