@@ -5,6 +5,7 @@ incremental conversation checkpoints. Every wait is bounded."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -222,7 +223,7 @@ def test_conversation_checkpoints_are_incremental_and_share_chunks(
     assert len(checkpoints) >= 3
     assert len(Checkpoints(driver).latest(thread_id).state["messages"]) == 3 * per_checkpoint  # type: ignore[union-attr]
     # each checkpoint adds about its own new chunks (3 of CHUNK_ITEMS), not a full copy
-    growth = [b - a for a, b in zip(blob_counts, blob_counts[1:], strict=False)]
+    growth = [b - a for a, b in itertools.pairwise(blob_counts)]
     assert all(g <= 3 + 2 for g in growth), (blob_counts, growth)
     driver.close()
 

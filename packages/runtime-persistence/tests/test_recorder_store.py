@@ -4,7 +4,9 @@ search finds, ranks and highlights (FTS5 on SQLite, the scanning fallback elsewh
 
 from __future__ import annotations
 
+import itertools
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -252,18 +254,16 @@ def test_storage_grows_linearly_with_the_number_of_messages(message_store: TestS
     seq = 0
     for _ in range(4):
         for _ in range(2):
-            store.append([wire(seq=(seq := seq + 1), text=f"message {seq} about the plan") for _ in range(1)])
             batch = []
-            for _ in range(999):
+            for _ in range(1000):
                 seq += 1
                 batch.append(wire(seq=seq, text=f"message {seq} about the plan and the deploy"))
             store.append(batch)
-        message_store.driver.batch([])  # no-op; the file is what WAL checkpointing left
-        conn = __import__("sqlite3").connect(path)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # measure the database file itself
         conn.close()
         sizes.append(path.stat().st_size)
-    steps = [b - a for a, b in zip(sizes, sizes[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(sizes)]
     per_message = [s / 2000 for s in steps]
     assert all(p > 0 for p in per_message), sizes
     # linear: each 2,000 messages cost about the same (within 35%), not more and more

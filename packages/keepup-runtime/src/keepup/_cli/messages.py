@@ -108,7 +108,8 @@ def show(
         rows.append(("missing", f"seq {found.gap_from}-{found.gap_to}"))
     if found.text is not None:
         rows.append(("text", escape(found.text)))
-    rows.append(("body" if found.is_json else "body (base64)", escape(str(body))))
+    if found.kind == "message":
+        rows.append(("body" if found.is_json else "body (base64)", escape(str(body))))
     if found.enrichment:
         rows.append(("enrichment", escape(json.dumps(found.enrichment, ensure_ascii=False))))
     fields(None, rows)
