@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import msgspec
 from runtime_core import (
     ConflictError,
+    CorruptionError,
     Driver,
     NotFoundError,
     Put,
@@ -66,6 +67,10 @@ _AUTO: Any = object()
 _T = TypeVar("_T")
 
 
+class _IdTaken(Exception):
+    """The optimistic batch met an id that is already recorded."""
+
+
 def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """Run a call of the (sync) search index on a worker thread: its I/O is local file I/O."""
     return fn(*args, **kwargs)
@@ -80,6 +85,10 @@ class MessageStore:
         self._driver = driver
         self._index: SearchIndex | None = search_index_for(driver) if index is _AUTO else index
         self._ser = EnvelopeSerializer()
+        # a message is encoded by msgspec as its own struct (fast, and decoded back only into
+        # that type), then sealed in the checksummed envelope as bytes
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(RecordedMessage)
         self.index_error: Exception | None = None
 
     @property
@@ -136,6 +145,17 @@ class MessageStore:
         the state, ValidationError for a batch that is too large."""
         if len(incoming) > MAX_BATCH:
             raise ValidationError(f"a batch holds at most {MAX_BATCH} messages, got {len(incoming)}")
+        if self._driver.atomic_batch:
+            # Optimistic: the id entries are written create-only, so a batch holding an id that
+            # is already recorded fails whole, and only then is each id looked up. A clean batch
+            # (the common case) costs no read per message.
+            try:
+                return self._append(incoming, enrich, check_ids=False)
+            except _IdTaken:
+                pass
+        return self._append(incoming, enrich, check_ids=True)
+
+    def _append(self, incoming: Sequence[Incoming], enrich: Enrich | None, *, check_ids: bool) -> BatchResult:
         state, version = self._state_entry()
         offset = state.next_offset
         senders = dict(state.senders)
@@ -145,7 +165,7 @@ class MessageStore:
         for item in incoming:
             fields = parse_body(item.body)
             if fields.id is not None:
-                if fields.id in seen or self._taken(fields.id):
+                if fields.id in seen or (check_ids and self._taken(fields.id)):
                     duplicates += 1
                     continue
                 seen.add(fields.id)
@@ -194,11 +214,12 @@ class MessageStore:
         ops: list[Put] = []
         for message in recorded:
             ops.append(
-                Put(MESSAGE_NS, offset_key(message.offset), self._ser.dumps(msgspec.to_builtins(message)))
+                Put(MESSAGE_NS, offset_key(message.offset), self._ser.dumps(self._encoder.encode(message)))
             )
         for message in recorded:
             if message.id is not None:
-                ops.append(Put(MESSAGE_ID_NS, digest_key(message.id), str(message.offset).encode()))
+                id_key = digest_key(message.id)
+                ops.append(Put(MESSAGE_ID_NS, id_key, str(message.offset).encode(), if_absent=not check_ids))
             if message.conversation is not None:
                 key = f"{digest_key(message.conversation)}/{offset_key(message.offset)}"
                 ops.append(Put(MESSAGE_CONV_NS, key, MARK))
@@ -214,6 +235,8 @@ class MessageStore:
             try:
                 self._driver.batch(ops)
             except ConflictError:
+                if not check_ids:
+                    raise _IdTaken from None  # an id is recorded already (or the state moved): look
                 raise ConflictError(
                     "the recorder state moved under us: is another recorder writing this store?"
                 ) from None
@@ -258,7 +281,11 @@ class MessageStore:
 
     # reading ---------------------------------------------------------------------------------
     def _decode(self, data: bytes) -> RecordedMessage:
-        return msgspec.convert(self._ser.loads(data), RecordedMessage)
+        inner: bytes = self._ser.loads(data, bytes)
+        try:
+            return self._decoder.decode(inner)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CorruptionError(f"a recorded message does not decode: {exc}") from None
 
     def get(self, offset: int) -> RecordedMessage:
         """The record at ``offset``. NotFoundError, ValidationError for a bad offset."""
