@@ -50,6 +50,8 @@ class SearchIndex(Protocol):
 
 
 _TABLE = "keepup_message_fts"
+RANK_WINDOW = 5000
+"""Search ranks the newest this-many matches of a query (all of them when there are fewer)."""
 
 
 def fts_query(query: str) -> str:
@@ -124,19 +126,24 @@ class SqliteSearchIndex:
         expr = fts_query(query)
         if not expr or not self._exists or limit == 0:
             return []
+        where = f"{_TABLE} MATCH ?"
+        args: list[Any] = [expr]
+        if conversation is not None:
+            where += " AND conversation = ?"
+            args.append(conversation)
+        # BM25 is computed for every match before the best are picked, which takes a second
+        # for a word in half a million messages: rank only the newest RANK_WINDOW matches
+        # (found in rowid order, which the index holds ready).
+        floor_sql = f"SELECT rowid FROM {_TABLE} WHERE {where} ORDER BY rowid DESC LIMIT 1 OFFSET ?"
         sql = (
             f"SELECT rowid, -bm25({_TABLE}), snippet({_TABLE}, 0, ?, ?, '…', 12) FROM {_TABLE} "
-            f"WHERE {_TABLE} MATCH ?"
+            f"WHERE {where} AND rowid >= ? ORDER BY rank LIMIT ?"
         )
-        args: list[Any] = [MARK_OPEN, MARK_CLOSE, expr]
-        if conversation is not None:
-            sql += " AND conversation = ?"
-            args.append(conversation)
-        sql += " ORDER BY rank LIMIT ?"
-        args.append(limit)
         with self._lock:
             try:
-                rows = self._conn.execute(sql, args).fetchall()
+                floor = self._conn.execute(floor_sql, [*args, RANK_WINDOW - 1]).fetchone()
+                bound = int(floor[0]) if floor is not None else 0
+                rows = self._conn.execute(sql, [MARK_OPEN, MARK_CLOSE, *args, bound, limit]).fetchall()
             except sqlite3.Error as exc:
                 raise StorageError(f"search failed in {self._path}: {exc}") from exc
         return [(int(r[0]), float(r[1]), str(r[2])) for r in rows]

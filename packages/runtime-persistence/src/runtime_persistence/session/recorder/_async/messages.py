@@ -383,12 +383,10 @@ class AsyncMessageStore:
                 if entry is not None:
                     hits.append(SearchHit(message=self._decode(entry.value), rank=rank, snippet=snippet))
         tail: list[SearchHit] = []
-        cursor = 0
-        while True:
-            page = [
-                m async for m in self.read(after=cursor, limit=1000, conversation=conversation, reverse=True)
-            ]
-            page = [m for m in page if m.offset > upto]
+        cursor = upto
+        last = (await self.state()).next_offset - 1
+        while cursor < last:  # the records the index has not reached (all of them without one)
+            page = [m async for m in self.read(after=cursor, limit=1000, conversation=conversation)]
             for message in page:
                 text = message.text or ""
                 if message.kind == "message" and matches_all(text, terms):
