@@ -83,7 +83,7 @@ class SqliteSearchIndex:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(
                     f"CREATE VIRTUAL TABLE IF NOT EXISTS {_TABLE} USING fts5("
-                    "text, conversation UNINDEXED, tokenize='unicode61')"
+                    "text, conversation UNINDEXED, tokenize='unicode61', prefix='2 3 4')"
                 )
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except sqlite3.Error as exc:
