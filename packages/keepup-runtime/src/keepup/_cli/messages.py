@@ -198,11 +198,7 @@ def export(
 @app.command("stats")
 def stats(ctx: typer.Context, json_: JsonOption = False) -> None:
     """What the recorder has kept: messages, gaps, duplicates dropped, batches, checkpoints."""
-    import msgspec
-
-    state = _store(ctx).state()
-    data: dict[str, Any] = msgspec.to_builtins(state)
-    data["senders"] = len(state.senders)
+    data = _store(ctx).state().to_json()
     if json_:
         print_json({"stats": data})
         return

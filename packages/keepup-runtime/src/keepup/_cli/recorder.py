@@ -125,9 +125,5 @@ def recorder(
 
 
 def _state_json(store: Any) -> dict[str, Any]:
-    import msgspec
-
-    state = store.state()
-    data: dict[str, Any] = msgspec.to_builtins(state)
-    data["senders"] = len(state.senders)
+    data: dict[str, Any] = store.state().to_json()
     return data

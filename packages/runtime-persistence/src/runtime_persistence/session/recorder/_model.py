@@ -118,6 +118,12 @@ class RecorderState(msgspec.Struct, kw_only=True):
     clean_stops: int = 0
     running: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        """The state as JSON-ready data, with ``senders`` as the number of senders."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        data["senders"] = len(self.senders)
+        return data
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
