@@ -123,6 +123,26 @@ VIOLATIONS: dict[str, list[tuple[str, str, str]]] = {
             "import opentelemetry.trace",
             "runtime_telemetry.recorder",
         ),
+        (
+            "runtime-persistence/src/runtime_persistence/session/recorder/daemon.py",
+            "import zmq",
+            "runtime_persistence.session.recorder.daemon",
+        ),
+        (
+            "runtime-persistence/src/runtime_persistence/session/recorder/sources/zeromq.py",
+            "import nats",
+            "runtime_persistence.session.recorder.sources.zeromq",
+        ),
+        (
+            "runtime-persistence/src/runtime_persistence/session/recorder/sources/__init__.py",
+            "import paho.mqtt.client",
+            "runtime_persistence.session.recorder.sources",
+        ),
+        (
+            "runtime-execution/src/runtime_execution/broker/wire.py",
+            "import zmq",
+            "runtime_execution.broker.wire",
+        ),
         ("keepup-runtime/src/keepup/_cli/threads.py", "import textual", "keepup._cli.threads"),
     ],
     "langgraph-adapter-apart": [

@@ -147,7 +147,7 @@ def test_a_pack_record_copied_under_another_snapshot_is_refused(
     driver.put(PACK_NS, first, driver.get(PACK_NS, second).value)
     b = _host(shared_store, ws, tmp_path / "host-b")
     # the envelope is bound to its key (and, for a record written unbound, its commit is checked)
-    with pytest.raises(CorruptionError, match="names snapshot|copied or moved here from another key"):
+    with pytest.raises(CorruptionError, match=r"names snapshot|copied or moved here from another key"):
         b.restore(first)
 
 

@@ -45,6 +45,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "keepup._cli.browse",
         "Browse threads, checkpoints, conversations, diffs and recorded messages in the terminal.",
     ),
+    "broker": ("keepup._cli.broker", "Run the ZeroMQ message broker (XSUB frontend, XPUB backend)."),
+    "recorder": ("keepup._cli.recorder", "Record every message of a broker (ZeroMQ, NATS JetStream, MQTT)."),
+    "messages": ("keepup._cli.messages", "Recorded messages: recent, show, search, export, stats."),
 }
 """The root's commands: name -> (the module whose ``app`` implements it, its one-line help).
 

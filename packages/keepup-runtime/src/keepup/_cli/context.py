@@ -39,6 +39,11 @@ READ_ONLY_COMMANDS = frozenset(
         "task list",
         "task tree",
         "task show",
+        "messages recent",
+        "messages show",
+        "messages search",
+        "messages export",
+        "messages stats",
     }
 )
 """The commands that never write to the store (``GROUP VERB``)."""

@@ -1,0 +1,51 @@
+"""``python -m runtime_persistence.session.recorder --store URL --source URL``: the recorder
+without the ``keepup`` command line (the facade's ``keepup recorder`` does the same with more
+options). Prints the recovery report and, at the end, the counters as one JSON line each on
+stderr and stdout; exits 0 after SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from runtime_persistence.checkpoint import Checkpoints
+from runtime_persistence.session.recorder.daemon import RecorderConfig, serve
+from runtime_persistence.session.recorder.messages import MessageStore
+from runtime_persistence.session.recorder.sources import open_source
+from runtime_persistence.storage.stores import open_store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime_persistence.session.recorder")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-delay", type=float, default=0.05)
+    parser.add_argument("--checkpoint-every", type=float, default=300.0)
+    parser.add_argument("--checkpoint-messages", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    config = RecorderConfig(
+        batch_size=args.batch_size,
+        batch_delay=args.batch_delay,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_messages=args.checkpoint_messages,
+    )
+    source = open_source(args.source)
+    driver = open_store(args.store)
+    store = MessageStore(driver)
+    try:
+
+        def recovered(report: dict[str, object]) -> None:
+            print(json.dumps({"recovered": report}), file=sys.stderr, flush=True)
+
+        stats = serve(store, source, checkpoints=Checkpoints(driver), config=config, on_recovered=recovered)
+    finally:
+        store.close()
+        driver.close()
+    print(json.dumps({"stats": stats.to_json()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

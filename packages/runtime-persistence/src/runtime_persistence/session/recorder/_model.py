@@ -1,0 +1,275 @@
+"""The I/O-free half of the message store: the recorded-message record, how a wire body is read,
+per-sender sequence tracking (gaps), the key layout and the fallback snippet highlighter. Shared
+by the async source in ``_async/messages.py`` and the sync twin generated from it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+from runtime_core import ValidationError
+
+__all__ = [
+    "BatchResult",
+    "Incoming",
+    "RecordedMessage",
+    "RecorderState",
+    "SearchHit",
+    "WireFields",
+    "parse_body",
+]
+
+MESSAGE_NS = "msg"
+"""``{offset:016d}`` -> a :class:`RecordedMessage`, create-only."""
+MESSAGE_ID_NS = "msg.id"
+"""``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index)."""
+MESSAGE_CONV_NS = "msg.conv"
+"""``{sha256(conversation)[:32]}/{offset:016d}`` -> mark (the messages of a conversation)."""
+MESSAGE_THREAD_NS = "msg.thread"
+"""``{sha256(conversation)[:32]}`` -> the id of the checkpoint thread of that conversation."""
+MESSAGE_STATE_NS = "msg.state"
+"""``recorder`` -> the :class:`RecorderState`, moved by compare-and-set with every batch."""
+STATE_KEY = "recorder"
+MARK = b"\x01"
+MAX_FIELD_CHARS = 200
+MAX_BATCH = 10_000
+
+Kind = Literal["message", "gap"]
+
+
+class RecordedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One recorded message (``kind="message"``) or one recorded gap (``kind="gap"``: the
+    sequence numbers ``gap_from``..``gap_to`` of ``sender`` never arrived).
+
+    ``body`` is the message body exactly as it crossed the wire; ``is_json`` says whether it
+    parsed as a JSON object (then ``id``, ``sender``, ``seq``, ``conversation``, ``role`` and
+    ``text`` were read from it when present and well typed). ``enrichment`` holds what the
+    enrichers computed, by enricher name: stored beside the message, never changing it.
+    ``late``: a sequence number below the sender's newest (it fills an earlier gap)."""
+
+    offset: int
+    kind: Kind
+    topic: str
+    received_at: datetime
+    source: str = ""
+    id: str | None = None
+    sender: str | None = None
+    seq: int | None = None
+    conversation: str | None = None
+    role: str | None = None
+    text: str | None = None
+    body: bytes = b""
+    is_json: bool = False
+    gap_from: int | None = None
+    gap_to: int | None = None
+    late: bool = False
+    enrichment: dict[str, Any] = {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The message as JSON-ready data (the body as text when it is UTF-8 JSON, else base64
+        under ``body_base64``)."""
+        import base64
+
+        out: dict[str, Any] = {
+            "offset": self.offset,
+            "kind": self.kind,
+            "topic": self.topic,
+            "received_at": self.received_at.isoformat(),
+            "source": self.source,
+            "id": self.id,
+            "sender": self.sender,
+            "seq": self.seq,
+            "conversation": self.conversation,
+            "role": self.role,
+            "text": self.text,
+        }
+        if self.kind == "gap":
+            out["gap_from"], out["gap_to"] = self.gap_from, self.gap_to
+        if self.late:
+            out["late"] = True
+        if self.is_json:
+            out["body"] = self.body.decode("utf-8")
+        else:
+            out["body_base64"] = base64.b64encode(self.body).decode("ascii")
+        out["enrichment"] = self.enrichment
+        return out
+
+
+class RecorderState(msgspec.Struct, kw_only=True):
+    """The recorder's durable state, written in the same batch as the messages it covers, so a
+    restarted recorder resumes exactly where its last committed batch ended (the store itself is
+    the recovery file)."""
+
+    next_offset: int = 1
+    senders: dict[str, tuple[int, bool]] = {}
+    """Each sender's newest sequence number, and whether its current run has shown its 1."""
+    messages: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+    bytes: int = 0
+    batches: int = 0
+    checkpointed_offset: int = 0
+    checkpoints: int = 0
+    starts: int = 0
+    clean_stops: int = 0
+    running: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as JSON-ready data, with ``senders`` as the number of senders."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        data["senders"] = len(self.senders)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One delivery from a source, before it is recorded."""
+
+    topic: str
+    body: bytes
+    received_at: datetime
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WireFields:
+    """The recognised fields of a body (None where absent, malformed or not JSON)."""
+
+    is_json: bool
+    id: str | None = None
+    sender: str | None = None
+    seq: int | None = None
+    conversation: str | None = None
+    role: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one :meth:`append` recorded: the new records (messages and gaps, in offset order),
+    the duplicates it dropped and the state after it."""
+
+    recorded: list[RecordedMessage]
+    duplicates: int
+    state: RecorderState
+    bytes: int = 0
+    gaps: int = field(default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: the message, its rank (higher is better) and a snippet of its text
+    with each match wrapped in ``[`` ``]`` (the marks are :data:`MARK_OPEN` / :data:`MARK_CLOSE`)."""
+
+    message: RecordedMessage
+    rank: float
+    snippet: str
+
+
+MARK_OPEN = "["
+MARK_CLOSE = "]"
+
+_decoder = msgspec.json.Decoder()
+
+
+def _short(value: Any) -> str | None:
+    if isinstance(value, str) and 0 < len(value) <= MAX_FIELD_CHARS and "\x00" not in value:
+        return value
+    return None
+
+
+def parse_body(body: bytes) -> WireFields:
+    """Read the recognised fields of ``body`` (UTF-8 JSON object). Anything else (not JSON, not
+    an object, a field of the wrong type or too long) is not an error: the body is kept as is and
+    the field is simply not recognised."""
+    try:
+        data = _decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return WireFields(is_json=False)
+    if not isinstance(data, dict):
+        return WireFields(is_json=False)
+    seq = data.get("seq")
+    text = data.get("text")
+    return WireFields(
+        is_json=True,
+        id=_short(data.get("id")),
+        sender=_short(data.get("sender")),
+        seq=seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None,
+        conversation=_short(data.get("conversation")),
+        role=_short(data.get("role")),
+        text=text if isinstance(text, str) else None,
+    )
+
+
+def digest_key(value: str) -> str:
+    """A fixed-length key for any string (32 hex digits of its SHA-256)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def offset_key(offset: int) -> str:
+    return f"{offset:016d}"
+
+
+def check_limit(limit: object, most: int = 10_000) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= most:
+        raise ValidationError(f"limit must be an integer from 0 to {most}, got {limit!r:.40}")
+    return limit
+
+
+def check_offset(offset: object) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError(f"an offset is a non-negative integer, got {offset!r:.40}")
+    return offset
+
+
+def sequence_step(
+    last: int | None, one_seen: bool, seq: int
+) -> tuple[tuple[int, int] | None, bool, int, bool]:
+    """What a new (non-duplicate) ``seq`` from a sender whose newest was ``last`` means:
+    ``(gap, late, new_last, new_one_seen)``. A sender's sequence starts at 1; a jump records the
+    missing numbers as a gap; a number at or below ``last`` is a late message filling an earlier
+    gap (``last`` stays), except ``1`` once a 1 was seen: that is a restarted sender (no gap).
+    ``one_seen`` tells whether this sender's current run has shown its 1."""
+    if last is None:
+        return ((1, seq - 1) if seq > 1 else None), False, seq, seq == 1
+    if seq > last + 1:
+        return (last + 1, seq - 1), False, seq, one_seen
+    if seq == last + 1:
+        return None, False, seq, one_seen
+    if seq == 1 and one_seen:
+        return None, False, 1, True
+    return None, True, last, one_seen or seq == 1
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a search query, lowercased (the fallback search matches all of them)."""
+    return [w.lower() for w in _WORD.findall(query)]
+
+
+def highlight(text: str, terms: list[str], width: int = 64) -> tuple[str, int]:
+    """A snippet of ``text`` around its first match with every whole-word or prefix match of
+    ``terms`` wrapped in marks, and the number of matches (the fallback search's rank)."""
+    if not terms:
+        return text[:width], 0
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return text[:width], 0
+    start = max(0, matches[0].start() - width // 4)
+    end = min(len(text), start + width)
+    piece = text[start:end]
+    marked = pattern.sub(lambda m: f"{MARK_OPEN}{m.group(0)}{MARK_CLOSE}", piece)
+    return ("…" if start else "") + marked + ("…" if end < len(text) else ""), len(matches)
+
+
+def matches_all(text: str, terms: list[str]) -> bool:
+    """Whether every term occurs in ``text`` as a word or word prefix (case-insensitive)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    return all(any(w.startswith(t) for w in words) for t in terms)

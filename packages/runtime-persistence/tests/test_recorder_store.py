@@ -1,0 +1,297 @@
+"""The message store on every available driver (sync and async twins): one batch is durable at
+once, ids are recorded once, sender sequence jumps become gap records, the state resumes, and
+search finds, ranks and highlights (FTS5 on SQLite, the scanning fallback elsewhere)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from runtime_core import ConflictError, NotFoundError, ValidationError
+from runtime_persistence import Incoming, KeywordTagger, MessageStore, RecordedMessage, combine_enrichers
+from runtime_persistence.session.recorder._model import MESSAGE_NS
+from runtime_persistence.testing import TestStore, store_fixture, unwrap
+
+message_store = store_fixture(modes=("sync", "async"))
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def wire(
+    sender: str | None = "alice",
+    seq: int | None = 1,
+    text: str | None = "hello",
+    *,
+    mid: str | None = None,
+    conversation: str | None = "c1",
+    **extra: Any,
+) -> Incoming:
+    body: dict[str, Any] = {"id": mid if mid is not None else f"{sender}-{seq}", **extra}
+    for name, value in (("sender", sender), ("seq", seq), ("text", text), ("conversation", conversation)):
+        if value is not None:
+            body[name] = value
+    return Incoming("agents.chat", json.dumps(body).encode(), NOW, "zmq")
+
+
+@pytest.fixture
+def store(message_store: TestStore) -> Iterator[MessageStore]:
+    made: MessageStore = message_store.make(MessageStore)
+    yield made
+    made.close()
+
+
+def kinds(store: MessageStore) -> list[tuple[int, str, int | None, int | None, int | None]]:
+    return [(m.offset, m.kind, m.seq, m.gap_from, m.gap_to) for m in store.read(limit=1000)]
+
+
+def test_a_batch_is_recorded_in_order_with_offsets_from_one(store: MessageStore) -> None:
+    result = store.append([wire(seq=1), wire(seq=2), wire(seq=3)])
+    assert [m.offset for m in result.recorded] == [1, 2, 3]
+    assert [m.seq for m in store.read()] == [1, 2, 3]
+    assert store.state().next_offset == 4
+    assert store.state().batches == 1
+
+
+def test_a_repeated_id_is_recorded_once_within_and_across_batches(store: MessageStore) -> None:
+    first = store.append([wire(seq=1), wire(seq=1)])
+    second = store.append([wire(seq=1), wire(seq=2)])
+    assert (first.duplicates, second.duplicates) == (1, 1)
+    assert [m.id for m in store.read()] == ["alice-1", "alice-2"]
+    assert store.state().duplicates == 2
+
+
+def test_a_jump_in_a_senders_sequence_is_recorded_as_a_gap_before_the_message(store: MessageStore) -> None:
+    store.append([wire(seq=1), wire(seq=2), wire(seq=6)])
+    assert kinds(store) == [
+        (1, "message", 1, None, None),
+        (2, "message", 2, None, None),
+        (3, "gap", None, 3, 5),
+        (4, "message", 6, None, None),
+    ]
+    assert store.state().gaps == 1
+
+
+def test_a_sender_first_seen_after_seq_one_has_a_gap_from_one(store: MessageStore) -> None:
+    store.append([wire(seq=4)])
+    assert kinds(store)[0] == (1, "gap", None, 1, 3)
+
+
+def test_gaps_are_per_sender_and_span_batches(store: MessageStore) -> None:
+    store.append([wire("a", 1), wire("b", 1)])
+    store.append([wire("a", 2), wire("b", 3)])
+    gaps = [m for m in store.read() if m.kind == "gap"]
+    assert [(g.sender, g.gap_from, g.gap_to) for g in gaps] == [("b", 2, 2)]
+
+
+def test_a_restarted_sender_at_seq_one_is_no_gap_and_a_late_message_is_marked(store: MessageStore) -> None:
+    store.append([wire(seq=1, mid="x1"), wire(seq=2, mid="x2"), wire(seq=5, mid="x5"), wire(seq=3, mid="x3")])
+    store.append([wire(seq=1, mid="y1"), wire(seq=2, mid="y2")])
+    records = list(store.read())
+    late = [m.seq for m in records if m.late]
+    assert late == [3]
+    assert [m.kind for m in records].count("gap") == 1  # only 3..4, the restart made none
+
+
+def test_a_body_that_is_not_json_is_kept_as_bytes(store: MessageStore) -> None:
+    raw = b"\xff\x00 not json"
+    store.append([Incoming("bin", raw, NOW, "zmq"), Incoming("arr", b"[1, 2]", NOW, "zmq")])
+    first, second = store.read()
+    assert (first.body, first.is_json, first.id, first.text) == (raw, False, None, None)
+    assert (second.body, second.is_json) == (b"[1, 2]", False)
+    assert first.to_json()["body_base64"]
+
+
+def test_unrecognised_and_mistyped_fields_stay_in_the_body_untouched(store: MessageStore) -> None:
+    body = {"id": "m1", "sender": "s", "seq": "seven", "text": 5, "extra": {"deep": [1, 2.5]}}
+    raw = json.dumps(body).encode()
+    store.append([Incoming("t", raw, NOW, "zmq")])
+    (message,) = store.read()
+    assert message.body == raw
+    assert (message.id, message.sender, message.seq, message.text) == ("m1", "s", None, None)
+    assert json.loads(message.to_json()["body"]) == body
+
+
+def test_a_batch_over_the_limit_is_refused_and_nothing_is_written(store: MessageStore) -> None:
+    with pytest.raises(ValidationError):
+        store.append([wire(seq=i) for i in range(1, 10_002)])
+    assert list(store.read()) == []
+
+
+def test_get_and_get_by_id_and_not_found(store: MessageStore) -> None:
+    store.append([wire(seq=1), wire(seq=2)])
+    assert store.get(2).id == "alice-2"
+    assert store.get_by_id("alice-1").offset == 1
+    with pytest.raises(NotFoundError):
+        store.get(3)
+    with pytest.raises(NotFoundError):
+        store.get_by_id("nobody")
+    with pytest.raises(ValidationError):
+        store.get(-1)
+
+
+def test_recent_and_read_by_conversation(store: MessageStore) -> None:
+    store.append([wire(seq=i, conversation="even" if i % 2 == 0 else "odd") for i in range(1, 11)])
+    assert [m.seq for m in store.recent(3)] == [8, 9, 10]
+    assert [m.seq for m in store.recent(2, conversation="even")] == [8, 10]
+    assert [m.seq for m in store.read(conversation="odd", after=3)] == [5, 7, 9]
+
+
+def test_the_state_resumes_in_a_new_store_object(message_store: TestStore, store: MessageStore) -> None:
+    store.append([wire(seq=1), wire(seq=2)])
+    again: MessageStore = message_store.make(MessageStore)
+    again.append([wire(seq=2), wire(seq=4)])  # 2 is a duplicate; 3 is missing
+    assert kinds(again)[2:] == [(3, "gap", None, 3, 3), (4, "message", 4, None, None)]
+    assert again.state().duplicates == 1
+    again.close()
+
+
+def test_a_second_writer_between_read_and_commit_gets_a_conflict(message_store: TestStore) -> None:
+    if message_store.is_async:
+        pytest.skip("the race is staged through the sync twin (the same generated logic)")
+    other: MessageStore = message_store.make(MessageStore, index=None)
+    other.append([wire("zed", 1)])  # the state exists: the race is on its version
+    target = unwrap(message_store.driver)
+
+    class Racing:  # the driver, with another recorder's batch landing just before ours
+        def __getattr__(self, name: str) -> Any:
+            return getattr(target, name)
+
+        def batch(self, ops: Any) -> Any:
+            other.append([wire("zed", 2)])
+            return target.batch(ops)
+
+    store = MessageStore(Racing(), index=None)  # type: ignore[arg-type]
+    with pytest.raises(ConflictError):
+        store.append([wire(seq=1)])
+    assert [m.sender for m in other.read()] == ["zed", "zed"]  # the winner's batches, nothing of ours
+    other.close()
+
+
+def test_enrichment_is_stored_beside_the_message_and_a_failing_enricher_loses_nothing(
+    store: MessageStore,
+) -> None:
+    class Broken:
+        name = "broken"
+
+        def __call__(self, message: RecordedMessage) -> Any:
+            raise RuntimeError("no")
+
+    enrich = combine_enrichers([KeywordTagger({"error": ["failed", "error"]}), Broken()])
+    store.append([wire(seq=1, text="the build failed"), wire(seq=2, text="all good")], enrich=enrich)
+    first, second = store.read()
+    assert first.enrichment["tags"] == ["error"]
+    assert second.enrichment["tags"] == []
+    assert "RuntimeError" in first.enrichment["broken"]["error"]
+    assert first.text == "the build failed"
+
+
+def test_search_ranks_highlights_and_filters_by_conversation(store: MessageStore) -> None:
+    store.append(
+        [
+            wire(seq=1, text="the deploy failed on staging", conversation="ops"),
+            wire(seq=2, text="lunch at noon", conversation="ops"),
+            wire(seq=3, text="deploy deploy deploy: the deploy is done", conversation="dev"),
+            wire(seq=4, text="DEPLOYMENT notes", conversation="dev"),
+        ]
+    )
+    hits = store.search("deploy")
+    assert {h.message.seq for h in hits} == {1, 3, 4}
+    assert hits[0].message.seq == 3  # the most matches ranks first
+    assert "[deploy]" in hits[0].snippet
+    assert "[DEPLOYMENT]" in next(h.snippet for h in hits if h.message.seq == 4)  # prefixes match
+    assert [h.message.seq for h in store.search("deploy staging")] == [1]  # every word must match
+    assert [h.message.seq for h in store.search("deploy", conversation="ops")] == [1]
+    assert store.search("nothing-here") == []
+    assert store.search("") == []
+    assert len(store.search("deploy", limit=1)) == 1
+
+
+def test_search_query_syntax_is_never_an_error(store: MessageStore) -> None:
+    store.append([wire(seq=1, text='he said "quote" AND (or) NEAR* -x')])
+    for query in ['"', "AND", "(", "NEAR*", "-x", "a:b", "'"]:
+        store.search(query)
+    assert [h.message.seq for h in store.search('"quote"')] == [1]
+
+
+def test_search_finds_messages_the_index_has_not_reached(message_store: TestStore) -> None:
+    if message_store.name != "sqlite":
+        pytest.skip("only SQLite keeps a separate index")
+    unindexed: MessageStore = message_store.make(MessageStore, index=None)
+    unindexed.append([wire(seq=1, text="alpha beta")])
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=2, text="alpha gamma")])
+    assert store.index is not None and store.index.indexed_upto() == 2
+    assert {h.message.seq for h in store.search("alpha")} == {1, 2}
+    assert store.search("beta")[0].snippet == "alpha [beta]"
+    unindexed.close()
+    store.close()
+
+
+def test_catch_up_index_indexes_the_missing_tail(message_store: TestStore) -> None:
+    if message_store.name != "sqlite":
+        pytest.skip("only SQLite keeps a separate index")
+    unindexed: MessageStore = message_store.make(MessageStore, index=None)
+    unindexed.append([wire(seq=i, text=f"word{i}") for i in range(1, 6)])
+    store: MessageStore = message_store.make(MessageStore)
+    assert store.index is not None and store.index.indexed_upto() == 0
+    assert store.catch_up_index() == 5
+    assert store.index.indexed_upto() == 5
+    assert store.catch_up_index() == 0
+    unindexed.close()
+    store.close()
+
+
+def test_storage_grows_linearly_with_the_number_of_messages(message_store: TestStore) -> None:
+    if message_store.name != "sqlite" or message_store.is_async:
+        pytest.skip("measured on the SQLite file")
+    store: MessageStore = message_store.make(MessageStore)
+    path = message_store.driver.path  # type: ignore[attr-defined]
+    sizes = []
+    seq = 0
+    for _ in range(4):
+        for _ in range(2):
+            batch = []
+            for _ in range(1000):
+                seq += 1
+                batch.append(wire(seq=seq, text=f"message {seq} about the plan and the deploy"))
+            store.append(batch)
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # measure the database file itself
+        conn.close()
+        sizes.append(path.stat().st_size)
+    steps = [b - a for a, b in itertools.pairwise(sizes)]
+    per_message = [s / 2000 for s in steps]
+    assert all(p > 0 for p in per_message), sizes
+    # linear: each 2,000 messages cost about the same (within 35%), not more and more
+    assert max(per_message) <= 1.35 * min(per_message), (sizes, per_message)
+    assert max(per_message) < 2000, per_message  # bytes per message, a few hundred in fact
+    store.close()
+
+
+def test_a_record_is_stored_checksummed_in_its_namespace(
+    message_store: TestStore, store: MessageStore
+) -> None:
+    store.append([wire(seq=1)])
+    entries = list(message_store.driver.scan(MESSAGE_NS))
+    assert [e.key for e in entries] == ["0000000000000001"]
+
+
+def test_a_late_first_message_fills_the_gap_and_a_second_one_is_a_restart(store: MessageStore) -> None:
+    store.append([wire(seq=3, mid="a3"), wire(seq=1, mid="a1"), wire(seq=2, mid="a2"), wire(seq=4, mid="a4")])
+    store.append([wire(seq=1, mid="b1"), wire(seq=2, mid="b2"), wire(seq=3, mid="b3")])
+    records = list(store.read())
+    assert [(m.kind, m.seq, m.late) for m in records] == [
+        ("gap", None, False),
+        ("message", 3, False),
+        ("message", 1, True),
+        ("message", 2, True),
+        ("message", 4, False),
+        ("message", 1, False),  # a restarted sender: its run shows a second 1
+        ("message", 2, False),
+        ("message", 3, False),
+    ]
+    assert (records[0].gap_from, records[0].gap_to) == (1, 2)
