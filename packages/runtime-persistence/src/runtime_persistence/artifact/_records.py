@@ -172,15 +172,17 @@ def check_chunk(chunk: object) -> bytes:
 
 def decode_record(ser: Serializer, data: bytes, key: str) -> Record:
     """The artifact record stored under ``key``: bound to it, and naming it by its own scope, key
-    and version (CorruptionError for a record copied or moved there from another key)."""
+    and version, filed case-folded or (``case_sensitive_keys``) as it is; CorruptionError for a
+    record copied or moved there from another key."""
     rec: Record = ser.loads(data, Record, at=(ARTIFACT_NS, key))
     if rec.format != RECORD_FORMAT:
         raise CorruptionError(f"artifact record format {rec.format} is not supported")
     try:
         own = record_key(series_of(rec.scope, rec.key), rec.version)
+        exact = record_key(series_of(rec.scope, rec.key, case_sensitive=True), rec.version)
     except (ValidationError, TypeError, ValueError) as exc:
         raise CorruptionError(f"the artifact record at {key!r:.200} names no valid place: {exc}") from exc
-    if own != key:
+    if key not in (own, exact):
         raise CorruptionError(
             f"the artifact record at {key!r:.200} belongs at {own!r:.200}: it was copied or moved "
             "from another key"
