@@ -3,6 +3,7 @@ demo's store. Bodies must be the shapes of ``keepup ... --json`` (keepup.shapes)
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -354,16 +355,37 @@ def test_tasks_by_parent_and_by_id(fresh_server: Any) -> None:
     assert [t["id"] for t in pending] == [child.id]
 
 
-def test_message_search_says_plainly_it_is_not_available_yet(demo_server: Any) -> None:
-    from keepup import AsyncEvents
+def test_message_search_finds_recorded_messages_best_first(fresh_server: Any) -> None:
+    import json as _json
 
-    with demo_server.client() as client:
-        response = client.get("/api/messages/search", params={"q": "hello"})
+    from keepup import Incoming, MessageStore
+
+    now = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+    def wire(seq: int, text: str, conversation: str) -> Incoming:
+        body = {"id": f"m{seq}", "sender": "alice", "seq": seq, "text": text, "conversation": conversation}
+        return Incoming("agents.ops", _json.dumps(body).encode(), now, "zmq")
+
+    with open_runtime(home=fresh_server.home) as runtime:
+        store = MessageStore(runtime.driver)
+        store.append(
+            [
+                wire(1, "the deploy failed on staging", "ops"),
+                wire(2, "rolling back now", "ops"),
+                wire(3, "deploy fixed and done", "dev"),
+            ]
+        )
+        store.close()
+    with fresh_server.client() as client:
+        found = client.get("/api/messages/search", params={"q": "deploy"}).json()
+        dev = client.get("/api/messages/search", params={"q": "deploy", "conversation": "dev"}).json()
+        none = client.get("/api/messages/search", params={"q": "nothing-like-this"}).json()
         problem(client.get("/api/messages/search"), 422)  # q is required
-    if hasattr(AsyncEvents, "search"):
-        assert response.status_code == 200
-    else:
-        assert "recorder" in problem(response, 501)["detail"]
+    assert found["query"] == "deploy"
+    assert sorted(h["message"]["id"] for h in found["hits"]) == ["m1", "m3"]
+    assert all("[deploy]" in h["snippet"].lower() for h in found["hits"])
+    assert [h["message"]["id"] for h in dev["hits"]] == ["m3"]
+    assert none["hits"] == []
 
 
 def test_unknown_paths_and_methods_are_problems(demo_server: Any) -> None:

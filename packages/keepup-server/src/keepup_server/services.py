@@ -21,6 +21,7 @@ from keepup import (
     AsyncDriver,
     AsyncEvents,
     AsyncLeases,
+    AsyncMessageStore,
     AsyncRunRecords,
     AsyncSessions,
     AsyncShadowGit,
@@ -57,6 +58,7 @@ class Services:
         self.sessions = AsyncSessions(driver)
         self.tasks = AsyncTasks(driver)
         self.events = AsyncEvents(driver)
+        self._messages: AsyncMessageStore | None = None
         self._snapshots: dict[str, AsyncShadowGit] = {}
         self._snapshot_lock = asyncio.Lock()
         self._sync: Runtime | None = None
@@ -103,8 +105,19 @@ class Services:
                 self._sync = await asyncio.to_thread(open_runtime, self.url, self.home)
         return self._sync
 
+    @property
+    def messages(self) -> AsyncMessageStore:
+        """What ``keepup recorder`` records (opened on first use: on SQLite it opens the FTS5
+        index beside the store)."""
+        if self._messages is None:
+            self._messages = AsyncMessageStore(self.driver)
+        return self._messages
+
     async def close(self) -> None:
-        """Close the store (and the sync runtime, if one was needed)."""
+        """Close the store (and the sync runtime and the message index, if they were needed)."""
+        messages, self._messages = self._messages, None
+        if messages is not None:
+            await messages.close()
         sync, self._sync = self._sync, None
         if sync is not None:
             await asyncio.to_thread(sync.close)
