@@ -178,3 +178,44 @@ def test_floor_id_is_below_every_id_of_its_millisecond() -> None:
     floor = floor_id(moment)
     assert validate_id(floor) == floor
     assert floor < id_at(moment, 0) < floor_id(moment + timedelta(milliseconds=1))
+
+
+def test_the_browser_searches_what_the_recorder_recorded_first_ranked_with_highlights(tmp_path: Path) -> None:
+    """`keepup browse` finds messages `keepup recorder` stored (the message store's full-text
+    search), best first, before the event log's matches; each hit opens as an event."""
+    import json
+
+    from keepup._browse.source import StoreSource
+    from runtime_persistence import Incoming, MessageStore, open_store
+
+    url = f"sqlite:///{tmp_path / 'recorded.db'}"
+    now = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    driver = open_store(url)
+    store = MessageStore(driver)
+    store.append(
+        [
+            Incoming(
+                "agents.ops",
+                json.dumps({"id": f"m{i}", "sender": "alice", "seq": i, "text": text}).encode(),
+                now,
+                "zmq",
+            )
+            for i, text in enumerate(["the deploy failed on staging", "rolling back", "deploy fixed"], 1)
+        ]
+    )
+    store.close()
+    driver.close()
+
+    async def main() -> list[SearchHit]:
+        async with await StoreSource.open(url, home=tmp_path / "home") as source:
+            await AsyncMessageRecorder(source.events).record("agents.chat", {"text": "deploy from the log"})
+            return await source.search("deploy")
+
+    hits = asyncio.run(main())
+    recorded = [h for h in hits if "recorded_offset" in h.event.metadata]
+    assert sorted(h.event.payload["id"] for h in recorded) == ["m1", "m3"]
+    assert all(h.text[h.start : h.end].lower() == "deploy" for h in recorded)
+    assert all(h.event.sender == "alice" and h.event.topic == "agents.ops" for h in recorded)
+    validate_id(recorded[0].event.id)
+    assert hits[-1].text == "deploy from the log"  # the event log's match comes after the ranked ones
+    assert len({h.event.id for h in hits}) == 3

@@ -1,10 +1,11 @@
-"""Search over recorded messages, behind one function the browser calls.
+"""Search over recorded messages, behind the functions the browser calls.
 
-Today this is the documented **fallback**: a case-insensitive substring scan over the event log
-(every event's topic, sender, recipient and payload as JSON text), newest first, at most
-:data:`SCAN_LIMIT` events read. It needs nothing but the event log, so it works on every store.
-When a ranked full-text index (SQLite FTS5, PostgreSQL full text) is available, swap it in here:
-:func:`search_messages` is the only caller-facing name, and :class:`SearchHit` its result."""
+Two sources, best first: what ``keepup recorder`` recorded (:func:`search_recorded`: the message
+store's ranked full-text search, SQLite FTS5 on the default store), then the event log of
+``MessageRecorder`` (:func:`search_messages`: a case-insensitive substring scan over every
+event's topic, sender, recipient and payload as JSON text, newest first, at most
+:data:`SCAN_LIMIT` events read; it needs nothing but the event log, so it works on every store).
+:class:`SearchHit` is the result of both."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from runtime_core import Event, ValidationError
-from runtime_persistence import AsyncEvents
+from runtime_persistence import AsyncEvents, AsyncMessageStore, RecordedMessage
+from runtime_persistence import SearchHit as RecordedHit
 
-__all__ = ["SCAN_LIMIT", "SearchHit", "floor_id", "newest_events", "search_messages", "text_of"]
+__all__ = [
+    "SCAN_LIMIT",
+    "SearchHit",
+    "event_of",
+    "floor_id",
+    "newest_events",
+    "search_messages",
+    "search_recorded",
+    "text_of",
+]
 
 SCAN_LIMIT = 100_000
 """The fallback reads at most this many events (the newest) per search."""
@@ -109,3 +120,41 @@ async def search_messages(events: AsyncEvents, query: str, *, limit: int = 200) 
         if len(hits) == limit:
             break
     return hits
+
+
+def event_of(message: RecordedMessage) -> Event:
+    """A recorded message as an event the browser can show: a stable id made of its receive time
+    and its offset (UUIDv7-shaped, so ids sort by time), its topic and sender, and the message
+    as JSON (``text``, ``conversation``, ``body``...) for payload."""
+    ms = max(0, int((message.received_at - _EPOCH).total_seconds() * 1000))
+    digits, tail = f"{ms:012x}"[-12:], f"{message.offset:012x}"[-12:]
+    event_id = f"{digits[:8]}-{digits[8:]}-7000-8000-{tail}"
+    payload, metadata = message.to_json(), {"recorded_offset": message.offset}
+    try:
+        return Event(
+            event_id, message.topic or "-", message.received_at, payload, message.sender, metadata=metadata
+        )
+    except ValidationError:  # a topic or sender name the event model cannot hold: shown as "-"
+        return Event(event_id, "-", message.received_at, payload, metadata=metadata)
+
+
+def _hit_of(found: RecordedHit) -> SearchHit:
+    """The store's hit with its ``[match]`` marks turned into the browser's highlight offsets."""
+    snippet = found.snippet
+    start = snippet.find("[")
+    end = snippet.find("]", start + 1) if start >= 0 else -1
+    if start >= 0 and end > start:
+        text = (
+            snippet[:start] + snippet[start + 1 : end] + snippet[end + 1 :].replace("[", "").replace("]", "")
+        )
+        return SearchHit(event_of(found.message), text, start, end - 1)
+    return SearchHit(event_of(found.message), snippet, 0, 0)
+
+
+async def search_recorded(messages: AsyncMessageStore, query: str, *, limit: int = 200) -> list[SearchHit]:
+    """What ``keepup recorder`` recorded matching every word of ``query``, best first (the
+    store's full-text search), at most ``limit``. Raises ValidationError for an empty query."""
+    if not query.strip():
+        raise ValidationError("say what to search for")
+    found = await messages.search(query, limit=limit)
+    return [_hit_of(h) for h in found if h.message.kind == "message"]

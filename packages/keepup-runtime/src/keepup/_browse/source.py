@@ -31,12 +31,13 @@ from runtime_persistence import (
     AsyncCheckpoints,
     AsyncEvents,
     AsyncLeases,
+    AsyncMessageStore,
     AsyncShadowGit,
     AsyncWorkspaceCheckpoints,
 )
 from runtime_persistence.storage.stores import open_store_async
 
-from keepup._browse.search import SearchHit, newest_events, search_messages
+from keepup._browse.search import SearchHit, newest_events, search_messages, search_recorded
 
 __all__ = ["MAX_EVENTS", "MAX_THREADS", "Comparison", "StoreSource", "unique_prefixes"]
 
@@ -163,8 +164,16 @@ class StoreSource:
         return picked[:limit]
 
     async def search(self, query: str, *, limit: int = 200) -> list[SearchHit]:
-        """Recorded messages matching ``query``, best first (see :func:`search_messages`)."""
-        return await search_messages(self.events, query, limit=limit)
+        """Recorded messages matching ``query``, best first: what ``keepup recorder`` recorded
+        (ranked, :func:`search_recorded`), then the event log's matches (:func:`search_messages`)."""
+        messages = AsyncMessageStore(self.driver)
+        try:
+            hits = await search_recorded(messages, query, limit=limit)
+        finally:
+            await messages.close()
+        if len(hits) < limit:
+            hits += await search_messages(self.events, query, limit=limit - len(hits))
+        return hits
 
     # -- writing
 
