@@ -35,7 +35,9 @@ def test_ci_runs_the_readme_setup_and_test_commands_in_that_order() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     test_command = re.search(r"\*\*Run the tests\*\*.*?```bash\n(.*?)\n```", text, flags=re.DOTALL)
     assert test_command is not None
-    assert _ci_commands() == [setup, test_command.group(1).strip()]
+    stress = "uv run --locked nox -s stress"  # the slow tests, after the test command, within a budget
+    assert _ci_commands() == [setup, test_command.group(1).strip(), stress]
+    assert f"`{stress}`" in " ".join(text.split()), "the README says CI runs the stress session too"
 
 
 def test_the_test_command_runs_every_required_session() -> None:

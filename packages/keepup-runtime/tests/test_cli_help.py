@@ -19,10 +19,26 @@ def invoke(home: Path, *args: str, columns: int = 200) -> Result:
     return CliRunner().invoke(app, list(args), env=env)
 
 
+def _installed(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(distribution)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
 def _paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand, but not a plugin command (``keepup serve``) whose package is
+    not installed: that one only says which package to install (tests/test_cli_plugins.py)."""
+    from keepup._cli.command import PLUGIN_COMMANDS
+
     root: Any = typer.main.get_command(app)
     out: list[tuple[str, ...]] = [()]
     for name in root.list_commands(None):
+        if name in PLUGIN_COMMANDS and not _installed(PLUGIN_COMMANDS[name][0]):
+            continue
         out.append((name,))
         for sub in getattr(root.get_command(None, name), "commands", {}):
             out.append((name, sub))
