@@ -180,3 +180,43 @@ def test_the_error_table_in_the_docs_matches_the_code() -> None:
     for cls, problem in STATUS_BY_ERROR:
         row = f"| `{cls.__name__}` | {problem.status} | `/problems/{problem.type}` |"
         assert row in doc, row
+
+
+def test_every_core_error_raised_in_a_route_answers_its_status_from_the_one_table(tmp_path: Path) -> None:
+    """ConflictError, NotFoundError, ValidationError, CorruptionError... raised inside a route of
+    the real app come out as problem+json with the status and type of STATUS_BY_ERROR."""
+    import asyncio
+
+    from keepup import ConflictError, CorruptionError, NotFoundError, StorageError, ValidationError
+    from keepup_server import STATUS_BY_ERROR, ServerSettings, create_app
+
+    guard = create_app(ServerSettings(home=tmp_path, token=ServerToken("x" * 20, "test", from_env=True)))
+    app: Any = guard.app  # type: ignore[attr-defined]
+    errors = {
+        "conflict": ConflictError("another writer moved the head"),
+        "missing": NotFoundError("no such thing"),
+        "invalid": ValidationError("bad input"),
+        "corrupt": CorruptionError("a flipped bit"),
+        "storage": StorageError("the disk is read-only"),
+    }
+    def raising(error: Exception) -> Any:
+        async def route() -> None:
+            raise error
+
+        return route
+
+    for name, error in errors.items():
+        app.add_api_route(f"/api/raise-{name}", raising(error))
+
+    async def call(name: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get(f"/api/raise-{name}", headers={"Authorization": "Bearer " + "x" * 20})
+
+    for name, error in errors.items():
+        response = asyncio.run(call(name))
+        expected = next(problem for cls, problem in STATUS_BY_ERROR if isinstance(error, cls))
+        assert response.status_code == expected.status, (name, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith(expected.type), (name, response.json())
+    assert asyncio.run(call("conflict")).status_code == 409
