@@ -74,13 +74,18 @@ def test_a_key_record_moved_under_another_key_is_corruption(sessions: Sessions, 
 
 
 def _get_or_create_in_child(url: str, keys: list[str], start: Any, out: Any) -> None:
-    driver = open_store(url)
     try:
-        sessions = Sessions(driver)
-        start.wait(30)
-        out.put({key: sessions.get_or_create(key)[0].id for key in keys})
-    finally:
-        driver.close()
+        driver = open_store(url)
+        try:
+            sessions = Sessions(driver)
+            start.wait(30)
+            out.put({key: sessions.get_or_create(key)[0].id for key in keys})
+        finally:
+            driver.close()
+    except BaseException:  # the parent shows it, instead of waiting for a result that never comes
+        import traceback
+
+        out.put(traceback.format_exc())
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis"])
@@ -96,7 +101,9 @@ def test_processes_racing_on_the_same_keys_all_get_one_session_per_key(backend: 
         for p in procs:
             p.start()
         start.set()
-        results = [out.get(timeout=120) for _ in procs]
+        results = [out.get(timeout=300) for _ in procs]
+        failed = [r for r in results if isinstance(r, str)]
+        assert not failed, failed[0]
         for p in procs:
             p.join(60)
             assert p.exitcode == 0
