@@ -220,8 +220,11 @@ def zmq_chaos(
                 h.kill(recorder)
                 recorder = h.recorder(source)
                 h.kills += 1
+        # the last recorder (and broker) must be up and subscribed before the end messages go out:
+        # it has recorded fresh traffic from the publishers, which are still sending
+        h.wait_recorded(h.recorded() + publishers * 20, 180)
         Path(str(final_flag) + ".stop").touch()
-        time.sleep(1.0)  # the last recorder has subscribed
+        time.sleep(1.0)
         final_flag.touch()
         for pub in pubs:
             assert pub.wait(600) == 0
