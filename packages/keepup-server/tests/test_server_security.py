@@ -199,6 +199,7 @@ def test_every_core_error_raised_in_a_route_answers_its_status_from_the_one_tabl
         "corrupt": CorruptionError("a flipped bit"),
         "storage": StorageError("the disk is read-only"),
     }
+
     def raising(error: Exception) -> Any:
         async def route() -> None:
             raise error
