@@ -61,3 +61,38 @@ def test_framework_adapters_are_not_reexported_by_the_facade() -> None:
     # generated facade must not import it (no library package imports an adapter)
     text = gen_facade.generate()[load_packages()["keepup-runtime"].src / "__init__.py"]
     assert "keepup_langgraph" not in text and "KeepupSaver" not in text
+
+
+def test_a_package_init_is_made_lazy_from_its_imports(tmp_path: Path) -> None:
+    init = tmp_path / "pkg" / "__init__.py"
+    init.parent.mkdir()
+    (init.parent / "sub.py").write_text("")
+    init.write_text(
+        '"""A package."""\n\nfrom os.path import join\nfrom json import dumps\n\n__all__ = ["dumps", "join"]\n'
+    )
+    text = gen_facade._lazy_init("pkg", init)
+    assert "if TYPE_CHECKING:\n    from os.path import (\n        join,\n    )" in text
+    assert '"dumps": "json",' in text and '_SUBMODULES = frozenset({"sub"})' in text
+    init.write_text(text)  # the lazy form reads back to itself: the generator is idempotent
+    assert gen_facade._lazy_init("pkg", init) == text
+    namespace: dict[str, object] = {"__name__": "pkg"}
+    exec(compile(text, str(init), "exec"), namespace)
+    assert "join" not in namespace and namespace["__getattr__"]("join") is __import__("os").path.join  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "from json import dumps\nCACHE = {}\n",  # code beside the re-exports would be lost
+        "from json import dumps as encode\n",  # a renamed re-export
+        "from . import sub\n",  # a relative import
+        "from json import dumps\n__all__ = ['dumps', 'loads']\n",  # __all__ names what no import gives
+        "from json import dumps\nfrom pickle import dumps\n",  # one name, two sources
+    ],
+)
+def test_a_lazy_init_refuses_what_it_cannot_keep(tmp_path: Path, body: str) -> None:
+    init = tmp_path / "pkg" / "__init__.py"
+    init.parent.mkdir()
+    init.write_text('"""A package."""\n\n' + body)
+    with pytest.raises(gen_facade.FacadeError):
+        gen_facade._lazy_init("pkg", init)

@@ -27,6 +27,43 @@ DRIVERS = ["psycopg", "psycopg_pool", "pymysql", "aiomysql", "redis", "pymongo",
 # Costs a command pays only when it needs them: typer >= 0.29 validates every parameter through
 # pydantic (+0.2 s), and jsonschema is needed only to validate a typed artifact (+0.1 s).
 HEAVY_FOR_A_COMMAND = ["pydantic", "pydantic_core", "jsonschema"]
+# What listing threads does not need (module or package prefixes): asyncio and the async twins,
+# the runner and tools, the other repositories (sessions, tasks, events, artifacts, snapshots),
+# export, encryption, the recorder, the codecs of blobs and exports, the terminal UI, and
+# entry-point metadata. The package __init__ files and the Runtime are lazy so that it stays so.
+NOT_FOR_THREAD_LIST = [
+    "asyncio",
+    "importlib.metadata",
+    "zstandard",
+    "xxhash",
+    "cryptography",
+    "jsonschema",
+    "textual",
+    "rich",
+    "platformdirs",
+    "runtime_execution",
+    "runtime_tools",
+    "runtime_telemetry",
+    "runtime_persistence.artifact",
+    "runtime_persistence.checkpoint._async",
+    "runtime_persistence.checkpoint.export",
+    "runtime_persistence.checkpoint._export_format",
+    "runtime_persistence.checkpoint.gc",
+    "runtime_persistence.checkpoint.workspaces",
+    "runtime_persistence.encryption",
+    "runtime_persistence.storage.encryption",
+    "runtime_persistence.storage.threaded",
+    "runtime_persistence.session._async",
+    "runtime_persistence.session._sync",
+    "runtime_persistence.session.events",
+    "runtime_persistence.session.messages",
+    "runtime_persistence.session.recorder",
+    "runtime_persistence.session.sessions",
+    "runtime_persistence.session.sweeper",
+    "runtime_persistence.session.tasks",
+    "runtime_persistence.shadow_git",
+    "keepup._cli.checkpoints",
+]
 
 
 def loaded_after(args: list[str], home: Path) -> set[str]:
@@ -41,7 +78,7 @@ def loaded_after(args: list[str], home: Path) -> set[str]:
         "    pass\n"
         "sys.__stdout__.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n"
     )
-    env = {"KEEPUP_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env = {"KEEPUP_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
@@ -75,3 +112,33 @@ def test_a_command_loads_neither_rich_markdown_nor_server_drivers(tmp_path: Path
         "pydantic or jsonschema at start-up"
     )
     assert "keepup._cli.checkpoints" not in loaded and "rich" not in loaded  # piped: no tables
+
+
+def _under(loaded: set[str], prefixes: list[str]) -> list[str]:
+    return sorted(m for m in loaded if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+def test_thread_list_loads_only_the_checkpoint_repository_and_its_store(tmp_path: Path) -> None:
+    from keepup.runtime import open_runtime
+
+    with open_runtime(home=tmp_path) as runtime:
+        runtime.checkpoints.create_thread("t")
+    loaded = loaded_after(["thread", "list"], tmp_path)
+    assert {"keepup._cli.threads", "runtime_persistence.checkpoint._sync.checkpoints"} <= loaded
+    assert "runtime_persistence.storage.drivers.sqlite" in loaded
+    assert _under(loaded, NOT_FOR_THREAD_LIST) == []
+
+
+def test_the_runtime_builds_a_repository_on_first_use(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from keepup.runtime import open_runtime\n"
+        f"rt = open_runtime(home={str(tmp_path)!r})\n"
+        "before = sorted(k for k in ('leases', 'checkpoints', 'sessions', 'tasks', 'artifacts') if k in vars(rt))\n"
+        "print(before, 'runtime_persistence.session.sessions' in sys.modules)\n"
+        "rt.sessions.open('s')\n"
+        "print('runtime_persistence.session.sessions' in sys.modules, rt.sessions is rt.sessions)\n"
+        "rt.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[] False", "True True"]

@@ -181,3 +181,38 @@ def test_restore_with_workspace_keeps_the_snapshot_under_the_new_head(home: Path
         assert files is not None and files.changed == ("calc.py",)
         assert head.workspace is not None
         assert runtime.snapshots(report.workspace).kept()[head.id] == head.workspace.commit
+
+
+def test_a_repository_is_built_once_when_threads_race_to_its_first_use(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import runtime_persistence
+
+    built: list[object] = []
+    real = runtime_persistence.Tasks
+
+    def slow_tasks(*args: object, **kwargs: object) -> object:
+        time.sleep(0.05)  # a wide window for a second thread to build its own
+        built.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr(runtime_persistence, "Tasks", slow_tasks)
+    with open_runtime() as runtime:
+        start = threading.Barrier(4)
+        seen: list[object] = []
+
+        def use() -> None:
+            start.wait()
+            seen.append(runtime.tasks)
+
+        workers = [threading.Thread(target=use) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert len(built) == 1
+        assert all(found is built[0] for found in seen) and len(seen) == 4
+        assert runtime.tasks is built[0]

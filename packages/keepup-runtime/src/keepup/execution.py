@@ -110,13 +110,15 @@ _SOURCES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is not None:
-        value = getattr(importlib.import_module(source), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        source = _SOURCES.get(name)
+        if source is not None:
+            value = getattr(importlib.import_module(source), name)
+            globals()[name] = value  # later lookups skip this function
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeAlias, TypeVar, overload
 
-import platformdirs
 from runtime_core import (
     ArtifactRef,
     Checkpoint,
@@ -36,34 +35,32 @@ from runtime_core import (
     Telemetry,
     ValidationError,
 )
-from runtime_execution import Agent, Runner
-from runtime_persistence import (
-    Artifacts,
-    AsyncCheckpoints,
-    AsyncEvents,
-    AsyncLeases,
-    AsyncRunRecords,
-    AsyncSessions,
-    AsyncSessionSweeper,
-    AsyncTasks,
-    Checkpoints,
-    Events,
-    Leases,
-    RunRecords,
-    Sessions,
-    SessionSweeper,
-    ShadowGit,
-    SnapshotBeforeChange,
-    SnapshotPacks,
-    SweeperThread,
-    Tasks,
-    WorkspaceCheckpoints,
-    collect_snapshot_packs,
-)
-from runtime_persistence.storage.private import PRIVATE_DIR
-from runtime_persistence.storage.stores import open_store
-from runtime_persistence.storage.threaded import AsyncThreadDriver
-from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
+
+if TYPE_CHECKING:
+    # Imported where used: a command that lists threads loads neither the runner, the tools, the
+    # session repositories nor asyncio (tests/test_cli_startup.py keeps it so).
+    from runtime_execution import Agent, Runner
+    from runtime_persistence import (
+        Artifacts,
+        AsyncCheckpoints,
+        AsyncEvents,
+        AsyncLeases,
+        AsyncRunRecords,
+        AsyncSessions,
+        AsyncSessionSweeper,
+        AsyncTasks,
+        Checkpoints,
+        Events,
+        Leases,
+        RunRecords,
+        Sessions,
+        SessionSweeper,
+        ShadowGit,
+        SweeperThread,
+        Tasks,
+    )
+    from runtime_persistence.storage.threaded import AsyncThreadDriver
+    from runtime_tools import ToolRegistry, ToolSpec
 
 __all__ = [
     "HOME_ENV",
@@ -113,6 +110,8 @@ def keepup_home(home: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().resolve()
+    import platformdirs
+
     return Path(platformdirs.user_state_dir("keepup")).resolve()
 
 
@@ -174,9 +173,44 @@ class SessionRuns:
         return self._runs.request_cancel(run_id)
 
 
-ToolSource = ToolRegistry | Iterable[ToolSpec | Callable[..., Any]]
+ToolSource: TypeAlias = "ToolRegistry | Iterable[ToolSpec | Callable[..., Any]]"
 """Tools for :meth:`Runtime.runner`: a registry to use as is, or tool specs and plain functions to
 register (their JSON Schema is derived from the type hints)."""
+
+
+T = TypeVar("T")
+
+
+class _Part(Generic[T]):
+    """A part of the :class:`Runtime`, built on first use (once, under the runtime's lock) and
+    then kept in the instance's ``__dict__``, so later reads cost a plain attribute lookup. A
+    command opens only the repositories it uses, and imports only their modules."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self._build = build
+        self._name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, runtime: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, runtime: Runtime, owner: type | None = None) -> T: ...
+
+    def __get__(self, runtime: Runtime | None, owner: type | None = None) -> T | Self:
+        if runtime is None:
+            return self
+        with runtime._parts_lock:
+            built: T
+            if self._name in runtime.__dict__:  # another thread built it while this one waited
+                built = runtime.__dict__[self._name]
+            else:
+                built = self._build(runtime)
+                runtime.__dict__[self._name] = built
+            return built
 
 
 class Runtime:
@@ -190,7 +224,6 @@ class Runtime:
       (``async_sessions``, ``async_tasks``, ``async_events``, ``async_runs`` and
       ``async_checkpoints`` are their async twins on the same store, its calls on worker threads);
     * ``sweeper(...)`` and ``start_sweeper(...)``: the session sweeper, once or in the background;
-    * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``;
     * ``snapshots(path)``: the shadow-git snapshots of a workspace, kept under ``<home>/shadow``
       and, with ``share_snapshots`` (on by default for server stores), published to the store's
       blob area so every host sharing the store can diff and restore them; a snapshot missing
@@ -198,6 +231,9 @@ class Runtime:
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
       snapshot before every change;
     * ``telemetry`` and ``clock``: what every part reports to and reads the time from.
+
+    Each repository is built on first use, so a command that lists threads opens only the
+    checkpoint repository and imports only its modules.
 
     Safe to share between threads of one process."""
 
@@ -218,27 +254,114 @@ class Runtime:
         self.home = home
         self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.leases = Leases(driver, clock=self.clock)
-        self.checkpoints = Checkpoints(driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
-        self.runs = RunRecords(driver)
-        self.artifacts = Artifacts(driver, clock=self.clock, telemetry=self.telemetry)
-        self.sessions = Sessions(driver, clock=self.clock)
-        self.tasks = Tasks(driver, clock=self.clock)
-        self.events = Events(driver, clock=self.clock)
-        self.async_driver = AsyncThreadDriver(driver)
-        self.async_leases = AsyncLeases(self.async_driver, clock=self.clock)
-        self.async_checkpoints = AsyncCheckpoints(
-            self.async_driver, leases=self.async_leases, clock=self.clock, telemetry=self.telemetry
-        )
-        self.async_runs = AsyncRunRecords(self.async_driver)
-        self.async_sessions = AsyncSessions(self.async_driver, clock=self.clock)
-        self.async_tasks = AsyncTasks(self.async_driver, clock=self.clock)
-        self.async_events = AsyncEvents(self.async_driver, clock=self.clock)
         self._owns_driver = owns_driver
         self._closed = False
         self._lock = threading.Lock()
+        self._parts_lock = threading.RLock()  # a part may use another part while it is built
         self._snapshots: dict[str, ShadowGit] = {}
         self._sweepers: list[SweeperThread] = []
+
+    # The repositories, each built on first use (see _Part).
+
+    @_Part
+    def leases(self) -> Leases:
+        """Who runs which thread (:class:`runtime_persistence.Leases`)."""
+        from runtime_persistence import Leases
+
+        return Leases(self.driver, clock=self.clock)
+
+    @_Part
+    def checkpoints(self) -> Checkpoints:
+        """Threads and checkpoints (:class:`runtime_persistence.Checkpoints`)."""
+        from runtime_persistence import Checkpoints
+
+        return Checkpoints(self.driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
+
+    @_Part
+    def runs(self) -> RunRecords:
+        """The run records (:class:`runtime_persistence.RunRecords`)."""
+        from runtime_persistence import RunRecords
+
+        return RunRecords(self.driver)
+
+    @_Part
+    def artifacts(self) -> Artifacts:
+        """Versioned, content-addressed artifacts (:class:`runtime_persistence.Artifacts`)."""
+        from runtime_persistence import Artifacts
+
+        return Artifacts(self.driver, clock=self.clock, telemetry=self.telemetry)
+
+    @_Part
+    def sessions(self) -> Sessions:
+        """The session DB (:class:`runtime_persistence.Sessions`)."""
+        from runtime_persistence import Sessions
+
+        return Sessions(self.driver, clock=self.clock)
+
+    @_Part
+    def tasks(self) -> Tasks:
+        """The task board (:class:`runtime_persistence.Tasks`)."""
+        from runtime_persistence import Tasks
+
+        return Tasks(self.driver, clock=self.clock)
+
+    @_Part
+    def events(self) -> Events:
+        """The event log (:class:`runtime_persistence.Events`)."""
+        from runtime_persistence import Events
+
+        return Events(self.driver, clock=self.clock)
+
+    @_Part
+    def async_driver(self) -> AsyncThreadDriver:
+        """The store's driver as an async driver, its calls on worker threads."""
+        from runtime_persistence.storage.threaded import AsyncThreadDriver
+
+        return AsyncThreadDriver(self.driver)
+
+    @_Part
+    def async_leases(self) -> AsyncLeases:
+        """The async twin of :attr:`leases`."""
+        from runtime_persistence import AsyncLeases
+
+        return AsyncLeases(self.async_driver, clock=self.clock)
+
+    @_Part
+    def async_checkpoints(self) -> AsyncCheckpoints:
+        """The async twin of :attr:`checkpoints`."""
+        from runtime_persistence import AsyncCheckpoints
+
+        return AsyncCheckpoints(
+            self.async_driver, leases=self.async_leases, clock=self.clock, telemetry=self.telemetry
+        )
+
+    @_Part
+    def async_runs(self) -> AsyncRunRecords:
+        """The async twin of :attr:`runs`."""
+        from runtime_persistence import AsyncRunRecords
+
+        return AsyncRunRecords(self.async_driver)
+
+    @_Part
+    def async_sessions(self) -> AsyncSessions:
+        """The async twin of :attr:`sessions`."""
+        from runtime_persistence import AsyncSessions
+
+        return AsyncSessions(self.async_driver, clock=self.clock)
+
+    @_Part
+    def async_tasks(self) -> AsyncTasks:
+        """The async twin of :attr:`tasks`."""
+        from runtime_persistence import AsyncTasks
+
+        return AsyncTasks(self.async_driver, clock=self.clock)
+
+    @_Part
+    def async_events(self) -> AsyncEvents:
+        """The async twin of :attr:`events`."""
+        from runtime_persistence import AsyncEvents
+
+        return AsyncEvents(self.async_driver, clock=self.clock)
 
     @property
     def shadow_dir(self) -> Path:
@@ -250,6 +373,8 @@ class Runtime:
 
         Raises ValidationError when the path is not a directory, UnsafeWorkspaceError for a home
         or system folder, DriverUnavailableError when git is not installed."""
+        from runtime_persistence import ShadowGit, SnapshotPacks
+
         key = str(Path(workspace).expanduser().resolve())
         with self._lock:
             found = self._snapshots.get(key)
@@ -269,6 +394,9 @@ class Runtime:
         """A tool registry holding ``tools`` and, with ``workspace``, the workspace tools confined
         to it, which take a shadow-git snapshot before every change (so every change can be
         undone with ``keepup snapshot restore``)."""
+        from runtime_persistence import SnapshotBeforeChange
+        from runtime_tools import ToolRegistry, ToolSpec, WorkspaceTools
+
         if isinstance(tools, ToolRegistry):
             registry = tools
         else:
@@ -296,6 +424,8 @@ class Runtime:
         is linked to that active session (NotFoundError, ConflictError for a closed one, before
         anything runs). ``options`` go to :class:`runtime_execution.Runner` (``lease_ttl``,
         ``tool_timeout``…)."""
+        from runtime_execution import Runner
+
         runs: RunRecords | SessionRuns = self.runs
         if session_id is not None:
             session = self.sessions.get(session_id)
@@ -334,6 +464,8 @@ class Runtime:
             return self.checkpoints.restore(checkpoint_id), None
         if cp.workspace is None:
             raise ValidationError(f"checkpoint {cp.id} has no workspace snapshot to restore files from")
+        from runtime_persistence import WorkspaceCheckpoints
+
         linked = WorkspaceCheckpoints(
             self.checkpoints, self.snapshots(cp.workspace.workspace), leases=self.leases
         )
@@ -418,6 +550,8 @@ class Runtime:
         """A session sweeper on this runtime's store (see :class:`runtime_persistence.SessionSweeper`):
         sessions silent for ``stale_after`` become stale; closed and stale ones that ended
         ``purge_after`` ago are purged, with their threads and runs when ``delete_linked``."""
+        from runtime_persistence import SessionSweeper
+
         return SessionSweeper(
             self.sessions,
             stale_after=stale_after,
@@ -436,6 +570,8 @@ class Runtime:
     ) -> AsyncSessionSweeper:
         """The async twin of :meth:`sweeper` (run it with
         :func:`runtime_persistence.sweep_forever`)."""
+        from runtime_persistence import AsyncSessionSweeper
+
         return AsyncSessionSweeper(
             self.async_sessions,
             stale_after=stale_after,
@@ -456,6 +592,8 @@ class Runtime:
         """Sweep sessions every ``interval`` on a daemon thread until the runtime closes (or the
         returned thread is stopped). Safe to run in every long-running process sharing a store.
         Each pass is reported to telemetry (``session.sweep``; ``session.sweep_failed``)."""
+        from runtime_persistence import SweeperThread
+
         thread = SweeperThread(
             self.sweeper(stale_after=stale_after, purge_after=purge_after, delete_linked=delete_linked),
             interval,
@@ -472,6 +610,8 @@ class Runtime:
         """Collect garbage: first the store's records of shared snapshots that no checkpoint
         needs any more (older than ``grace``), then every unreferenced blob and record
         (:meth:`Checkpoints.gc`), which frees their packs. ``records_removed`` counts both."""
+        from runtime_persistence import collect_snapshot_packs
+
         window = timedelta(hours=1) if grace is None else grace
         packs = collect_snapshot_packs(self.driver, grace=window, dry_run=dry_run, clock=self.clock)
         report = self.checkpoints.gc(grace=window, dry_run=dry_run)
@@ -513,6 +653,9 @@ def open_runtime(
     :func:`shares_snapshots_by_default`). Raises ValidationError for a malformed URL and
     DriverUnavailableError when the store's
     driver is not installed or its server does not answer."""
+    from runtime_persistence.storage.private import PRIVATE_DIR
+    from runtime_persistence.storage.stores import open_store
+
     root = keepup_home(home)
     if store is None or isinstance(store, str):
         url = resolved_store_url(store, root)

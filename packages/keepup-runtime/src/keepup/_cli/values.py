@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 __all__ = ["ENTRY_POINT_GROUP", "decoders", "render_values"]
@@ -23,6 +22,8 @@ Decoder = Callable[[Any], Any]
 @cache
 def decoders() -> tuple[Decoder, ...]:
     """The installed value decoders (loaded once; one that cannot be loaded is left out)."""
+    from importlib.metadata import entry_points  # ~15 ms: only when a value is rendered
+
     found: list[Decoder] = []
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:

@@ -37,21 +37,34 @@ put_writes), ``reads`` (get, latest, list, history), ``travel`` (fork, restore, 
 keys), ``_state`` (state encoding), ``_shared`` (validation, caches, :func:`diff_states`).
 """
 
-from runtime_persistence.checkpoint._async.checkpoints import AsyncCheckpoints
-from runtime_persistence.checkpoint._records import (
-    CKPT_ID_NS,
-    CKPT_NS,
-    CKPT_PIN_NS,
-    FORK_NS,
-    HEAD_NS,
-    THREAD_NS,
-)
-from runtime_persistence.checkpoint._shared import (
-    AsyncRemovalListener,
-    RemovalListener,
-    diff_states,
-)
-from runtime_persistence.checkpoint._sync.checkpoints import Checkpoints
+# Made lazy by scripts/gen_facade.py: add a re-export to the imports under TYPE_CHECKING,
+# then run the script, which rewrites __all__, _SOURCES and __getattr__ from them.
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime_persistence.checkpoint._async.checkpoints import (
+        AsyncCheckpoints,
+    )
+    from runtime_persistence.checkpoint._records import (
+        CKPT_ID_NS,
+        CKPT_NS,
+        CKPT_PIN_NS,
+        FORK_NS,
+        HEAD_NS,
+        THREAD_NS,
+    )
+    from runtime_persistence.checkpoint._shared import (
+        AsyncRemovalListener,
+        RemovalListener,
+        diff_states,
+    )
+    from runtime_persistence.checkpoint._sync.checkpoints import (
+        Checkpoints,
+    )
 
 __all__ = [
     "CKPT_ID_NS",
@@ -66,3 +79,33 @@ __all__ = [
     "RemovalListener",
     "diff_states",
 ]
+
+# Where each name is imported from, on first use.
+_SOURCES: dict[str, str] = {
+    "CKPT_ID_NS": "runtime_persistence.checkpoint._records",
+    "CKPT_NS": "runtime_persistence.checkpoint._records",
+    "CKPT_PIN_NS": "runtime_persistence.checkpoint._records",
+    "FORK_NS": "runtime_persistence.checkpoint._records",
+    "HEAD_NS": "runtime_persistence.checkpoint._records",
+    "THREAD_NS": "runtime_persistence.checkpoint._records",
+    "AsyncCheckpoints": "runtime_persistence.checkpoint._async.checkpoints",
+    "AsyncRemovalListener": "runtime_persistence.checkpoint._shared",
+    "Checkpoints": "runtime_persistence.checkpoint._sync.checkpoints",
+    "RemovalListener": "runtime_persistence.checkpoint._shared",
+    "diff_states": "runtime_persistence.checkpoint._shared",
+}
+
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        source = _SOURCES.get(name)
+        if source is not None:
+            value = getattr(importlib.import_module(source), name)
+            globals()[name] = value  # later lookups skip this function
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

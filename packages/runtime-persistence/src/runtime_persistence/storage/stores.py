@@ -13,7 +13,6 @@ embedded ones (SQLite, files, memory), whose I/O the operating system cannot do 
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import re
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from runtime_core import AsyncDriver, Driver, DriverUnavailableError, Durability, ValidationError
-
-from runtime_persistence.storage.threaded import AsyncThreadDriver
 
 __all__ = ["BUILTIN_SCHEMES", "DriverSpec", "open_store", "open_store_async", "redact_url"]
 
@@ -214,6 +211,10 @@ async def open_store_async(
 ) -> AsyncDriver:
     """The async twin of :func:`open_store`: the same URLs, options and errors. Native async I/O
     where the backend has an async client; the sync driver on worker threads otherwise."""
+    import asyncio  # here, not at the top: a sync program (the keepup command) never loads it
+
+    from runtime_persistence.storage.threaded import AsyncThreadDriver
+
     url, blobs = split_blobs(url)
     if blobs is not None:
         records = await open_store_async(url, durability=durability, **options)
