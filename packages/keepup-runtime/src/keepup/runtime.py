@@ -17,28 +17,29 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeAlias, TypeVar, overload
 
 from runtime_core import (
-    ArtifactRef,
-    Checkpoint,
-    Clock,
     ConflictError,
-    Driver,
     Durability,
-    GcReport,
     KeepupError,
     NullTelemetry,
-    PruneReport,
-    RestoreReport,
-    Run,
-    RunStatus,
-    SessionStatus,
     SystemClock,
-    Telemetry,
     ValidationError,
 )
 
 if TYPE_CHECKING:
     # Imported where used: a command that lists threads loads neither the runner, the tools, the
     # session repositories nor asyncio (tests/test_cli_startup.py keeps it so).
+    from runtime_core import (
+        ArtifactRef,
+        Checkpoint,
+        Clock,
+        Driver,
+        GcReport,
+        PruneReport,
+        RestoreReport,
+        Run,
+        RunStatus,
+        Telemetry,
+    )
     from runtime_execution import Agent, Runner
     from runtime_persistence import (
         Artifacts,
@@ -424,6 +425,7 @@ class Runtime:
         is linked to that active session (NotFoundError, ConflictError for a closed one, before
         anything runs). ``options`` go to :class:`runtime_execution.Runner` (``lease_ttl``,
         ``tool_timeout``…)."""
+        from runtime_core import SessionStatus
         from runtime_execution import Runner
 
         runs: RunRecords | SessionRuns = self.runs

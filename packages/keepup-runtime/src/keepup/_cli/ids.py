@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from runtime_core import Driver, NotFoundError, ValidationError
 from runtime_persistence.checkpoints import CKPT_ID_NS, THREAD_NS
-from runtime_persistence.runs import RUN_NS
 
 from keepup._cli.context import runtime_of
 from keepup._cli.exit_codes import CliFailure, ExitCode
@@ -56,7 +55,19 @@ class IdKind:
 # The keys of these public namespaces of runtime_persistence are the ids.
 THREAD = IdKind("thread", THREAD_NS)
 CHECKPOINT = IdKind("checkpoint", CKPT_ID_NS)
-RUN = IdKind("run", RUN_NS)
+if TYPE_CHECKING:
+    RUN: IdKind
+else:
+
+    def __getattr__(name: str) -> Any:
+        # RUN on first use: the run namespace lives with the session records, which a command
+        # that lists threads does not otherwise load.
+        if name == "RUN":
+            from runtime_persistence.runs import RUN_NS
+
+            kind = globals()["RUN"] = IdKind("run", RUN_NS)
+            return kind
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AmbiguousId(CliFailure):

@@ -5,25 +5,26 @@ change the command line's output by accident."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from runtime_core import (
-    ArtifactVersion,
-    Checkpoint,
-    DiffEntry,
-    FileChange,
-    GcReport,
-    Lease,
-    PruneReport,
-    RestoreReport,
-    Run,
-    SnapshotInfo,
-    Thread,
-    WorkspaceRef,
-)
+from typing import TYPE_CHECKING, Any
 
 from keepup._cli.rendering import plain
 from keepup._cli.values import render_values
+
+if TYPE_CHECKING:
+    from runtime_core import (
+        ArtifactVersion,
+        Checkpoint,
+        DiffEntry,
+        FileChange,
+        GcReport,
+        Lease,
+        PruneReport,
+        RestoreReport,
+        Run,
+        SnapshotInfo,
+        Thread,
+        WorkspaceRef,
+    )
 
 __all__ = [
     "artifact_json",
