@@ -80,6 +80,7 @@ LAZY_INITS: tuple[str, ...] = (
     "runtime_persistence.session.runs",
     "runtime_persistence.shadow_git",
     "runtime_persistence.storage",
+    "runtime_persistence.testing",
 )
 """Library package ``__init__`` files (and pure re-export modules) made lazy the same way (PEP
 562). Their re-exports stay hand-kept: the ``from … import …`` statements of the file (under ``if
@@ -145,6 +146,7 @@ def _render(
     submodules: Sequence[str] = (),
     header: str = _HEADER,
     constants: Sequence[str] = (),
+    eager: dict[str, str] | None = None,
 ) -> str:
     """A lazy re-export module (PEP 562): nothing is imported until a name is first used, so
     ``import keepup`` costs almost nothing; the ``TYPE_CHECKING`` block gives type checkers and
@@ -157,6 +159,8 @@ def _render(
         "",
         "import importlib",
         "from typing import TYPE_CHECKING, Any",
+        "",
+        *(f"from {module} import {name}" for name, module in (eager or {}).items()),
         "",
         "if TYPE_CHECKING:",
     ]
@@ -172,7 +176,7 @@ def _render(
         lines.extend(constants)
         lines.append("")
     lines.append("__all__ = [")
-    lines.extend(f'    "{name}",' for name in sorted(chosen, key=_sort_key))
+    lines.extend(f'    "{name}",' for name in sorted({*chosen, *(eager or {})}, key=_sort_key))
     lines.append("]")
     lines.append("")
     lines.append("# Where each name is imported from, on first use.")
@@ -293,10 +297,10 @@ def _lazy_init(package: str, path: Path) -> str:
         if path.name == "__init__.py"
         else []
     )
-    clash = sorted(set(submodules) & set(chosen))
-    if clash:
-        raise FacadeError(f"{path}: {clash} name both a re-export and a submodule of {package}")
-    return _render(docstring, chosen, order, submodules, header=_LAZY_HEADER, constants=kept)
+    # A name that is also a submodule's (``testing.blocking``, the function of ``blocking.py``) is
+    # imported at once, as before: were it lazy, importing the submodule would bind the module.
+    eager = {name: chosen.pop(name) for name in sorted(set(submodules) & set(chosen))}
+    return _render(docstring, chosen, order, submodules, header=_LAZY_HEADER, constants=kept, eager=eager)
 
 
 def _library_modules() -> list[str]:

@@ -5,6 +5,7 @@ resolves, to the very object its module defines, through every old import path."
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ LAZY = [
     "runtime_persistence.session.runs",
     "runtime_persistence.shadow_git",
     "runtime_persistence.storage",
+    "runtime_persistence.testing",
 ]
 
 
@@ -47,9 +49,12 @@ def test_a_sync_repository_loads_neither_its_async_twin_nor_its_siblings() -> No
 def test_every_reexported_name_resolves_to_its_source(module_name: str) -> None:
     module = importlib.import_module(module_name)
     sources: dict[str, str] = module._SOURCES
-    assert sorted(module.__all__) == sorted(sources)
-    for name in module.__all__:
-        assert getattr(module, name) is getattr(importlib.import_module(sources[name]), name), name
+    # a name that is also a submodule's (testing.blocking) is bound at import instead
+    eager = sorted(set(module.__all__) - set(sources))
+    assert all(not inspect.ismodule(getattr(module, name)) for name in eager), eager
+    assert set(sources) <= set(module.__all__)
+    for name, source in sources.items():
+        assert getattr(module, name) is getattr(importlib.import_module(source), name), name
         assert name in dir(module)
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         module.no_such_name  # noqa: B018
@@ -66,3 +71,22 @@ def test_old_import_paths_and_submodule_attributes_keep_working() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True", "True", "thread", "run"]
+
+
+def test_a_name_that_is_also_a_submodule_stays_the_name_after_the_submodule_is_imported() -> None:
+    code = (
+        "import runtime_persistence.testing.blocking\n"
+        "from runtime_persistence.testing import blocking\n"
+        "print(callable(blocking), type(blocking).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "function"]
+
+
+def test_a_spawned_conformance_worker_does_not_import_pytest() -> None:
+    # each multi-process conformance test spawns eight of them: pytest would cost ~0.4 s each
+    loaded = _loaded_by("import runtime_persistence.testing._processes")
+    code = "import sys, runtime_persistence.testing._processes; print('pytest' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    assert "runtime_persistence.testing.conformance" not in loaded

@@ -21,9 +21,7 @@ The multi-process tests run only when ``store.url`` is set; the isolation test o
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,12 +41,11 @@ from runtime_core import (
     blob_digest,
 )
 
-from runtime_persistence.storage.stores import open_store
+from runtime_persistence.testing._processes import NS, cas_increment_worker, create_once_worker, run_workers
 from runtime_persistence.testing.backends import TestStore, driver_params, open_test_store
 
 __all__ = ["BAD_KEYS", "BAD_NAMESPACES", "ORDER_KEYS", "DriverConformance", "conformance_class"]
 
-NS = "conformance"
 
 # Keys whose UTF-8 byte order differs from naive orders: prefixes of each other, a trailing space
 # (PAD SPACE collations treat "a " as "a"), case, ASCII punctuation, Latin-1, BMP above the
@@ -617,7 +614,7 @@ class DriverConformance:
         if store.url is None:
             pytest.skip("this store cannot be shared between processes")
         procs, each = 8, 15
-        results = _run_workers(_cas_increment_worker, store.url, procs, each)
+        results = run_workers(cas_increment_worker, store.url, procs, each)
         assert all(r == ("ok", each) for r in results), results
         entry = store.driver.get(NS, "counter")
         assert entry is not None
@@ -627,69 +624,12 @@ class DriverConformance:
     def test_eight_processes_creating_one_key_have_exactly_one_winner(self, store: TestStore) -> None:
         if store.url is None:
             pytest.skip("this store cannot be shared between processes")
-        results = _run_workers(_create_once_worker, store.url, 8, 0)
+        results = run_workers(create_once_worker, store.url, 8, 0)
         wins = [r for r in results if r[0] == "won"]
         conflicts = [r for r in results if r[0] == "conflict"]
         assert len(wins) == 1 and len(conflicts) == 7, results
         entry = store.driver.get(NS, "only-one")
         assert entry is not None and entry.version == 1 and entry.value == str(wins[0][1]).encode()
-
-
-# workers (module level so that spawned processes can import them) -------------------------------
-def _run_workers(target: Any, url: str, procs: int, arg: int) -> list[tuple[str, int]]:
-    ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event()
-    queue: Any = ctx.Queue()
-    workers = [ctx.Process(target=target, args=(url, start, queue, i, arg)) for i in range(procs)]
-    for w in workers:
-        w.start()
-    start.set()
-    results: list[tuple[str, int]] = []
-    deadline = time.monotonic() + 300
-    try:
-        for _ in workers:
-            results.append(queue.get(timeout=max(1.0, deadline - time.monotonic())))
-    finally:
-        for w in workers:
-            w.join(timeout=30)
-            if w.is_alive():
-                w.kill()
-    return results
-
-
-def _cas_increment_worker(url: str, start: Any, queue: Any, index: int, count: int) -> None:
-    try:
-        driver = open_store(url)
-        start.wait()
-        done = 0
-        while done < count:
-            entry = driver.get(NS, "counter")
-            try:
-                if entry is None:
-                    driver.put(NS, "counter", b"1", if_absent=True)
-                else:
-                    driver.put(NS, "counter", str(int(entry.value) + 1).encode(), if_version=entry.version)
-            except ConflictError:
-                continue
-            done += 1
-        driver.close()
-        queue.put(("ok", done))
-    except BaseException as exc:
-        queue.put((f"error: {exc!r}", index))
-
-
-def _create_once_worker(url: str, start: Any, queue: Any, index: int, _unused: int) -> None:
-    try:
-        driver = open_store(url)
-        start.wait()
-        try:
-            driver.put(NS, "only-one", str(index).encode(), if_absent=True)
-            queue.put(("won", index))
-        except ConflictError:
-            queue.put(("conflict", index))
-        driver.close()
-    except BaseException as exc:
-        queue.put((f"error: {exc!r}", index))
 
 
 def conformance_class(*names: str, modes: tuple[str, ...] = ("sync", "async")) -> type[DriverConformance]:
