@@ -1,12 +1,13 @@
 """CPU time of the ``keepup`` command's start-up next to ``python -c pass``, in the same run.
 
-Measures the CPU (user + system) of three child processes: ``python -c pass``, ``keepup --help``
-and ``keepup thread list`` (on a temporary home holding one thread), interleaved round by round
-so all three see the same machine load, and prints for each command its median CPU and the median
-of its per-round ratio to ``python -c pass``, with the min-max range, and the load average before
-and after.
+Measures the CPU (user + system) of these child processes: ``python -c pass``, ``python -c
+"import typer"`` (the floor under any command built on typer), ``keepup --help`` and ``keepup
+thread list`` (on a temporary home holding one thread; stdout is not a terminal, so it prints
+plain rows), interleaved round by round so all see the same machine load, and prints for each
+its median CPU and the median of its per-round ratio to ``python -c pass``, with the min-max
+range, and the load average before and after.
 
-Target (issue 18 item 7): ``keepup --help`` <= 8x ``python -c pass``.
+Target (issue 18 item 7): ``keepup --help`` and ``keepup thread list`` <= 8x ``python -c pass``.
 
     .venv/bin/python benchmarks/bench_startup.py              # 7 rounds
     .venv/bin/python benchmarks/bench_startup.py --rounds 15
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             runtime.checkpoints.create_thread("bench")
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
+            "python -c 'import typer'": [sys.executable, "-c", "import typer"],
             "keepup --help": [str(KEEPUP), "--help"],
             "keepup thread list": [str(KEEPUP), "thread", "list"],
         }
@@ -70,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f}"
     )
-    print(f"{'command':<22} {'median CPU':>11} {'x python -c pass (median, min-max)':>38}")
+    print(f"{'command':<26} {'median CPU':>11} {'x python -c pass (median, min-max)':>38}")
     for name, values in samples.items():
         ratios = [v / b for v, b in zip(values, base, strict=True) if b > 0]
         print(
-            f"{name:<22} {statistics.median(values) * 1000:>8.0f} ms "
+            f"{name:<26} {statistics.median(values) * 1000:>8.0f} ms "
             f"{statistics.median(ratios):>14.1f}x  ({min(ratios):.1f}-{max(ratios):.1f})"
         )
     return 0

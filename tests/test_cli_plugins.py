@@ -38,7 +38,9 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
     site = tmp_path / "site"
     info = site / "fakeplug-1.0.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\nSummary: Greets whoever asks.\n"
+    )
     (info / "entry_points.txt").write_text(
         "[keepup.commands]\nhello = fakeplug_cmd:app\nthread = fakeplug_cmd:app\n"
     )
@@ -60,7 +62,7 @@ def keepup(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_a_plugin_command_without_importing_it(plugin_env: dict[str, str]) -> None:
     done = keepup(plugin_env, "--help")
     assert done.returncode == 0, done.stderr
-    assert "hello" in done.stdout and "(from fakeplug)" in done.stdout
+    assert "hello" in done.stdout and "Greets whoever asks. (from fakeplug)" in done.stdout
     assert not Path(plugin_env["PLUGIN_MARKER"]).exists()
 
 
@@ -90,4 +92,33 @@ def test_serve_without_keepup_server_names_the_package(
     assert result.exit_code == 8
     assert "needs the keepup-server package: pip install keepup-server" in result.output
     listed: Any = CliRunner().invoke(app, ["--help"])
-    assert "serve" in listed.output and "pip install keepup-server" in listed.output
+    assert (
+        "serve" in listed.output
+        and "(from keepup-server, not installed: pip install keepup-server)" in listed.output
+    )
+
+
+def test_the_known_plugin_commands_are_the_entry_points_the_workspace_declares() -> None:
+    import tomllib
+
+    from keepup._cli.command import PLUGIN_COMMANDS, PLUGIN_GROUP
+
+    root = Path(__file__).resolve().parent.parent
+    declared: dict[str, str] = {}
+    for pyproject in sorted(root.glob("packages/*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        for command in project.get("entry-points", {}).get(PLUGIN_GROUP, {}):
+            declared[command] = project["name"]
+    assert declared == PLUGIN_COMMANDS
+
+
+def test_an_installed_plugin_command_is_described_by_its_distribution(tmp_path: Path) -> None:
+    from importlib.metadata import distribution
+
+    summary = " ".join((distribution("keepup-server").metadata["Summary"] or "").split())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPUP_")}
+    env["KEEPUP_HOME"] = str(tmp_path)
+    env["COLUMNS"] = "400"
+    done = keepup(env, "--help")
+    assert done.returncode == 0, done.stderr
+    assert f"{summary} (from keepup-server)" in " ".join(done.stdout.split())

@@ -37,7 +37,7 @@ def _paths() -> list[tuple[str, ...]]:
     root: Any = typer.main.get_command(app)
     out: list[tuple[str, ...]] = [()]
     for name in root.list_commands(None):
-        if name in PLUGIN_COMMANDS and not _installed(PLUGIN_COMMANDS[name][0]):
+        if name in PLUGIN_COMMANDS and not _installed(PLUGIN_COMMANDS[name]):
             continue
         out.append((name,))
         for sub in getattr(root.get_command(None, name), "commands", {}):

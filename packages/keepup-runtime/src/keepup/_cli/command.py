@@ -60,12 +60,13 @@ PLUGIN_GROUP = "keepup.commands"
 """The entry-point group where other distributions add commands (``serve = "module:app"``, a
 typer app or a click command); one is imported only when its command runs."""
 
-PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("keepup-server", "Serve the HTTP API and the web page (from keepup-server)."),
-}
-"""Commands that Keepup's own distributions add through :data:`PLUGIN_GROUP`: name -> (the
-distribution to install, its one-line help). They are listed even when not installed, and
-running one then says which package to install."""
+PLUGIN_COMMANDS: dict[str, str] = {"serve": "keepup-server"}
+"""Commands that Keepup's own distributions add through :data:`PLUGIN_GROUP`: name -> the
+distribution that declares it. The one fact installed metadata cannot give while that
+distribution is absent: such a command is still listed, and running it names the package to
+install. Everything else comes from metadata (an installed plugin's help line is its
+distribution's summary), and tests/test_cli_plugins.py checks this table against the entry
+points the workspace's distributions declare, so it cannot drift from them."""
 
 
 class MissingPlugin(CliFailure):
@@ -87,11 +88,17 @@ def _plugins() -> dict[str, Any]:
 
 
 def _plugin_help(name: str) -> str:
-    if name in PLUGIN_COMMANDS:
-        dist, text = PLUGIN_COMMANDS[name]
-        return text if name in _plugins() else f"{text} Not installed: pip install {dist}"
-    source = getattr(_plugins()[name], "dist", None)
-    return f"(from {source.name})" if source is not None else ""
+    """A plugin command's line in ``keepup --help``: its distribution's summary (read from
+    metadata, importing nothing), or the package to install when it is absent."""
+    found = _plugins().get(name)
+    if found is None:
+        dist = PLUGIN_COMMANDS[name]
+        return f"(from {dist}, not installed: pip install {dist})"
+    source = getattr(found, "dist", None)
+    if source is None:
+        return ""
+    summary = " ".join((source.metadata["Summary"] or "").split())
+    return f"{summary} (from {source.name})" if summary else f"(from {source.name})"
 
 
 def _missing(name: str, dist: str) -> TyperCommand:
@@ -104,7 +111,7 @@ def _missing(name: str, dist: str) -> TyperCommand:
     return TyperCommand(
         name,
         callback=run,
-        help=PLUGIN_COMMANDS[name][1],
+        help=f"(from {dist}, not installed: pip install {dist})",
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )
@@ -175,7 +182,7 @@ class KeepupGroup(TyperGroup):
             loaded = _plugins()[cmd_name].load()
             found = typer.main.get_command(loaded) if isinstance(loaded, typer.Typer) else loaded
         elif found is None and cmd_name in PLUGIN_COMMANDS:
-            return _missing(cmd_name, PLUGIN_COMMANDS[cmd_name][0])
+            return _missing(cmd_name, PLUGIN_COMMANDS[cmd_name])
         if found is not None and cmd_name not in self.commands:
             found.name = cmd_name
             tidy_help(found)
