@@ -31,6 +31,7 @@ from runtime_core import (
     RestoreReport,
     Run,
     RunStatus,
+    Serializer,
     SessionStatus,
     SystemClock,
     Telemetry,
@@ -47,7 +48,9 @@ from runtime_persistence import (
     AsyncSessionSweeper,
     AsyncTasks,
     Checkpoints,
+    EnvelopeSerializer,
     Events,
+    Keyring,
     Leases,
     RunRecords,
     Sessions,
@@ -60,6 +63,7 @@ from runtime_persistence import (
     WorkspaceCheckpoints,
     collect_snapshot_packs,
 )
+from runtime_persistence.encryption import KEYRING_ENV, KEYRING_FILE, read_keyring_file
 from runtime_persistence.storage.private import PRIVATE_DIR
 from runtime_persistence.storage.stores import open_store
 from runtime_persistence.storage.threaded import AsyncThreadDriver
@@ -75,7 +79,9 @@ __all__ = [
     "SessionRuns",
     "default_store_url",
     "keepup_home",
+    "keyring_path",
     "open_runtime",
+    "resolved_keyring",
     "shares_snapshots_by_default",
 ]
 
@@ -121,6 +127,27 @@ def default_store_url(home: str | os.PathLike[str] | None = None) -> str:
     from runtime_persistence.storage.drivers.sqlite import sqlite_url
 
     return sqlite_url(keepup_home(home) / STORE_FILE)
+
+
+def keyring_path(
+    keyring: str | os.PathLike[str] | None = None, home: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the keyring is looked for: ``keyring``, else ``$KEEPUP_KEYRING``, else
+    ``keyring.toml`` in the Keepup home."""
+    named = keyring if keyring is not None else os.environ.get(KEYRING_ENV) or None
+    return Path(named).expanduser() if named is not None else keepup_home(home) / KEYRING_FILE
+
+
+def resolved_keyring(
+    keyring: str | os.PathLike[str] | None = None, home: str | os.PathLike[str] | None = None
+) -> Keyring | None:
+    """The keyring :func:`open_runtime` uses: the file ``keyring``, else the file named by
+    ``$KEEPUP_KEYRING`` (both must exist), else ``keyring.toml`` in the Keepup home if it
+    exists, else None (no encryption). The file format is in docs/security.md."""
+    path = keyring_path(keyring, home)
+    if keyring is None and not os.environ.get(KEYRING_ENV) and not (path.exists() or path.is_symlink()):
+        return None
+    return read_keyring_file(path)
 
 
 def resolved_store_url(store: str | None = None, home: str | os.PathLike[str] | None = None) -> str:
@@ -210,30 +237,40 @@ class Runtime:
         clock: Clock | None = None,
         owns_driver: bool = True,
         share_snapshots: bool | None = None,
+        serializer: Serializer | None = None,
     ) -> None:
         self.driver = driver
+        # every repository reads and writes with it: with a keyring, the store is encrypted
+        self.serializer: Serializer = serializer if serializer is not None else EnvelopeSerializer()
+        ser = self.serializer
         self.share_snapshots = (
             shares_snapshots_by_default(driver) if share_snapshots is None else bool(share_snapshots)
         )
         self.home = home
         self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.leases = Leases(driver, clock=self.clock)
-        self.checkpoints = Checkpoints(driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
-        self.runs = RunRecords(driver)
-        self.artifacts = Artifacts(driver, clock=self.clock, telemetry=self.telemetry)
-        self.sessions = Sessions(driver, clock=self.clock)
-        self.tasks = Tasks(driver, clock=self.clock)
-        self.events = Events(driver, clock=self.clock)
-        self.async_driver = AsyncThreadDriver(driver)
-        self.async_leases = AsyncLeases(self.async_driver, clock=self.clock)
-        self.async_checkpoints = AsyncCheckpoints(
-            self.async_driver, leases=self.async_leases, clock=self.clock, telemetry=self.telemetry
+        self.leases = Leases(driver, clock=self.clock, serializer=ser)
+        self.checkpoints = Checkpoints(
+            driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry, serializer=ser
         )
-        self.async_runs = AsyncRunRecords(self.async_driver)
-        self.async_sessions = AsyncSessions(self.async_driver, clock=self.clock)
-        self.async_tasks = AsyncTasks(self.async_driver, clock=self.clock)
-        self.async_events = AsyncEvents(self.async_driver, clock=self.clock)
+        self.runs = RunRecords(driver, serializer=ser)
+        self.artifacts = Artifacts(driver, clock=self.clock, telemetry=self.telemetry, serializer=ser)
+        self.sessions = Sessions(driver, clock=self.clock, serializer=ser)
+        self.tasks = Tasks(driver, clock=self.clock, serializer=ser)
+        self.events = Events(driver, clock=self.clock, serializer=ser)
+        self.async_driver = AsyncThreadDriver(driver)
+        self.async_leases = AsyncLeases(self.async_driver, clock=self.clock, serializer=ser)
+        self.async_checkpoints = AsyncCheckpoints(
+            self.async_driver,
+            leases=self.async_leases,
+            clock=self.clock,
+            telemetry=self.telemetry,
+            serializer=ser,
+        )
+        self.async_runs = AsyncRunRecords(self.async_driver, serializer=ser)
+        self.async_sessions = AsyncSessions(self.async_driver, clock=self.clock, serializer=ser)
+        self.async_tasks = AsyncTasks(self.async_driver, clock=self.clock, serializer=ser)
+        self.async_events = AsyncEvents(self.async_driver, clock=self.clock, serializer=ser)
         self._owns_driver = owns_driver
         self._closed = False
         self._lock = threading.Lock()
@@ -258,7 +295,12 @@ class Runtime:
                     key,
                     state_dir=self.home,
                     telemetry=self.telemetry,
-                    shared=SnapshotPacks(self.driver, publishing=self.share_snapshots, clock=self.clock),
+                    shared=SnapshotPacks(
+                        self.driver,
+                        publishing=self.share_snapshots,
+                        clock=self.clock,
+                        serializer=self.serializer,
+                    ),
                 )
                 self._snapshots[key] = found
             return found
@@ -473,7 +515,9 @@ class Runtime:
         needs any more (older than ``grace``), then every unreferenced blob and record
         (:meth:`Checkpoints.gc`), which frees their packs. ``records_removed`` counts both."""
         window = timedelta(hours=1) if grace is None else grace
-        packs = collect_snapshot_packs(self.driver, grace=window, dry_run=dry_run, clock=self.clock)
+        packs = collect_snapshot_packs(
+            self.driver, grace=window, dry_run=dry_run, clock=self.clock, serializer=self.serializer
+        )
         report = self.checkpoints.gc(grace=window, dry_run=dry_run)
         return dataclasses.replace(report, records_removed=report.records_removed + len(packs))
 
@@ -505,9 +549,15 @@ def open_runtime(
     telemetry: Telemetry | None = None,
     clock: Clock | None = None,
     share_snapshots: bool | None = None,
+    keyring: Keyring | str | os.PathLike[str] | None = None,
 ) -> Runtime:
     """Open Keepup over ``store``: a URL, an open driver (which stays the caller's to close), or
     None for ``$KEEPUP_STORE_URL`` or else the embedded SQLite store in the Keepup home.
+
+    ``keyring`` encrypts the store (every record is then refused without it): a
+    :class:`Keyring`, or the path of a keyring file; None means the file named by
+    ``$KEEPUP_KEYRING``, else ``keyring.toml`` in the Keepup home when it exists, else no
+    encryption (:func:`resolved_keyring`).
 
     ``share_snapshots`` publishes workspace snapshots to the store (default: see
     :func:`shares_snapshots_by_default`). Raises ValidationError for a malformed URL and
@@ -522,6 +572,18 @@ def open_runtime(
         owns = True
     else:
         driver, owns = store, False
+    try:
+        ring = keyring if isinstance(keyring, Keyring) else resolved_keyring(keyring, root)
+    except BaseException:
+        if owns:
+            driver.close()
+        raise
     return Runtime(
-        driver, home=root, telemetry=telemetry, clock=clock, owns_driver=owns, share_snapshots=share_snapshots
+        driver,
+        home=root,
+        telemetry=telemetry,
+        clock=clock,
+        owns_driver=owns,
+        share_snapshots=share_snapshots,
+        serializer=None if ring is None else EnvelopeSerializer(keyring=ring),
     )

@@ -30,10 +30,29 @@ from runtime_persistence.session._records import (
     TASK_NS,
 )
 from runtime_persistence.storage._lease_record import LEASE_NS
-from runtime_persistence.storage.encryption import EncryptReport, encrypt_records
+from runtime_persistence.storage.encryption import (
+    KEYRING_ENV,
+    KEYRING_FILE,
+    EncryptReport,
+    add_keyring_key,
+    decode_key,
+    encrypt_records,
+    read_keyring_file,
+    write_keyring_file,
+)
 from runtime_persistence.storage.serialization import EnvelopeSerializer, Keyring
 
-__all__ = ["RECORD_NAMESPACES", "EncryptReport", "encrypt_store"]
+__all__ = [
+    "KEYRING_ENV",
+    "KEYRING_FILE",
+    "RECORD_NAMESPACES",
+    "EncryptReport",
+    "add_keyring_key",
+    "decode_key",
+    "encrypt_store",
+    "read_keyring_file",
+    "write_keyring_file",
+]
 
 RECORD_NAMESPACES: tuple[str, ...] = (
     THREAD_NS,

@@ -422,10 +422,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _read_key(spec: str, what: str) -> tuple[str, bytes]:
     """``ID=FILE`` -> (key id, the 32-byte key in FILE: raw, 64 hex digits or base64)."""
-    import base64
-    import binascii
-
     from runtime_core import ValidationError
+    from runtime_persistence.encryption import decode_key
 
     key_id, sep, file = spec.partition("=")
     if not sep or not key_id or not file:
@@ -436,33 +434,23 @@ def _read_key(spec: str, what: str) -> tuple[str, bytes]:
         raw = Path(file).expanduser().read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read the key file {file}: {exc.strerror or exc}") from None
-    if len(raw) == 32:
-        return key_id, raw
-    text = raw.strip()
-    for decode in (bytes.fromhex, base64.b64decode):
-        try:
-            key = decode(text.decode("ascii"))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            continue
-        if len(key) == 32:
-            return key_id, key
-    raise ValidationError(
-        f"the key file {file} must hold a 256-bit key: 32 raw bytes, 64 hex digits or its base64"
-    )
+    return key_id, decode_key(raw, f"the key file {file}")
 
 
 @app.command("encrypt")
 def encrypt(
     ctx: typer.Context,
     key: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--key",
             metavar="ID=FILE",
             help="The key to encrypt with: its id (stored in each record) and the file holding it "
-            "(32 raw bytes, 64 hex digits or base64). Never give the key itself on the command line.",
+            "(32 raw bytes, 64 hex digits or base64). Never give the key itself on the command line. "
+            "Default: the keyring's active key (--keyring, $KEEPUP_KEYRING or keyring.toml in the "
+            "home), its other keys being the old ones.",
         ),
-    ],
+    ] = None,
     old_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -480,13 +468,10 @@ def encrypt(
     Resumable: records already done are left alone, so after an interruption run it again.
     Afterwards the store is read with that key (a plaintext record is then refused)."""
     from runtime_core import CorruptionError
-    from runtime_persistence import Keyring, encrypt_store
+    from runtime_persistence import encrypt_store
 
-    new_id_, new_key = _read_key(key, "--key")
-    ring = Keyring()
-    for spec in old_key or []:
-        ring.add(*_read_key(spec, "--old-key"), activate=False)
-    ring.add(new_id_, new_key)
+    ring = _encrypt_keyring(ctx, key, old_key or [])
+    new_id_ = ring.active_id
     url = resolved_store_url(store_option_of(ctx))
     driver = open_store(url)
     try:
@@ -525,6 +510,95 @@ def encrypt(
             f"{len(report.damaged)} records are damaged and were left as they are (listed above); "
             "every other record was handled"
         )
+
+
+def _encrypt_keyring(ctx: typer.Context, key: str | None, old_keys: list[str]) -> Any:
+    """The keyring ``store encrypt`` works with: ``--key`` (active) and ``--old-key`` files, or
+    else the configured keyring file (ValidationError when there is none)."""
+    from runtime_core import ValidationError
+    from runtime_persistence import Keyring
+
+    from keepup._cli.context import keyring_option_of
+    from keepup.runtime import keyring_path, resolved_keyring
+
+    if key is None:
+        if old_keys:
+            raise ValidationError("--old-key goes with --key; a keyring file holds its old keys itself")
+        ring = resolved_keyring(keyring_option_of(ctx))
+        if ring is None:
+            raise ValidationError(
+                f"no keyring: `keepup store key new ID` creates {keyring_path(keyring_option_of(ctx))}, "
+                "or give --key ID=FILE"
+            )
+        return ring
+    new_id_, new_key = _read_key(key, "--key")
+    ring = Keyring()
+    for spec in old_keys:
+        ring.add(*_read_key(spec, "--old-key"), activate=False)
+    ring.add(new_id_, new_key)
+    return ring
+
+
+# ``keepup store key`` --------------------------------------------------------------------------
+
+key_app = typer.Typer(
+    help="The keyring of an encrypted store: add a key (rotation), list key ids.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("new")
+def key_new(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The new key's id (letters, digits, . _ -).")],
+    activate: Annotated[
+        bool,
+        typer.Option("--activate/--no-activate", help="Encrypt new records with it (default: yes)."),
+    ] = True,
+    json_: JsonOption = False,
+) -> None:
+    """Add a fresh random key to the keyring file (created 0600 if missing).
+
+    The key is never printed. To rotate: add a new key, then run `keepup store encrypt`, which
+    re-encrypts every record under it; keep the old key in the file until that is done."""
+    from runtime_persistence.encryption import add_keyring_key
+
+    from keepup._cli.context import keyring_option_of
+    from keepup.runtime import keyring_path
+
+    path = keyring_path(keyring_option_of(ctx))
+    ring = add_keyring_key(path, key_id, activate=activate)
+    data = {"keyring": str(path), "key_id": key_id, "active": ring.active_id, "key_ids": list(ring.key_ids)}
+    if json_:
+        print_json(data)
+        return
+    out_console().print(
+        f"added key {key_id!r} to {path}; the active key is {ring.active_id!r}. Back this file up: "
+        "without it an encrypted store cannot be read.",
+        markup=False,
+    )
+
+
+@key_app.command("list")
+def key_list(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """The key ids of the keyring file and which one is active (never the keys)."""
+    from runtime_core import NotFoundError as Missing
+
+    from keepup._cli.context import keyring_option_of
+    from keepup.runtime import keyring_path, resolved_keyring
+
+    path = keyring_path(keyring_option_of(ctx))
+    ring = resolved_keyring(keyring_option_of(ctx))
+    if ring is None:
+        raise Missing(f"no keyring at {path} (`keepup store key new ID` creates one)")
+    data = {"keyring": str(path), "active": ring.active_id, "key_ids": list(ring.key_ids)}
+    if json_:
+        print_json(data)
+        return
+    for kid in ring.key_ids:
+        out_console().print(f"{kid}{'  (active)' if kid == ring.active_id else ''}", markup=False)
 
 
 def _redact(url: str) -> str:
