@@ -60,9 +60,14 @@ def _plain_store(tmp_path: Path) -> str:
     driver = open_store(url)
     cps = Checkpoints(driver)
     t = cps.create_thread("secret thread")
-    cps.save(t.id, {"messages": ["a secret"]})
+    cps.save(t.id, {"messages": ["a secret"], "doc": "a secret document " * 100})  # a blob
+    cps.save(t.id, {"messages": [f"a secret {i}" for i in range(40)]})  # chunks
     driver.close()
     return url
+
+
+def _file_bytes(tmp_path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in tmp_path.glob("store.db*"))
 
 
 def test_a_keyring_in_the_home_encrypts_the_store_for_every_command(tmp_path: Path, home: Path) -> None:
@@ -83,10 +88,14 @@ def test_a_keyring_in_the_home_encrypts_the_store_for_every_command(tmp_path: Pa
     # the home's keyring now reads the store: its plaintext records are refused until encrypted
     refused = invoke(home, "--store", url, "thread", "list", "--json")
     assert refused.exit_code == ExitCode.CORRUPT and "store encrypt" in refused.output
+    assert _file_bytes(tmp_path).count(b"a secret") > 40
     done = invoke(home, "--store", url, "store", "encrypt", "--yes", "--json")
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout)["key_id"] == "k1" and json.loads(done.stdout)["rewritten"] > 0
+    report = json.loads(done.stdout)
+    assert report["key_id"] == "k1" and report["rewritten"] > 0
+    assert report["blobs_rewritten"] > 3 and report["records_relinked"] == 2 and report["blobs_removed"] > 3
     assert _key_ids(url) == {"k1"}
+    assert b"a secret" not in _file_bytes(tmp_path)  # records, blobs, free pages and the WAL
     listed = invoke(home, "--store", url, "thread", "list", "--json")
     assert listed.exit_code == 0, listed.output
     assert [t["name"] for t in json.loads(listed.stdout)["threads"]] == ["secret thread"]

@@ -463,12 +463,16 @@ def encrypt(
     yes: YesOption = False,
     json_: JsonOption = False,
 ) -> None:
-    """Rewrite every record of the store encrypted under a key and bound to its place.
+    """Rewrite every record and checkpoint blob of the store encrypted under a key.
 
-    Resumable: records already done are left alone, so after an interruption run it again.
-    Afterwards the store is read with that key (a plaintext record is then refused)."""
+    Records are bound to their place; blobs get new names and the records naming them are
+    relinked; plaintext blobs no record names are removed, and a SQLite store is vacuumed. Run it
+    while nothing else writes the store. Resumable: what is done is left alone, so after an
+    interruption run it again. Afterwards the store is read with that key (plaintext is then
+    refused)."""
     from runtime_core import CorruptionError
     from runtime_persistence import encrypt_store
+    from runtime_persistence.encryption import scrub_sqlite_store
 
     ring = _encrypt_keyring(ctx, key, old_key or [])
     new_id_ = ring.active_id
@@ -481,9 +485,16 @@ def encrypt(
             )
         with progress("encrypting records", enabled=not json_) as update:
             update(0, None)
-            report = encrypt_store(driver, ring, dry_run=dry_run, progress=lambda r: update(r.seen, None))
+            report = encrypt_store(
+                driver,
+                ring,
+                dry_run=dry_run,
+                progress=lambda r: update(r.seen + r.records_relinked, None),
+            )
     finally:
         driver.close()
+    if not dry_run:  # SQLite keeps old pages in its file and WAL: rebuild it without them
+        scrub_sqlite_store(url)
     data = {
         "url": _redact(url),
         "key_id": report.key_id,
@@ -491,6 +502,10 @@ def encrypt(
         "rewritten": report.rewritten,
         "already": report.already,
         "not_envelopes": report.not_envelopes,
+        "blobs_rewritten": report.blobs_rewritten,
+        "blobs_already": report.blobs_already,
+        "records_relinked": report.records_relinked,
+        "blobs_removed": report.blobs_removed,
         "damaged": [{"namespace": ns, "key": k, "error": e} for ns, k, e in report.damaged],
         "namespaces": report.by_namespace,
     }
@@ -501,6 +516,12 @@ def encrypt(
         out_console().print(
             f"{verb} {report.rewritten} records under key {report.key_id!r}; {report.already} were "
             f"already; {report.not_envelopes} index entries left as they are",
+            markup=False,
+        )
+        out_console().print(
+            f"{verb} {report.blobs_rewritten} checkpoint blobs ({report.blobs_already} were already) "
+            f"and relinked {report.records_relinked} records to them; "
+            f"{'would remove' if dry_run else 'removed'} {report.blobs_removed} plaintext blobs",
             markup=False,
         )
         for ns, k, e in report.damaged:

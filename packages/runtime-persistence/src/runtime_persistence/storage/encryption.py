@@ -208,6 +208,11 @@ class EncryptReport:
     not_envelopes: int = 0  # index markers and other raw values, left alone
     damaged: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, key, error)
     by_namespace: dict[str, dict[str, int]] = field(default_factory=dict)
+    # checkpoint blobs (content-addressed: re-encrypting one gives it a new name)
+    blobs_rewritten: int = 0  # written again encrypted under the active key, under their new digest
+    blobs_already: int = 0  # encrypted under the active key already
+    records_relinked: int = 0  # checkpoint records and pending writes rewritten to name the new blobs
+    blobs_removed: int = 0  # plaintext (or old-key) blobs no record names any more, deleted
 
     @property
     def seen(self) -> int:
