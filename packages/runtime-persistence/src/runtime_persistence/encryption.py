@@ -142,6 +142,10 @@ RECORD_NAMESPACES: tuple[str, ...] = (
     MESSAGE_CONV_NS,
     MESSAGE_THREAD_NS,
     MESSAGE_STATE_NS,
+    # written by keepup-adk (its session service), which this package cannot import
+    "adk.session",
+    "adk.state",
+    "adk.event",
 )
 """Every namespace whose values Keepup writes as records or index markers. Not here: the
 checkpoint blob namespace (``ckpt.blob``) and the blob area, whose names are digests of their
