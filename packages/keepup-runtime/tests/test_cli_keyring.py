@@ -109,6 +109,16 @@ def test_a_keyring_in_the_home_encrypts_the_store_for_every_command(tmp_path: Pa
     gc = invoke(home, "--store", url, "store", "gc", "--grace", "0s", "--yes", "--json")
     assert gc.exit_code == 0, gc.output
     assert _key_ids(url) == {"k1"}
+    # export, then import into another store under the same keyring: encrypted there too
+    export_file = tmp_path / "export.keepup"
+    exported = invoke(home, "--store", url, "checkpoint", "export", str(export_file), "--yes")
+    assert exported.exit_code == 0, exported.output
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    imported = invoke(home, "--store", other, "checkpoint", "import", str(export_file))
+    assert imported.exit_code == 0, imported.output
+    assert _key_ids(other) == {"k1"}
+    shown = invoke(home, "--store", other, "thread", "list", "--json")
+    assert [t["name"] for t in json.loads(shown.stdout)["threads"]] == ["secret thread"]
 
     # without the keyring the store is refused, not served
     ring_file.rename(tmp_path / "elsewhere.toml")

@@ -100,3 +100,31 @@ def _run(source: TestStore, target: TestStore, ser: EnvelopeSerializer, tmp_path
         Checkpoints(source.driver).latest(thread.id)
     with pytest.raises((CorruptionError, ValidationError)):
         Artifacts(target.driver).get("reports", "summary.md", 0)
+
+
+def test_the_async_collector_reads_the_roots_with_the_keyring(tmp_path: Path) -> None:
+    """The async collector takes the providers' async forms (artifacts, snapshot packs): they
+    get its serializer too."""
+    import asyncio
+
+    from runtime_persistence import AsyncArtifacts, AsyncCheckpoints
+    from runtime_persistence.storage.threaded import AsyncThreadDriver
+
+    ser = _ser()
+    with open_test_store("sqlite", tmp_path) as store:
+        arts = Artifacts(store.driver, serializer=ser)
+        kept = arts.put("s", "kept.txt", b"kept")
+        gone = arts.put("s", "gone.txt", b"gone")
+        arts.delete("s", "gone.txt")
+
+        async def run() -> None:
+            driver = AsyncThreadDriver(store.driver)
+            cps = AsyncCheckpoints(driver, serializer=ser)
+            thread = await cps.create_thread("t")
+            await cps.save(thread.id, {"doc": "y" * 4000})
+            await cps.gc(grace=timedelta(0))
+            assert (await AsyncArtifacts(driver, serializer=ser).get("s", "kept.txt"))[1] == b"kept"
+
+        asyncio.run(run())
+        digests = {info.digest for info in store.driver.list_blobs()}
+        assert kept.digest in digests and gone.digest not in digests
