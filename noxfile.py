@@ -119,12 +119,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def arch(session: nox.Session) -> None:
-    """The architecture contracts and the dependency, version and facade checks."""
+    """The architecture contracts, the dependency, version and facade checks, and that every
+    serializer call binds its record to its place (scripts/check_unbound_records.py)."""
     _sync_workspace(session, "dev")
     session.run("lint-imports", "--no-cache")
     session.run("python", "scripts/check_contracts.py")
     session.run("python", "scripts/check_dependencies.py")
     session.run("python", "scripts/check_versions.py")
+    session.run("python", "scripts/check_unbound_records.py")
     session.run("python", "scripts/gen_facade.py", "--check")
     session.run("python", "scripts/gen_sync.py", "--check")
 

@@ -59,6 +59,15 @@ def _root(
             help="Store URL (sqlite:////abs/path.db, sqlite:///relative.db, postgresql://…, …); default: keepup.db in $KEEPUP_HOME.",
         ),
     ] = None,
+    keyring: Annotated[
+        str | None,
+        typer.Option(
+            "--keyring",
+            envvar="KEEPUP_KEYRING",
+            metavar="FILE",
+            help="Keyring file of an encrypted store (docs/security.md); default: keyring.toml in $KEEPUP_HOME if it exists.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -70,7 +79,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = CliContext(store=store or None)
+    ctx.obj = CliContext(store=store or None, keyring=keyring or None)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         RestoreReport,
         Run,
         RunStatus,
+        Serializer,
         Telemetry,
     )
     from runtime_execution import Agent, Runner
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         AsyncTasks,
         Checkpoints,
         Events,
+        Keyring,
         Leases,
         RunRecords,
         Sessions,
@@ -73,7 +75,9 @@ __all__ = [
     "SessionRuns",
     "default_store_url",
     "keepup_home",
+    "keyring_path",
     "open_runtime",
+    "resolved_keyring",
     "shares_snapshots_by_default",
 ]
 
@@ -121,6 +125,31 @@ def default_store_url(home: str | os.PathLike[str] | None = None) -> str:
     from runtime_persistence.storage.drivers.sqlite import sqlite_url
 
     return sqlite_url(keepup_home(home) / STORE_FILE)
+
+
+def keyring_path(
+    keyring: str | os.PathLike[str] | None = None, home: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the keyring is looked for: ``keyring``, else ``$KEEPUP_KEYRING``, else
+    ``keyring.toml`` in the Keepup home."""
+    from runtime_persistence.encryption import KEYRING_ENV, KEYRING_FILE
+
+    named = keyring if keyring is not None else os.environ.get(KEYRING_ENV) or None
+    return Path(named).expanduser() if named is not None else keepup_home(home) / KEYRING_FILE
+
+
+def resolved_keyring(
+    keyring: str | os.PathLike[str] | None = None, home: str | os.PathLike[str] | None = None
+) -> Keyring | None:
+    """The keyring :func:`open_runtime` uses: the file ``keyring``, else the file named by
+    ``$KEEPUP_KEYRING`` (both must exist), else ``keyring.toml`` in the Keepup home if it
+    exists, else None (no encryption). The file format is in docs/security.md."""
+    from runtime_persistence.encryption import KEYRING_ENV, read_keyring_file
+
+    path = keyring_path(keyring, home)
+    if keyring is None and not os.environ.get(KEYRING_ENV) and not (path.exists() or path.is_symlink()):
+        return None
+    return read_keyring_file(path)
 
 
 def resolved_store_url(store: str | None = None, home: str | os.PathLike[str] | None = None) -> str:
@@ -247,8 +276,11 @@ class Runtime:
         clock: Clock | None = None,
         owns_driver: bool = True,
         share_snapshots: bool | None = None,
+        serializer: Serializer | None = None,
     ) -> None:
         self.driver = driver
+        if serializer is not None:  # else the plain envelope serializer, built on first use
+            self.__dict__["serializer"] = serializer
         self.share_snapshots = (
             shares_snapshots_by_default(driver) if share_snapshots is None else bool(share_snapshots)
         )
@@ -265,53 +297,66 @@ class Runtime:
     # The repositories, each built on first use (see _Part).
 
     @_Part
+    def serializer(self) -> Serializer:
+        """What every repository reads and writes with: with a keyring, the store is encrypted."""
+        from runtime_persistence import EnvelopeSerializer
+
+        return EnvelopeSerializer()
+
+    @_Part
     def leases(self) -> Leases:
         """Who runs which thread (:class:`runtime_persistence.Leases`)."""
         from runtime_persistence import Leases
 
-        return Leases(self.driver, clock=self.clock)
+        return Leases(self.driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def checkpoints(self) -> Checkpoints:
         """Threads and checkpoints (:class:`runtime_persistence.Checkpoints`)."""
         from runtime_persistence import Checkpoints
 
-        return Checkpoints(self.driver, leases=self.leases, clock=self.clock, telemetry=self.telemetry)
+        return Checkpoints(
+            self.driver,
+            leases=self.leases,
+            clock=self.clock,
+            telemetry=self.telemetry,
+            serializer=self.serializer,
+        )
 
     @_Part
     def runs(self) -> RunRecords:
         """The run records (:class:`runtime_persistence.RunRecords`)."""
         from runtime_persistence import RunRecords
 
-        return RunRecords(self.driver)
+        return RunRecords(self.driver, serializer=self.serializer)
 
     @_Part
     def artifacts(self) -> Artifacts:
         """Versioned, content-addressed artifacts (:class:`runtime_persistence.Artifacts`)."""
         from runtime_persistence import Artifacts
 
-        return Artifacts(self.driver, clock=self.clock, telemetry=self.telemetry)
+        return Artifacts(self.driver, clock=self.clock, telemetry=self.telemetry, serializer=self.serializer)
 
     @_Part
     def sessions(self) -> Sessions:
         """The session DB (:class:`runtime_persistence.Sessions`)."""
         from runtime_persistence import Sessions
 
-        return Sessions(self.driver, clock=self.clock)
+        return Sessions(self.driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def tasks(self) -> Tasks:
         """The task board (:class:`runtime_persistence.Tasks`)."""
         from runtime_persistence import Tasks
 
-        return Tasks(self.driver, clock=self.clock)
+        return Tasks(self.driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def events(self) -> Events:
         """The event log (:class:`runtime_persistence.Events`)."""
         from runtime_persistence import Events
 
-        return Events(self.driver, clock=self.clock)
+        return Events(self.driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def async_driver(self) -> AsyncThreadDriver:
@@ -325,7 +370,7 @@ class Runtime:
         """The async twin of :attr:`leases`."""
         from runtime_persistence import AsyncLeases
 
-        return AsyncLeases(self.async_driver, clock=self.clock)
+        return AsyncLeases(self.async_driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def async_checkpoints(self) -> AsyncCheckpoints:
@@ -333,7 +378,11 @@ class Runtime:
         from runtime_persistence import AsyncCheckpoints
 
         return AsyncCheckpoints(
-            self.async_driver, leases=self.async_leases, clock=self.clock, telemetry=self.telemetry
+            self.async_driver,
+            leases=self.async_leases,
+            clock=self.clock,
+            telemetry=self.telemetry,
+            serializer=self.serializer,
         )
 
     @_Part
@@ -341,28 +390,28 @@ class Runtime:
         """The async twin of :attr:`runs`."""
         from runtime_persistence import AsyncRunRecords
 
-        return AsyncRunRecords(self.async_driver)
+        return AsyncRunRecords(self.async_driver, serializer=self.serializer)
 
     @_Part
     def async_sessions(self) -> AsyncSessions:
         """The async twin of :attr:`sessions`."""
         from runtime_persistence import AsyncSessions
 
-        return AsyncSessions(self.async_driver, clock=self.clock)
+        return AsyncSessions(self.async_driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def async_tasks(self) -> AsyncTasks:
         """The async twin of :attr:`tasks`."""
         from runtime_persistence import AsyncTasks
 
-        return AsyncTasks(self.async_driver, clock=self.clock)
+        return AsyncTasks(self.async_driver, clock=self.clock, serializer=self.serializer)
 
     @_Part
     def async_events(self) -> AsyncEvents:
         """The async twin of :attr:`events`."""
         from runtime_persistence import AsyncEvents
 
-        return AsyncEvents(self.async_driver, clock=self.clock)
+        return AsyncEvents(self.async_driver, clock=self.clock, serializer=self.serializer)
 
     @property
     def shadow_dir(self) -> Path:
@@ -384,7 +433,12 @@ class Runtime:
                     key,
                     state_dir=self.home,
                     telemetry=self.telemetry,
-                    shared=SnapshotPacks(self.driver, publishing=self.share_snapshots, clock=self.clock),
+                    shared=SnapshotPacks(
+                        self.driver,
+                        publishing=self.share_snapshots,
+                        clock=self.clock,
+                        serializer=self.serializer,
+                    ),
                 )
                 self._snapshots[key] = found
             return found
@@ -615,7 +669,9 @@ class Runtime:
         from runtime_persistence import collect_snapshot_packs
 
         window = timedelta(hours=1) if grace is None else grace
-        packs = collect_snapshot_packs(self.driver, grace=window, dry_run=dry_run, clock=self.clock)
+        packs = collect_snapshot_packs(
+            self.driver, grace=window, dry_run=dry_run, clock=self.clock, serializer=self.serializer
+        )
         report = self.checkpoints.gc(grace=window, dry_run=dry_run)
         return dataclasses.replace(report, records_removed=report.records_removed + len(packs))
 
@@ -647,9 +703,15 @@ def open_runtime(
     telemetry: Telemetry | None = None,
     clock: Clock | None = None,
     share_snapshots: bool | None = None,
+    keyring: Keyring | str | os.PathLike[str] | None = None,
 ) -> Runtime:
     """Open Keepup over ``store``: a URL, an open driver (which stays the caller's to close), or
     None for ``$KEEPUP_STORE_URL`` or else the embedded SQLite store in the Keepup home.
+
+    ``keyring`` encrypts the store (every record is then refused without it): a
+    :class:`Keyring`, or the path of a keyring file; None means the file named by
+    ``$KEEPUP_KEYRING``, else ``keyring.toml`` in the Keepup home when it exists, else no
+    encryption (:func:`resolved_keyring`).
 
     ``share_snapshots`` publishes workspace snapshots to the store (default: see
     :func:`shares_snapshots_by_default`). Raises ValidationError for a malformed URL and
@@ -667,6 +729,27 @@ def open_runtime(
         owns = True
     else:
         driver, owns = store, False
+    try:
+        ring = (
+            resolved_keyring(keyring, root)
+            if keyring is None or isinstance(keyring, (str, os.PathLike))
+            else keyring
+        )
+    except BaseException:
+        if owns:
+            driver.close()
+        raise
+    serializer = None
+    if ring is not None:
+        from runtime_persistence import EnvelopeSerializer
+
+        serializer = EnvelopeSerializer(keyring=ring)
     return Runtime(
-        driver, home=root, telemetry=telemetry, clock=clock, owns_driver=owns, share_snapshots=share_snapshots
+        driver,
+        home=root,
+        telemetry=telemetry,
+        clock=clock,
+        owns_driver=owns,
+        share_snapshots=share_snapshots,
+        serializer=serializer,
     )

@@ -15,7 +15,14 @@ import typer
 if TYPE_CHECKING:
     from keepup.runtime import Runtime
 
-__all__ = ["READ_ONLY_COMMANDS", "CliContext", "read_only_url", "runtime_of", "shown_url"]
+__all__ = [
+    "READ_ONLY_COMMANDS",
+    "CliContext",
+    "keyring_option_of",
+    "read_only_url",
+    "runtime_of",
+    "shown_url",
+]
 
 READ_ONLY_COMMANDS = frozenset(
     {
@@ -81,6 +88,7 @@ class CliContext:
     """The global options of one ``keepup`` invocation."""
 
     store: str | None = None
+    keyring: str | None = None  # --keyring FILE (else $KEEPUP_KEYRING, else <home>/keyring.toml)
     _runtime: Runtime | None = field(default=None, repr=False)
 
     def runtime(self, ctx: typer.Context) -> Runtime:
@@ -99,10 +107,10 @@ class CliContext:
                 # Snapshots live in the home's shadow folder, not in the store: leave it alone.
                 self._runtime = open_runtime("memory://", keepup_home())
             elif read_only is None:
-                self._runtime = open_runtime(url)
+                self._runtime = open_runtime(url, keyring=self.keyring)
             else:
                 try:
-                    self._runtime = open_runtime(read_only, keepup_home())
+                    self._runtime = open_runtime(read_only, keepup_home(), keyring=self.keyring)
                 except NotFoundError:
                     raise NotFoundError(
                         f"no store at {url} (commands that only read never create one; "
@@ -130,6 +138,12 @@ def store_option_of(ctx: typer.Context) -> str | None:
     """The ``--store`` URL given on the command line (None: environment or default)."""
     state = ctx.find_root().obj
     return state.store if isinstance(state, CliContext) else None
+
+
+def keyring_option_of(ctx: typer.Context) -> str | None:
+    """The ``--keyring`` file given on the command line (None: environment or the home's file)."""
+    state = ctx.find_root().obj
+    return state.keyring if isinstance(state, CliContext) else None
 
 
 def _absolute_hint(url: str) -> str:

@@ -422,10 +422,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _read_key(spec: str, what: str) -> tuple[str, bytes]:
     """``ID=FILE`` -> (key id, the 32-byte key in FILE: raw, 64 hex digits or base64)."""
-    import base64
-    import binascii
-
     from runtime_core import ValidationError
+    from runtime_persistence.encryption import decode_key
 
     key_id, sep, file = spec.partition("=")
     if not sep or not key_id or not file:
@@ -436,33 +434,23 @@ def _read_key(spec: str, what: str) -> tuple[str, bytes]:
         raw = Path(file).expanduser().read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read the key file {file}: {exc.strerror or exc}") from None
-    if len(raw) == 32:
-        return key_id, raw
-    text = raw.strip()
-    for decode in (bytes.fromhex, base64.b64decode):
-        try:
-            key = decode(text.decode("ascii"))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            continue
-        if len(key) == 32:
-            return key_id, key
-    raise ValidationError(
-        f"the key file {file} must hold a 256-bit key: 32 raw bytes, 64 hex digits or its base64"
-    )
+    return key_id, decode_key(raw, f"the key file {file}")
 
 
 @app.command("encrypt")
 def encrypt(
     ctx: typer.Context,
     key: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--key",
             metavar="ID=FILE",
             help="The key to encrypt with: its id (stored in each record) and the file holding it "
-            "(32 raw bytes, 64 hex digits or base64). Never give the key itself on the command line.",
+            "(32 raw bytes, 64 hex digits or base64). Never give the key itself on the command line. "
+            "Default: the keyring's active key (--keyring, $KEEPUP_KEYRING or keyring.toml in the "
+            "home), its other keys being the old ones.",
         ),
-    ],
+    ] = None,
     old_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -475,18 +463,19 @@ def encrypt(
     yes: YesOption = False,
     json_: JsonOption = False,
 ) -> None:
-    """Rewrite every record of the store encrypted under a key and bound to its place.
+    """Rewrite every record and checkpoint blob of the store encrypted under a key.
 
-    Resumable: records already done are left alone, so after an interruption run it again.
-    Afterwards the store is read with that key (a plaintext record is then refused)."""
+    Records are bound to their place; blobs get new names and the records naming them are
+    relinked; plaintext blobs no record names are removed, and a SQLite store is vacuumed. Run it
+    while nothing else writes the store. Resumable: what is done is left alone, so after an
+    interruption run it again. Afterwards the store is read with that key (plaintext is then
+    refused)."""
     from runtime_core import CorruptionError
-    from runtime_persistence import Keyring, encrypt_store
+    from runtime_persistence import encrypt_store
+    from runtime_persistence.encryption import scrub_sqlite_store
 
-    new_id_, new_key = _read_key(key, "--key")
-    ring = Keyring()
-    for spec in old_key or []:
-        ring.add(*_read_key(spec, "--old-key"), activate=False)
-    ring.add(new_id_, new_key)
+    ring = _encrypt_keyring(ctx, key, old_key or [])
+    new_id_ = ring.active_id
     url = resolved_store_url(store_option_of(ctx))
     driver = open_store(url)
     try:
@@ -496,9 +485,16 @@ def encrypt(
             )
         with progress("encrypting records", enabled=not json_) as update:
             update(0, None)
-            report = encrypt_store(driver, ring, dry_run=dry_run, progress=lambda r: update(r.seen, None))
+            report = encrypt_store(
+                driver,
+                ring,
+                dry_run=dry_run,
+                progress=lambda r: update(r.seen + r.records_relinked, None),
+            )
     finally:
         driver.close()
+    if not dry_run:  # SQLite keeps old pages in its file and WAL: rebuild it without them
+        scrub_sqlite_store(url)
     data = {
         "url": _redact(url),
         "key_id": report.key_id,
@@ -506,6 +502,10 @@ def encrypt(
         "rewritten": report.rewritten,
         "already": report.already,
         "not_envelopes": report.not_envelopes,
+        "blobs_rewritten": report.blobs_rewritten,
+        "blobs_already": report.blobs_already,
+        "records_relinked": report.records_relinked,
+        "blobs_removed": report.blobs_removed,
         "damaged": [{"namespace": ns, "key": k, "error": e} for ns, k, e in report.damaged],
         "namespaces": report.by_namespace,
     }
@@ -518,6 +518,12 @@ def encrypt(
             f"already; {report.not_envelopes} index entries left as they are",
             markup=False,
         )
+        out_console().print(
+            f"{verb} {report.blobs_rewritten} checkpoint blobs ({report.blobs_already} were already) "
+            f"and relinked {report.records_relinked} records to them; "
+            f"{'would remove' if dry_run else 'removed'} {report.blobs_removed} plaintext blobs",
+            markup=False,
+        )
         for ns, k, e in report.damaged:
             err_console().print(f"damaged: {ns}/{k}: {e}", markup=False)
     if report.damaged:
@@ -525,6 +531,95 @@ def encrypt(
             f"{len(report.damaged)} records are damaged and were left as they are (listed above); "
             "every other record was handled"
         )
+
+
+def _encrypt_keyring(ctx: typer.Context, key: str | None, old_keys: list[str]) -> Any:
+    """The keyring ``store encrypt`` works with: ``--key`` (active) and ``--old-key`` files, or
+    else the configured keyring file (ValidationError when there is none)."""
+    from runtime_core import ValidationError
+    from runtime_persistence import Keyring
+
+    from keepup._cli.context import keyring_option_of
+    from keepup.runtime import keyring_path, resolved_keyring
+
+    if key is None:
+        if old_keys:
+            raise ValidationError("--old-key goes with --key; a keyring file holds its old keys itself")
+        ring = resolved_keyring(keyring_option_of(ctx))
+        if ring is None:
+            raise ValidationError(
+                f"no keyring: `keepup store key new ID` creates {keyring_path(keyring_option_of(ctx))}, "
+                "or give --key ID=FILE"
+            )
+        return ring
+    new_id_, new_key = _read_key(key, "--key")
+    ring = Keyring()
+    for spec in old_keys:
+        ring.add(*_read_key(spec, "--old-key"), activate=False)
+    ring.add(new_id_, new_key)
+    return ring
+
+
+# ``keepup store key`` --------------------------------------------------------------------------
+
+key_app = typer.Typer(
+    help="The keyring of an encrypted store: add a key (rotation), list key ids.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("new")
+def key_new(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The new key's id (letters, digits, . _ -).")],
+    activate: Annotated[
+        bool,
+        typer.Option("--activate/--no-activate", help="Encrypt new records with it (default: yes)."),
+    ] = True,
+    json_: JsonOption = False,
+) -> None:
+    """Add a fresh random key to the keyring file (created 0600 if missing).
+
+    The key is never printed. To rotate: add a new key, then run `keepup store encrypt`, which
+    re-encrypts every record under it; keep the old key in the file until that is done."""
+    from runtime_persistence.encryption import add_keyring_key
+
+    from keepup._cli.context import keyring_option_of
+    from keepup.runtime import keyring_path
+
+    path = keyring_path(keyring_option_of(ctx))
+    ring = add_keyring_key(path, key_id, activate=activate)
+    data = {"keyring": str(path), "key_id": key_id, "active": ring.active_id, "key_ids": list(ring.key_ids)}
+    if json_:
+        print_json(data)
+        return
+    out_console().print(
+        f"added key {key_id!r} to {path}; the active key is {ring.active_id!r}. Back this file up: "
+        "without it an encrypted store cannot be read.",
+        markup=False,
+    )
+
+
+@key_app.command("list")
+def key_list(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """The key ids of the keyring file and which one is active (never the keys)."""
+    from runtime_core import NotFoundError as Missing
+
+    from keepup._cli.context import keyring_option_of
+    from keepup.runtime import keyring_path, resolved_keyring
+
+    path = keyring_path(keyring_option_of(ctx))
+    ring = resolved_keyring(keyring_option_of(ctx))
+    if ring is None:
+        raise Missing(f"no keyring at {path} (`keepup store key new ID` creates one)")
+    data = {"keyring": str(path), "active": ring.active_id, "key_ids": list(ring.key_ids)}
+    if json_:
+        print_json(data)
+        return
+    for kid in ring.key_ids:
+        out_console().print(f"{kid}{'  (active)' if kid == ring.active_id else ''}", markup=False)
 
 
 def _redact(url: str) -> str:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from runtime_core import AsyncDriver, ValidationError
+from runtime_core import AsyncDriver, Serializer, ValidationError
 
-from runtime_persistence.storage.blob_roots import BlobRoots
+from runtime_persistence.storage.blob_roots import BlobRoots, provider_roots, provider_roots_async
 from runtime_persistence.storage.threaded import AsyncThreadDriver
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "check_async_providers",
     "check_grace",
     "id_floor",
+    "provider_roots",
 ]
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -52,13 +53,15 @@ def check_async_providers(providers: dict[str, BlobRoots], driver: AsyncDriver) 
         )
 
 
-async def async_roots(provider: BlobRoots, driver: AsyncDriver) -> list[str]:
+async def async_roots(
+    provider: BlobRoots, driver: AsyncDriver, serializer: Serializer | None = None
+) -> list[str]:
     """The digests ``provider`` names in ``driver``: through its async form when it has one,
     else through its sync form on the sync driver behind an :class:`AsyncThreadDriver`, in a
     worker thread (callers check :func:`check_async_providers` first)."""
     if provider.async_ is not None:
-        return [digest async for digest in provider.async_(driver)]
+        return [digest async for digest in provider_roots_async(provider, driver, serializer)]
     if not isinstance(driver, AsyncThreadDriver):  # pragma: no cover - refused up front
         raise ValidationError("a blob root provider without an async form needs a sync driver")
     sync_driver = driver.sync_driver
-    return await asyncio.to_thread(lambda: list(provider.sync(sync_driver)))
+    return await asyncio.to_thread(lambda: list(provider_roots(provider, sync_driver, serializer)))

@@ -187,6 +187,8 @@ def write_entry(root: Path, rel: str, mode: int, chunks: Iterator[bytes]) -> boo
                     with os.fdopen(out, "wb") as fh:
                         for chunk in chunks:
                             fh.write(chunk)
+                        fh.flush()
+                        os.fsync(fh.fileno())  # a power loss keeps the old file or the new, never a torn one
                 os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
             except BaseException:
                 with contextlib.suppress(OSError):

@@ -8,6 +8,9 @@ third-party packages through the ``keepup.blob_roots`` entry-point group, ``name
 
 A provider has a sync form (``fn(driver) -> iterable of digests``, for :class:`Driver`) and may
 have an async form (``afn(async_driver) -> async iterable of digests``) for the async collector.
+A provider whose records are envelopes takes a ``serializer`` keyword too (``fn(driver, *,
+serializer)``): the collector passes its own, so an encrypted store's records are read with the
+keyring (:func:`provider_roots`, :func:`provider_roots_async`).
 A provider without an async form is still honoured by the async collector on a driver that runs
 on worker threads (it is called with the wrapped sync driver); on a natively async driver the
 async collector refuses to run rather than free blobs it was not told about."""
@@ -15,10 +18,12 @@ async collector refuses to run rather than free blobs it was not told about."""
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from runtime_core import AsyncDriver, Driver, ValidationError
+from runtime_core import AsyncDriver, Driver, Serializer, ValidationError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -26,6 +31,8 @@ __all__ = [
     "BlobRootProvider",
     "BlobRoots",
     "blob_root_providers",
+    "provider_roots",
+    "provider_roots_async",
     "register_blob_roots",
     "unregister_blob_roots",
 ]
@@ -45,6 +52,35 @@ class BlobRoots:
 
     sync: BlobRootProvider
     async_: AsyncBlobRootProvider | None = None
+    takes_serializer: bool = False
+    async_takes_serializer: bool = False
+
+
+def _takes_serializer(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or an odd callable: called with the driver only
+        return False
+    return "serializer" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def provider_roots(provider: BlobRoots, driver: Driver, serializer: Serializer | None) -> Iterable[str]:
+    """The digests the sync form of ``provider`` names, reading with ``serializer`` when it
+    takes one (so a provider reads an encrypted store's records with the collector's keyring)."""
+    if provider.takes_serializer and serializer is not None:
+        return provider.sync(driver, serializer=serializer)  # type: ignore[call-arg]
+    return provider.sync(driver)
+
+
+def provider_roots_async(
+    provider: BlobRoots, driver: AsyncDriver, serializer: Serializer | None
+) -> AsyncIterable[str]:
+    """The digests the async form of ``provider`` names (it must have one), as
+    :func:`provider_roots`."""
+    assert provider.async_ is not None
+    if provider.async_takes_serializer and serializer is not None:
+        return provider.async_(driver, serializer=serializer)  # type: ignore[call-arg]
+    return provider.async_(driver)
 
 
 _PROVIDERS: dict[str, BlobRoots] = {}
@@ -63,7 +99,9 @@ def register_blob_roots(
         raise ValidationError("a blob root provider must be callable: fn(driver) -> iterable of digests")
     if async_fn is not None and not callable(async_fn):
         raise ValidationError("an async blob root provider must be callable: afn(driver) -> async iterable")
-    _PROVIDERS[name] = BlobRoots(fn, async_fn)
+    _PROVIDERS[name] = BlobRoots(
+        fn, async_fn, _takes_serializer(fn), async_fn is not None and _takes_serializer(async_fn)
+    )
 
 
 def unregister_blob_roots(name: str) -> None:

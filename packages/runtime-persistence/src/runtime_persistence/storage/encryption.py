@@ -16,14 +16,182 @@ are content digests (blobs) must not be given: their bytes are what their names 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import base64
+import binascii
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from runtime_core import ConflictError, CorruptionError, Driver, ValidationError
 
-from runtime_persistence.storage.serialization import MAGIC, EnvelopeSerializer
+from runtime_persistence.storage.private import PRIVATE_FILE
+from runtime_persistence.storage.serialization import MAGIC, EnvelopeSerializer, Keyring
 
-__all__ = ["EncryptReport", "encrypt_records"]
+__all__ = [
+    "KEYRING_ENV",
+    "KEYRING_FILE",
+    "EncryptReport",
+    "add_keyring_key",
+    "decode_key",
+    "encrypt_records",
+    "read_keyring_file",
+    "write_keyring_file",
+]
+
+KEYRING_ENV = "KEEPUP_KEYRING"
+"""The environment variable naming a keyring file (see :func:`read_keyring_file`)."""
+
+KEYRING_FILE = "keyring.toml"
+"""The keyring file's name in the Keepup home, used when neither an option nor
+:data:`KEYRING_ENV` names one and the file exists."""
+
+_KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def decode_key(text: bytes | str, where: str) -> bytes:
+    """A 256-bit key from 32 raw bytes, 64 hex digits or base64; ValidationError naming
+    ``where`` (never the key) otherwise."""
+    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+    if isinstance(text, bytes) and len(raw) == 32:
+        return raw
+    stripped = raw.strip()
+    for decode in (bytes.fromhex, base64.b64decode):
+        try:
+            key = decode(stripped.decode("ascii"))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            continue
+        if len(key) == 32:
+            return key
+    raise ValidationError(f"{where} must hold a 256-bit key: 32 raw bytes, 64 hex digits or its base64")
+
+
+def read_keyring_file(path: str | os.PathLike[str]) -> Keyring:
+    """The keyring in the TOML file ``path``::
+
+        active = "k2"            # the key new records are encrypted with
+        [keys]
+        k1 = "base64 or hex of 32 bytes"
+        k2 = "..."
+
+    Older keys stay so records written under them can be read (and re-encrypted by ``keepup
+    store encrypt``). The file holds secrets: one that its group or others can read or write is
+    refused, as is a symlink. Every error is a ValidationError naming the file, never a key."""
+    file = Path(path).expanduser()
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValidationError(f"cannot read the keyring file {file}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationError(f"the keyring file {file} is not a regular file")
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            raise ValidationError(
+                f"the keyring file {file} is open to other users (mode {stat.S_IMODE(st.st_mode):o}); "
+                f"run `chmod 600 {file}` and consider its keys exposed"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(1 << 20)
+    finally:
+        os.close(fd)
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"the keyring file {file} is not valid TOML: {str(exc)[:120]}") from None
+    keys = doc.get("keys")
+    active = doc.get("active")
+    if not isinstance(keys, dict) or not keys:
+        raise ValidationError(f"the keyring file {file} has no [keys] table with at least one key")
+    if extra := sorted(set(doc) - {"active", "keys"}):
+        raise ValidationError(f"the keyring file {file} has unknown entries: {', '.join(extra)}")
+    ring = Keyring()
+    for key_id, text in keys.items():
+        if not _KEY_ID.fullmatch(key_id):
+            raise ValidationError(
+                f"the keyring file {file} has a bad key id {key_id!r:.70} (letters, digits, '.', '_', '-')"
+            )
+        if not isinstance(text, str):
+            raise ValidationError(f"key {key_id!r} in {file} is not a string")
+        ring.add(key_id, decode_key(text, f"key {key_id!r} in {file}"), activate=False)
+    if active is None:
+        raise ValidationError(f'the keyring file {file} names no active key (active = "ID")')
+    if not isinstance(active, str) or active not in keys:
+        raise ValidationError(f"the active key {active!r:.70} of {file} is not in its [keys]")
+    ring.activate(active)
+    return ring
+
+
+def write_keyring_file(path: str | os.PathLike[str], keys: Mapping[str, bytes], active: str) -> None:
+    """Write ``keys`` (id -> 32-byte key) to the keyring file ``path``, mode 0600, atomically
+    (a temporary file, fsync, rename, fsync of the folder): a crash leaves the old file or the new."""
+    file = Path(path).expanduser()
+    if active not in keys:
+        raise ValidationError(f"the active key {active!r} is not among the keys")
+    lines = [
+        "# Keepup keyring. Keep it private (0600) and back it up: without it an encrypted store",
+        "# cannot be read. `keepup store key new ID` adds a key; `keepup store encrypt` moves",
+        "# every record to the active one.",
+        f'active = "{active}"',
+        "",
+        "[keys]",
+    ]
+    for key_id, key in keys.items():
+        if not _KEY_ID.fullmatch(key_id):
+            raise ValidationError(f"a key id is letters, digits, '.', '_' and '-', got {key_id!r:.70}")
+        if len(key) != 32:
+            raise ValidationError("an AES-256-GCM key is exactly 32 bytes")
+        lines.append(f'{key_id} = "{base64.b64encode(key).decode("ascii")}"')
+    data = ("\n".join(lines) + "\n").encode("ascii")
+    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, file)
+    dir_fd = os.open(file.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def add_keyring_key(
+    path: str | os.PathLike[str], key_id: str, *, key: bytes | None = None, activate: bool = True
+) -> Keyring:
+    """Add a key (a fresh random one unless ``key`` is given) under ``key_id`` to the keyring file
+    ``path``, creating the file; with ``activate`` new records are encrypted with it. Key ids are
+    never reused. Returns the new keyring."""
+    file = Path(path).expanduser()
+    keys: dict[str, bytes] = {}
+    active = key_id
+    if file.exists() or file.is_symlink():
+        doc_ring = read_keyring_file(file)  # checks the mode and every key
+        keys = _raw_keys(file)
+        if not activate:
+            active = doc_ring.active_id
+    if key_id in keys:
+        raise ValidationError(f"key id {key_id!r} is already in {file}; key ids are never reused")
+    keys[key_id] = key if key is not None else Keyring.generate_key()
+    write_keyring_file(file, keys, active)
+    return read_keyring_file(file)
+
+
+def _raw_keys(file: Path) -> dict[str, bytes]:
+    doc = tomllib.loads(file.read_text("utf-8"))
+    return {k: decode_key(v, f"key {k!r} in {file}") for k, v in doc["keys"].items()}
+
 
 _PAGE = 256
 _RETRIES = 20
@@ -40,6 +208,11 @@ class EncryptReport:
     not_envelopes: int = 0  # index markers and other raw values, left alone
     damaged: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, key, error)
     by_namespace: dict[str, dict[str, int]] = field(default_factory=dict)
+    # checkpoint blobs (content-addressed: re-encrypting one gives it a new name)
+    blobs_rewritten: int = 0  # written again encrypted under the active key, under their new digest
+    blobs_already: int = 0  # encrypted under the active key already
+    records_relinked: int = 0  # checkpoint records and pending writes rewritten to name the new blobs
+    blobs_removed: int = 0  # plaintext (or old-key) blobs no record names any more, deleted
 
     @property
     def seen(self) -> int:

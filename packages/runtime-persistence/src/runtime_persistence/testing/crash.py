@@ -107,7 +107,9 @@ class Recorder:
         self._fds: dict[int, tuple[str, str, int]] = {}  # fd -> (kind, rel path, ino)
         self._next_ino = 1
         self.drop_file_fsync = False  # fault injection: behave like a driver that skips fsync(file)
-        self.unrecorded = 0  # calls relative to a dir_fd: not attributable to a path (must stay 0)
+        self.drop_sync = False  # fault injection: behave like code that never calls os.sync()
+        self.unrecorded = 0  # calls relative to an unknown dir_fd: not attributable (must stay 0)
+        self.on_sync: Callable[[int], None] | None = None  # called with the log position of os.sync()
         for dirpath, _dirnames, filenames in os.walk(self.root):
             rel = os.path.relpath(dirpath, self.root)
             rel = "" if rel == "." else rel
@@ -132,6 +134,26 @@ class Recorder:
         if full.startswith(root + os.sep):
             return full[len(root) + 1 :]
         return None
+
+    def rel_at(self, path: Any, dir_fd: int | None) -> str | None:
+        """``path`` relative to the root, resolving a name relative to ``dir_fd`` when that is a
+        folder under the root this recorder saw opened; None for anything else."""
+        if dir_fd is None:
+            return self.rel(path)
+        found = self._fds.get(dir_fd)
+        if found is None or found[0] != "dir" or isinstance(path, int):
+            return None
+        name = os.fsdecode(os.fspath(path))
+        if os.path.isabs(name):
+            return self.rel(name)
+        joined = os.path.normpath(os.path.join(found[1], name)) if found[1] else os.path.normpath(name)
+        return None if joined == ".." or joined.startswith("../") else ("" if joined == "." else joined)
+
+    def synced_all(self) -> None:
+        """``os.sync()``: everything issued so far is durable (a global barrier)."""
+        self.ops.append(Op("sync"))
+        if self.on_sync is not None:
+            self.on_sync(len(self.ops))
 
     @property
     def position(self) -> int:
@@ -256,13 +278,16 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
             "mkdir",
             "rmdir",
             "ftruncate",
+            "fdopen",
+            "sync",
+            "symlink",
         )
     }
     real_open = builtins.open
 
     def _open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
-        rel = rec.rel(path) if dir_fd is None else None
-        rec.unrecorded += dir_fd is not None
+        rel = rec.rel_at(path, dir_fd)
+        rec.unrecorded += dir_fd is not None and rel is None
         existed = rel is not None and os.path.lexists(os.path.join(rec.root, rel))
         fd: int = real["open"](path, flags, mode, dir_fd=dir_fd)
         if rel is not None:
@@ -298,9 +323,9 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
     def _rename_like(name: str) -> Callable[..., None]:
         def _impl(src: Any, dst: Any, **kw: Any) -> None:
             real[name](src, dst, **kw)
-            rec.unrecorded += bool(kw)
-            rs, rd = rec.rel(src), rec.rel(dst)
-            if rs is not None and rd is not None and not kw:
+            rs, rd = rec.rel_at(src, kw.get("src_dir_fd")), rec.rel_at(dst, kw.get("dst_dir_fd"))
+            rec.unrecorded += bool(kw) and (rs is None or rd is None)
+            if rs is not None and rd is not None:
                 if name == "link":
                     rec.linked(rs, rd)
                 else:
@@ -309,25 +334,42 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
         return _impl
 
     def _unlink(path: Any, *, dir_fd: int | None = None) -> None:
+        rel = rec.rel_at(path, dir_fd)
         real["unlink"](path, dir_fd=dir_fd)
-        rec.unrecorded += dir_fd is not None
-        rel = rec.rel(path) if dir_fd is None else None
+        rec.unrecorded += dir_fd is not None and rel is None
         if rel is not None:
             rec.unlinked(rel)
 
     def _mkdir(path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        rel = rec.rel_at(path, dir_fd)
         real["mkdir"](path, mode, dir_fd=dir_fd)
-        rec.unrecorded += dir_fd is not None
-        rel = rec.rel(path) if dir_fd is None else None
+        rec.unrecorded += dir_fd is not None and rel is None
         if rel is not None:
             rec.made_dir(rel)
 
     def _rmdir(path: Any, *, dir_fd: int | None = None) -> None:
+        rel = rec.rel_at(path, dir_fd)
         real["rmdir"](path, dir_fd=dir_fd)
-        rec.unrecorded += dir_fd is not None
-        rel = rec.rel(path) if dir_fd is None else None
+        rec.unrecorded += dir_fd is not None and rel is None
         if rel is not None:
             rec.removed_dir(rel)
+
+    def _fdopen(fd: int, mode: str = "r", buffering: int = -1, *args: Any, **kwargs: Any) -> Any:
+        if not rec.tracks(fd) or rec._fds[fd][0] != "file" or not any(c in mode for c in "wxa+"):
+            return real["fdopen"](fd, mode, buffering, *args, **kwargs)
+        if "b" not in mode:
+            raise AssertionError(f"the crash recorder supports binary writes only, got mode {mode!r}")
+        return _RecordingFile(real["fdopen"](fd, mode, 0, *args, **kwargs), rec)
+
+    def _sync() -> None:
+        if rec.drop_sync:
+            return
+        real["sync"]()
+        rec.synced_all()
+
+    def _symlink(src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None) -> None:
+        real["symlink"](src, dst, target_is_directory, dir_fd=dir_fd)
+        rec.unrecorded += rec.rel_at(dst, dir_fd) is not None  # symlinks are not modelled
 
     def _ftruncate(fd: int, length: int) -> None:
         real["ftruncate"](fd, length)
@@ -357,6 +399,9 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Recorder]:
         (os, "mkdir", _mkdir),
         (os, "rmdir", _rmdir),
         (os, "ftruncate", _ftruncate),
+        (os, "fdopen", _fdopen),
+        (os, "sync", _sync),
+        (os, "symlink", _symlink),
         (io, "open", _io_open),
         (builtins, "open", _io_open),
     ]
@@ -490,6 +535,9 @@ def crash_states(
                 pending = [
                     i for i in pending if not (ops[i].kind in ("write", "trunc") and ops[i].ino == op.ino)
                 ]
+                last_barrier = point
+            elif op.kind == "sync":
+                pending = []
                 last_barrier = point
             elif op.kind == "fsync_dir":
                 pending = [

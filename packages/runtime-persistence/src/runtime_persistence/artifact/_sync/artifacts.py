@@ -432,11 +432,12 @@ class Artifacts:
         raise ConflictError("the artifact version mark kept moving; try again")
 
 
-def artifact_roots(driver: Driver) -> Iterator[str]:
+def artifact_roots(driver: Driver, *, serializer: Serializer | None = None) -> Iterator[str]:
     """Every blob digest an artifact record in ``driver`` needs (its content and the blobs a typed
-    artifact names): the root provider garbage collection uses. A damaged record raises
+    artifact names): the root provider garbage collection uses (with the collector's
+    ``serializer``, so an encrypted store is read with its keyring). A damaged record raises
     CorruptionError, which stops the collection rather than deleting what it might need."""
-    ser = EnvelopeSerializer()
+    ser: Serializer = serializer or EnvelopeSerializer()
     for entry in _scan_all(driver):
         rec: Record = ser.loads(entry.value, Record, at=(ARTIFACT_NS, entry.key))
         yield rec.digest

@@ -508,7 +508,7 @@ class _Import:
                 ARTIFACT_NS, rkey, self.ser.dumps(arec, at=(ARTIFACT_NS, rkey)), if_absent=True
             )
         series = rkey.rsplit("\x1f", 1)[0]
-        await AsyncArtifacts(self.driver)._raise_hwm(series, arec.version + 1)
+        await AsyncArtifacts(self.driver, serializer=self.ser)._raise_hwm(series, arec.version + 1)
         self.arts += 1
 
     async def _snapshots(self, frame: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from runtime_core import (
 
 from runtime_persistence.checkpoint._collect import (
     RECENT_MARGIN,
-    async_roots,
+    async_roots,  # sync: provider_roots,
     check_async_providers,
     check_grace,
     id_floor,
@@ -108,8 +108,8 @@ async def collect(
                 orphan_ids.append(rec.id)
             continue
         live.update(refs)
-    for provider in providers.values():
-        roots = await async_roots(provider, driver)  # sync: roots = provider.sync(driver)
+    for prov in providers.values():
+        roots = await async_roots(prov, driver, ser)  # sync: roots = provider_roots(prov, driver, ser)
         for digest in roots:
             raw = bytes.fromhex(validate_digest(digest))
             live.add(bytes((LOC_KV,)) + raw)

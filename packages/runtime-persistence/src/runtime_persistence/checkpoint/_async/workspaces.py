@@ -20,6 +20,7 @@ from runtime_core import (
     NullTelemetry,
     RestoreReport,
     RuntimeBusyError,
+    Serializer,
     Telemetry,
     ValidationError,
     WorkspaceRef,
@@ -203,6 +204,7 @@ async def collect_snapshot_packs(
     grace: timedelta = timedelta(hours=1),
     dry_run: bool = False,
     clock: Clock | None = None,
+    serializer: Serializer | None = None,
 ) -> list[str]:
     """Remove the store's records of published snapshots that no checkpoint names (directly or
     as the prerequisite of one that does) and that are older than ``grace``; return their
@@ -210,7 +212,7 @@ async def collect_snapshot_packs(
     during this call names is kept when its record is younger than ``grace``; an older one it
     reuses unchanged may be removed, and that checkpoint then restores its files only on hosts
     that hold the snapshot locally (run with a grace longer than a run)."""
-    ser = EnvelopeSerializer()
+    ser: Serializer = serializer or EnvelopeSerializer()  # an encrypted store: the caller's, with its keyring
     live: set[str] = set()
     async for entry in driver.scan(CKPT_NS):
         thread_id = entry.key.split("/", 1)[0]
@@ -219,4 +221,5 @@ async def collect_snapshot_packs(
         rec: Record = ser.loads(entry.value, Record, at=(CKPT_NS, entry.key))
         if rec.workspace is not None:
             live.add(rec.workspace[1])
-    return await AsyncSnapshotPacks(driver, clock=clock).collect(live, grace=grace, dry_run=dry_run)
+    packs = AsyncSnapshotPacks(driver, clock=clock, serializer=ser)
+    return await packs.collect(live, grace=grace, dry_run=dry_run)

@@ -496,7 +496,7 @@ class _Import:
         with contextlib.suppress(ConflictError):  # the same version, same content (checked while staging)
             self.driver.put(ARTIFACT_NS, rkey, self.ser.dumps(arec, at=(ARTIFACT_NS, rkey)), if_absent=True)
         series = rkey.rsplit("\x1f", 1)[0]
-        Artifacts(self.driver)._raise_hwm(series, arec.version + 1)
+        Artifacts(self.driver, serializer=self.ser)._raise_hwm(series, arec.version + 1)
         self.arts += 1
 
     def _snapshots(self, frame: dict[str, Any]) -> None:

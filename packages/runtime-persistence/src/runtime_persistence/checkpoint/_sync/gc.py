@@ -26,6 +26,7 @@ from runtime_persistence.checkpoint._collect import (
     RECENT_MARGIN,
     check_grace,
     id_floor,
+    provider_roots,
 )
 from runtime_persistence.checkpoint._records import (
     CKPT_ID_NS,
@@ -106,8 +107,8 @@ def collect(
                 orphan_ids.append(rec.id)
             continue
         live.update(refs)
-    for provider in providers.values():
-        roots = provider.sync(driver)
+    for prov in providers.values():
+        roots = provider_roots(prov, driver, ser)
         for digest in roots:
             raw = bytes.fromhex(validate_digest(digest))
             live.add(bytes((LOC_KV,)) + raw)

@@ -227,10 +227,10 @@ class AsyncSnapshotPacks:
         return dead
 
 
-async def pack_roots(driver: AsyncDriver) -> AsyncIterator[str]:
+async def pack_roots(driver: AsyncDriver, *, serializer: Serializer | None = None) -> AsyncIterator[str]:
     """The digest of every published snapshot's pack: the blob-root provider that keeps them from
     garbage collection while their records exist (:meth:`AsyncSnapshotPacks.collect` removes the
     records no checkpoint needs). A damaged record raises CorruptionError, which stops the
     collection rather than deleting what it might need."""
-    async for rec in AsyncSnapshotPacks(driver).records():
+    async for rec in AsyncSnapshotPacks(driver, serializer=serializer).records():
         yield rec.digest

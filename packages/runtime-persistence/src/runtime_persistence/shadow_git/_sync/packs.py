@@ -227,10 +227,10 @@ class SnapshotPacks:
         return dead
 
 
-def pack_roots(driver: Driver) -> Iterator[str]:
+def pack_roots(driver: Driver, *, serializer: Serializer | None = None) -> Iterator[str]:
     """The digest of every published snapshot's pack: the blob-root provider that keeps them from
     garbage collection while their records exist (:meth:`SnapshotPacks.collect` removes the
     records no checkpoint needs). A damaged record raises CorruptionError, which stops the
     collection rather than deleting what it might need."""
-    for rec in SnapshotPacks(driver).records():
+    for rec in SnapshotPacks(driver, serializer=serializer).records():
         yield rec.digest
