@@ -38,6 +38,7 @@ from runtime_core import (
     Driver,
     NotFoundError,
     Put,
+    StorageError,
     ValidationError,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "store_label",
     "verify_backup",
     "verify_sqlite",
+    "verify_store",
     "write_backup",
 ]
 
@@ -134,8 +136,12 @@ def is_portable_backup(path: str | os.PathLike[str]) -> bool:
 
 def store_label(url: str) -> str:
     """The file-name stem of a store's backups: its scheme and 12 hex digits of its URL (password
-    removed), so the backups of different stores in one folder never mix."""
+    and ``read_only`` removed), so the backups of different stores in one folder never mix."""
     clean = redact_url(url)
+    head, sep, query = clean.partition("?")
+    if sep:  # how a store is opened (read-only) does not make it another store
+        kept = "&".join(p for p in query.split("&") if p.split("=", 1)[0] != "read_only")
+        clean = head + ("?" + kept if kept else "")
     scheme = clean.split("://", 1)[0].split("+", 1)[0].lower() or "store"
     return f"{scheme}-{hashlib.sha256(clean.encode()).hexdigest()[:12]}"
 
@@ -300,6 +306,40 @@ def verify_backup(
     except OSError as exc:
         problems["file"] = f"cannot read it: {exc.strerror or exc}"
     return VerifyReport(str(source), records, envelopes, blobs, problems)
+
+
+def verify_store(driver: Driver, *, serializer: EnvelopeSerializer | None = None) -> VerifyReport:
+    """Read every entry and blob of a live store of any kind and check every checksum the store
+    keeps: each record envelope's, bound to its place, and each blob's digest (read to its end;
+    the driver checks it as the stream ends). The drivers check their own row or file checksums
+    as they read. Damage is reported in ``problems``; never raises for it."""
+    ser = serializer or EnvelopeSerializer()
+    problems: dict[str, str] = {}
+    records = envelopes = blobs = 0
+    try:
+        for namespace in _listing(driver)():
+            try:
+                for entry in driver.scan(namespace):
+                    records += 1
+                    if entry.value[:2] == _ENVELOPE:
+                        envelopes += 1
+                        wrong = check_record(ser, namespace, entry.key, entry.value)
+                        if wrong is not None:
+                            problems[f"{namespace}/{entry.key}"] = wrong
+            except CorruptionError as exc:  # a row or file failed the driver's own checksum
+                problems[f"namespace {namespace}"] = str(exc)
+        for info in driver.list_blobs():
+            blobs += 1
+            try:
+                for _ in driver.open_blob(info.digest):
+                    pass
+            except NotFoundError:
+                blobs -= 1  # collected since it was listed
+            except CorruptionError as exc:
+                problems[f"blob {info.digest}"] = str(exc)
+    except StorageError as exc:
+        problems["store"] = str(exc)
+    return VerifyReport(redact_url(driver.url), records, envelopes, blobs, problems)
 
 
 def _record_verified(backup: Path, report: VerifyReport) -> None:
