@@ -156,11 +156,25 @@ def test_every_session_verb(cli: Cli) -> None:
     assert [s["id"] for s in listed] == [live.id, done.id, old.id]
     shown = cli.json("session show", live.id[:13])["session"]
     assert shown["thread_ids"] == [thread] and shown["format_version"] == 2
+    assert {s["id"]: s["due"] for s in listed} == {live.id: None, done.id: None, old.id: None}
+    due = cli.json("session list", "--stale-after", "1h", "--purge-after", "2h")["sessions"]
+    assert {s["id"]: s["due"] for s in due} == {live.id: None, done.id: "purge", old.id: "stale"}
+    assert cli.json("session show", old.id, "--stale-after", "1h")["session"]["due"] == "stale"
+    assert cli.json("session show", done.id, "--purge-after", "2h")["session"]["due"] == "purge"
+    assert cli.json("session show", done.id, "--purge-after", "4h")["session"]["due"] is None
+    assert cli.json("session show", old.id, "--purge-after", "1m")["session"]["due"] is None  # active
+    table = cli.run("session", "list", "--purge-after", "2h")
+    assert table.exit_code == 0 and "purge" in table.stdout
+    would = cli.json("session close", live.id, "--dry-run")
+    assert would["dry_run"] and would["session"]["status"] == "closed"
+    assert cli.json("session show", live.id)["session"]["status"] == "active"  # nothing written
+    cli.fails(ExitCode.INVALID, "session", "list", "--purge-after", "later")
     plan = cli.json("session sweep", "--stale-after", "1h", "--purge-after", "2h", "--dry-run")
     assert (plan["marked_stale"], plan["purged"]) == ([old.id], [done.id])
     swept = cli.json("session sweep", "--stale-after", "1h", "--purge-after", "2h")
     assert (swept["marked_stale"], swept["purged"]) == ([old.id], [done.id])
     assert cli.json("session list", "--status", "stale")["sessions"][0]["id"] == old.id
+    assert cli.json("session show", old.id, "--stale-after", "1h")["session"]["due"] is None  # swept
     closed = cli.json("session close", live.id)["session"]
     assert closed["status"] == "closed" and closed["ended_at"] is not None
     assert cli.json("session migrate")["migrated"] == 0
