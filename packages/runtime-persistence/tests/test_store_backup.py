@@ -262,3 +262,33 @@ def test_a_store_that_cannot_list_its_namespaces_is_refused(tmp_path: Path) -> N
     with pytest.raises(ValidationError, match="cannot list its namespaces"):
         write_backup(NoListing(), tmp_path / "x.kbak")  # type: ignore[arg-type]
     assert not (tmp_path / "x.kbak").exists()
+
+
+@pytest.mark.slow  # starts SeaweedFS: about 6 s
+def test_a_store_with_s3_blobs_is_backed_up_with_its_blobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records on PostgreSQL, blobs on S3 (SeaweedFS): the records driver's snapshot would see
+    none of the blobs, so the composite is read without one, and every blob comes from S3."""
+    import secrets
+
+    from runtime_persistence import open_store
+    from runtime_persistence.testing import isolated_url
+    from runtime_persistence.testing.seaweedfs import start_seaweedfs
+
+    with start_seaweedfs(tmp_path / "seaweedfs") as server:
+        for name, value in server.env.items():
+            monkeypatch.setenv(name, value)
+        url = f"{isolated_url('postgres', tmp_path)}&blobs=s3://keepup-tests/t-{secrets.token_hex(4)}"
+        driver = open_store(url)
+        try:
+            _fill(driver)
+            path = tmp_path / "s3.kbak"
+            counts = write_backup(driver, path)
+            assert counts["blobs"] == 2 and counts["snapshot"] == 0
+            target = MemoryDriver()
+            restore_store(path, target)
+            assert _everything(target) == _everything(driver)
+        finally:
+            driver.destroy()  # type: ignore[attr-defined]
+            driver.close()

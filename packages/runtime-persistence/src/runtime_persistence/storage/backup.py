@@ -150,7 +150,7 @@ def _listing(driver: Any) -> Callable[[], Iterator[str]]:
     if not isinstance(driver, _Listing):
         raise ValidationError(
             f"{type(driver).__name__} cannot list its namespaces, so it cannot be backed up whole "
-            "(a store with S3 blobs or MongoDB: use the server's own tools)"
+            "(a MongoDB store: use mongodump)"
         )
     return driver.namespaces
 
@@ -240,7 +240,10 @@ def _consistent(driver: Driver) -> Iterator[tuple[Driver, bool]]:
             finally:
                 frozen.close()
         return
-    if isinstance(driver, _Snapshotting):
+    # Only a snapshot the driver's own class offers: a composite that forwards unknown attributes
+    # to its records driver (records on PostgreSQL, blobs on S3) would hand over a view of the
+    # records driver alone, and its blobs would be missing from the backup.
+    if isinstance(driver, _Snapshotting) and getattr(type(driver), "read_snapshot", None) is not None:
         with driver.read_snapshot() as view:
             yield view, True
         return
