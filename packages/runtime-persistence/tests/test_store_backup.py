@@ -292,3 +292,76 @@ def test_a_store_with_s3_blobs_is_backed_up_with_its_blobs(
         finally:
             driver.destroy()  # type: ignore[attr-defined]
             driver.close()
+
+
+def _reframe(path: Path, index: int, kind: bytes, payload: bytes) -> None:
+    """Replace frame ``index`` of the file with one of ``kind`` holding ``payload`` (checksum
+    made right: only the parts after the checksum can tell)."""
+    data = path.read_bytes()
+    at, n, _ = _frames(data)[index]
+    head = struct.pack(">cI", kind, len(payload))
+    frame = head + payload + hashlib.blake2b(head + payload, digest_size=16).digest()
+    path.write_bytes(data[:at] + frame + data[at + n :])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x91" * 200_000 + b"\xc0", b"\x92\xa1k\x01", msgspec.msgpack.encode([["k", True, b"v"]])],
+    ids=["deeply-nested", "wrong-shape", "bool-version"],
+)
+def test_a_crafted_frame_is_corruption_not_a_crash(tmp_path: Path, payload: bytes) -> None:
+    source = MemoryDriver()
+    source.put("a", "k", b"v")
+    path = tmp_path / "b.kbak"
+    write_backup(source, path)
+    _reframe(path, 2, b"E", payload)  # H, N, E, T
+    report = verify_backup(path)
+    assert "does not decode" in report.problems["file"]
+    with pytest.raises(CorruptionError):
+        restore_store(path, MemoryDriver())
+
+
+def test_a_value_too_large_for_the_target_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    source = MemoryDriver()
+    source.put_blob(b"blob")
+    source.put("a", "big", b"x" * 2000)
+    path = tmp_path / "b.kbak"
+    write_backup(source, path)
+    small = MemoryDriver(max_value_size=1000)
+    with pytest.raises(ValidationError, match="2000 bytes"):
+        restore_store(path, small)
+    assert list(small.list_blobs()) == [] and list(small.namespaces()) == []
+
+
+@pytest.mark.slow  # 38 MB through SQLite twice under tracemalloc: about 6 s
+def test_backup_verify_and_restore_run_in_bounded_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from runtime_persistence.storage.drivers.sqlite import SqliteDriver
+
+    size = 32 << 20
+    source = SqliteDriver(tmp_path / "source.db")
+    target = SqliteDriver(tmp_path / "target.db")
+    try:
+        piece = bytes(range(256)) * 4096  # 1 MiB
+        source.put_blob_stream(piece for _ in range(size // len(piece)))
+        for n in range(300):
+            source.put("many", f"k{n:04}", bytes([n % 256]) * 20_000)  # 6 MB of entries
+        path = tmp_path / "b.kbak"
+        peaks = []
+        for step in (
+            lambda: write_backup(source, path),
+            lambda: verify_backup(path),
+            lambda: restore_store(path, target),
+        ):
+            tracemalloc.start()
+            try:
+                step()
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+        assert max(peaks) < 12 << 20, [p >> 20 for p in peaks]  # MiB, against a 38 MB store
+        assert _everything(target) == _everything(source)
+    finally:
+        source.close()
+        target.close()

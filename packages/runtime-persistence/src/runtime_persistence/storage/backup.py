@@ -282,12 +282,16 @@ def verify_backup(
     record envelope's checksum at its place (records encrypted under a key the serializer lacks
     are checked by their frame only). Damage is reported in ``problems``; never raises for it.
     NotFoundError when there is no file."""
-    source = Path(path)
+    return _verify(Path(path), serializer)[0]
+
+
+def _verify(source: Path, serializer: EnvelopeSerializer | None) -> tuple[VerifyReport, int]:
+    """:func:`verify_backup`'s report, and the size of the largest value in the backup."""
     if not source.is_file():
         raise NotFoundError(f"no backup at {source}")
     ser = serializer or EnvelopeSerializer()
     problems: dict[str, str] = {}
-    records = envelopes = blobs = 0
+    records = envelopes = blobs = largest = 0
     namespace = ""
     try:
         with open(source, "rb") as fh:
@@ -297,6 +301,7 @@ def verify_backup(
                 elif frame.kind == "E":
                     for key, _version, value in frame.value:
                         records += 1
+                        largest = max(largest, len(value))
                         if value[:2] == _ENVELOPE:
                             envelopes += 1
                             wrong = check_record(ser, namespace, key, value)
@@ -308,7 +313,7 @@ def verify_backup(
         problems["file"] = str(exc)
     except OSError as exc:
         problems["file"] = f"cannot read it: {exc.strerror or exc}"
-    return VerifyReport(str(source), records, envelopes, blobs, problems)
+    return VerifyReport(str(source), records, envelopes, blobs, problems), largest
 
 
 def verify_store(driver: Driver, *, serializer: EnvelopeSerializer | None = None) -> VerifyReport:
@@ -442,10 +447,15 @@ def restore_store(backup: str | os.PathLike[str], driver: Driver, *, force: bool
     behind, and a store holding that marker counts as empty, so running the restore again
     finishes it. Each entry is written anew (versions restart at 1; see ``_backup_stream``)."""
     source = Path(backup)
-    report = verify_backup(source)
+    report, largest = _verify(source, None)
     if not report.ok:
         bad = "; ".join(f"{k}: {v}" for k, v in list(report.problems.items())[:3])
         raise CorruptionError(f"the backup {source} failed verification ({bad}); nothing was written")
+    if largest > driver.max_value_size:
+        raise ValidationError(
+            f"the backup {source} holds a value of {largest} bytes; {redact_url(driver.url)} takes at most "
+            f"{driver.max_value_size} (raise its max_value_size option); nothing was written"
+        )
     holds, resumed = _holds_data(driver)
     if holds and not resumed and not force:
         raise ConflictError(
