@@ -19,7 +19,7 @@ from keepup.cli import app
 from keepup.runtime import open_runtime
 from runtime_core import ManualClock, SessionStatus, TaskStatus
 from runtime_persistence import AsyncSessions, AsyncTasks, Sessions
-from runtime_persistence.testing import TestStore, store_fixture
+from runtime_persistence.testing import TestStore, open_test_store, store_fixture
 from typer.testing import CliRunner, Result
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
@@ -59,6 +59,14 @@ class Cli:
         errors = list(Draft202012Validator(SHAPES[command]).iter_errors(out))
         assert not errors, f"{command}: " + "; ".join(e.message for e in errors[:3])
         self.seen.add(command)
+        return out
+
+    def json_fails(self, code: ExitCode, command: str, *args: str) -> Any:
+        """The --json output of a command that exits with ``code`` (checked against its shape)."""
+        result = self.run(*command.split(), *args, "--json")
+        assert result.exit_code == code, (command, args, result.exit_code, result.stderr)
+        out = json.loads(result.stdout)
+        assert not list(Draft202012Validator(SHAPES[command]).iter_errors(out))
         return out
 
     def fails(self, code: ExitCode, *args: str) -> str:
@@ -148,11 +156,25 @@ def test_every_session_verb(cli: Cli) -> None:
     assert [s["id"] for s in listed] == [live.id, done.id, old.id]
     shown = cli.json("session show", live.id[:13])["session"]
     assert shown["thread_ids"] == [thread] and shown["format_version"] == 2
+    assert {s["id"]: s["due"] for s in listed} == {live.id: None, done.id: None, old.id: None}
+    due = cli.json("session list", "--stale-after", "1h", "--purge-after", "2h")["sessions"]
+    assert {s["id"]: s["due"] for s in due} == {live.id: None, done.id: "purge", old.id: "stale"}
+    assert cli.json("session show", old.id, "--stale-after", "1h")["session"]["due"] == "stale"
+    assert cli.json("session show", done.id, "--purge-after", "2h")["session"]["due"] == "purge"
+    assert cli.json("session show", done.id, "--purge-after", "4h")["session"]["due"] is None
+    assert cli.json("session show", old.id, "--purge-after", "1m")["session"]["due"] is None  # active
+    table = cli.run("session", "list", "--purge-after", "2h")
+    assert table.exit_code == 0 and "purge" in table.stdout
+    would = cli.json("session close", live.id, "--dry-run")
+    assert would["dry_run"] and would["session"]["status"] == "closed"
+    assert cli.json("session show", live.id)["session"]["status"] == "active"  # nothing written
+    cli.fails(ExitCode.INVALID, "session", "list", "--purge-after", "later")
     plan = cli.json("session sweep", "--stale-after", "1h", "--purge-after", "2h", "--dry-run")
     assert (plan["marked_stale"], plan["purged"]) == ([old.id], [done.id])
     swept = cli.json("session sweep", "--stale-after", "1h", "--purge-after", "2h")
     assert (swept["marked_stale"], swept["purged"]) == ([old.id], [done.id])
     assert cli.json("session list", "--status", "stale")["sessions"][0]["id"] == old.id
+    assert cli.json("session show", old.id, "--stale-after", "1h")["session"]["due"] is None  # swept
     closed = cli.json("session close", live.id)["session"]
     assert closed["status"] == "closed" and closed["ended_at"] is not None
     assert cli.json("session migrate")["migrated"] == 0
@@ -208,22 +230,65 @@ def test_a_runtime_sweeps_in_the_background_until_closed(tmp_path: Path) -> None
 def test_store_backup_verify_restore(cli_store: TestStore, tmp_path: Path, cli: Cli | None = None) -> None:
     assert cli_store.url is not None
     cli = cli or Cli(tmp_path / "home", cli_store.url)
-    if cli_store.name != "sqlite":
-        assert "pg_dump" in cli.fails(ExitCode.INVALID, "store", "backup")
-        return
     task = cli.json("task add", "before the backup")["task"]
     made = cli.json("store backup", "--keep", "2")
-    assert made["verify"]["ok"] and made["verify"]["records"] > 0
+    assert made["format"] == ("sqlite" if cli_store.name == "sqlite" else "portable")
+    assert made["verify"]["ok"] and made["verify"]["records"] > 0 and made["verify"]["envelopes"] > 0
     assert cli.json("store verify")["ok"]
+    assert cli.json("store verify", made["path"])["ok"]
     cli.json("task add", "after the backup")
-    restored = cli.json("store restore-backup", made["path"], "--yes")
-    assert restored["replaced"] is not None and Path(restored["replaced"]).is_file()
-    assert [n["task"]["id"] for n in cli.json("task tree")["tree"]][-1] == task["id"]
-    assert "after the backup" not in json.dumps(cli.json("task list"))
+    if cli_store.name == "sqlite":
+        restored = cli.json("store restore-backup", made["path"], "--yes")
+        assert restored["replaced"] is not None and Path(restored["replaced"]).is_file()
+        assert [n["task"]["id"] for n in cli.json("task tree")["tree"]][-1] == task["id"]
+        assert "after the backup" not in json.dumps(cli.json("task list"))
+        made = cli.json("store backup", "--format", "portable")
+        assert made["path"].endswith(".kbak")
+    assert "not empty" in cli.fails(ExitCode.CONFLICT, "store", "restore-backup", made["path"], "--yes")
+    with open_test_store(cli_store.name, tmp_path / "empty") as empty:
+        assert empty.url is not None
+        fresh = Cli(cli.home, empty.url)
+        restored = fresh.json("store restore-backup", made["path"], "--yes")
+        assert restored["restored"]["entries"] == made["verify"]["records"] and restored["replaced"] is None
+        titles = [t["title"] for t in fresh.json("task list", "-n", "1000")["tasks"]]
+        assert "before the backup" in titles and "after the backup" not in titles
+        forced = fresh.json("store restore-backup", made["path"], "--yes", "--force")
+        assert forced["restored"]["entries"] == restored["restored"]["entries"]
+    damaged = tmp_path / "damaged.kbak"
+    data = Path(made["path"]).read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    assert "truncated" in json.dumps(cli.json_fails(ExitCode.CORRUPT, "store verify", str(damaged)))
+    assert "truncated" in cli.fails(ExitCode.CORRUPT, "store", "restore-backup", str(damaged), "--yes")
     tmp_path.mkdir(parents=True, exist_ok=True)
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"\xff" * 4096)
     cli.fails(ExitCode.CORRUPT, "store", "verify", str(broken))
+
+
+def test_restore_backup_falls_back_to_the_previous_good_backup(cli_store: TestStore, tmp_path: Path) -> None:
+    assert cli_store.url is not None
+    cli = Cli(tmp_path / "home", cli_store.url)
+    cli.json("task add", "in both backups")
+    older = cli.json("store backup", "--format", "portable")["path"]
+    cli.json("task add", "only in the newer backup")
+    newer = cli.json("store backup", "--format", "portable")["path"]
+    with open(newer, "r+b") as fh:
+        fh.seek(100)
+        byte = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with open_test_store(cli_store.name, tmp_path / "empty") as empty:
+        assert empty.url is not None
+        other = Cli(cli.home, empty.url)
+        # the newest backups of *this* store are looked for: the empty store has none
+        assert "no backup" in other.fails(ExitCode.NOT_FOUND, "store", "restore-backup", "--yes")
+    result = cli.run("store", "restore-backup", "--yes", "--force", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["backup"] == older and list(out["skipped"]) == [newer] and "checksum" in out["skipped"][newer]
+    assert not list(Draft202012Validator(SHAPES["store restore-backup"]).iter_errors(out))
+    said = cli.run("store", "restore-backup", "--yes", "--force")
+    assert said.exit_code == 0 and f"skipped the backup {newer}" in said.stderr
 
 
 def test_a_runner_given_a_session_links_its_runs_and_threads(tmp_path: Path) -> None:

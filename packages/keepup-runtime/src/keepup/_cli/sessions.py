@@ -2,15 +2,21 @@
 
 A session is active while its client heartbeats; the sweeper marks it stale after a silence
 (``--stale-after``) and purges closed and stale sessions that ended long enough ago
-(``--purge-after``), with their threads and runs only when asked (``--delete-linked``)."""
+(``--purge-after``), with their threads and runs only when asked (``--delete-linked``). ``list``
+and ``show`` take the same two rules and say, for each session, what a sweep would do to it now
+(``due``), without changing anything; ``close --dry-run`` shows the session as closing would
+leave it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from runtime_core import Session, SessionStatus, SweepReport
 from runtime_persistence.session.sessions import SESSION_NS
+from runtime_persistence.session.sweeper import due
 
 from keepup._cli.context import runtime_of
 from keepup._cli.ids import IdKind, abbreviate, resolver
@@ -26,6 +32,31 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+StaleAfterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stale-after",
+        metavar="AGE",
+        help="Say which active sessions a sweep would mark stale (silent this long); changes nothing.",
+    ),
+]
+PurgeAfterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--purge-after",
+        metavar="AGE",
+        help="Say which closed and stale sessions a sweep would purge (ended this long ago); changes nothing.",
+    ),
+]
+
+
+def _rules(stale_after: str | None, purge_after: str | None) -> tuple[timedelta | None, timedelta | None]:
+    return (
+        None if stale_after is None else parse_duration(stale_after),
+        None if purge_after is None else parse_duration(purge_after),
+    )
+
 
 SessionArg = Annotated[
     str,
@@ -70,13 +101,19 @@ def list_(
         SessionStatus | None, typer.Option("--status", help="Only sessions in this status.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
+    stale_after: StaleAfterOption = None,
+    purge_after: PurgeAfterOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """List sessions, newest first."""
+    """List sessions, newest first; with --stale-after and/or --purge-after, each with what a
+    sweep by those rules would do to it now (its "due": stale, purge or nothing)."""
+    stale, purge = _rules(stale_after, purge_after)
     runtime = runtime_of(ctx)
     sessions = runtime.sessions.list(status=status, limit=limit)
+    now = datetime.now(UTC)
+    dues = {s.id: due(s, now, stale_after=stale, purge_after=purge) for s in sessions}
     if json_:
-        print_json({"sessions": [session_json(s) for s in sessions]})
+        print_json({"sessions": [{**session_json(s), "due": dues[s.id]} for s in sessions]})
         return
     if not sessions:
         out_console().print("no sessions")
@@ -92,6 +129,7 @@ def list_(
             Column("started", 40),
             Column("threads", 30, wrap=False),
             Column("runs", 30, wrap=False),
+            *([Column("due", 95, wrap=False)] if stale is not None or purge is not None else []),
         ],
         [
             (
@@ -102,6 +140,7 @@ def list_(
                 when(s.created_at),
                 len(s.thread_ids),
                 len(s.run_ids),
+                *([dues[s.id] or "-"] if stale is not None or purge is not None else []),
             )
             for s in sessions
         ],
@@ -109,35 +148,73 @@ def list_(
 
 
 @app.command("show")
-def show(ctx: typer.Context, session_id: SessionArg, json_: JsonOption = False) -> None:
-    """Show a session and the threads and runs it worked on."""
-    session = runtime_of(ctx).sessions.get(session_id)
+def show(
+    ctx: typer.Context,
+    session_id: SessionArg,
+    stale_after: StaleAfterOption = None,
+    purge_after: PurgeAfterOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Show a session and the threads and runs it worked on; with --stale-after and/or
+    --purge-after, what a sweep by those rules would do to it now."""
+    stale, purge = _rules(stale_after, purge_after)
+    runtime = runtime_of(ctx)
+    session = runtime.sessions.get(session_id)
+    verdict = due(session, datetime.now(UTC), stale_after=stale, purge_after=purge)
     if json_:
-        print_json({"session": session_json(session)})
+        print_json({"session": {**session_json(session), "due": verdict}})
         return
-    fields(
-        f"Session {session.id}",
-        [
-            ("name", session.name or "-"),
-            ("status", session.status.value),
-            ("started", when(session.created_at)),
-            ("last seen", when(session.last_seen_at)),
-            ("ended", when(session.ended_at)),
-            ("threads", ", ".join(session.thread_ids) or "-"),
-            ("runs", ", ".join(session.run_ids) or "-"),
-            ("metadata", session.metadata or "-"),
-        ],
-    )
+    rows: list[tuple[str, Any]] = [
+        ("name", session.name or "-"),
+        ("status", session.status.value),
+        ("started", when(session.created_at)),
+        ("last seen", when(session.last_seen_at)),
+        ("ended", when(session.ended_at)),
+        ("threads", ", ".join(session.thread_ids) or "-"),
+        ("runs", ", ".join(session.run_ids) or "-"),
+        ("metadata", session.metadata or "-"),
+    ]
+    if stale is not None or purge is not None:
+        rows.append(
+            (
+                "due",
+                {"stale": "a sweep would mark it stale", "purge": "a sweep would purge it"}.get(
+                    verdict or "", "nothing: a sweep would leave it as it is"
+                ),
+            )
+        )
+    fields(f"Session {session.id}", rows)
 
 
 @app.command("close")
-def close(ctx: typer.Context, session_id: SessionArg, json_: JsonOption = False) -> None:
+def close(
+    ctx: typer.Context,
+    session_id: SessionArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show the session as closing would leave it.")
+    ] = False,
+    json_: JsonOption = False,
+) -> None:
     """End a session (its client takes no more heartbeats; the sweeper may purge it later)."""
-    session = runtime_of(ctx).sessions.close(session_id)
+    sessions = runtime_of(ctx).sessions
+    if dry_run:
+        current = sessions.get(session_id)
+        session = (
+            current
+            if current.status is SessionStatus.CLOSED
+            else replace(
+                current,
+                status=SessionStatus.CLOSED,
+                ended_at=current.ended_at if current.ended_at is not None else datetime.now(UTC),
+            )
+        )
+    else:
+        session = sessions.close(session_id)
     if json_:
-        print_json({"session": session_json(session)})
+        print_json({"session": session_json(session), "dry_run": dry_run})
         return
-    out_console().print(f"session {session.id} is closed", markup=False)
+    would = "would be" if dry_run else "is"
+    out_console().print(f"session {session.id} {would} closed", markup=False)
 
 
 @app.command("sweep")

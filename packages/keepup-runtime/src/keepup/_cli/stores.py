@@ -17,7 +17,7 @@ from runtime_core import DriverUnavailableError, KeepupError, NotFoundError, Sto
 from runtime_persistence.storage.private import PRIVATE_DIR, make_private, too_open
 from runtime_persistence.storage.stores import open_store
 
-from keepup._cli.context import runtime_of, shown_url, store_option_of
+from keepup._cli.context import read_only_url, runtime_of, shown_url, store_option_of
 from keepup._cli.exit_codes import Unhealthy
 from keepup._cli.options import JsonOption, YesOption, confirm, parse_duration
 from keepup._cli.rendering import (
@@ -628,20 +628,22 @@ def _redact(url: str) -> str:
     return redact_url(url)
 
 
-def _sqlite_file(ctx: typer.Context, verb: str) -> Path:
-    """The file of the SQLite store in use; ValidationError for any other store."""
-    from runtime_core import ValidationError
-    from runtime_persistence.storage.backup import sqlite_path_of
+_FORMATS = ("auto", "sqlite", "portable")
 
-    url = resolved_store_url(store_option_of(ctx))
+
+def _store_url(ctx: typer.Context) -> str:
+    return resolved_store_url(store_option_of(ctx))
+
+
+def _backup_folder(url: str) -> Path:
+    """Where a store's backups go by default: ``backups/`` beside a SQLite file, else
+    ``<keepup home>/backups``."""
+    from runtime_persistence.storage.backup import BACKUP_DIR, sqlite_path_of
+
+    from keepup.runtime import keepup_home
+
     path = sqlite_path_of(url)
-    if path is None:
-        raise ValidationError(
-            f"`keepup store {verb}` works on SQLite stores; {shown_url(url).split('://', 1)[0]} stores are backed "
-            "up with the server's own tools (pg_dump, mariadb-dump, a Redis RDB snapshot), or exported with "
-            "`keepup checkpoint export`"
-        )
-    return path
+    return path.parent / BACKUP_DIR if path is not None else keepup_home() / BACKUP_DIR
 
 
 def _verify_json(report: Any) -> dict[str, Any]:
@@ -663,28 +665,58 @@ def backup(
         typer.Option(
             "--to",
             metavar="PATH",
-            help="A file or folder for the backup (default: backups/ beside the store).",
+            help="A file or folder for the backup (default: backups/ beside a SQLite store, "
+            "else backups/ in the Keepup home).",
         ),
     ] = None,
     keep: Annotated[
         int | None,
         typer.Option("--keep", min=1, metavar="N", help="Then keep only the newest N backups there."),
     ] = None,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="sqlite: a copy of the SQLite file (SQLite stores only); portable: a .kbak file any "
+            "store can be restored from; auto (default): sqlite for SQLite stores, else portable.",
+        ),
+    ] = "auto",
     json_: JsonOption = False,
 ) -> None:
-    """Back up the SQLite store while it is in use (SQLite's online backup API), verify the copy,
-    and with --keep remove older backups."""
-    from runtime_persistence.storage.backup import backup_sqlite
+    """Back up the store while it is in use, verify the backup, and with --keep remove older ones.
+    SQLite: the online backup API; PostgreSQL and MySQL: one read-only snapshot; every store:
+    a checksummed portable file of every namespace, entry and blob."""
+    from runtime_core import ValidationError
+    from runtime_persistence.storage.backup import backup_sqlite, backup_store, sqlite_path_of
 
-    store = _sqlite_file(ctx, "backup")
-    if not store.is_file():
-        raise NotFoundError(f"no store at {store}")
-    info = backup_sqlite(store, to, keep=keep)
+    if format_ not in _FORMATS:
+        raise ValidationError(f"--format is one of {', '.join(_FORMATS)}, got {format_!r:.40}")
+    url = _store_url(ctx)
+    path = sqlite_path_of(url)
+    if path is not None and not path.is_file():
+        raise NotFoundError(f"no store at {path}")
+    if format_ == "sqlite" and path is None:
+        raise ValidationError(
+            f"--format sqlite copies a SQLite file; {shown_url(url).split('://', 1)[0]} stores are backed up "
+            "with --format portable"
+        )
+    if path is not None and format_ != "portable":
+        info = backup_sqlite(path, to, keep=keep)
+        kind = "sqlite"
+    else:
+        driver = open_store(read_only_url(url) or url)
+        try:
+            info = backup_store(driver, _backup_folder(url), to, keep=keep)
+        finally:
+            driver.close()
+        kind = "portable"
     assert info.verified is not None
     if json_:
         print_json(
             {
                 "path": info.path,
+                "format": kind,
                 "size": info.size,
                 "created_at": info.created_at.isoformat(),
                 "verify": _verify_json(info.verified),
@@ -693,8 +725,8 @@ def backup(
         )
         return
     out_console().print(
-        f"backed up {store} to {info.path} ({_size(info.size)}; verified: {info.verified.records} records, "
-        f"{info.verified.blobs} blobs)",
+        f"backed up {shown_url(url)} to {info.path} ({kind}, {_size(info.size)}; verified: "
+        f"{info.verified.records} records, {info.verified.blobs} blobs)",
         markup=False,
     )
     for old in info.removed:
@@ -709,50 +741,145 @@ def verify(
     ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Read every record and blob of the SQLite store (or of a backup FILE) and check every
-    checksum; exit 6 when anything is damaged."""
+    """Read every record and blob of the store (or of a backup FILE, SQLite or portable) and check
+    every checksum; exit 6 when anything is damaged."""
     from runtime_core import CorruptionError
-    from runtime_persistence.storage.backup import verify_sqlite
+    from runtime_persistence.storage.backup import (
+        is_portable_backup,
+        sqlite_path_of,
+        verify_backup,
+        verify_sqlite,
+        verify_store,
+    )
 
-    target = Path(path) if path is not None else _sqlite_file(ctx, "verify")
-    report = verify_sqlite(target)
+    if path is not None:
+        target = Path(path)
+        if not target.is_file():
+            raise NotFoundError(f"no backup at {target}")
+        report = verify_backup(target) if is_portable_backup(target) else verify_sqlite(target)
+    else:
+        url = _store_url(ctx)
+        store = sqlite_path_of(url)
+        if store is not None:
+            report = verify_sqlite(store)
+        else:
+            driver = open_store(url)
+            try:
+                report = verify_store(driver)
+            finally:
+                driver.close()
     if json_:
         print_json(_verify_json(report))
     else:
         console = out_console()
         console.print(
-            f"{target}: {report.records} records ({report.envelopes} envelopes), {report.blobs} blobs read",
+            f"{report.path}: {report.records} records ({report.envelopes} envelopes), {report.blobs} blobs read",
             markup=False,
         )
         for where, what in report.problems.items():
             console.print(f"  damaged: {where}: {what}", markup=False)
     if not report.ok:
-        raise CorruptionError(f"{target} has {len(report.problems)} damaged part(s)")
+        raise CorruptionError(f"{report.path} has {len(report.problems)} damaged part(s)")
 
 
 @app.command("restore-backup")
 def restore_backup(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(metavar="FILE", help="The backup to restore.")],
+    path: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILE]",
+            help="The backup to restore (default: the newest backup of this store that verifies).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Restore a portable backup into a store that holds data (over its keys)."
+        ),
+    ] = False,
     yes: YesOption = False,
     json_: JsonOption = False,
 ) -> None:
-    """Replace the SQLite store with a backup (verified first). The current store is moved
-    aside, never deleted; writes made after the backup was taken are not in it."""
-    from runtime_persistence.storage.backup import restore_sqlite_backup
-
-    store = _sqlite_file(ctx, "restore-backup")
-    source = Path(path)
-    if not source.is_file():
-        raise NotFoundError(f"no backup at {source}")
-    confirm(f"Replace {store} with the backup {source}? (the current store is kept beside it)", yes=yes)
-    restored, aside = restore_sqlite_backup(source, store)
-    if json_:
-        print_json(
-            {"store": str(restored), "backup": str(source), "replaced": None if aside is None else str(aside)}
-        )
-        return
-    out_console().print(
-        f"restored {restored} from {source}" + ("" if aside is None else f"; the old store is at {aside}"),
-        markup=False,
+    """Restore a backup, verified first. A SQLite copy replaces the SQLite store (the current one
+    is moved aside, never deleted); a portable backup is restored into the store, which must be
+    empty unless --force. Without FILE: the newest backup of this store, falling back to the
+    previous good one when it fails verification (each one skipped is named). Writes made after
+    the backup was taken are not in it."""
+    from runtime_persistence.storage.backup import (
+        RestoreReport,
+        is_portable_backup,
+        list_backups,
+        list_store_backups,
+        restore_newest,
+        restore_sqlite_backup,
+        restore_store,
+        sqlite_path_of,
     )
+
+    url = _store_url(ctx)
+    store = sqlite_path_of(url)
+    replaced: list[Path | None] = [None]
+
+    def restore(source: Path) -> RestoreReport:
+        if not source.is_file():
+            raise NotFoundError(f"no backup at {source}")
+        if is_portable_backup(source):
+            driver = open_store(url)
+            try:
+                return restore_store(source, driver, force=force)
+            finally:
+                driver.close()
+        if store is None:
+            from runtime_core import ValidationError
+
+            raise ValidationError(
+                f"{source} is not a portable backup (.kbak); only a SQLite store can be replaced by a SQLite copy"
+            )
+        restored, replaced[0] = restore_sqlite_backup(source, store)
+        return RestoreReport(str(source), str(restored), 0, 0, 0)
+
+    if path is not None:
+        candidates = [Path(path)]
+        what = f"the backup {path}"
+    else:
+        found = list_store_backups(url, _backup_folder(url))
+        if store is not None:
+            found += list_backups(store)
+        found.sort(key=lambda b: b.path.rsplit("-", 1)[-1], reverse=True)  # by their UTC stamps
+        candidates = [Path(b.path) for b in found]
+        what = "the newest backup that verifies" + (f" ({candidates[0]} first)" if candidates else "")
+    confirm(f"Restore {what} into {shown_url(url)}?", yes=yes)
+    report = restore(candidates[0]) if path is not None else restore_newest(candidates, restore)
+    data = {
+        "store": report.store if store is None else str(store),
+        "backup": report.backup,
+        "replaced": None if replaced[0] is None else str(replaced[0]),
+        "restored": None
+        if replaced[0] is not None or not is_portable_backup(report.backup)
+        else {
+            "namespaces": report.namespaces,
+            "entries": report.entries,
+            "blobs": report.blobs,
+            "resumed": report.resumed,
+        },
+        "skipped": dict(report.skipped),
+    }
+    if json_:
+        print_json(data)
+    else:
+        console = out_console()
+        for skipped, why in report.skipped.items():
+            err_console().print(f"skipped the backup {skipped}: {why}", markup=False)
+        console.print(
+            f"restored {data['store']} from {report.backup}"
+            + ("" if replaced[0] is None else f"; the old store is at {replaced[0]}")
+            + (
+                ""
+                if data["restored"] is None
+                else f" ({report.entries} records, {report.blobs} blobs"
+                + ("; an interrupted restore finished" if report.resumed else "")
+                + ")"
+            ),
+            markup=False,
+        )

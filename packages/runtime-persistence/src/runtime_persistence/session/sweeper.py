@@ -16,9 +16,9 @@ from datetime import timedelta
 from runtime_core import SweepReport, ValidationError
 
 from runtime_persistence.session._async.sweeper import AsyncSessionSweeper
-from runtime_persistence.session._sync.sweeper import SessionSweeper
+from runtime_persistence.session._sync.sweeper import SessionSweeper, due
 
-__all__ = ["AsyncSessionSweeper", "SessionSweeper", "SweeperThread", "sweep_forever"]
+__all__ = ["AsyncSessionSweeper", "SessionSweeper", "SweeperThread", "due", "sweep_forever"]
 
 
 def _check_interval(interval: timedelta) -> float:

@@ -12,15 +12,34 @@ Running one in the background of a long-running process is
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
-from runtime_core import KeepupError, SessionStatus, SweepReport, ValidationError
+from runtime_core import KeepupError, Session, SessionStatus, SweepReport, ValidationError
 
 from runtime_persistence.checkpoint._sync.checkpoints import Checkpoints
 from runtime_persistence.session._sync.runs import RunRecords
 from runtime_persistence.session._sync.sessions import Sessions
 
-__all__ = ["SessionSweeper"]
+__all__ = ["SessionSweeper", "due"]
+
+Due = Literal["stale", "purge"]
+
+
+def due(
+    session: Session, now: datetime, *, stale_after: timedelta | None, purge_after: timedelta | None
+) -> Due | None:
+    """What a sweep with these rules would do to ``session`` at ``now``: ``"stale"`` (active and
+    silent for ``stale_after`` or more), ``"purge"`` (closed or stale, and ended ``purge_after``
+    ago or more), or None. A session that would become stale is not purgeable in the same pass.
+    A rule that is None never applies."""
+    if session.status is SessionStatus.ACTIVE:
+        if stale_after is not None and session.last_seen_at <= now - stale_after:
+            return "stale"
+        return None
+    if purge_after is not None and session.ended_at is not None and session.ended_at <= now - purge_after:
+        return "purge"
+    return None
 
 
 class SessionSweeper:
@@ -56,11 +75,11 @@ class SessionSweeper:
         what a pass would do now (sessions that would become stale are not counted as purgeable
         in the same pass)."""
         if dry_run:
-            cutoff = self.sessions._clock.now() - self.stale_after
+            now = self.sessions._clock.now()
             would_mark = [
                 s.id
                 for s in self.sessions.list(status=SessionStatus.ACTIVE, limit=10_000)
-                if s.last_seen_at <= cutoff
+                if due(s, now, stale_after=self.stale_after, purge_after=None) == "stale"
             ]
             would_purge = (
                 [] if self.purge_after is None else [s for s in self.sessions.purgeable(self.purge_after)]

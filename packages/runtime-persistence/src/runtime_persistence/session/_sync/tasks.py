@@ -18,6 +18,13 @@ Layout::
     task.external {source}/{external_id}    index: the task an import created for a task of
                                             another tool (the value is the task id), so a second
                                             import of the same file changes nothing
+    task.index    roots                     present once every root task has its ``root/`` entry
+
+Stores written before the ``root/`` entries existed (only a task with a parent had a child
+index entry then) are migrated forward by :meth:`Tasks.index_roots`: one scan of the task
+records that adds the missing entries, then the ``task.index/roots`` marker. Listing the roots
+runs it once per store (any process; running it twice, or in two processes at once, only writes
+entries that are already there), so after that, listing root tasks costs the roots, not the store.
 
 Task ids are UUIDv7 too, so children come back in creation order without sorting. A tree is
 read through the child index one level at a time, so listing a subtree costs the subtree, not
@@ -37,6 +44,7 @@ from runtime_core import (
     ConflictError,
     ImportedTask,
     NotFoundError,
+    StorageError,
     Task,
     TaskImportItem,
     TaskLog,
@@ -53,9 +61,11 @@ from runtime_persistence.session._records import (
     MAX_TRIES,
     TASK_CHILD_NS,
     TASK_EXTERNAL_NS,
+    TASK_INDEX_NS,
     TASK_LOG_NS,
     TASK_NS,
     TASK_ROOT,
+    TASK_ROOTS_INDEXED,
     check_limit,
 )
 from runtime_persistence.session._sync._repository import Repository, Unchanged
@@ -86,6 +96,7 @@ class Tasks(Repository[Task]):
     _record = Task
     _ns = TASK_NS
     _what = "task"
+    _roots_indexed = False  # this object saw the ``task.index/roots`` marker
 
     def create(
         self,
@@ -116,6 +127,7 @@ class Tasks(Repository[Task]):
         data = self._ser.dumps(task, at=(TASK_NS, task.id))
         if parent_id is not None:
             self._read(parent_id, "parent task id")
+        self._ensure_roots_indexed()  # an old store is migrated before it grows
         self._driver.put(TASK_CHILD_NS, _child_key(parent_id, task.id), MARK)
         self._driver.put(TASK_NS, task.id, data, if_absent=True)
         return task
@@ -278,13 +290,69 @@ class Tasks(Repository[Task]):
             if task.parent_id == parent_id:  # an entry left by a move names the old parent
                 yield task
 
+    def index_roots(self, *, dry_run: bool = False) -> int:
+        """Migrate a store written before root tasks were indexed: give every task without a
+        parent its ``root/`` child index entry, then record that the store has the index. Returns
+        how many entries were (with ``dry_run``: would be) added. Safe while others use the store
+        and in several processes at once: each entry is written create-only, a task moved
+        meanwhile leaves at most an entry that readers skip (they check the record), and tasks
+        created meanwhile index themselves. Runs by itself the first time roots are listed."""
+        added = 0
+        cursor: str | None = None
+        while True:
+            page = [e for e in self._driver.scan(TASK_NS, after=cursor, limit=_PAGE)]
+            for entry in page:
+                task = self._decode(entry.key, entry.value)
+                if task.parent_id is not None:
+                    continue
+                key = _child_key(None, task.id)
+                if self._driver.get(TASK_CHILD_NS, key) is not None:
+                    continue
+                added += 1
+                if not dry_run:
+                    with contextlib.suppress(ConflictError):  # another process indexed it first
+                        self._driver.put(TASK_CHILD_NS, key, MARK, if_absent=True)
+            if len(page) < _PAGE:
+                break
+            cursor = page[-1].key
+        if not dry_run:
+            self._driver.put(TASK_INDEX_NS, TASK_ROOTS_INDEXED, MARK)
+            self._roots_indexed = True
+        return added
+
+    def _ensure_roots_indexed(self) -> bool:
+        """Run :meth:`index_roots` once per store (the marker says it ran). False when the store
+        refuses the writes (opened read-only): the roots are then found by a scan this time."""
+        if self._roots_indexed:
+            return True
+        if self._driver.get(TASK_INDEX_NS, TASK_ROOTS_INDEXED) is not None:
+            self._roots_indexed = True
+            return True
+        try:
+            self.index_roots()
+        except StorageError:
+            return False
+        return True
+
+    def _roots(self, indexed: bool) -> Iterator[Task]:
+        """The root tasks in creation order: through the index, or by a scan of every task."""
+        if indexed:
+            return self._children_of(None)
+        return self._scanned_roots()
+
+    def _scanned_roots(self) -> Iterator[Task]:
+        for task in self._candidates(TASK_NS, "", _PAGE, reverse=False):
+            if task.parent_id is None:
+                yield task
+
     def roots(self, *, limit: int = 10_000) -> builtins.list[Task]:
-        """The tasks without a parent, in creation order (through the index)."""
+        """The tasks without a parent, in creation order (through the index; a store written
+        before roots were indexed is migrated first, once: see :meth:`index_roots`)."""
         check_limit(limit)
         out: builtins.list[Task] = []
         if limit == 0:
             return out
-        for task in self._children_of(None):
+        for task in self._roots(self._ensure_roots_indexed()):
             out.append(task)
             if len(out) == limit:
                 break
@@ -304,7 +372,8 @@ class Tasks(Repository[Task]):
         seen: set[str] = set()
         stack: builtins.list[tuple[int, Task]]
         if task_id is None:
-            stack = [(0, t) for t in reversed([t for t in self._children_of(None)])]
+            roots = self._roots(self._ensure_roots_indexed())
+            stack = [(0, t) for t in reversed([t for t in roots])]
         else:
             stack = [(0, self.get(task_id))]
         while stack:

@@ -82,6 +82,16 @@ class _FileEntries(_FileLock):
             raise StorageError(f"cannot read {path}: {exc}") from exc
         return _decode_record(namespace, key_bytes, data, path)
 
+    def namespaces(self) -> Iterator[str]:
+        """The namespaces that hold (or held) keys, in byte order; for backups. Takes no lock."""
+        try:
+            names = sorted(p.name for p in self._kv.iterdir() if p.is_dir() and not p.is_symlink())
+        except FileNotFoundError:
+            names = []
+        except OSError as exc:
+            raise StorageError(f"cannot list {self._kv}: {exc}") from exc
+        return iter(names)
+
     # key-value -----------------------------------------------------------------------------------
     def get(self, namespace: str, key: str) -> Entry | None:
         """The entry at ``key`` or None; CorruptionError if its file is damaged. Takes no lock."""

@@ -167,7 +167,7 @@ def utc(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
 
 
-def queries(names: dict[str, str]) -> dict[str, str]:
+def queries(names: dict[str, str]) -> dict[str, Any]:
     kv, blobs, chunks = names["kv"], names["blobs"], names["chunks"]
     return {
         "get": f"SELECT v, ver FROM {kv} WHERE ns = %s AND k = %s",
@@ -187,6 +187,12 @@ def queries(names: dict[str, str]) -> dict[str, str]:
         "delete_chunks": f"DELETE FROM {chunks} WHERE upload = %s",
         "list_blobs": f"SELECT digest, size, created_at FROM {blobs} WHERE digest > %s ORDER BY digest LIMIT %s",
         "max_packet": "SELECT @@max_allowed_packet",
+        "namespaces": f"SELECT DISTINCT ns FROM {kv} ORDER BY ns",
+        "rollback": "ROLLBACK",
+        "snapshot": [
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        ],
     }
 
 

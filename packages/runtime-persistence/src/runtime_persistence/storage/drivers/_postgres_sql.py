@@ -120,7 +120,7 @@ def session_settings(durable: bool, read_only: bool) -> list[str]:
     return settings
 
 
-def queries(names: dict[str, str]) -> dict[str, bytes]:
+def queries(names: dict[str, str]) -> dict[str, Any]:
     """Every statement, with the store's table names (bytes, so psycopg can prepare them). Keys
     are bound with ``%b`` so they are compared as bytes."""
 
@@ -156,6 +156,9 @@ def queries(names: dict[str, str]) -> dict[str, bytes]:
         "list_blobs": q(
             "SELECT digest, size, created_at FROM {blobs} WHERE digest > %s ORDER BY digest LIMIT %s"
         ),
+        "namespaces": q('SELECT ns FROM {kv} GROUP BY ns ORDER BY ns COLLATE "C"'),
+        "rollback": q("ROLLBACK"),
+        "snapshot": [q("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")],
     }
 
 

@@ -13,8 +13,9 @@ processes keep writing), verified, kept N deep, and restored.
 * The SQLite driver calls :func:`backup_before_migration` before it migrates a store with data;
   when that backup cannot be written, the store is not migrated (StorageError).
 
-Stores on servers (PostgreSQL, MySQL, Redis, MongoDB) are backed up with the server's own tools;
-:func:`sqlite_path_of` says which URLs this module handles."""
+Every other store (and a SQLite store too, when asked) is backed up in the portable format of
+:mod:`runtime_persistence.storage.backup`; :func:`sqlite_path_of` says which URLs this module
+handles."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ __all__ = [
     "VerifyReport",
     "backup_before_migration",
     "backup_sqlite",
+    "check_record",
+    "copy_sqlite",
     "damaged_hint",
     "list_backups",
     "newest_verified_backup",
@@ -109,6 +112,24 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def check_record(ser: EnvelopeSerializer, namespace: str, key: str, data: bytes) -> str | None:
+    """What is wrong with the record envelope ``data`` stored at ``(namespace, key)``, or None
+    when its checksum (and binding to its place) holds. A record encrypted under a key ``ser``
+    lacks cannot be opened here and counts as sound (its row or frame checksum still guards it)."""
+    try:
+        ser.loads(data, at=(namespace, key))
+    except Exception as exc:  # CorruptionError, or a key this reader lacks
+        if "encrypted" not in str(exc):
+            return str(exc)
+    return None
+
+
+def copy_sqlite(source: Path, dest: Path) -> None:
+    """Copy the SQLite file ``source`` to ``dest`` with the online backup API (consistent while
+    others write), through a temporary name, fsynced. CorruptionError when it cannot be read."""
+    _copy(source, dest)
+
+
 def _copy(source: Path, dest: Path) -> None:
     """Copy ``source`` to ``dest`` with the online backup API, through a temporary name, fsynced."""
     dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -174,14 +195,12 @@ def verify_sqlite(path: str | os.PathLike[str]) -> VerifyReport:
                 ):
                     problems[where] = "the row's checksum does not match its bytes"
                     continue
-                if data[:4] == _MAGIC:
+                if data[:2] == _MAGIC:
                     envelopes += 1
-                    try:
-                        # records are bound to their place: read each where it is stored
-                        ser.loads(data, at=(ns, raw_key.decode("utf-8", "surrogatepass")))
-                    except Exception as exc:  # CorruptionError, or a key this reader lacks
-                        if "encrypted" not in str(exc):
-                            problems[where] = str(exc)
+                    # records are bound to their place: read each where it is stored
+                    wrong = check_record(ser, ns, raw_key.decode("utf-8", "surrogatepass"), data)
+                    if wrong is not None:
+                        problems[where] = wrong
             for blob_id, digest in conn.execute("SELECT id, digest FROM blobs"):
                 blobs += 1
                 h = hashlib.sha256()

@@ -72,6 +72,14 @@ class _SqliteEntries(_SqliteConnections):
             return None
         return self._entry(namespace, kb, row[0], row[1], row[2])
 
+    def namespaces(self) -> Iterator[str]:
+        """The namespaces that hold keys, in byte order (for backups)."""
+        try:
+            rows = self._conn().execute("SELECT DISTINCT ns FROM kv ORDER BY ns").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(exc, self._path) from exc
+        return iter([str(ns) for (ns,) in rows])
+
     def scan(
         self,
         namespace: str,

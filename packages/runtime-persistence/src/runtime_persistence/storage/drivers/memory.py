@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from runtime_core import (
@@ -82,6 +83,25 @@ class MemoryDriver:
             ns = self._ns.get(namespace)
             found = ns.values.get(key) if ns else None
             return Entry(key, found[0], found[1]) if found else None
+
+    def namespaces(self) -> Iterator[str]:
+        """The namespaces that hold keys, in byte order (for backups)."""
+        with self._lock:
+            return iter(sorted(name for name, ns in self._ns.items() if ns.keys))
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[MemoryDriver]:
+        """A read-only copy of the store as it is now (for a consistent backup): its lists and
+        dicts are copied under the lock; the stored bytes are shared, never copied."""
+        copy = MemoryDriver(self._url, max_value_size=self._max_value_size)
+        with self._lock:
+            for name, ns in self._ns.items():
+                held = _Namespace()
+                held.keys = list(ns.keys)
+                held.values = dict(ns.values)
+                copy._ns[name] = held
+            copy._blobs = dict(self._blobs)
+        yield copy
 
     def scan(
         self,

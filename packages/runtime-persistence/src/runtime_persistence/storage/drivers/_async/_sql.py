@@ -13,6 +13,8 @@ the attributes ``_q`` (statement by name), ``_scans`` (see ``_servers.scan_state
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import hashlib
 import secrets
@@ -405,6 +407,31 @@ class AsyncSqlDriver:
                 return
             last = str(rows[-1][0])
 
+    # backups -----------------------------------------------------------------------------------
+    async def namespaces(self) -> AsyncIterator[str]:
+        """The namespaces that hold keys, in byte order (for backups)."""
+        async with self._op("namespaces") as handle:
+            rows = await self._rows(handle, self._q["namespaces"], ())
+        for (namespace,) in rows:
+            yield str(namespace)
+
+    @asynccontextmanager
+    async def read_snapshot(self) -> AsyncIterator[Self]:
+        """A read-only view of the store at one moment, for a consistent backup: every read of
+        the view (scans, blobs, namespaces) runs on one connection inside one read-only
+        REPEATABLE READ transaction, so it sees the store as it was when the view was opened,
+        whatever others commit meanwhile. Use it only inside the block; never write through it."""
+        async with self._op("snapshot") as handle:
+            for statement in self._q["snapshot"]:
+                await self._exec(handle, statement, ())
+            view = copy.copy(self)
+            view._session = _pinned(handle)  # type: ignore[method-assign]
+            try:
+                yield view
+            finally:
+                with contextlib.suppress(*self._errors):  # a broken connection is not reused anyway
+                    await self._exec(handle, self._q["rollback"], ())
+
     # lifecycle ---------------------------------------------------------------------------------
     async def destroy(self) -> None:
         """Drop every table of this store (its data is gone for good). For tests and ``keepup store
@@ -433,6 +460,16 @@ class AsyncSqlDriver:
                 await self._exec(handle, self._q["insert_chunk"], (upload, seq, chunk))
 
         await self._retrying("raw blob", work)
+
+
+def _pinned(handle: Any) -> Callable[[], Any]:
+    """A ``_session`` that always yields ``handle`` (the connection of a snapshot)."""
+
+    @asynccontextmanager
+    async def session() -> AsyncIterator[Any]:
+        yield handle
+
+    return session
 
 
 async def _numbered(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:

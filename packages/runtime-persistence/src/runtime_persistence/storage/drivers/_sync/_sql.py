@@ -14,6 +14,8 @@ the attributes ``_q`` (statement by name), ``_scans`` (see ``_servers.scan_state
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import hashlib
 import secrets
@@ -402,6 +404,31 @@ class SqlDriver:
                 return
             last = str(rows[-1][0])
 
+    # backups -----------------------------------------------------------------------------------
+    def namespaces(self) -> Iterator[str]:
+        """The namespaces that hold keys, in byte order (for backups)."""
+        with self._op("namespaces") as handle:
+            rows = self._rows(handle, self._q["namespaces"], ())
+        for (namespace,) in rows:
+            yield str(namespace)
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[Self]:
+        """A read-only view of the store at one moment, for a consistent backup: every read of
+        the view (scans, blobs, namespaces) runs on one connection inside one read-only
+        REPEATABLE READ transaction, so it sees the store as it was when the view was opened,
+        whatever others commit meanwhile. Use it only inside the block; never write through it."""
+        with self._op("snapshot") as handle:
+            for statement in self._q["snapshot"]:
+                self._exec(handle, statement, ())
+            view = copy.copy(self)
+            view._session = _pinned(handle)  # type: ignore[method-assign]
+            try:
+                yield view
+            finally:
+                with contextlib.suppress(*self._errors):  # a broken connection is not reused anyway
+                    self._exec(handle, self._q["rollback"], ())
+
     # lifecycle ---------------------------------------------------------------------------------
     def destroy(self) -> None:
         """Drop every table of this store (its data is gone for good). For tests and ``keepup store
@@ -430,6 +457,16 @@ class SqlDriver:
                 self._exec(handle, self._q["insert_chunk"], (upload, seq, chunk))
 
         self._retrying("raw blob", work)
+
+
+def _pinned(handle: Any) -> Callable[[], Any]:
+    """A ``_session`` that always yields ``handle`` (the connection of a snapshot)."""
+
+    @contextmanager
+    def session() -> Iterator[Any]:
+        yield handle
+
+    return session
 
 
 def _numbered(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -9,6 +9,7 @@ scripts/gen_sync.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -187,6 +188,18 @@ class RedisDriver(_KeyValueServer):
             if size is not None
         ]
         return infos, None if int(cursor) == 0 else str(int(cursor))
+
+    def namespaces(self) -> Iterator[str]:
+        """The namespaces that hold keys, in byte order (for backups): a SCAN for the index of
+        each namespace (an index holds one member per key, and Redis drops it with the last)."""
+        index = self._keys.base + b"i:"
+        with self._op("namespaces"):
+            found = {
+                core.as_bytes(name)[len(index) :]
+                for name in self._r.scan_iter(match=index + b"*", count=1000)
+            }
+        for name in sorted(found):
+            yield name.decode()
 
     # lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
