@@ -83,6 +83,7 @@ from runtime_persistence.session.recorder import (
     open_source,
     search_index_for,
 )
+from runtime_persistence.session.transfer import export_all, export_all_async, import_all, import_all_async
 from runtime_persistence.shadow_git import (
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
@@ -174,9 +175,13 @@ __all__: list[str] = [
     "combine_enrichers",
     "diff_states",
     "encrypt_store",
+    "export_all",
+    "export_all_async",
     "export_threads",
     "export_threads_async",
     "fold_artifact_key",
+    "import_all",
+    "import_all_async",
     "import_threads",
     "import_threads_async",
     "keepup_state_dir",
