@@ -277,6 +277,7 @@ def _forged(*frames: dict[str, Any], with_: tuple[str, ...] = ("sessions", "task
         [{"k": "messages", "session_id": SID, "seq": 0, "items": ["x"]}],  # before any session
         [_session(), {"k": "messages", "session_id": SID, "seq": 0, "items": []}],
         [{**_session(), "keys": [""]}],
+        [{**_session(), "keys": ["k"]}, {**_session(TID), "keys": ["k"]}],  # one key, two sessions
         [{"k": "run", "run": {"id": TID}}],
         [_task(parent_id=SID)],  # a parent the file does not carry
         [_task(), _task()],

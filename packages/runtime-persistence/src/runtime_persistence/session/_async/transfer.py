@@ -146,6 +146,7 @@ class AsyncSessionsSection:
         self._links = _Links(driver)
         self._seen: set[str] = set()
         self._runs_seen: set[str] = set()
+        self._keys_seen: set[str] = set()
         self._open: tuple[str, int] | None = None  # (session id, last seq) of the open session
 
     async def frames(self, thread_ids: frozenset[str] | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -207,6 +208,9 @@ class AsyncSessionsSection:
             self._seen.add(session.id)
             await _absent(self._driver, SESSION_NS, session.id, f"session {session.id}")
             for key in keys:
+                if key in self._keys_seen:
+                    raise CorruptionError(f"two sessions of the export have the key {key!r:.80}")
+                self._keys_seen.add(key)
                 await _absent(self._driver, SESSION_KEY_NS, key, f"a session with the key {key!r:.80}")
             await self._links.check(f"session {session.id}", session.thread_ids, threads)
             self._open = (session.id, -1)
