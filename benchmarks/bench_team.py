@@ -2,8 +2,10 @@
 through its own connection pool, Keepup (``Checkpoints`` over ``postgresql://…?pool_size=P``) beside
 LangGraph's ``PostgresSaver`` (over a ``psycopg_pool.ConnectionPool(max_size=P)``) doing the same
 work: every process runs ``--threads`` threads, each extending its own thread of checkpoints by one
-chat message per save. Optionally the same through PgBouncer in transaction mode (``--pgbouncer
-URL``, e.g. ``postgresql://postgres@127.0.0.1:6432/test``).
+chat message per save. Optionally the same through PgBouncer in transaction mode: ``--pgbouncer
+URL`` (one already running, e.g. ``postgresql://postgres@127.0.0.1:6432/test``) or ``--pgbouncer
+start``, which starts Debian's ``pgbouncer`` on a free port in transaction mode with
+``--pgbouncer-pool`` server connections (``runtime_persistence.testing.pgbouncer``).
 
 Each measurement starts every process, lets each open its pool and create its threads, then
 releases them together and counts the saves completed in ``--seconds`` (process start-up and
@@ -18,6 +20,7 @@ and the load average.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import secrets
@@ -167,7 +170,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="saving threads per process")
     parser.add_argument("--pool-size", type=int, default=2, help="the most connections one process opens")
     parser.add_argument("--workers", default=",".join(map(str, WORKERS)))
-    parser.add_argument("--pgbouncer", default=os.environ.get("KEEPUP_BENCH_PGBOUNCER_URL", ""))
+    parser.add_argument(
+        "--pgbouncer",
+        default=os.environ.get("KEEPUP_BENCH_PGBOUNCER_URL", ""),
+        help="a PgBouncer URL in transaction mode, or 'start' to start one",
+    )
+    parser.add_argument(
+        "--pgbouncer-pool", type=int, default=8, help="server connections of a started PgBouncer"
+    )
     opts = parser.parse_args()
     url = os.environ.get("KEEPUP_TEST_POSTGRES_URL")
     if not url:
@@ -188,7 +198,16 @@ def main() -> None:
     with psycopg.connect(_database(url, db), autocommit=True) as conn:
         PostgresSaver(conn).setup()  # type: ignore[arg-type]
     targets = {"direct": _database(url, db)}
-    if opts.pgbouncer:
+    stack = contextlib.ExitStack()
+    if opts.pgbouncer == "start":
+        from runtime_persistence.testing.pgbouncer import start_pgbouncer
+
+        bouncer = stack.enter_context(
+            start_pgbouncer(url, pool_mode="transaction", pool_size=opts.pgbouncer_pool)
+        )
+        targets["pgbouncer"] = _database(bouncer, db)
+        print(f"started PgBouncer in transaction mode, {opts.pgbouncer_pool} server connections")
+    elif opts.pgbouncer:
         targets["pgbouncer"] = _database(opts.pgbouncer, db)
     print(
         f"{load_average()}; PostgreSQL max_connections {max_conn[0] if max_conn else '?'}; "
@@ -228,6 +247,7 @@ def main() -> None:
             print(f"round {r + 1} done; {load_average()}", flush=True)
             _report(targets, workers, results, r + 1)
     finally:
+        stack.close()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {db} WITH (FORCE)")
     print(f"\n{load_average()}")

@@ -3,7 +3,9 @@
 from runtime_persistence.checkpoint.export import (
     EXPORT_MAGIC,
     EXPORT_VERSION,
+    AsyncExportSection,
     ExportReport,
+    ExportSection,
     Progress,
     export_threads,
     export_threads_async,
@@ -14,7 +16,9 @@ from runtime_persistence.checkpoint.export import (
 __all__ = [
     "EXPORT_MAGIC",
     "EXPORT_VERSION",
+    "AsyncExportSection",
     "ExportReport",
+    "ExportSection",
     "Progress",
     "export_threads",
     "export_threads_async",

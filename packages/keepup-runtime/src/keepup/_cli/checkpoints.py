@@ -10,7 +10,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 from runtime_core import Checkpoint, Driver, FileChange, NotFoundError, ValidationError
 from runtime_persistence import diff_states
-from runtime_persistence.checkpoint.export import export_threads, import_threads
+from runtime_persistence.session.transfer import SECTION_NAMES, export_all, import_all
 from runtime_persistence.storage.private import create_private_file
 
 from keepup._cli.context import runtime_of
@@ -465,18 +465,35 @@ def export(
             callback=resolver(THREAD),
         ),
     ] = None,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            metavar="WHAT",
+            help=(
+                "Also export these records: sessions, tasks, events (comma-separated or repeated); "
+                "with --thread, those linked to the threads."
+            ),
+        ),
+    ] = None,
     yes: YesOption = False,
     json_: JsonOption = False,
 ) -> None:
     """Write threads with all their checkpoints and the data they need (blobs, the artifact
     versions they name, the files of their workspace snapshots) to one portable, checksummed file
-    (import it into any store with `keepup checkpoint import`)."""
+    (import it into any store with `keepup checkpoint import`); with --with, also sessions (their
+    message logs, keys and runs), tasks (with their ancestors and logs) and events."""
     runtime = runtime_of(ctx)
+    include = _sections(with_)
     if file == "-":
         if json_:
             raise ValidationError("--json prints the report on stdout; export to a FILE, not -")
-        report = export_threads(
-            runtime.checkpoints, sys.stdout.buffer, thread_ids=threads, snapshots=runtime.snapshots
+        report = export_all(
+            runtime.checkpoints,
+            sys.stdout.buffer,
+            include=include,
+            thread_ids=threads,
+            snapshots=runtime.snapshots,
         )
         sys.stdout.buffer.flush()
         sys.stderr.write(
@@ -491,8 +508,13 @@ def export(
     create_private_file(partial)  # 0600: an export holds whole conversations and files
     try:
         with progress("exporting checkpoints", enabled=not json_) as update:
-            report = export_threads(
-                runtime.checkpoints, partial, thread_ids=threads, progress=update, snapshots=runtime.snapshots
+            report = export_all(
+                runtime.checkpoints,
+                partial,
+                include=include,
+                thread_ids=threads,
+                progress=update,
+                snapshots=runtime.snapshots,
             )
         partial.replace(path)  # a failed export never leaves a truncated FILE behind
         size = path.stat().st_size  # the file's size, as import reports it
@@ -509,6 +531,7 @@ def export(
                 "snapshot_packs": report.snapshot_packs,
                 "artifacts": report.artifacts,
                 "missing_snapshots": list(report.missing_snapshots),
+                "records": report.records,
             }
         )
         return
@@ -518,6 +541,8 @@ def export(
         f"{_count(report.snapshot_packs, 'snapshot pack')}, {_count(size, 'byte')}) to {path}",
         markup=False,
     )
+    if include:
+        out_console().print(f"with {_records(report.records)}", markup=False)
     if report.missing_snapshots:
         out_console().print(
             f"not exported (no longer in this home or the store): the files of snapshot "
@@ -532,13 +557,13 @@ def import_(
     file: Annotated[str, typer.Argument(metavar="FILE", help="An export file (- for stdin).")],
     json_: JsonOption = False,
 ) -> None:
-    """Read an export into the store, keeping every id. A thread that already exists is refused
-    (exit 5); a damaged file is refused (exit 6) and leaves nothing visible of the thread it
-    was reading."""
+    """Read an export into the store, keeping every id, with the sessions, tasks and events it
+    carries. A thread (or session, task, run, event) that already exists is refused (exit 5); a
+    damaged file is refused (exit 6); either way before any record is written."""
     runtime = runtime_of(ctx)
     source: Path | BinaryIO = sys.stdin.buffer if file == "-" else Path(file)
     with progress("importing checkpoints", enabled=not json_) as update:
-        report = import_threads(runtime.checkpoints, source, progress=update)
+        report = import_all(runtime.checkpoints, source, progress=update)
     # The file's size, as export reports it (the library counts the bytes it decoded).
     size = Path(file).stat().st_size if file != "-" else report.bytes
     if json_:
@@ -551,6 +576,7 @@ def import_(
                 "bytes": size,
                 "snapshot_packs": report.snapshot_packs,
                 "artifacts": report.artifacts,
+                "records": report.records,
             }
         )
         return
@@ -560,6 +586,33 @@ def import_(
         f"{_count(report.snapshot_packs, 'snapshot pack')}, {_count(size, 'byte')}) from {file}",
         markup=False,
     )
+    if report.records:
+        out_console().print(f"with {_records(report.records)}", markup=False)
+
+
+def _sections(values: list[str] | None) -> list[str]:
+    """The section names of ``--with`` (comma-separated or repeated); ValidationError for others."""
+    names = [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SECTION_NAMES]
+    if unknown:
+        raise ValidationError(f"--with takes {', '.join(SECTION_NAMES)}; got {', '.join(unknown)}")
+    return list(dict.fromkeys(names))
+
+
+_RECORD_NOUNS = {
+    "session": "session",
+    "messages": "message-log chunk",
+    "run": "run",
+    "task": "task",
+    "task_log": "task log line",
+    "event": "event",
+}
+
+
+def _records(records: dict[str, int]) -> str:
+    """``2 sessions, 1 run, …`` for the records of an export's sections."""
+    parts = [_count(records.get(kind, 0), noun) for kind, noun in _RECORD_NOUNS.items()]
+    return ", ".join(parts)
 
 
 def _count(n: int, noun: str) -> str:

@@ -8,7 +8,7 @@ import hashlib
 import struct
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
@@ -28,6 +28,7 @@ __all__ = [
     "LEN",
     "MAX_FRAME",
     "READS_VERSIONS",
+    "SECTIONS_VERSION",
     "ExportReport",
     "FrameReader",
     "FrameWriter",
@@ -46,8 +47,11 @@ __all__ = [
 
 EXPORT_MAGIC = b"KEEPUPX1"
 EXPORT_VERSION = 2
-READS_VERSIONS = (1, 2)
-"""Version 2 added the ``artifact`` and ``snapshots`` frames; a version 1 file reads as before."""
+SECTIONS_VERSION = 3
+READS_VERSIONS = (1, 2, 3)
+"""Version 2 added the ``artifact`` and ``snapshots`` frames; version 3 the sections of other
+repositories (sessions, tasks, events) after the threads, named in the header's ``with``. A file
+without sections is still written as version 2; a version 1 file reads as before."""
 MAX_FRAME = 1 << 31
 LEN = struct.Struct(">I")
 
@@ -71,6 +75,8 @@ class ExportReport:
     artifacts: int = 0
     missing_snapshots: tuple[str, ...] = ()
     """Snapshots the checkpoints name that the export could not find (their files are not in it)."""
+    records: dict[str, int] = field(default_factory=dict)
+    """Frames of the sections written or read, by kind (e.g. ``{"session": 2, "task": 5}``)."""
 
 
 _ENC = msgspec.msgpack.Encoder()

@@ -14,21 +14,31 @@ records, then the head, then the thread record last), so a thread appears only o
 frames were read and verified; a damaged or truncated file raises CorruptionError and leaves
 only unreferenced records and blobs behind, which gc removes.
 
+Sessions, tasks and events travel as sections after the threads when asked (frame kinds
+``session``, ``messages``, ``run``, ``task``, ``task_log``, ``event``; the header's ``with``
+names them and the file is version 3): the repositories stand above checkpoints, so they supply
+the sections (:class:`AsyncExportSection`) through
+:mod:`runtime_persistence.session.transfer`, whose ``export_all`` and ``import_all`` are these
+functions with them.
+
 Written once as async code (``_async/export.py``): :func:`export_threads` and
 :func:`import_threads` take a :class:`Checkpoints`, their async twins
 :func:`export_threads_async` and :func:`import_threads_async` an :class:`AsyncCheckpoints` (file
 work runs in a worker thread).
 """
 
+from runtime_persistence.checkpoint._async.export import AsyncExportSection
 from runtime_persistence.checkpoint._async.export import export_threads as export_threads_async
 from runtime_persistence.checkpoint._async.export import import_threads as import_threads_async
 from runtime_persistence.checkpoint._export_format import EXPORT_MAGIC, EXPORT_VERSION, ExportReport, Progress
-from runtime_persistence.checkpoint._sync.export import export_threads, import_threads
+from runtime_persistence.checkpoint._sync.export import ExportSection, export_threads, import_threads
 
 __all__ = [
     "EXPORT_MAGIC",
     "EXPORT_VERSION",
+    "AsyncExportSection",
     "ExportReport",
+    "ExportSection",
     "Progress",
     "export_threads",
     "export_threads_async",

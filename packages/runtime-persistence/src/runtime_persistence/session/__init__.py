@@ -157,6 +157,7 @@ _SUBMODULES = frozenset(
         "sessions",
         "sweeper",
         "tasks",
+        "transfer",
     }
 )
 

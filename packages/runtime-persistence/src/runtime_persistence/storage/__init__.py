@@ -97,6 +97,7 @@ _SOURCES: dict[str, str] = {
 _SUBMODULES = frozenset(
     {
         "_async",
+        "_backup_stream",
         "_lease_record",
         "_sync",
         "backup",

@@ -101,7 +101,9 @@ _SOURCES: dict[str, str] = {
 }
 
 # Submodules reachable as attributes, as they were when this module imported them.
-_SUBMODULES = frozenset({"_processes", "backends", "blocking", "conformance", "crash", "seaweedfs"})
+_SUBMODULES = frozenset(
+    {"_processes", "backends", "blocking", "conformance", "crash", "pgbouncer", "seaweedfs"}
+)
 
 
 if not TYPE_CHECKING:

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import IO, Any, ParamSpec, TypeAlias, TypeVar
+from typing import IO, Any, ParamSpec, Protocol, TypeAlias, TypeVar
 
 from runtime_core import (
     ConflictError,
@@ -31,6 +31,7 @@ from runtime_persistence.checkpoint._export_format import (
     EXPORT_VERSION,
     LEN,
     READS_VERSIONS,
+    SECTIONS_VERSION,
     ExportReport,
     FrameReader,
     FrameWriter,
@@ -74,12 +75,40 @@ from runtime_persistence.checkpoint._state import LOC_AREA, LOC_KV, iter_blob_re
 from runtime_persistence.shadow_git._pack_records import PACK_FORMAT, PACK_NS, PackRecord
 from runtime_persistence.shadow_git.sharing import is_full_commit
 
-__all__ = ["export_threads", "import_threads"]
+__all__ = ["AsyncExportSection", "export_threads", "import_threads"]
 
 _P = ParamSpec("_P")
 _Written: TypeAlias = Awaitable[None]  # sync: _Written: TypeAlias = None
 _BlobFrame = Callable[[IO[bytes], bytes], _Written]
 _R = TypeVar("_R")
+
+
+class AsyncExportSection(Protocol):
+    """The records of another repository that an export carries after its threads (sessions,
+    tasks, events: :mod:`runtime_persistence.session.transfer` makes them, as the repositories
+    stand above checkpoints). The export writes what :meth:`frames` yields; the import hands each
+    frame of the section's ``kinds`` to :meth:`stage` while it verifies the file (which must
+    check it as untrusted input, refuse what the target holds already, and write nothing), and
+    then, once the whole file is verified, to :meth:`commit`, in file order."""
+
+    name: str
+    """Listed in the export header's ``with``."""
+    kinds: frozenset[str]
+    """The frame kinds of this section."""
+
+    def frames(self, thread_ids: frozenset[str] | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """``(kind, fields)`` of each frame to write: the records that belong with
+        ``thread_ids`` (None: every record of the store)."""
+        ...
+
+    async def stage(self, frame: dict[str, Any], threads: frozenset[str]) -> None:
+        """Check one frame (``threads``: the threads the file carries); CorruptionError,
+        ConflictError. Writes nothing."""
+        ...
+
+    async def commit(self, frame: dict[str, Any]) -> None:
+        """Write one staged frame's records."""
+        ...
 
 
 async def _file(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -107,6 +136,7 @@ async def export_threads(
     progress: Progress | None = None,
     snapshots: SnapshotSource | None = None,
     artifacts: bool = True,
+    sections: Sequence[AsyncExportSection] = (),
 ) -> ExportReport:
     """Write ``thread_ids`` (default: every thread) with all their checkpoints, pending writes,
     pins, fork links and the blobs their states need to ``dest`` (a path or a binary file); with
@@ -114,6 +144,8 @@ async def export_threads(
     ``snapshots`` (``workspace path -> ShadowGit``, e.g. ``Runtime.snapshots``), also the
     workspace snapshots they name, as one git pack per workspace, so the files restore on a
     fresh home. A snapshot that cannot be found is listed in the report's ``missing_snapshots``.
+    Each of ``sections`` (see :class:`AsyncExportSection`) adds its records after the threads:
+    those that belong with ``thread_ids``, or all of them when no thread is named.
 
     Reads a consistent view of each thread as of its head when the thread is reached; checkpoints
     saved meanwhile after that head are not included. Raises NotFoundError for an unknown thread."""
@@ -136,6 +168,7 @@ async def export_threads(
     artifacts_written: set[str] = set()
     commits_written: set[str] = set()
     out = FrameWriter()
+    records: dict[str, int] = {}
 
     async def blob_frame(fh: IO[bytes], ref: bytes) -> None:
         nonlocal blobs
@@ -151,13 +184,15 @@ async def export_threads(
 
     async with _opened(dest, "w") as fh:
         await _file(fh.write, out.start())
+        with_ = {"with": [section.name for section in sections]} if sections else {}
         header = out.frame(
             "header",
             format="keepup-export",
-            version=EXPORT_VERSION,
+            version=SECTIONS_VERSION if sections else EXPORT_VERSION,
             created_at=checkpoints._clock.now(),
             threads=[t.id for t, _ in plan],
             checkpoints=total,
+            **with_,
         )
         await _file(fh.write, header)
         for trec, head in plan:
@@ -222,11 +257,18 @@ async def export_threads(
                         )
                         packs += 1
             await _file(fh.write, out.frame("thread_end", id=trec.id))
+        wanted = frozenset(ids) if thread_ids is not None else None
+        for section in sections:
+            async for kind, fields in section.frames(wanted):
+                if kind not in section.kinds:
+                    raise ValueError(f"export section {section.name} wrote a {kind!r} frame")
+                await _file(fh.write, out.frame(kind, **fields))
+                records[kind] = records.get(kind, 0) + 1
         await _file(fh.write, out.end())
         await _file(fh.flush)
     if progress is not None:
         progress(done, done)
-    return ExportReport(len(plan), done, blobs, out.bytes, packs, arts, tuple(missing))
+    return ExportReport(len(plan), done, blobs, out.bytes, packs, arts, tuple(missing), records)
 
 
 def _pack_snapshots(
@@ -313,13 +355,22 @@ class _Import:
     content-addressed blobs (which nothing names yet, so gc removes them if the import stops);
     :meth:`commit` then writes the records from the verified private copy."""
 
-    def __init__(self, checkpoints: AsyncCheckpoints, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        checkpoints: AsyncCheckpoints,
+        progress: Progress | None,
+        sections: Sequence[AsyncExportSection] = (),
+    ) -> None:
         self.checkpoints = checkpoints
         self.driver = checkpoints.driver
         self.ser = checkpoints._ser
         self.progress = progress
         self.threads = self.done = self.blobs = self.size = self.total = self.packs = self.arts = 0
         self.listed: set[str] = set()
+        self.sections = {section.name: section for section in sections}
+        self.by_kind = {kind: section for section in sections for kind in section.kinds}
+        self.carried: frozenset[str] = frozenset()  # the sections the header names
+        self.records: dict[str, int] = {}
 
     async def stage(self, fh: IO[bytes], copy: IO[bytes]) -> None:
         carried: set[bytes] = set()
@@ -405,6 +456,13 @@ class _Import:
             elif kind == "end":
                 if current is not None:
                     raise CorruptionError("the export ends inside a thread section")
+            elif kind in self.by_kind:
+                section = self.by_kind[kind]
+                if section.name not in self.carried or current is not None:
+                    raise CorruptionError(
+                        f"a {kind} frame is inside a thread section or its section is not in the header"
+                    )
+                await section.stage(frame, frozenset(self.listed))
             else:
                 raise CorruptionError(f"unknown export frame kind {kind!r}")
         if seen_threads != self.listed:
@@ -424,8 +482,18 @@ class _Import:
         listed = frame.get("threads", [])
         if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
             raise CorruptionError("the export header's thread list is not a list of ids")
+        carried = frame.get("with", [])
+        if not isinstance(carried, list) or not all(isinstance(n, str) for n in carried):
+            raise CorruptionError("the export header's section list is not a list of names")
+        unread = [name for name in carried if name not in self.sections]
+        if unread:
+            raise ValidationError(
+                f"this export also carries {', '.join(map(str, unread))}: import it with "
+                "runtime_persistence.session.transfer.import_all (keepup checkpoint import does)"
+            )
         self.total = total
         self.listed = set(listed)
+        self.carried = frozenset(carried)
 
     async def _put_blob(self, ref: bytes, data: bytes) -> None:
         if ref[0] == LOC_KV:
@@ -480,6 +548,9 @@ class _Import:
                 await self._artifact(frame)
             elif kind == "snapshots":
                 await self._snapshots(frame)
+            elif kind in self.by_kind:
+                await self.by_kind[kind].commit(frame)
+                self.records[kind] = self.records.get(kind, 0) + 1
             elif kind == "thread_end" and current is not None:
                 trec, head = current
                 if head is not None:
@@ -569,10 +640,13 @@ async def import_threads(
     src: str | Path | IO[bytes],
     *,
     progress: Progress | None = None,
+    sections: Sequence[AsyncExportSection] = (),
 ) -> ExportReport:
     """Read an export made by :func:`export_threads` into ``checkpoints``' store, keeping every id,
     with the artifact versions and workspace snapshots it carries (snapshots go to the store's
-    pack records, so any home on this store restores their files).
+    pack records, so any home on this store restores their files), and the records of the
+    ``sections`` it carries (a file that carries a section not given raises ValidationError
+    before anything is stored).
 
     Stage, then commit: the whole file is read and verified first (framing, every checksum and
     blob digest, the end checksum, every record's checks, and that each record names only blobs,
@@ -581,7 +655,7 @@ async def import_threads(
     Raises CorruptionError for a damaged, truncated, foreign or forged file and ConflictError
     when a thread (or an artifact version with other content) already exists in the target, in
     both cases before any record is written; ValidationError for an unsupported format version."""
-    job = _Import(checkpoints, progress)
+    job = _Import(checkpoints, progress, sections)
     spool = await _file(spool_file)
     try:
         async with _opened(src, "r") as fh:
@@ -592,4 +666,4 @@ async def import_threads(
         await _file(spool.close)
     if progress is not None:
         progress(job.done, job.done)
-    return ExportReport(job.threads, job.done, job.blobs, job.size, job.packs, job.arts)
+    return ExportReport(job.threads, job.done, job.blobs, job.size, job.packs, job.arts, records=job.records)

@@ -10,7 +10,12 @@ is refused with a message saying how to migrate.
 
 It speaks DB-API 2 (or its async form: psycopg's ``Connection``, aiomysql): it needs a
 connection, the driver's placeholder (``?`` or ``%s``), and optionally ``begin`` (a callable that
-opens the migration transaction and takes the cross-process lock)."""
+opens the migration transaction and takes the cross-process lock) or, for a database whose DDL is
+transactional (PostgreSQL), ``lock``: a callable that takes a transaction-scoped lock as the first
+statement of the one transaction that creates the migrations table and applies the migrations, so
+the lock is released by that transaction's commit or rollback on the same server connection (a
+session lock would be taken on one server connection and released on another behind a pooler in
+transaction mode, such as PgBouncer)."""
 
 from __future__ import annotations
 
@@ -60,6 +65,7 @@ class MigrationRunner(MigrationPlan):
         read_only: bool = False,
         store: str = "the store",
         begin: Callable[[Any], Any] | None = None,
+        lock: Callable[[Any], Any] | None = None,
     ) -> list[Migration]:
         """Bring the schema up to date and return the migrations applied (oldest first).
 
@@ -67,14 +73,24 @@ class MigrationRunner(MigrationPlan):
         saying how to migrate it. Otherwise every pending migration runs in one transaction
         started by ``begin(cursor)`` (which should also take the cross-process lock, so that two
         processes opening an old store migrate it once), then commits; on any error the
-        transaction is rolled back and the error propagates."""
+        transaction is rolled back and the error propagates.
+
+        With ``lock`` instead, nothing is committed before the lock is held: ``lock(cursor)`` runs
+        first, then the migrations table is created, the history read and the pending migrations
+        applied, all in that one transaction, which the final commit ends (releasing a
+        transaction-scoped lock)."""
         if read_only:
             self.refuse_read_only(self.status(connection, store), store)
             return []
+        if begin is not None and lock is not None:
+            raise ValueError("migrate() takes begin or lock, not both")
         cursor = _cursor(connection)
         try:
+            if lock is not None:
+                lock(cursor)
             cursor.execute(self.create_table_sql())
-            connection.commit()
+            if lock is None:
+                connection.commit()
             if begin is not None:
                 begin(cursor)
             status = self.status_of(self.applied(cursor), store)

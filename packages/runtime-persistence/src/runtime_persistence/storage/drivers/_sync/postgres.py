@@ -107,21 +107,20 @@ class PostgresDriver(SqlDriver):
 
     # schema ------------------------------------------------------------------------------------
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
-        """Create or migrate the tables, one opener at a time (a session advisory lock keyed by the
-        table names, held around the shared runner's transaction)."""
+        """Create or migrate the tables, one opener at a time: a transaction-scoped advisory lock
+        keyed by the table names is the first statement of the one migration transaction, so its
+        commit or rollback releases it on the server connection that took it (a session lock
+        leaks behind PgBouncer in transaction mode, where the unlock may reach another one)."""
+        if self._read_only:
+            self._runner().migrate(conn, read_only=True, store=self._url)
+        else:
+            self._runner().migrate(conn, store=self._url, lock=self._migration_lock)
+
+    def _migration_lock(self, cursor: psycopg.Cursor[Any]) -> None:
         key = hashlib.blake2b(f"keepup:{self._schema}:{self._prefix}".encode(), digest_size=8).digest()
-        lock = int.from_bytes(key, "big", signed=True)
-        conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
-        conn.commit()
-        try:
-            if self._schema and not self._read_only:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
-                conn.commit()
-            self._runner().migrate(conn, read_only=self._read_only, store=self._url)
-        finally:
-            conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
-            conn.commit()
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (int.from_bytes(key, "big", signed=True),))
+        if self._schema:
+            cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
 
     def _runner(self) -> MigrationRunner:
         return MigrationRunner(
