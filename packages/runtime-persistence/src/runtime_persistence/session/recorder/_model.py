@@ -5,6 +5,7 @@ by the async source in ``_async/messages.py`` and the sync twin generated from i
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,11 +25,20 @@ __all__ = [
 ]
 
 MESSAGE_NS = "msg"
-"""``{offset:016d}`` -> a :class:`RecordedMessage`, create-only."""
+"""``{offset:016d}`` -> a :class:`RecordedMessage` (layout 1, stores begun before chunks)."""
+MESSAGE_CHUNK_NS = "msg.chunk"
+"""``{first offset:016d}`` -> up to :data:`CHUNK` consecutive records (layout 2, every newer
+store): one envelope and one row for many messages."""
+CHUNK = 64
+"""Records per chunk: large enough that a chunk's row and envelope cost little per message,
+small enough that reading one message (a search hit) decodes only a few kilobytes."""
+LAYOUT_RECORDS = 1
+LAYOUT_CHUNKS = 2
 MESSAGE_ID_NS = "msg.id"
 """``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index)."""
 MESSAGE_CONV_NS = "msg.conv"
-"""``{sha256(conversation)[:32]}/{offset:016d}`` -> mark (the messages of a conversation)."""
+"""``{sha256(conversation)[:32]}/{offset:016d}`` -> mark: the messages of a conversation (layout
+1: the message's offset; layout 2: the first offset of a chunk holding some of them)."""
 MESSAGE_THREAD_NS = "msg.thread"
 """``{sha256(conversation)[:32]}`` -> the id of the checkpoint thread of that conversation."""
 MESSAGE_STATE_NS = "msg.state"
@@ -117,6 +127,9 @@ class RecorderState(msgspec.Struct, kw_only=True):
     starts: int = 0
     clean_stops: int = 0
     running: bool = False
+    layout: int = LAYOUT_RECORDS
+    """How records are stored: 1, a row per record (stores begun before layout 2, whose state
+    has no such field); 2, chunks of up to :data:`CHUNK` records (every store begun since)."""
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data, with ``senders`` as the number of senders."""
@@ -212,6 +225,24 @@ def digest_key(value: str) -> str:
 
 def offset_key(offset: int) -> str:
     return f"{offset:016d}"
+
+
+def pack_offsets(offsets: list[int]) -> bytes:
+    """Ascending offsets as 8-byte big-endian numbers (a conversation row's value, layout 2)."""
+    return b"".join(o.to_bytes(8, "big") for o in offsets)
+
+
+def unpack_offsets(data: bytes, first: int) -> list[int]:
+    """The offsets of a conversation row keyed by ``first``; CorruptionError unless they are
+    whole numbers, ascending from ``first``."""
+    from runtime_core import CorruptionError
+
+    if not data or len(data) % 8:
+        raise CorruptionError(f"a conversation row holds {len(data)} bytes, not 8-byte offsets")
+    offsets = [int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data), 8)]
+    if offsets[0] != first or any(b <= a for a, b in itertools.pairwise(offsets)):
+        raise CorruptionError(f"a conversation row keyed by offset {first} lists other offsets")
+    return offsets
 
 
 def check_limit(limit: object, most: int = 10_000) -> int:
