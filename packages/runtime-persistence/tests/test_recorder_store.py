@@ -281,9 +281,103 @@ def test_search_query_syntax_is_never_an_error(store: MessageStore) -> None:
     assert [h.message.seq for h in store.search('"quote"')] == [1]
 
 
+INDEXED = ("sqlite", "postgres")
+LONG = "a" * 250 + "b" * 50
+CORPUS = [
+    "Le Café est ouvert",
+    "use snake_case_names here",
+    "see foo.bar.example.com or mail bob@example.org",
+    "state-of-the-art deploy",
+    "東京タワー is tall",
+    "Straße und ﬁle",
+    f"{LONG} end",
+    "deploy deploy deploy deploy now",
+    "deploy once, then stop",
+    "it's 3.14 o'clock",
+    "tie breaker",
+    "tie breaker",
+]
+# query -> the corpus positions (1-based seq) that match, whatever the store and its index
+MEANING: dict[str, set[int]] = {
+    "cafe": {1},
+    "CAFÉ": {1},
+    "café OUVERT": {1},
+    "caf": {1},
+    "afe": set(),  # not the start of a word
+    "snake": {2},
+    "snake_case": {2},
+    "case": set(),  # ``_`` joins a word
+    "bar": {3},
+    "example org": {3},
+    "bob": {3},
+    "art": {4},
+    "of the": {4},
+    "東京": {5},
+    "タワー": set(),
+    "strasse": {6},
+    "file": {6},
+    LONG[:250]: {7},
+    LONG[:251]: {7},
+    LONG[:250] + "c": set(),  # indexed by its first 200 characters on PostgreSQL: the text decides
+    LONG[:201] + "x": set(),
+    "3 14 clock": {10},
+    "deploy": {4, 8, 9},
+    "deploy*": {4, 8, 9},
+    "-deploy": {4, 8, 9},
+    "\x00deploy": {4, 8, 9},
+    "deploy now": {8},
+    # hostile strings: words only, never syntax, never an error
+    "'); DROP TABLE kv; --": set(),
+    "a:* & !b | c": set(),
+    '"deploy" OR stop': set(),
+    '"deploy" stop': {9},
+    "NEAR(deploy now)": set(),
+    "deploy:* & now": {8},
+    "%": set(),
+    "_": set(),
+    "\\": set(),
+    "' OR 1=1": set(),
+    "": set(),
+}
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["index", "scan"])
+def test_search_means_the_same_on_every_store_with_or_without_its_index(
+    message_store: TestStore, indexed: bool
+) -> None:
+    if indexed and message_store.name not in INDEXED:
+        pytest.skip("no separate index on this store: the scan is its search")
+    store: MessageStore = (
+        message_store.make(MessageStore) if indexed else message_store.make(MessageStore, index=None)
+    )
+    assert (store.index is not None) == indexed
+    store.append([wire(seq=n, text=t, conversation=f"c{n % 2}") for n, t in enumerate(CORPUS[:6], start=1)])
+    store.append([wire(seq=n, text=t, conversation=f"c{n % 2}") for n, t in enumerate(CORPUS, start=1)][6:])
+    for query, expected in MEANING.items():
+        hits = store.search(query, limit=50)
+        assert {h.message.seq for h in hits} == expected, query
+        assert all(h.message.kind == "message" for h in hits)
+    deploy = store.search("deploy")
+    assert deploy[0].message.seq == 8  # the most occurrences first
+    assert deploy[0].snippet == "[deploy] [deploy] [deploy] [deploy] now"
+    assert [h.message.seq for h in store.search("tie")] == [12, 11]  # newer first on a tie
+    assert store.search("cafe")[0].snippet == "Le [Café] est ouvert"
+    assert store.search("bar")[0].snippet == "see foo.[bar].example.com or mail bob@example.org"
+    assert {h.message.seq for h in store.search("deploy", conversation="c0")} == {4, 8}
+    assert [h.message.seq for h in store.search("deploy", limit=1)] == [8]
+    for bad in ("x" * 1001, " ".join(["w"] * 33)):
+        with pytest.raises(ValidationError):
+            store.search(bad)
+    with pytest.raises(ValidationError):
+        store.search(7)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        store.search("deploy", conversation="c\x000")
+    store.close()
+
+
 def test_search_finds_messages_the_index_has_not_reached(message_store: TestStore) -> None:
-    if message_store.name != "sqlite":
-        pytest.skip("only SQLite keeps a separate index")
+    if message_store.name not in INDEXED:
+        pytest.skip("only SQLite and PostgreSQL keep a separate index")
     unindexed: MessageStore = message_store.make(MessageStore, index=None)
     unindexed.append([wire(seq=1, text="alpha beta")])
     store: MessageStore = message_store.make(MessageStore)
@@ -296,8 +390,8 @@ def test_search_finds_messages_the_index_has_not_reached(message_store: TestStor
 
 
 def test_catch_up_index_indexes_the_missing_tail(message_store: TestStore) -> None:
-    if message_store.name != "sqlite":
-        pytest.skip("only SQLite keeps a separate index")
+    if message_store.name not in INDEXED:
+        pytest.skip("only SQLite and PostgreSQL keep a separate index")
     unindexed: MessageStore = message_store.make(MessageStore, index=None)
     unindexed.append([wire(seq=i, text=f"word{i}") for i in range(1, 6)])
     store: MessageStore = message_store.make(MessageStore)

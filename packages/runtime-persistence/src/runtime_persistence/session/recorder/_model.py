@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -277,30 +278,81 @@ def sequence_step(
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# a word as written: word characters and the combining marks that fold away
+_WRITTEN = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_TERMS = 32
+
+
+def fold(text: str) -> str:
+    """``text`` as search compares it: case-folded, compatibility-decomposed (NFKD), without
+    combining marks (so ``Café`` is ``cafe``, ``Straße`` is ``strasse``, ``ﬁ`` is ``fi``)."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.category(c).startswith("M"))
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as every search backend indexes them: the runs of word characters
+    (letters, digits, ``_``) of the folded text. ``snake_case`` is one word, ``foo.bar`` and
+    ``state-of-the-art`` are several."""
+    return _WORD.findall(fold(text))
 
 
 def query_terms(query: str) -> list[str]:
-    """The words of a search query, lowercased (the fallback search matches all of them)."""
-    return [w.lower() for w in _WORD.findall(query)]
+    """The words of a search query (a message matches when each is a word, or the start of a
+    word, of its text). Nothing in a query is syntax."""
+    return words(query)
+
+
+def check_query(query: object) -> list[str]:
+    """The terms of ``query``; ValidationError unless it is a string of at most 1,000
+    characters with at most 32 words."""
+    if not isinstance(query, str):
+        raise ValidationError("a search query is a string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValidationError(f"a search query is at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    terms = query_terms(query)
+    if len(terms) > MAX_QUERY_TERMS:
+        raise ValidationError(f"a search query has at most {MAX_QUERY_TERMS} words, got {len(terms)}")
+    return terms
 
 
 def highlight(text: str, terms: list[str], width: int = 64) -> tuple[str, int]:
-    """A snippet of ``text`` around its first match with every whole-word or prefix match of
-    ``terms`` wrapped in marks, and the number of matches (the fallback search's rank)."""
+    """A snippet of ``text`` around its first match with every word that matches one of
+    ``terms`` (see :func:`words`) wrapped in marks, and the number of such words (the scanning
+    search's rank)."""
     if not terms:
         return text[:width], 0
-    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
-    matches = list(pattern.finditer(text))
-    if not matches:
+    spans = [
+        m.span()
+        for m in _WRITTEN.finditer(text)
+        if any(w.startswith(t) for w in words(m.group()) for t in terms)
+    ]
+    if not spans:
         return text[:width], 0
-    start = max(0, matches[0].start() - width // 4)
+    start = max(0, spans[0][0] - width // 4)
     end = min(len(text), start + width)
-    piece = text[start:end]
-    marked = pattern.sub(lambda m: f"{MARK_OPEN}{m.group(0)}{MARK_CLOSE}", piece)
-    return ("…" if start else "") + marked + ("…" if end < len(text) else ""), len(matches)
+    out, cursor = [], start
+    for first, past in spans:
+        if first >= end:
+            break
+        lo, hi = max(first, start), min(past, end)
+        if lo < hi:
+            out += [text[cursor:lo], MARK_OPEN, text[lo:hi], MARK_CLOSE]
+            cursor = hi
+    out.append(text[cursor:end])
+    return ("…" if start else "") + "".join(out) + ("…" if end < len(text) else ""), len(spans)
+
+
+def match_count(text: str, terms: list[str]) -> int:
+    """How many words of ``text`` match one of ``terms`` (the scanning search's rank)."""
+    return sum(1 for w in words(text) if any(w.startswith(t) for t in terms))
 
 
 def matches_all(text: str, terms: list[str]) -> bool:
-    """Whether every term occurs in ``text`` as a word or word prefix (case-insensitive)."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    return all(any(w.startswith(t) for w in words) for t in terms)
+    """Whether every term is a word, or the start of a word, of ``text`` (see :func:`words`):
+    the one definition of a match that every backend's results are checked against."""
+    found = set(words(text))
+    return all(any(w.startswith(t) for w in found) for t in terms)

@@ -62,17 +62,18 @@ from runtime_persistence.session.recorder._model import (
     SearchHit,
     check_limit,
     check_offset,
+    check_query,
     digest_key,
     highlight,
+    match_count,
     matches_all,
     offset_key,
     pack_offsets,
     parse_body,
-    query_terms,
     sequence_step,
     unpack_offsets,
 )
-from runtime_persistence.session.recorder.search import SearchIndex, search_index_for
+from runtime_persistence.session.recorder.search import RANK_WINDOW, SearchIndex, search_index_for
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = ["MessageStore"]
@@ -95,8 +96,8 @@ def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 
 class MessageStore:
     """Recorded messages over any driver. ``index``: the full-text index (by default the one
-    :func:`search_index_for` finds for the driver: FTS5 on SQLite, none elsewhere, where search
-    scans). Closing the store closes the index, not the driver."""
+    :func:`search_index_for` finds for the driver: FTS5 on SQLite, a tsvector table on
+    PostgreSQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
 
     def __init__(self, driver: Driver, *, index: SearchIndex | None = _AUTO) -> None:
         self._driver = driver
@@ -521,27 +522,43 @@ class MessageStore:
         return found
 
     def search(self, query: str, *, limit: int = 20, conversation: str | None = None) -> list[SearchHit]:
-        """The messages whose text matches every word of ``query`` (as a word or word prefix,
-        case-insensitive), best first, with a highlighted snippet; only those of
-        ``conversation`` if given. Through the index where there is one (ranked by BM25 on
-        SQLite), followed by a scan of any tail it has not indexed yet; without an index, a scan
-        of every message ranked by the number of matches, newer first on ties."""
-        if not isinstance(query, str):
-            raise ValidationError("a search query is a string")
+        """The messages whose text holds each word of ``query`` as a word or the start of a
+        word (words as :func:`~runtime_persistence.session.recorder._model.words` finds them:
+        case and diacritics folded; nothing in a query is syntax), best first, with a
+        highlighted snippet; only those of ``conversation`` if given. The same messages match on
+        every store: through the index where there is one (FTS5 ranked by BM25 on SQLite, a
+        tsvector ranked by ts_rank on PostgreSQL), followed by a scan of any tail it has not
+        indexed yet; without an index, a scan of every message ranked by the number of matching
+        words. Only the newest 5,000 matches are ranked; newer first on ties. ValidationError
+        for a query that is not a string, is over 1,000 characters or 32 words, or a bad
+        ``limit`` or ``conversation``."""
+        terms = check_query(query)
         check_limit(limit, 1000)
-        terms = query_terms(query)
+        if conversation is not None and (not isinstance(conversation, str) or "\x00" in conversation):
+            raise ValidationError("a conversation is a string without NUL")
         if not terms or limit == 0:
             return []
         hits: list[SearchHit] = []
         upto = 0
         if self._index is not None:
             upto = _off_loop(self._index.indexed_upto)
-            rows = _off_loop(self._index.search, query, limit=limit, conversation=conversation)
-            for offset, rank, snippet in rows:
+            # a few more than asked: the index may name a message whose long words only start
+            # alike (PostgreSQL) or one stored whole (overflow), and the text decides
+            rows = _off_loop(
+                self._index.search, terms, limit=min(2 * limit + 10, 2000), conversation=conversation
+            )
+            for offset, rank in rows:
                 message = self._load(offset)
-                if message is not None:
-                    hits.append(SearchHit(message=message, rank=rank, snippet=snippet))
-        tail: list[SearchHit] = []
+                if message is None or message.kind != "message":
+                    continue
+                if conversation is not None and message.conversation != conversation:
+                    continue
+                text = message.text or ""
+                if matches_all(text, terms):
+                    hits.append(SearchHit(message=message, rank=rank, snippet=highlight(text, terms)[0]))
+                    if len(hits) == limit:
+                        break
+        tail: list[tuple[RecordedMessage, int]] = []
         cursor = upto
         last = (self.state()).next_offset - 1
         while cursor < last:  # the records the index has not reached (all of them without one)
@@ -549,13 +566,17 @@ class MessageStore:
             for message in page:
                 text = message.text or ""
                 if message.kind == "message" and matches_all(text, terms):
-                    snippet, count = highlight(text, terms)
-                    tail.append(SearchHit(message=message, rank=float(count), snippet=snippet))
+                    tail.append((message, match_count(text, terms)))
+            if len(tail) > 2 * RANK_WINDOW:
+                del tail[:-RANK_WINDOW]
             if len(page) < 1000:
                 break
             cursor = page[-1].offset
-        tail.sort(key=lambda h: (-h.rank, -h.message.offset))
-        return (hits + tail)[:limit]
+        best = sorted(tail[-RANK_WINDOW:], key=lambda h: (-h[1], -h[0].offset))[: limit - len(hits)]
+        for message, count in best:
+            snippet = highlight(message.text or "", terms)[0]
+            hits.append(SearchHit(message=message, rank=float(count), snippet=snippet))
+        return hits
 
     def close(self) -> None:
         """Close the search index (the driver stays open: its owner closes it)."""
