@@ -190,6 +190,20 @@ MARK_CLOSE = "]"
 _decoder = msgspec.json.Decoder()
 
 
+class _Wire(msgspec.Struct):
+    """The recognised fields, well typed (any other field is skipped by the decoder)."""
+
+    id: str | None = None
+    sender: str | None = None
+    seq: int | None = None
+    conversation: str | None = None
+    role: str | None = None
+    text: str | None = None
+
+
+_wire_decoder = msgspec.json.Decoder(_Wire)
+
+
 def _short(value: Any) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= MAX_FIELD_CHARS and "\x00" not in value:
         return value
@@ -200,6 +214,21 @@ def parse_body(body: bytes) -> WireFields:
     """Read the recognised fields of ``body`` (UTF-8 JSON object). Anything else (not JSON, not
     an object, a field of the wrong type or too long) is not an error: the body is kept as is and
     the field is simply not recognised."""
+    try:  # the common case: an object whose recognised fields are well typed, decoded alone
+        wire = _wire_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        pass
+    else:
+        seq = wire.seq
+        return WireFields(
+            is_json=True,
+            id=_short(wire.id),
+            sender=_short(wire.sender),
+            seq=seq if seq is not None and seq >= 0 else None,
+            conversation=_short(wire.conversation),
+            role=_short(wire.role),
+            text=wire.text,
+        )
     try:
         data = _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
