@@ -27,10 +27,11 @@ scans any tail the index has not reached yet, so it never misses a recorded mess
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -204,27 +205,35 @@ def tsquery_literal(terms: Sequence[str]) -> str:
 
 class PostgresSearchIndex:
     """The ``tsvector`` index in a PostgreSQL store (the table ``table``, created by the
-    driver's migrations). It keeps one connection of its own, opened on first use and again
-    after it breaks; ``read_only``: never written."""
+    driver's migrations). It keeps one connection of its own, made by ``connect`` (a psycopg
+    connection in autocommit mode) on first use and again after it breaks; ``errors``: what the
+    connection raises. ``read_only``: never written. :func:`search_index_for` builds it from a
+    PostgreSQL driver (psycopg is imported only by the driver's modules)."""
 
     name = "postgresql-tsvector"
 
-    def __init__(self, conninfo: str, table: str, *, read_only: bool = False) -> None:
-        self._conninfo = conninfo
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        table: str,
+        *,
+        errors: tuple[type[BaseException], ...] = (),
+        read_only: bool = False,
+    ) -> None:
+        self._connect = connect
+        self._errors = errors
         self._table = table  # quoted and validated by the driver's table_names()
         self._read_only = read_only
         self._lock = threading.Lock()
         self._conn: Any = None
 
     def _run(self, what: str, work: Any) -> Any:
-        import psycopg
-
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+                    self._conn = self._connect()
                 return work(self._conn)
-            except psycopg.Error as exc:
+            except self._errors as exc:
                 if self._conn is not None and (self._conn.closed or self._conn.broken):
                     self._conn = None
                 raise StorageError(f"cannot {what} the PostgreSQL search index: {exc}") from exc
@@ -287,18 +296,21 @@ def search_index_for(driver: Any) -> SearchIndex | None:
     if isinstance(inner, SqliteDriver):
         return SqliteSearchIndex(inner.path, read_only=bool(getattr(inner, "_read_only", False)))
     # a PostgreSQL driver exists only if its module was imported (psycopg is an extra)
-    postgres = [
-        sys.modules.get("runtime_persistence.storage.drivers._sync.postgres"),
-        sys.modules.get("runtime_persistence.storage.drivers._async.postgres"),
-    ]
-    classes = tuple(
-        getattr(m, name)
-        for m, name in zip(postgres, ("PostgresDriver", "AsyncPostgresDriver"), strict=True)
-        if m
-    )
-    if classes and isinstance(inner, classes):
-        from runtime_persistence.storage.drivers import _postgres_sql as pg
+    for module_name, class_name in (
+        ("runtime_persistence.storage.drivers._sync.postgres", "PostgresDriver"),
+        ("runtime_persistence.storage.drivers._async.postgres", "AsyncPostgresDriver"),
+    ):
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(inner, getattr(module, class_name)):
+            from runtime_persistence.storage.drivers import _postgres_sql as pg
 
-        table = pg.table_names(inner._prefix, inner._schema)["search"]
-        return PostgresSearchIndex(inner._conninfo, table, read_only=inner._read_only)
+            psycopg = module.psycopg  # the driver's own import
+            conninfo = inner._conninfo
+            table = pg.table_names(inner._prefix, inner._schema)["search"]
+            return PostgresSearchIndex(
+                functools.partial(psycopg.connect, conninfo, autocommit=True),
+                table,
+                errors=(psycopg.Error,),
+                read_only=inner._read_only,
+            )
     return None
