@@ -23,6 +23,7 @@ from runtime_persistence import (
     combine_enrichers,
 )
 from runtime_persistence.session.recorder._model import (
+    CHUNK,
     LAYOUT_CHUNKS,
     MESSAGE_CHUNK_NS,
     MESSAGE_NS,
@@ -432,16 +433,14 @@ def test_storage_grows_linearly_with_the_number_of_messages(message_store: TestS
     store.close()
 
 
-def test_records_are_stored_in_chunks_of_64_from_their_first_offset(
+def test_records_are_stored_in_chunks_from_their_first_offset(
     message_store: TestStore, store: MessageStore
 ) -> None:
+    assert CHUNK == 16
     store.append([wire(seq=1)])
-    store.append([wire(seq=n) for n in range(2, 132)])  # 130 messages: chunks of 64, 64 and 2
+    store.append([wire(seq=n) for n in range(2, 132)])  # 130 messages: 8 chunks of 16, one of 2
     assert [e.key for e in message_store.driver.scan(MESSAGE_CHUNK_NS)] == [
-        "0000000000000001",
-        "0000000000000002",
-        "0000000000000066",
-        "0000000000000130",
+        f"{offset:016d}" for offset in [1, *range(2, 132, 16)]
     ]
     assert not list(message_store.driver.scan(MESSAGE_NS))
     assert store.state().layout == LAYOUT_CHUNKS

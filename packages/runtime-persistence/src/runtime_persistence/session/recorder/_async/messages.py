@@ -4,7 +4,7 @@ the sync :class:`MessageStore` is generated from it by scripts/gen_sync.py.
 
 Layout (see ``_model.py``)::
 
-    msg.chunk   {offset:016d}                    up to 64 consecutive records, from this offset
+    msg.chunk   {offset:016d}                    up to 16 consecutive records, from this offset
     msg.id      {sha256(id)[:32]}                the offset of the message with that id (dedup)
     msg.conv    {sha256(conversation)[:32]}/{offset:016d}   a conversation's offsets in a batch
     msg.thread  {sha256(conversation)[:32]}      the conversation's checkpoint thread
@@ -18,7 +18,7 @@ atomic batches the records are written before the state that names them (chunks 
 past the state's end are deleted by the next batch), and an id index entry is trusted only when
 its message carries that id.
 
-Records are stored in chunks (layout 2): a batch of 1000 messages is 16 chunk rows, 1000 id rows
+Records are stored in chunks (layout 2): a batch of 1000 messages is 63 chunk rows, 1000 id rows
 and a row per conversation in it (listing its offsets), not three rows and an envelope per
 message. Stores begun before
 chunks (their state has no ``layout``: layout 1) keep a row per record under ``msg``, read and
