@@ -137,8 +137,9 @@ class SqliteSearchIndex:
         if not self._exists:
             return 0
         with self._lock:
-            row = self._conn.execute(f"SELECT max(rowid) FROM {_FTS_TABLE}").fetchone()
-        return int(row[0] or 0)
+            # not max(rowid): FTS5 reads every row for it
+            row = self._conn.execute(f"SELECT rowid FROM {_FTS_TABLE} ORDER BY rowid DESC LIMIT 1").fetchone()
+        return 0 if row is None else int(row[0])
 
     def search(
         self, terms: Sequence[str], *, limit: int, conversation: str | None = None

@@ -113,6 +113,7 @@ class AsyncMessageStore:
         # batches, where a crash can leave a chunk that the next batch rewrites
         self._chunks: dict[str, list[RecordedMessage]] = {}
         self._layout: int | None = None
+        self._indexed: int | None = None
         self.index_error: Exception | None = None
 
     @property
@@ -322,12 +323,15 @@ class AsyncMessageStore:
         if self._index is None or not messages:
             return
         try:
-            upto = await _off_loop(self._index.indexed_upto)
+            # this store's own last indexed offset when it indexed the previous batch itself
+            upto = self._indexed if self._indexed is not None else await _off_loop(self._index.indexed_upto)
             if upto < messages[0].offset - 1:  # an earlier batch was never indexed (a crash)
                 await self.catch_up_index()
             else:
                 await _off_loop(self._index.add, messages)
+            self._indexed = messages[-1].offset
         except Exception as exc:  # derived data: catch_up_index() rebuilds it from the store
+            self._indexed = None
             self.index_error = exc
 
     async def catch_up_index(self) -> int:
