@@ -381,6 +381,11 @@ def test_message_search_finds_recorded_messages_best_first(fresh_server: Any) ->
         dev = client.get("/api/messages/search", params={"q": "deploy", "conversation": "dev"}).json()
         none = client.get("/api/messages/search", params={"q": "nothing-like-this"}).json()
         problem(client.get("/api/messages/search"), 422)  # q is required
+        # a query is words, never syntax or SQL; one of over 32 words is a typed error
+        for hostile in ("'); DROP TABLE kv; --", '"deploy" OR x', "deploy:* & !x", "NEAR(a b)", "\\"):
+            assert client.get("/api/messages/search", params={"q": hostile}).json()["hits"] == []
+        assert len(client.get("/api/messages/search", params={"q": "DEPLOY*"}).json()["hits"]) == 2
+        problem(client.get("/api/messages/search", params={"q": " ".join(["w"] * 33)}), 422)
     assert found["query"] == "deploy"
     assert sorted(h["message"]["id"] for h in found["hits"]) == ["m1", "m3"]
     assert all("[deploy]" in h["snippet"].lower() for h in found["hits"])

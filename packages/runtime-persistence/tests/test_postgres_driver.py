@@ -54,7 +54,13 @@ def test_the_schema_option_puts_every_table_in_that_schema(name: str, tmp_path: 
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
                 )
             }
-        assert tables == {"p_keepup_kv", "p_keepup_blobs", "p_keepup_blob_chunks", "p_keepup_migrations"}
+        assert tables == {
+            "p_keepup_kv",
+            "p_keepup_blobs",
+            "p_keepup_blob_chunks",
+            "p_keepup_migrations",
+            "p_keepup_message_search",
+        }
         outside: Any = open_store(_with(url, prefix="p_"))
         try:
             assert outside.get("ns", "k") is None  # same prefix, default schema: another store

@@ -5,7 +5,9 @@ by the async source in ``_async/messages.py`` and the sync twin generated from i
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -24,11 +26,21 @@ __all__ = [
 ]
 
 MESSAGE_NS = "msg"
-"""``{offset:016d}`` -> a :class:`RecordedMessage`, create-only."""
+"""``{offset:016d}`` -> a :class:`RecordedMessage` (layout 1, stores begun before chunks)."""
+MESSAGE_CHUNK_NS = "msg.chunk"
+"""``{first offset:016d}`` -> up to :data:`CHUNK` consecutive records (layout 2, every newer
+store): one envelope and one row for many messages."""
+CHUNK = 16
+"""Records per chunk: large enough that a chunk's row and envelope cost little per message,
+small enough that reading one message (a search hit) decodes only a few kilobytes (64 made each
+hit cost about 1 ms in the envelope's checks over 1M messages)."""
+LAYOUT_RECORDS = 1
+LAYOUT_CHUNKS = 2
 MESSAGE_ID_NS = "msg.id"
 """``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index)."""
 MESSAGE_CONV_NS = "msg.conv"
-"""``{sha256(conversation)[:32]}/{offset:016d}`` -> mark (the messages of a conversation)."""
+"""``{sha256(conversation)[:32]}/{offset:016d}`` -> mark: the messages of a conversation (layout
+1: the message's offset; layout 2: the first offset of a chunk holding some of them)."""
 MESSAGE_THREAD_NS = "msg.thread"
 """``{sha256(conversation)[:32]}`` -> the id of the checkpoint thread of that conversation."""
 MESSAGE_STATE_NS = "msg.state"
@@ -117,6 +129,9 @@ class RecorderState(msgspec.Struct, kw_only=True):
     starts: int = 0
     clean_stops: int = 0
     running: bool = False
+    layout: int = LAYOUT_RECORDS
+    """How records are stored: 1, a row per record (stores begun before layout 2, whose state
+    has no such field); 2, chunks of up to :data:`CHUNK` records (every store begun since)."""
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data, with ``senders`` as the number of senders."""
@@ -176,6 +191,20 @@ MARK_CLOSE = "]"
 _decoder = msgspec.json.Decoder()
 
 
+class _Wire(msgspec.Struct):
+    """The recognised fields, well typed (any other field is skipped by the decoder)."""
+
+    id: str | None = None
+    sender: str | None = None
+    seq: int | None = None
+    conversation: str | None = None
+    role: str | None = None
+    text: str | None = None
+
+
+_wire_decoder = msgspec.json.Decoder(_Wire)
+
+
 def _short(value: Any) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= MAX_FIELD_CHARS and "\x00" not in value:
         return value
@@ -186,6 +215,21 @@ def parse_body(body: bytes) -> WireFields:
     """Read the recognised fields of ``body`` (UTF-8 JSON object). Anything else (not JSON, not
     an object, a field of the wrong type or too long) is not an error: the body is kept as is and
     the field is simply not recognised."""
+    try:  # the common case: an object whose recognised fields are well typed, decoded alone
+        wire = _wire_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        pass
+    else:
+        seq = wire.seq
+        return WireFields(
+            is_json=True,
+            id=_short(wire.id),
+            sender=_short(wire.sender),
+            seq=seq if seq is not None and seq >= 0 else None,
+            conversation=_short(wire.conversation),
+            role=_short(wire.role),
+            text=wire.text,
+        )
     try:
         data = _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -212,6 +256,24 @@ def digest_key(value: str) -> str:
 
 def offset_key(offset: int) -> str:
     return f"{offset:016d}"
+
+
+def pack_offsets(offsets: list[int]) -> bytes:
+    """Ascending offsets as 8-byte big-endian numbers (a conversation row's value, layout 2)."""
+    return b"".join(o.to_bytes(8, "big") for o in offsets)
+
+
+def unpack_offsets(data: bytes, first: int) -> list[int]:
+    """The offsets of a conversation row keyed by ``first``; CorruptionError unless they are
+    whole numbers, ascending from ``first``."""
+    from runtime_core import CorruptionError
+
+    if not data or len(data) % 8:
+        raise CorruptionError(f"a conversation row holds {len(data)} bytes, not 8-byte offsets")
+    offsets = [int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data), 8)]
+    if offsets[0] != first or any(b <= a for a, b in itertools.pairwise(offsets)):
+        raise CorruptionError(f"a conversation row keyed by offset {first} lists other offsets")
+    return offsets
 
 
 def check_limit(limit: object, most: int = 10_000) -> int:
@@ -246,30 +308,81 @@ def sequence_step(
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# a word as written: word characters and the combining marks that fold away
+_WRITTEN = re.compile(r"[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_TERMS = 32
+
+
+def fold(text: str) -> str:
+    """``text`` as search compares it: case-folded, compatibility-decomposed (NFKD), without
+    combining marks (so ``Café`` is ``cafe``, ``Straße`` is ``strasse``, ``ﬁ`` is ``fi``)."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.category(c).startswith("M"))
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as every search backend indexes them: the runs of word characters
+    (letters, digits, ``_``) of the folded text. ``snake_case`` is one word, ``foo.bar`` and
+    ``state-of-the-art`` are several."""
+    return _WORD.findall(fold(text))
 
 
 def query_terms(query: str) -> list[str]:
-    """The words of a search query, lowercased (the fallback search matches all of them)."""
-    return [w.lower() for w in _WORD.findall(query)]
+    """The words of a search query (a message matches when each is a word, or the start of a
+    word, of its text). Nothing in a query is syntax."""
+    return words(query)
+
+
+def check_query(query: object) -> list[str]:
+    """The terms of ``query``; ValidationError unless it is a string of at most 1,000
+    characters with at most 32 words."""
+    if not isinstance(query, str):
+        raise ValidationError("a search query is a string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValidationError(f"a search query is at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    terms = query_terms(query)
+    if len(terms) > MAX_QUERY_TERMS:
+        raise ValidationError(f"a search query has at most {MAX_QUERY_TERMS} words, got {len(terms)}")
+    return terms
 
 
 def highlight(text: str, terms: list[str], width: int = 64) -> tuple[str, int]:
-    """A snippet of ``text`` around its first match with every whole-word or prefix match of
-    ``terms`` wrapped in marks, and the number of matches (the fallback search's rank)."""
+    """A snippet of ``text`` around its first match with every word that matches one of
+    ``terms`` (see :func:`words`) wrapped in marks, and the number of such words (the scanning
+    search's rank)."""
     if not terms:
         return text[:width], 0
-    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
-    matches = list(pattern.finditer(text))
-    if not matches:
+    spans = [
+        m.span()
+        for m in _WRITTEN.finditer(text)
+        if any(w.startswith(t) for w in words(m.group()) for t in terms)
+    ]
+    if not spans:
         return text[:width], 0
-    start = max(0, matches[0].start() - width // 4)
+    start = max(0, spans[0][0] - width // 4)
     end = min(len(text), start + width)
-    piece = text[start:end]
-    marked = pattern.sub(lambda m: f"{MARK_OPEN}{m.group(0)}{MARK_CLOSE}", piece)
-    return ("…" if start else "") + marked + ("…" if end < len(text) else ""), len(matches)
+    out, cursor = [], start
+    for first, past in spans:
+        if first >= end:
+            break
+        lo, hi = max(first, start), min(past, end)
+        if lo < hi:
+            out += [text[cursor:lo], MARK_OPEN, text[lo:hi], MARK_CLOSE]
+            cursor = hi
+    out.append(text[cursor:end])
+    return ("…" if start else "") + "".join(out) + ("…" if end < len(text) else ""), len(spans)
+
+
+def match_count(text: str, terms: list[str]) -> int:
+    """How many words of ``text`` match one of ``terms`` (the scanning search's rank)."""
+    return sum(1 for w in words(text) if any(w.startswith(t) for t in terms))
 
 
 def matches_all(text: str, terms: list[str]) -> bool:
-    """Whether every term occurs in ``text`` as a word or word prefix (case-insensitive)."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    return all(any(w.startswith(t) for w in words) for t in terms)
+    """Whether every term is a word, or the start of a word, of ``text`` (see :func:`words`):
+    the one definition of a match that every backend's results are checked against."""
+    found = set(words(text))
+    return all(any(w.startswith(t) for w in found) for t in terms)

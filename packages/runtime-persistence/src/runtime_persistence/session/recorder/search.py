@@ -1,28 +1,45 @@
 """Full-text search over recorded messages: a :class:`SearchIndex` kept beside the message store.
 
-* **SQLite** (the default store): an FTS5 table (``keepup_message_fts``, rowid = message offset)
-  in the store's own file, ranked by BM25, snippets by FTS5's ``snippet()``.
-* **Every other store**: no index; :meth:`MessageStore.search` scans the messages newest first and
-  ranks by the number of matches (the documented fallback, linear in the number of messages).
+One definition of a match holds on every store: a message matches a query when each word of the
+query is a word, or the start of a word, of the message's text, where words are what
+:func:`~runtime_persistence.session.recorder._model.words` finds (case-folded, without
+diacritics, split at anything that is not a letter, digit or ``_``). Nothing in a query is
+syntax. The indexes are fed those words, never the raw text, so no backend's own tokenizer (FTS5's
+``unicode61``, PostgreSQL's text-search parser with its URL, e-mail and hyphenated-word rules)
+changes what matches; and the store checks every hit against the text before it returns it.
+
+* **SQLite** (the default store): an FTS5 table (``keepup_message_words``, rowid = message offset)
+  in the store's own file with the ``ascii`` tokenizer over the words, ranked by BM25.
+* **PostgreSQL**: the table ``keepup_message_search`` (created by the driver's migration 3), one
+  ``tsvector`` of the words per message with a GIN index, matched by a prefix ``tsquery``,
+  ranked by ``ts_rank``.
+* **Every other store** (MySQL/MariaDB, Redis, MongoDB, files, memory): no index;
+  :meth:`MessageStore.search` scans the messages and ranks by the number of matching words (the
+  documented fallback, linear in the number of messages).
+
+Every backend ranks only the newest :data:`RANK_WINDOW` matches of a query, best first, newer
+first on ties. Only the rank function differs (BM25, ts_rank, a count).
 
 The index is derived data: the message store is the truth. It is written after each committed
-batch, and its high-water mark is its largest rowid, so a recorder killed between the two writes
+batch, and its high-water mark is its largest offset, so a recorder killed between the two writes
 re-indexes the missing tail when it starts (:meth:`MessageStore.catch_up_index`); a search also
 scans any tail the index has not reached yet, so it never misses a recorded message."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from runtime_core import StorageError
 
-from runtime_persistence.session.recorder._model import MARK_CLOSE, MARK_OPEN, RecordedMessage, query_terms
+from runtime_persistence.session.recorder._model import RecordedMessage, words
 
-__all__ = ["SearchIndex", "SqliteSearchIndex", "search_index_for"]
+__all__ = ["RANK_WINDOW", "PostgresSearchIndex", "SearchIndex", "SqliteSearchIndex", "search_index_for"]
 
 
 @runtime_checkable
@@ -41,23 +58,21 @@ class SearchIndex(Protocol):
         ...
 
     def search(
-        self, query: str, *, limit: int, conversation: str | None = None
-    ) -> list[tuple[int, float, str]]:
-        """``(offset, rank, snippet)`` of the best matches of ``query``, best first."""
+        self, terms: Sequence[str], *, limit: int, conversation: str | None = None
+    ) -> list[tuple[int, float]]:
+        """``(offset, rank)`` of the best of the newest :data:`RANK_WINDOW` messages holding each
+        of ``terms`` (the output of ``query_terms``) as a word or word start, best first. It may
+        name a few more that do not match (the store checks each one)."""
         ...
 
     def close(self) -> None: ...
 
 
-_TABLE = "keepup_message_fts"
 RANK_WINDOW = 5000
 """Search ranks the newest this-many matches of a query (all of them when there are fewer)."""
 
-
-def fts_query(query: str) -> str:
-    """``query`` as an FTS5 expression that cannot be a syntax error: every word becomes a quoted
-    prefix term, all of them required."""
-    return " ".join(f'"{term}"*' for term in query_terms(query))
+_FTS_TABLE = "keepup_message_words"
+_OLD_FTS_TABLE = "keepup_message_fts"  # raw text under unicode61 (before one tokenizer): dropped
 
 
 class SqliteSearchIndex:
@@ -81,9 +96,13 @@ class SqliteSearchIndex:
                 )
                 # derived data, rebuilt from the store after a crash: no fsync of its own
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+                conn.execute(f"DROP TABLE IF EXISTS {_OLD_FTS_TABLE}")
+                # the words are joined by spaces; ``ascii`` splits there and nowhere else (every
+                # non-ASCII character is a token character, and so is ``_``)
                 conn.execute(
-                    f"CREATE VIRTUAL TABLE IF NOT EXISTS {_TABLE} USING fts5("
-                    "text, conversation UNINDEXED, tokenize='unicode61', prefix='2 3 4')"
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS {_FTS_TABLE} USING fts5("
+                    "words, conversation UNINDEXED, tokenize=\"ascii tokenchars '_'\", prefix='2 3 4')"
                 )
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except sqlite3.Error as exc:
@@ -93,19 +112,20 @@ class SqliteSearchIndex:
 
     def _table_exists(self) -> bool:
         row = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (_TABLE,)
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (_FTS_TABLE,)
         ).fetchone()
         return row is not None
 
     def add(self, messages: Sequence[RecordedMessage]) -> None:
         if self._read_only or not messages:
             return
-        rows = [(m.offset, m.text or "", m.conversation) for m in messages]
+        rows = [(m.offset, " ".join(words(m.text or "")), m.conversation) for m in messages]
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(
-                    f"INSERT OR REPLACE INTO {_TABLE}(rowid, text, conversation) VALUES (?, ?, ?)", rows
+                    f"INSERT OR REPLACE INTO {_FTS_TABLE}(rowid, words, conversation) VALUES (?, ?, ?)",
+                    rows,
                 )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -117,48 +137,181 @@ class SqliteSearchIndex:
         if not self._exists:
             return 0
         with self._lock:
-            row = self._conn.execute(f"SELECT max(rowid) FROM {_TABLE}").fetchone()
-        return int(row[0] or 0)
+            # not max(rowid): FTS5 reads every row for it
+            row = self._conn.execute(f"SELECT rowid FROM {_FTS_TABLE} ORDER BY rowid DESC LIMIT 1").fetchone()
+        return 0 if row is None else int(row[0])
 
     def search(
-        self, query: str, *, limit: int, conversation: str | None = None
-    ) -> list[tuple[int, float, str]]:
-        expr = fts_query(query)
-        if not expr or not self._exists or limit == 0:
+        self, terms: Sequence[str], *, limit: int, conversation: str | None = None
+    ) -> list[tuple[int, float]]:
+        if not terms or not self._exists or limit == 0:
             return []
-        where = f"{_TABLE} MATCH ?"
-        args: list[Any] = [expr]
+        # each term is a run of word characters (no quote), as a quoted prefix term: never syntax
+        where = f"{_FTS_TABLE} MATCH ?"
+        args: list[Any] = [" ".join(f'"{term}"*' for term in terms)]
         if conversation is not None:
             where += " AND conversation = ?"
             args.append(conversation)
         # BM25 is computed for every match before the best are picked, which takes a second
         # for a word in half a million messages: rank only the newest RANK_WINDOW matches
         # (found in rowid order, which the index holds ready).
-        floor_sql = f"SELECT rowid FROM {_TABLE} WHERE {where} ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+        floor_sql = f"SELECT rowid FROM {_FTS_TABLE} WHERE {where} ORDER BY rowid DESC LIMIT 1 OFFSET ?"
         sql = (
-            f"SELECT rowid, -bm25({_TABLE}), snippet({_TABLE}, 0, ?, ?, '…', 12) FROM {_TABLE} "
-            f"WHERE {where} AND rowid >= ? ORDER BY rank LIMIT ?"
+            f"SELECT rowid, -bm25({_FTS_TABLE}) AS score FROM {_FTS_TABLE} "
+            f"WHERE {where} AND rowid >= ? ORDER BY score DESC, rowid DESC LIMIT ?"
         )
         with self._lock:
             try:
                 floor = self._conn.execute(floor_sql, [*args, RANK_WINDOW - 1]).fetchone()
                 bound = int(floor[0]) if floor is not None else 0
-                rows = self._conn.execute(sql, [MARK_OPEN, MARK_CLOSE, *args, bound, limit]).fetchall()
+                rows = self._conn.execute(sql, [*args, bound, limit]).fetchall()
             except sqlite3.Error as exc:
                 raise StorageError(f"search failed in {self._path}: {exc}") from exc
-        return [(int(r[0]), float(r[1]), str(r[2])) for r in rows]
+        return [(int(r[0]), float(r[1])) for r in rows]
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
 
+MAX_LEXEME = 200
+"""Words are indexed on PostgreSQL by their first this-many characters (a lexeme holds at most
+2,047 bytes); the store's check of every hit against the text keeps longer words exact."""
+MAX_TSVECTOR = 256 * 1024
+"""A message whose words make a longer tsvector literal (PostgreSQL's limit is 1 MiB) is stored
+as ``overflow``: a candidate for every query, checked against its text by the store."""
+
+
+def _lexeme(word: str) -> str:
+    return "'" + word[:MAX_LEXEME].replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_literal(found: Sequence[str]) -> str | None:
+    """The ``tsvector`` input of a message's words with their positions (at most 256 per
+    word, as PostgreSQL keeps), or None when it would exceed :data:`MAX_TSVECTOR`."""
+    positions: dict[str, list[int]] = {}
+    for position, word in enumerate(found, start=1):
+        kept = positions.setdefault(_lexeme(word), [])
+        if len(kept) < 256:
+            kept.append(min(position, 16383))
+    text = " ".join(f"{lexeme}:{','.join(map(str, at))}" for lexeme, at in positions.items())
+    return None if len(text) > MAX_TSVECTOR else text
+
+
+def tsquery_literal(terms: Sequence[str]) -> str:
+    """Every term as a quoted prefix lexeme, all required: ``'a':* & 'b':*``. Lexemes in a
+    ``tsquery`` literal are taken as written (no parser, no stemming, no syntax inside quotes)."""
+    return " & ".join(f"{_lexeme(term)}:*" for term in terms)
+
+
+class PostgresSearchIndex:
+    """The ``tsvector`` index in a PostgreSQL store (the table ``table``, created by the
+    driver's migrations). It keeps one connection of its own, made by ``connect`` (a psycopg
+    connection in autocommit mode) on first use and again after it breaks; ``errors``: what the
+    connection raises. ``read_only``: never written. :func:`search_index_for` builds it from a
+    PostgreSQL driver (psycopg is imported only by the driver's modules)."""
+
+    name = "postgresql-tsvector"
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        table: str,
+        *,
+        errors: tuple[type[BaseException], ...] = (),
+        read_only: bool = False,
+    ) -> None:
+        self._connect = connect
+        self._errors = errors
+        self._table = table  # quoted and validated by the driver's table_names()
+        self._read_only = read_only
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    def _run(self, what: str, work: Any) -> Any:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                return work(self._conn)
+            except self._errors as exc:
+                if self._conn is not None and (self._conn.closed or self._conn.broken):
+                    self._conn = None
+                raise StorageError(f"cannot {what} the PostgreSQL search index: {exc}") from exc
+
+    def add(self, messages: Sequence[RecordedMessage]) -> None:
+        if self._read_only or not messages:
+            return
+        rows = []
+        for m in messages:
+            literal = tsvector_literal(words(m.text or ""))
+            rows.append((m.offset, m.conversation, literal or "", literal is None))
+        sql = (
+            f"INSERT INTO {self._table} (msg_offset, conversation, words, overflow) "
+            "VALUES (%s, %s, %s::tsvector, %s) ON CONFLICT (msg_offset) DO UPDATE SET "
+            "conversation = EXCLUDED.conversation, words = EXCLUDED.words, overflow = EXCLUDED.overflow"
+        )
+
+        def work(conn: Any) -> None:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(sql, rows)
+
+        self._run("write", work)
+
+    def indexed_upto(self) -> int:
+        sql = f"SELECT coalesce(max(msg_offset), 0) FROM {self._table}"
+        return int(self._run("read", lambda conn: conn.execute(sql).fetchone()[0]))
+
+    def search(
+        self, terms: Sequence[str], *, limit: int, conversation: str | None = None
+    ) -> list[tuple[int, float]]:
+        if not terms or limit == 0:
+            return []
+        query = tsquery_literal(terms)
+        where = "(words @@ %(q)s::tsquery OR overflow)"
+        if conversation is not None:
+            where += " AND conversation = %(c)s"
+        sql = (
+            f"WITH recent AS (SELECT msg_offset, words FROM {self._table} WHERE {where} "
+            "ORDER BY msg_offset DESC LIMIT %(window)s) "
+            "SELECT msg_offset, ts_rank(words, %(q)s::tsquery) AS score FROM recent "
+            "ORDER BY score DESC, msg_offset DESC LIMIT %(limit)s"
+        )
+        params = {"q": query, "c": conversation, "window": RANK_WINDOW, "limit": limit}
+        rows = self._run("search", lambda conn: conn.execute(sql, params).fetchall())
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
 def search_index_for(driver: Any) -> SearchIndex | None:
-    """The search index of the store behind ``driver`` (sync or async): FTS5 for SQLite, None
-    (the scanning fallback) for the others."""
+    """The search index of the store behind ``driver`` (sync or async): FTS5 for SQLite, the
+    tsvector table for PostgreSQL, None (the scanning fallback) for the others."""
     inner = getattr(driver, "sync_driver", driver)
     from runtime_persistence.storage.drivers.sqlite import SqliteDriver
 
     if isinstance(inner, SqliteDriver):
         return SqliteSearchIndex(inner.path, read_only=bool(getattr(inner, "_read_only", False)))
+    # a PostgreSQL driver exists only if its module was imported (psycopg is an extra)
+    for module_name, class_name in (
+        ("runtime_persistence.storage.drivers._sync.postgres", "PostgresDriver"),
+        ("runtime_persistence.storage.drivers._async.postgres", "AsyncPostgresDriver"),
+    ):
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(inner, getattr(module, class_name)):
+            from runtime_persistence.storage.drivers import _postgres_sql as pg
+
+            psycopg = module.psycopg  # the driver's own import
+            conninfo = inner._conninfo
+            table = pg.table_names(inner._prefix, inner._schema)["search"]
+            return PostgresSearchIndex(
+                functools.partial(psycopg.connect, conninfo, autocommit=True),
+                table,
+                errors=(psycopg.Error,),
+                read_only=inner._read_only,
+            )
     return None

@@ -46,6 +46,17 @@ _MIGRATION_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ALTER TABLE {chunks} ALTER COLUMN data SET STORAGE EXTERNAL",
         ),
     ),
+    (
+        "message search index",
+        (
+            # the recorder's full-text index (derived from the recorded messages, which stay in
+            # {kv}): each message's words as a tsvector, built by Keepup's own tokenizer so every
+            # backend matches the same words (session/recorder/search.py)
+            "CREATE TABLE {search} (msg_offset bigint PRIMARY KEY, conversation text, "
+            "words tsvector NOT NULL, overflow boolean NOT NULL DEFAULT false)",
+            "CREATE INDEX {search_words} ON {search} USING gin (words)",
+        ),
+    ),
 )
 # Append new steps at the end; never edit or reorder old ones (stores record them by number and name).
 
@@ -58,13 +69,22 @@ def check_schema(schema: str | None) -> str | None:
 
 def table_names(prefix: str = "", schema: str | None = None) -> dict[str, str]:
     """The quoted, schema-qualified names of a store's tables (``kv``, ``blobs``, ``chunks``,
-    ``migrations``), for ``prefix`` and ``schema``."""
+    ``migrations``, ``search``), for ``prefix`` and ``schema``, and the unqualified name of the
+    search table's index (``search_words``)."""
     store_prefix(prefix)
     check_schema(schema)
     # both parts are validated to [a-z0-9_], so double quotes need no escaping
     qualifier = f'"{schema}".' if schema else ""
-    tables = {"kv": "kv", "blobs": "blobs", "chunks": "blob_chunks", "migrations": "migrations"}
-    return {role: f'{qualifier}"{prefix}keepup_{table}"' for role, table in tables.items()}
+    tables = {
+        "kv": "kv",
+        "blobs": "blobs",
+        "chunks": "blob_chunks",
+        "migrations": "migrations",
+        "search": "message_search",
+    }
+    names = {role: f'{qualifier}"{prefix}keepup_{table}"' for role, table in tables.items()}
+    names["search_words"] = f'"{prefix}keepup_message_search_words"'
+    return names
 
 
 def migrations(prefix: str = "", schema: str | None = None) -> list[Migration]:
@@ -167,4 +187,5 @@ def scans(names: dict[str, str]) -> dict[tuple[bool, bool, bool], bytes]:
 
 
 def drop_statements(names: dict[str, str]) -> list[str]:
-    return [f"DROP TABLE IF EXISTS {names[role]}" for role in ("chunks", "blobs", "kv", "migrations")]
+    roles = ("search", "chunks", "blobs", "kv", "migrations")
+    return [f"DROP TABLE IF EXISTS {names[role]}" for role in roles]

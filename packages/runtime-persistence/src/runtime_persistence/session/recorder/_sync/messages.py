@@ -5,9 +5,9 @@ the sync :class:`MessageStore` is generated from it by scripts/gen_sync.py.
 
 Layout (see ``_model.py``)::
 
-    msg         {offset:016d}                    the message or gap (offsets from 1, no holes)
+    msg.chunk   {offset:016d}                    up to 16 consecutive records, from this offset
     msg.id      {sha256(id)[:32]}                the offset of the message with that id (dedup)
-    msg.conv    {sha256(conversation)[:32]}/{offset:016d}   the messages of a conversation
+    msg.conv    {sha256(conversation)[:32]}/{offset:016d}   a conversation's offsets in a batch
     msg.thread  {sha256(conversation)[:32]}      the conversation's checkpoint thread
     msg.state   recorder                         the RecorderState, compare-and-set per batch
 
@@ -15,8 +15,15 @@ One :meth:`append` is one driver batch (one transaction, one fsync on SQLite): t
 index entries and the state that covers them commit together, so a recorder killed at any moment
 restarts exactly after its last committed batch. The state moves by compare-and-set, so two
 recorders on one store cannot interleave: the second gets ConflictError. On a driver without
-atomic batches the records are written before the state that names them, and an id index entry
-is trusted only when its message carries that id."""
+atomic batches the records are written before the state that names them (chunks a crash left
+past the state's end are deleted by the next batch), and an id index entry is trusted only when
+its message carries that id.
+
+Records are stored in chunks (layout 2): a batch of 1000 messages is 63 chunk rows, 1000 id rows
+and a row per conversation in it (listing its offsets), not three rows and an envelope per
+message. Stores begun before
+chunks (their state has no ``layout``: layout 1) keep a row per record under ``msg``, read and
+written as before."""
 
 from __future__ import annotations
 
@@ -27,15 +34,21 @@ import msgspec
 from runtime_core import (
     ConflictError,
     CorruptionError,
+    Delete,
     Driver,
+    Entry,
     NotFoundError,
     Put,
     ValidationError,
 )
 
 from runtime_persistence.session.recorder._model import (
+    CHUNK,
+    LAYOUT_CHUNKS,
+    LAYOUT_RECORDS,
     MARK,
     MAX_BATCH,
+    MESSAGE_CHUNK_NS,
     MESSAGE_CONV_NS,
     MESSAGE_ID_NS,
     MESSAGE_NS,
@@ -49,15 +62,18 @@ from runtime_persistence.session.recorder._model import (
     SearchHit,
     check_limit,
     check_offset,
+    check_query,
     digest_key,
     highlight,
+    match_count,
     matches_all,
     offset_key,
+    pack_offsets,
     parse_body,
-    query_terms,
     sequence_step,
+    unpack_offsets,
 )
-from runtime_persistence.session.recorder.search import SearchIndex, search_index_for
+from runtime_persistence.session.recorder.search import RANK_WINDOW, SearchIndex, search_index_for
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = ["MessageStore"]
@@ -65,6 +81,8 @@ __all__ = ["MessageStore"]
 Enrich = Callable[[RecordedMessage], Mapping[str, Any]]
 _AUTO: Any = object()
 _T = TypeVar("_T")
+_PAGE = 64  # chunk or conversation rows read per scan
+_CACHED_CHUNKS = 64
 
 
 class _IdTaken(Exception):
@@ -78,8 +96,8 @@ def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 
 class MessageStore:
     """Recorded messages over any driver. ``index``: the full-text index (by default the one
-    :func:`search_index_for` finds for the driver: FTS5 on SQLite, none elsewhere, where search
-    scans). Closing the store closes the index, not the driver."""
+    :func:`search_index_for` finds for the driver: FTS5 on SQLite, a tsvector table on
+    PostgreSQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
 
     def __init__(self, driver: Driver, *, index: SearchIndex | None = _AUTO) -> None:
         self._driver = driver
@@ -89,6 +107,13 @@ class MessageStore:
         # that type), then sealed in the checksummed envelope as bytes
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(RecordedMessage)
+        self._chunk_decoder = msgspec.msgpack.Decoder(list[RecordedMessage])
+        # decoded chunks (immutable once their batch committed), for search hits and
+        # conversation reads that land in the same chunk; not on a driver without atomic
+        # batches, where a crash can leave a chunk that the next batch rewrites
+        self._chunks: dict[str, list[RecordedMessage]] = {}
+        self._layout: int | None = None
+        self._indexed: int | None = None
         self.index_error: Exception | None = None
 
     @property
@@ -100,10 +125,24 @@ class MessageStore:
     def _state_entry(self) -> tuple[RecorderState, int | None]:
         entry = self._driver.get(MESSAGE_STATE_NS, STATE_KEY)
         if entry is None:
-            return RecorderState(), None
-        return msgspec.convert(
-            self._ser.loads(entry.value, at=(MESSAGE_STATE_NS, STATE_KEY)), RecorderState
-        ), entry.version
+            return RecorderState(layout=LAYOUT_CHUNKS), None  # a new store: chunks
+        try:
+            state = msgspec.convert(
+                self._ser.loads(entry.value, at=(MESSAGE_STATE_NS, STATE_KEY)), RecorderState
+            )
+        except msgspec.ValidationError as exc:
+            raise CorruptionError(f"the recorder state does not decode: {exc}") from None
+        if state.layout not in (LAYOUT_RECORDS, LAYOUT_CHUNKS):
+            raise CorruptionError(f"the recorder state names an unknown record layout {state.layout!r:.20}")
+        self._layout = state.layout
+        return state, entry.version
+
+    def _layout_of_store(self) -> int:
+        """The store's record layout (fixed once its state exists; an empty store reads as
+        chunks, which it will be)."""
+        if self._layout is None:
+            return (self._state_entry())[0].layout
+        return self._layout
 
     def _state_put(self, state: RecorderState, version: int | None) -> Put:
         data = self._ser.dumps(msgspec.to_builtins(state), at=(MESSAGE_STATE_NS, STATE_KEY))
@@ -135,9 +174,8 @@ class MessageStore:
             return False
         if self._driver.atomic_batch:
             return True
-        key = offset_key(int(found.value))
-        record = self._driver.get(MESSAGE_NS, key)
-        return record is not None and self._decode(key, record.value).id == message_id
+        record = self._load(int(found.value))
+        return record is not None and record.id == message_id
 
     def append(self, incoming: Sequence[Incoming], *, enrich: Enrich | None = None) -> BatchResult:
         """Record ``incoming`` (at most 10,000) as one durable batch: drop the ones whose id is
@@ -214,19 +252,25 @@ class MessageStore:
             recorded.append(message)
             offset += 1
             size += len(item.body)
-        ops: list[Put] = []
-        for message in recorded:
-            key = offset_key(message.offset)
-            ops.append(
-                Put(MESSAGE_NS, key, self._ser.dumps(self._encoder.encode(message), at=(MESSAGE_NS, key)))
-            )
+        ops: list[Put | Delete] = []
+        if state.layout == LAYOUT_CHUNKS:
+            if recorded and not self._driver.atomic_batch:
+                ops.extend(self._stale_chunks(state.next_offset))
+            ops.extend(self._chunk_ops(recorded))
+        else:
+            for message in recorded:
+                key = offset_key(message.offset)
+                ops.append(
+                    Put(MESSAGE_NS, key, self._ser.dumps(self._encoder.encode(message), at=(MESSAGE_NS, key)))
+                )
+            for message in recorded:
+                if message.conversation is not None:
+                    key = f"{digest_key(message.conversation)}/{offset_key(message.offset)}"
+                    ops.append(Put(MESSAGE_CONV_NS, key, MARK))
         for message in recorded:
             if message.id is not None:
                 id_key = digest_key(message.id)
                 ops.append(Put(MESSAGE_ID_NS, id_key, str(message.offset).encode(), if_absent=not check_ids))
-            if message.conversation is not None:
-                key = f"{digest_key(message.conversation)}/{offset_key(message.offset)}"
-                ops.append(Put(MESSAGE_CONV_NS, key, MARK))
         state.next_offset = offset
         state.senders = senders
         state.messages += len(recorded) - gaps
@@ -244,19 +288,48 @@ class MessageStore:
                 raise ConflictError(
                     "the recorder state moved under us: is another recorder writing this store?"
                 ) from None
+        self._layout = state.layout
         self._index_messages(recorded)
         return BatchResult(recorded=recorded, duplicates=duplicates, state=state, bytes=size, gaps=gaps)
+
+    def _chunk_ops(self, recorded: Sequence[RecordedMessage]) -> list[Put | Delete]:
+        """The chunk rows of a batch's records, and a row per conversation listing its offsets
+        in the batch (keyed by the first)."""
+        ops: list[Put | Delete] = []
+        for start in range(0, len(recorded), CHUNK):
+            part = recorded[start : start + CHUNK]
+            key = offset_key(part[0].offset)
+            self._chunks.pop(key, None)
+            data = self._ser.dumps(self._encoder.encode(part), at=(MESSAGE_CHUNK_NS, key))
+            ops.append(Put(MESSAGE_CHUNK_NS, key, data))
+        conversations: dict[str, list[int]] = {}
+        for message in recorded:
+            if message.conversation is not None:
+                conversations.setdefault(message.conversation, []).append(message.offset)
+        for conversation, offsets in conversations.items():
+            key = f"{digest_key(conversation)}/{offset_key(offsets[0])}"
+            ops.append(Put(MESSAGE_CONV_NS, key, pack_offsets(offsets)))
+        return ops
+
+    def _stale_chunks(self, next_offset: int) -> list[Put | Delete]:
+        """Deletes of the chunks at or past ``next_offset``: written by a batch whose state never
+        followed (a crash on a driver without atomic batches); the next batch reuses the offsets."""
+        stale = self._driver.scan(MESSAGE_CHUNK_NS, after=offset_key(next_offset - 1))
+        return [Delete(MESSAGE_CHUNK_NS, entry.key) for entry in stale]
 
     def _index_messages(self, messages: Sequence[RecordedMessage]) -> None:
         if self._index is None or not messages:
             return
         try:
-            upto = _off_loop(self._index.indexed_upto)
+            # this store's own last indexed offset when it indexed the previous batch itself
+            upto = self._indexed if self._indexed is not None else _off_loop(self._index.indexed_upto)
             if upto < messages[0].offset - 1:  # an earlier batch was never indexed (a crash)
                 self.catch_up_index()
             else:
                 _off_loop(self._index.add, messages)
+            self._indexed = messages[-1].offset
         except Exception as exc:  # derived data: catch_up_index() rebuilds it from the store
+            self._indexed = None
             self.index_error = exc
 
     def catch_up_index(self) -> int:
@@ -285,20 +358,60 @@ class MessageStore:
 
     # reading ---------------------------------------------------------------------------------
     def _decode(self, key: str, data: bytes) -> RecordedMessage:
-        """The message stored at ``key`` (its envelope is bound to that key)."""
+        """The message stored at ``key`` (layout 1; its envelope is bound to that key)."""
         inner: bytes = self._ser.loads(data, bytes, at=(MESSAGE_NS, key))
         try:
-            return self._decoder.decode(inner)
+            message = self._decoder.decode(inner)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise CorruptionError(f"a recorded message does not decode: {exc}") from None
+        if offset_key(message.offset) != key:
+            raise CorruptionError(f"the record at {key} names offset {message.offset}")
+        return message
+
+    def _decode_chunk(self, entry: Entry) -> list[RecordedMessage]:
+        """The records of the chunk ``entry`` (layout 2), checked to run from its key's offset
+        without a hole; kept for the next read on a driver with atomic batches."""
+        cached = self._chunks.get(entry.key)
+        if cached is not None:
+            return cached
+        inner: bytes = self._ser.loads(entry.value, bytes, at=(MESSAGE_CHUNK_NS, entry.key))
+        try:
+            records = self._chunk_decoder.decode(inner)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CorruptionError(f"a chunk of recorded messages does not decode: {exc}") from None
+        first = int(entry.key)
+        if not 0 < len(records) <= CHUNK or any(m.offset != first + i for i, m in enumerate(records)):
+            raise CorruptionError(f"the chunk at {entry.key} does not hold the records from its offset")
+        if self._driver.atomic_batch:
+            if len(self._chunks) >= _CACHED_CHUNKS:
+                self._chunks.pop(next(iter(self._chunks)))
+            self._chunks[entry.key] = records
+        return records
+
+    def _load(self, offset: int) -> RecordedMessage | None:
+        """The record at ``offset`` (None: none)."""
+        if self._layout_of_store() == LAYOUT_RECORDS:
+            entry = self._driver.get(MESSAGE_NS, offset_key(offset))
+            return None if entry is None else self._decode(entry.key, entry.value)
+        for cached in self._chunks.values():
+            if cached[0].offset <= offset <= cached[-1].offset:
+                return cached[offset - cached[0].offset]
+        # the chunk holding it is the last one starting at or before it
+        scan = self._driver.scan(MESSAGE_CHUNK_NS, before=offset_key(offset + 1), reverse=True, limit=1)
+        for entry in [e for e in scan]:
+            records = self._decode_chunk(entry)
+            index = offset - records[0].offset
+            if index < len(records):
+                return records[index]
+        return None
 
     def get(self, offset: int) -> RecordedMessage:
         """The record at ``offset``. NotFoundError, ValidationError for a bad offset."""
         check_offset(offset)
-        entry = self._driver.get(MESSAGE_NS, offset_key(offset))
-        if entry is None:
+        message = self._load(offset)
+        if message is None:
             raise NotFoundError(f"no message at offset {offset}")
-        return self._decode(entry.key, entry.value)
+        return message
 
     def get_by_id(self, message_id: str) -> RecordedMessage:
         """The message whose body carried ``id``. NotFoundError."""
@@ -325,6 +438,14 @@ class MessageStore:
         self, after: int, limit: int, conversation: str | None, reverse: bool
     ) -> Iterator[RecordedMessage]:
         if limit == 0:
+            return
+        if self._layout_of_store() == LAYOUT_CHUNKS:
+            left = limit
+            for message in self._read_chunks(after, conversation, reverse):
+                yield message
+                left -= 1
+                if not left:
+                    return
             return
         bound = offset_key(after) if after else None
         if conversation is None:
@@ -354,6 +475,50 @@ class MessageStore:
                 if message.conversation == conversation:
                     yield message
 
+    def _read_chunks(self, after: int, conversation: str | None, reverse: bool) -> Iterator[RecordedMessage]:
+        """Layout 2: the records past ``after`` (before it with ``reverse``; 0: from the newest),
+        of ``conversation`` if given, read chunk by chunk (or conversation row by row) in pages."""
+
+        def wanted(offset: int) -> bool:
+            return (offset < after or not after) if reverse else offset > after
+
+        prefix = "" if conversation is None else digest_key(conversation) + "/"
+        namespace = MESSAGE_CHUNK_NS if conversation is None else MESSAGE_CONV_NS
+        high = prefix + offset_key(after) if reverse and after else None
+        low = None
+        if not reverse and after:
+            # start at the row holding ``after`` (the last one keyed at or before it)
+            scan = self._driver.scan(
+                namespace, prefix=prefix, before=prefix + offset_key(after + 1), reverse=True, limit=1
+            )
+            for entry in [e for e in scan]:
+                low = prefix + offset_key(int(entry.key[len(prefix) :]) - 1)
+        while True:
+            scan = self._driver.scan(
+                namespace, prefix=prefix, after=low, before=high, reverse=reverse, limit=_PAGE
+            )
+            page = [e for e in scan]
+            for entry in page:
+                if conversation is None:
+                    for message in (
+                        reversed(self._decode_chunk(entry)) if reverse else self._decode_chunk(entry)
+                    ):
+                        if wanted(message.offset):
+                            yield message
+                    continue
+                offsets = unpack_offsets(entry.value, int(entry.key[len(prefix) :]))
+                for offset in reversed(offsets) if reverse else offsets:
+                    if wanted(offset):
+                        found = self._load(offset)
+                        if found is not None and found.conversation == conversation:
+                            yield found
+            if len(page) < _PAGE:
+                return
+            if reverse:
+                high = page[-1].key
+            else:
+                low = page[-1].key
+
     def recent(self, limit: int = 20, *, conversation: str | None = None) -> list[RecordedMessage]:
         """The newest ``limit`` records (of ``conversation`` if given), oldest first."""
         found = [m for m in self.read(limit=limit, conversation=conversation, reverse=True)]
@@ -361,29 +526,43 @@ class MessageStore:
         return found
 
     def search(self, query: str, *, limit: int = 20, conversation: str | None = None) -> list[SearchHit]:
-        """The messages whose text matches every word of ``query`` (as a word or word prefix,
-        case-insensitive), best first, with a highlighted snippet; only those of
-        ``conversation`` if given. Through the index where there is one (ranked by BM25 on
-        SQLite), followed by a scan of any tail it has not indexed yet; without an index, a scan
-        of every message ranked by the number of matches, newer first on ties."""
-        if not isinstance(query, str):
-            raise ValidationError("a search query is a string")
+        """The messages whose text holds each word of ``query`` as a word or the start of a
+        word (words as :func:`~runtime_persistence.session.recorder._model.words` finds them:
+        case and diacritics folded; nothing in a query is syntax), best first, with a
+        highlighted snippet; only those of ``conversation`` if given. The same messages match on
+        every store: through the index where there is one (FTS5 ranked by BM25 on SQLite, a
+        tsvector ranked by ts_rank on PostgreSQL), followed by a scan of any tail it has not
+        indexed yet; without an index, a scan of every message ranked by the number of matching
+        words. Only the newest 5,000 matches are ranked; newer first on ties. ValidationError
+        for a query that is not a string, is over 1,000 characters or 32 words, or a bad
+        ``limit`` or ``conversation``."""
+        terms = check_query(query)
         check_limit(limit, 1000)
-        terms = query_terms(query)
+        if conversation is not None and (not isinstance(conversation, str) or "\x00" in conversation):
+            raise ValidationError("a conversation is a string without NUL")
         if not terms or limit == 0:
             return []
         hits: list[SearchHit] = []
         upto = 0
         if self._index is not None:
             upto = _off_loop(self._index.indexed_upto)
-            rows = _off_loop(self._index.search, query, limit=limit, conversation=conversation)
-            for offset, rank, snippet in rows:
-                entry = self._driver.get(MESSAGE_NS, offset_key(offset))
-                if entry is not None:
-                    hits.append(
-                        SearchHit(message=self._decode(entry.key, entry.value), rank=rank, snippet=snippet)
-                    )
-        tail: list[SearchHit] = []
+            # a few more than asked: the index may name a message whose long words only start
+            # alike (PostgreSQL) or one stored whole (overflow), and the text decides
+            rows = _off_loop(
+                self._index.search, terms, limit=min(2 * limit + 10, 2000), conversation=conversation
+            )
+            for offset, rank in rows:
+                message = self._load(offset)
+                if message is None or message.kind != "message":
+                    continue
+                if conversation is not None and message.conversation != conversation:
+                    continue
+                text = message.text or ""
+                if matches_all(text, terms):
+                    hits.append(SearchHit(message=message, rank=rank, snippet=highlight(text, terms)[0]))
+                    if len(hits) == limit:
+                        break
+        tail: list[tuple[RecordedMessage, int]] = []
         cursor = upto
         last = (self.state()).next_offset - 1
         while cursor < last:  # the records the index has not reached (all of them without one)
@@ -391,13 +570,17 @@ class MessageStore:
             for message in page:
                 text = message.text or ""
                 if message.kind == "message" and matches_all(text, terms):
-                    snippet, count = highlight(text, terms)
-                    tail.append(SearchHit(message=message, rank=float(count), snippet=snippet))
+                    tail.append((message, match_count(text, terms)))
+            if len(tail) > 2 * RANK_WINDOW:
+                del tail[:-RANK_WINDOW]
             if len(page) < 1000:
                 break
             cursor = page[-1].offset
-        tail.sort(key=lambda h: (-h.rank, -h.message.offset))
-        return (hits + tail)[:limit]
+        best = sorted(tail[-RANK_WINDOW:], key=lambda h: (-h[1], -h[0].offset))[: limit - len(hits)]
+        for message, count in best:
+            snippet = highlight(message.text or "", terms)[0]
+            hits.append(SearchHit(message=message, rank=float(count), snippet=snippet))
+        return hits
 
     def close(self) -> None:
         """Close the search index (the driver stays open: its owner closes it)."""

@@ -1,0 +1,84 @@
+"""The PostgreSQL search index arrives by a forward migration: a store written at schema version 2
+(before the index) with recorded messages in it is migrated when it is opened, its messages are
+found at once (the scan of what the index has not reached) and catch_up_index() indexes them."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from runtime_persistence import Incoming, MessageStore, open_store
+from runtime_persistence.session.recorder.search import PostgresSearchIndex
+from runtime_persistence.storage.drivers import _postgres_sql as pg
+
+URL = os.environ.get("KEEPUP_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not URL, reason="KEEPUP_TEST_POSTGRES_URL is not set")
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def batch(start: int, n: int) -> list[Incoming]:
+    return [
+        Incoming(
+            "agents",
+            json.dumps(
+                {"id": f"m{i}", "sender": "s", "seq": i, "conversation": "c", "text": f"note {i} about Café"}
+            ).encode(),
+            NOW,
+            "zmq",
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def search_table_exists(prefix: str) -> bool:
+    assert URL is not None
+    with psycopg.connect(URL) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f'"{prefix}keepup_message_search"',)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def test_a_store_at_schema_2_with_messages_is_migrated_and_its_messages_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    url = f"{URL}?prefix={prefix}"
+    with monkeypatch.context() as old_code:
+        old_code.setattr(pg, "_MIGRATION_STEPS", pg._MIGRATION_STEPS[:2])  # the schema before the index
+        old = open_store(url)
+        try:
+            assert old.schema_status().current == 2  # type: ignore[attr-defined]
+            store = MessageStore(old, index=None)
+            for start in (1, 101, 201):
+                store.append(batch(start, 100))
+            store.close()
+        finally:
+            old.close()
+    assert not search_table_exists(prefix)
+    driver = open_store(url)
+    try:
+        status = driver.schema_status()  # type: ignore[attr-defined]
+        assert (status.current, status.latest) == (3, 3)
+        assert search_table_exists(prefix)
+        store = MessageStore(driver)
+        assert isinstance(store.index, PostgresSearchIndex) and store.index.indexed_upto() == 0
+        # found before they are indexed: the search scans what the index has not reached
+        assert {h.message.seq for h in store.search("note 150 cafe", limit=50)} == {150}
+        assert len(store.search("cafe", limit=1000)) == 300
+        assert store.catch_up_index() == 300
+        assert store.index.indexed_upto() == 300
+        store.append(batch(301, 5))  # indexed as it is recorded
+        assert store.index.indexed_upto() == 305 and store.index_error is None
+        assert [h.message.seq for h in store.search("note 302")] == [302]
+        assert store.index.search(["note", "302"], limit=5) == [
+            (302, pytest.approx(store.search("note 302")[0].rank))
+        ]
+        assert len(store.search("café", limit=1000)) == 305
+        store.close()
+    finally:
+        driver.destroy()  # type: ignore[attr-defined]
+        driver.close()
+    assert not search_table_exists(prefix)
