@@ -196,7 +196,10 @@ class Runtime:
       blob area so every host sharing the store can diff and restore them; a snapshot missing
       here is always looked for in the store (an import or another host may have put it there);
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
-      snapshot before every change;
+      snapshot before every change and report what they changed to the workspace's snapshots;
+      with ``trust_tool_changes`` (off by default: declare it only when nothing but these tools
+      changes the workspace) a snapshot then stages only the reported paths, falling back to a
+      full scan whenever that cannot be trusted (see ``runtime_persistence.shadow_git.touched``);
     * ``telemetry`` and ``clock``: what every part reports to and reads the time from.
 
     Safe to share between threads of one process."""
@@ -210,8 +213,10 @@ class Runtime:
         clock: Clock | None = None,
         owns_driver: bool = True,
         share_snapshots: bool | None = None,
+        trust_tool_changes: bool = False,
     ) -> None:
         self.driver = driver
+        self.trust_tool_changes = bool(trust_tool_changes)
         self.share_snapshots = (
             shares_snapshots_by_default(driver) if share_snapshots is None else bool(share_snapshots)
         )
@@ -259,6 +264,7 @@ class Runtime:
                     state_dir=self.home,
                     telemetry=self.telemetry,
                     shared=SnapshotPacks(self.driver, publishing=self.share_snapshots, clock=self.clock),
+                    trust_changed_paths=self.trust_tool_changes,
                 )
                 self._snapshots[key] = found
             return found
@@ -278,7 +284,9 @@ class Runtime:
         if workspace is not None:
             snaps = self.snapshots(workspace)
 
-            WorkspaceTools(snaps.workspace, before_change=SnapshotBeforeChange(snaps)).register(registry)
+            WorkspaceTools(
+                snaps.workspace, before_change=SnapshotBeforeChange(snaps), changes=snaps
+            ).register(registry)
         return registry
 
     def runner(
@@ -505,12 +513,15 @@ def open_runtime(
     telemetry: Telemetry | None = None,
     clock: Clock | None = None,
     share_snapshots: bool | None = None,
+    trust_tool_changes: bool = False,
 ) -> Runtime:
     """Open Keepup over ``store``: a URL, an open driver (which stays the caller's to close), or
     None for ``$KEEPUP_STORE_URL`` or else the embedded SQLite store in the Keepup home.
 
     ``share_snapshots`` publishes workspace snapshots to the store (default: see
-    :func:`shares_snapshots_by_default`). Raises ValidationError for a malformed URL and
+    :func:`shares_snapshots_by_default`). ``trust_tool_changes`` declares that nothing but the
+    runtime's workspace tools changes its workspaces, so snapshots may stage only the paths those
+    tools reported (see :class:`Runtime`). Raises ValidationError for a malformed URL and
     DriverUnavailableError when the store's
     driver is not installed or its server does not answer."""
     root = keepup_home(home)
@@ -523,5 +534,11 @@ def open_runtime(
     else:
         driver, owns = store, False
     return Runtime(
-        driver, home=root, telemetry=telemetry, clock=clock, owns_driver=owns, share_snapshots=share_snapshots
+        driver,
+        home=root,
+        telemetry=telemetry,
+        clock=clock,
+        owns_driver=owns,
+        share_snapshots=share_snapshots,
+        trust_tool_changes=trust_tool_changes,
     )

@@ -84,6 +84,7 @@ from runtime_core.threads import Thread
 from runtime_core.tools import OutputSink, ToolDescription, ToolInvoker
 from runtime_core.workspace import (
     BeforeChangeHook,
+    ChangedPaths,
     FileChange,
     FileStatus,
     RestoreReport,
@@ -108,6 +109,7 @@ __all__ = [
     "BlobArea",
     "BlobInfo",
     "BudgetExceededError",
+    "ChangedPaths",
     "Checkpoint",
     "CheckpointSource",
     "CheckpointStore",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from runtime_core import SnapshotInfo, ValidationError
 
 from runtime_persistence.shadow_git._git import _BRANCH, _SNAPSHOT_REFS
-from runtime_persistence.shadow_git.excludes import _Excludes
+from runtime_persistence.shadow_git.touched import _Touched
 
 MAX_MESSAGE_CHARS = 10_000
 _TRAILER_FILES = "Keepup-Files:"
@@ -32,12 +32,15 @@ def _split_trailer(body: str) -> tuple[str, int]:
     return text, files
 
 
-class _Snapshots(_Excludes):
+class _Snapshots(_Touched):
     """``snapshot``, ``head``, ``list`` and ``info``."""
 
     def snapshot(self, message: str = "") -> str | None:
         """Record the workspace and return the new commit, or None when nothing changed since the
         newest snapshot. Durable once it returns (git writes the objects before the ref moves).
+
+        With ``trust_changed_paths``, stages only the paths the workspace tools reported since the
+        last staging, unless a full scan is needed (:mod:`.touched` lists when).
 
         Raises BudgetExceededError (the git process is killed, nothing is half-recorded) when it
         takes longer than the time budget."""
@@ -45,7 +48,7 @@ class _Snapshots(_Excludes):
         with self._telemetry.span("shadow_git.snapshot", workspace=str(self._root)) as fields:
             deadline = self._deadline()
             with self._locked(deadline):
-                commit = self._snapshot_locked(message, deadline)
+                commit = self._snapshot_locked(message, deadline, hints=fields)
             fields["commit"] = commit
             fields["changed"] = commit is not None
             fields["nested_repositories"] = len(self._last_scan.nested_repositories)
@@ -94,8 +97,19 @@ class _Snapshots(_Excludes):
         text, files = _split_trailer(body)
         return SnapshotInfo(sha, text, datetime.fromtimestamp(int(stamp), UTC), files)
 
-    def _snapshot_locked(self, message: str, deadline: float | None) -> str | None:
-        tree = self._index_tree(deadline)
+    def _snapshot_locked(
+        self, message: str, deadline: float | None, *, hints: dict[str, object] | None = None
+    ) -> str | None:
+        """Stage and commit. With ``hints`` (the telemetry fields, which get ``staged``: the
+        number of reported paths staged, or ``"all"``), the reported paths alone are staged when
+        that is safe; without, the whole workspace always is (a restore's rescue snapshot)."""
+        hinted = self._hinted_tree(deadline) if hints is not None else None
+        if hinted is None:
+            tree = self._index_tree(deadline)
+        else:
+            tree, staged = hinted
+        if hints is not None:
+            hints["staged"] = "all" if hinted is None else staged
         files = self._index_entries()
         previous = self._git(["for-each-ref", "--format=%(objectname) %(tree)", _BRANCH], deadline=deadline)
         old, _, old_tree = previous.stdout.decode().strip().partition(" ")

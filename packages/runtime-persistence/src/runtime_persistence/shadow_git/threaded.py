@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from runtime_persistence.shadow_git.excludes import WorkspaceScan
@@ -99,6 +99,19 @@ class AsyncShadowGit:
     def last_scan(self) -> WorkspaceScan:
         """What the most recent snapshot, diff or restore left out."""
         return self._sync.last_scan
+
+    @property
+    def trust_changed_paths(self) -> bool:
+        """Whether snapshots may stage only the paths the tools reported."""
+        return self._sync.trust_changed_paths
+
+    def paths_changed(self, paths: Iterable[str]) -> None:
+        """Told that ``paths`` were written or deleted (no I/O: called directly, not awaited)."""
+        self._sync.paths_changed(paths)
+
+    def tree_changed(self) -> None:
+        """Told that anything may have changed (no I/O: called directly, not awaited)."""
+        self._sync.tree_changed()
 
     # Every public operation of ShadowGit, awaited; the signatures and docstrings are ShadowGit's.
     snapshot = _on_thread(ShadowGit.snapshot)
