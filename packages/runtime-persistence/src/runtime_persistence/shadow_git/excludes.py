@@ -144,19 +144,30 @@ _SECRET_FOLDERS = tuple(tuple(p.rstrip("/").split("/")) for p in SECRET_EXCLUDES
 _SECRET_SUFFIXES = tuple(tuple(p.split("/")) for p in SECRET_EXCLUDES if "/" in p and not p.endswith("/"))
 
 
+# One regular expression for every file-name pattern (what ``fnmatch.fnmatchcase`` compiles each
+# to), and the folder names that start a folder or end a suffix pattern: the scan checks every file
+# of the workspace, so this runs once per file.
+_SECRET_NAME_RE = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in _SECRET_NAMES))
+_SECRET_FOLDER_HEADS = frozenset(folder[0] for folder in _SECRET_FOLDERS)
+_SECRET_SUFFIX_TAILS = frozenset(suffix[-1] for suffix in _SECRET_SUFFIXES)
+
+
 def _matches_secret_pattern(path: str) -> bool:
     """Whether a ``SECRET_EXCLUDES`` pattern matches ``path`` (``/``-separated, relative to the
     workspace), as the exclude pathspecs do: case-insensitive, ``*`` within one name."""
     parts = path.lower().split("/")
     name = parts[-1]
-    if any(fnmatch.fnmatchcase(name, p) for p in _SECRET_NAMES):
+    if _SECRET_NAME_RE.match(name):
         return True
     n = len(parts)
-    for folder in _SECRET_FOLDERS:
-        k = len(folder)
-        if any(tuple(parts[i : i + k]) == folder for i in range(n - k)):
-            return True
-    return any(n >= len(suffix) and tuple(parts[-len(suffix) :]) == suffix for suffix in _SECRET_SUFFIXES)
+    if n > 1 and not _SECRET_FOLDER_HEADS.isdisjoint(parts[:-1]):
+        for folder in _SECRET_FOLDERS:
+            k = len(folder)
+            if any(tuple(parts[i : i + k]) == folder for i in range(n - k)):
+                return True
+    if name in _SECRET_SUFFIX_TAILS:
+        return any(n >= len(suffix) and tuple(parts[-len(suffix) :]) == suffix for suffix in _SECRET_SUFFIXES)
+    return False
 
 
 def _is_secret(path: str) -> bool:
@@ -354,6 +365,10 @@ class _Excludes(_GitRunner):
             self._stage(deadline=deadline)
             self._stage_allowed(deadline)
             _write_private(marker, digest.encode())
+        return self._write_tree(deadline)
+
+    def _write_tree(self, deadline: float | None) -> str:
+        """The tree id of the shadow index (written to the object store)."""
         return self._git(["write-tree"], deadline=deadline).stdout.decode().strip()
 
     def _exclude_text(self, scan: WorkspaceScan) -> str:

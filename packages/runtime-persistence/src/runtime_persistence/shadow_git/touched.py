@@ -23,7 +23,8 @@ a snapshot falls back to the full scan whenever:
 * more than :data:`MAX_TOUCHED_PATHS` paths were reported, or staging them fails in any way.
 
 A hinted snapshot holds exactly what a full one would have: the same ``git add -A`` with the same
-exclude pathspecs and ignore rules, limited to the reported paths (a test compares both trees).
+ignore rules, limited to the reported paths, none of which a secret pattern matches (checked with
+the scan's own test before git runs; a test compares both trees).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from collections.abc import Iterable
 
 from runtime_core import StorageError
 
-from runtime_persistence.shadow_git.excludes import _SECRET_PATHSPECS, _Excludes, _matches_secret_pattern
+from runtime_persistence.shadow_git.excludes import _Excludes, _matches_secret_pattern
 
 __all__ = ["MAX_TOUCHED_PATHS"]
 
@@ -44,6 +45,7 @@ MAX_TOUCHED_PATHS = 2000
 """More reported paths than this between two snapshots: the full scan runs instead (it is then
 about as cheap, and the pathspec list stays small)."""
 
+_Stamp = tuple[int, int, int, int, bytes]
 _IGNORED_NOTICE = b"The following paths are ignored"
 _SPECIAL_NAMES = frozenset({".gitignore", ".gitattributes", ".git"})
 
@@ -70,7 +72,7 @@ class _Touched(_Excludes):
     _touched_lock: threading.Lock
     _touched: set[str]
     _touched_unknown: bool
-    _index_stamp: tuple[int, int, int, int] | None
+    _index_stamp: _Stamp | None
     _index_tree_id: str | None
 
     def _init_touched(self, trust: bool) -> None:
@@ -108,12 +110,18 @@ class _Touched(_Excludes):
         self._touched.clear()
 
     # ------------------------------------------------------------------------------ staging
-    def _index_stamp_now(self) -> tuple[int, int, int, int] | None:
+    def _index_stamp_now(self) -> _Stamp | None:
+        """What identifies the shadow index file as written: inode, size, times and its trailing
+        checksum (git's hash of the whole content, so a rewrite within a coarse clock tick that
+        reuses the inode and size still differs)."""
         try:
-            st = os.stat(self._git_dir / "index")
+            with open(self._git_dir / "index", "rb") as fh:
+                st = os.fstat(fh.fileno())
+                fh.seek(max(0, st.st_size - 32))
+                tail = fh.read(32)
         except OSError:
             return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, tail)
 
     def _index_tree(self, deadline: float | None) -> str:
         """The full staging (every caller: snapshot, diff, dry-run restore): reports made from
@@ -129,6 +137,15 @@ class _Touched(_Excludes):
         self._index_stamp = self._index_stamp_now()
         self._index_tree_id = tree
         return tree
+
+    def _write_tree(self, deadline: float | None) -> str:
+        """The index's tree: the one this object last wrote when the index file is still the one
+        it wrote then (git replaces the file on every change, so its inode and times move), else
+        ``git write-tree``."""
+        stamp = self._index_stamp_now()
+        if stamp is not None and stamp == self._index_stamp and self._index_tree_id is not None:
+            return self._index_tree_id
+        return super()._write_tree(deadline)
 
     def _hinted_tree(self, deadline: float | None) -> tuple[str, int] | None:
         """Stage only the reported paths and return the index's tree and how many paths were
@@ -165,15 +182,17 @@ class _Touched(_Excludes):
                     deadline=deadline,
                 )
             if present:
+                # no secret pathspecs: ``_all_plain`` refused every path they could match (with
+                # the scan's own check), and git would match each against every index entry
                 out = self._git(
-                    ["add", "-A", "--", *map(_literal, present), *_SECRET_PATHSPECS],
+                    ["add", "-A", "--", *map(_literal, present)],
                     ok=(0, 1),
                     deadline=deadline,
                 )
                 # 1: some paths are ignored (left out, as the full staging leaves them); else fail
                 if out.returncode == 1 and not out.stderr.startswith(_IGNORED_NOTICE):
                     return None
-            tree = self._git(["write-tree"], deadline=deadline).stdout.decode().strip()
+            tree = self._write_tree(deadline)
         except StorageError:
             return None  # e.g. a path swapped for a symlinked folder meanwhile: scan everything
         self._index_stamp = self._index_stamp_now()
