@@ -1,7 +1,7 @@
 """Shadow-git snapshots against raw git doing the same work, side by side in one run.
 
 The peer is plain ``git`` on its own git directory (``--git-dir``/``--work-tree``, default
-config) recording the same tree the way a person would: ``git add -A`` then ``git commit`` (which
+config but automatic gc off) recording the same tree the way a person would: ``git add -A`` then ``git commit`` (which
 exits 1, "nothing to commit", when nothing changed). Keepup's :class:`ShadowGit` records it with
 its scan for nested repositories, size-capped files and LFS patterns, its excludes and its
 scrubbed environment.
@@ -77,7 +77,8 @@ class RawGit:
             "GIT_COMMITTER_EMAIL": "bench@localhost",
         }
         subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True, env=self.env)
-        self.base = ["git", f"--git-dir={git_dir}", f"--work-tree={workspace}"]
+        # no automatic gc: it would run detached after a commit, stealing time from the next round
+        self.base = ["git", f"--git-dir={git_dir}", f"--work-tree={workspace}", "-c", "gc.auto=0"]
         self.workspace = workspace
 
     def snapshot(self, message: str) -> None:
@@ -169,8 +170,8 @@ def main() -> int:
             initial.measure(
                 round_, lambda ours=ours: ours.snapshot("initial"), lambda raw=raw: raw.snapshot("i")
             )  # type: ignore[misc]
-            shutil.rmtree(base / f"raw-{round_}.git")
-            shutil.rmtree(base / f"state-{round_}")
+            shutil.rmtree(base / f"raw-{round_}.git", ignore_errors=True)
+            shutil.rmtree(base / f"state-{round_}", ignore_errors=True)
         rows.append(initial)
 
         raw = RawGit(workspace, base / "inc-raw.git", base / "home")

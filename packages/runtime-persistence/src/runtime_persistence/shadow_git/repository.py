@@ -209,5 +209,6 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
     @property
     def last_scan(self) -> WorkspaceScan:
         """What the most recent snapshot, diff or restore left out (nested repositories, files over
-        the size cap, LFS patterns, unreadable folders)."""
+        the size cap, LFS patterns, unreadable folders), as its scan of the workspace found it (a
+        snapshot that staged only reported paths does not scan: the scan before it stands)."""
         return self._last_scan

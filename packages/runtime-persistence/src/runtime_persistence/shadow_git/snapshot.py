@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import re
 import time
 from datetime import UTC, datetime
 
@@ -18,6 +19,8 @@ from runtime_persistence.shadow_git._git import _BRANCH, _SNAPSHOT_REFS
 from runtime_persistence.shadow_git.touched import _Touched
 
 MAX_MESSAGE_CHARS = 10_000
+_KNOWN_TREES = 1024
+_FULL_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _TRAILER_FILES = "Keepup-Files:"
 
 
@@ -111,8 +114,7 @@ class _Snapshots(_Touched):
         if hints is not None:
             hints["staged"] = "all" if hinted is None else staged
         files = self._index_entries()
-        previous = self._git(["for-each-ref", "--format=%(objectname) %(tree)", _BRANCH], deadline=deadline)
-        old, _, old_tree = previous.stdout.decode().strip().partition(" ")
+        old, old_tree = self._branch_tip(deadline)
         if old and old_tree == tree:
             return None
         body = f"{message}\n\n{_TRAILER_FILES} {files}\n" if message else f"\n{_TRAILER_FILES} {files}\n"
@@ -127,7 +129,27 @@ class _Snapshots(_Touched):
             f"update {_BRANCH} {commit} {old or zero}\ncreate {_SNAPSHOT_REFS}{stamp}-{commit} {commit}\n"
         )
         self._git(["update-ref", "--stdin"], stdin=transaction.encode(), deadline=deadline)
+        self._commit_trees[commit] = tree
         return commit
+
+    def _branch_tip(self, deadline: float | None) -> tuple[str, str]:
+        """The newest snapshot's commit and tree ("" before the first). Read from the loose ref
+        file when it names a commit whose tree is already known (commits never change); else
+        (a packed or missing ref, an unknown commit) with ``git for-each-ref``."""
+        try:
+            text = (self._git_dir / _BRANCH).read_bytes().decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        tree = self._commit_trees.get(text) if _FULL_ID.match(text) else None
+        if tree is not None:
+            return text, tree
+        out = self._git(["for-each-ref", "--format=%(objectname) %(tree)", _BRANCH], deadline=deadline)
+        old, _, old_tree = out.stdout.decode().strip().partition(" ")
+        if old:
+            if len(self._commit_trees) >= _KNOWN_TREES:
+                self._commit_trees.clear()
+            self._commit_trees[old] = old_tree
+        return old, old_tree
 
     def _index_entries(self) -> int:
         try:

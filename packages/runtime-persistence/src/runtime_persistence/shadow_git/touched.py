@@ -74,6 +74,7 @@ class _Touched(_Excludes):
     _touched_unknown: bool
     _index_stamp: _Stamp | None
     _index_tree_id: str | None
+    _commit_trees: dict[str, str]  # commit -> its tree, for commits this object has seen
 
     def _init_touched(self, trust: bool) -> None:
         self._trust_changes = trust
@@ -82,6 +83,7 @@ class _Touched(_Excludes):
         self._touched_unknown = True  # nothing is known until this object stages the workspace
         self._index_stamp = None
         self._index_tree_id = None
+        self._commit_trees = {}
 
     # -------------------------------------------------------------- ChangedPaths (runtime_core)
     def paths_changed(self, paths: Iterable[str]) -> None:
