@@ -124,6 +124,10 @@ def test_wraps_an_existing_shadow_git_and_shares_its_state(ws: Path, state: Path
     assert ExportedAsyncShadowGit is AsyncShadowGit
 
 
+_NOTIFICATIONS = frozenset({"paths_changed", "tree_changed"})
+"""What the workspace tools tell a repository (runtime_core.ChangedPaths): no I/O, never awaited."""
+
+
 def test_every_public_operation_of_shadow_git_is_awaitable_with_the_same_signature() -> None:
     public = {n for n in vars(ShadowGit) if not n.startswith("_")}
     for base in ShadowGit.__mro__[1:]:
@@ -134,6 +138,10 @@ def test_every_public_operation_of_shadow_git_is_awaitable_with_the_same_signatu
         twin = inspect.getattr_static(AsyncShadowGit, name)
         if isinstance(member, property):
             assert isinstance(twin, property), name
+            continue
+        if name in _NOTIFICATIONS:  # no I/O: plain calls in both (the tools are sync code)
+            assert not inspect.iscoroutinefunction(twin), name
+            assert inspect.signature(twin) == inspect.signature(member), name
             continue
         assert inspect.iscoroutinefunction(twin), name
         assert inspect.signature(twin) == inspect.signature(member), name

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_core import CorruptionError, NotFoundError, WorkspaceRef
+from runtime_core import CorruptionError, NotFoundError, ValidationError, WorkspaceRef
 from runtime_persistence import Checkpoints, collect_snapshot_packs
-from runtime_persistence.shadow_git import ShadowGit, SnapshotPacks
+from runtime_persistence.shadow_git import AsyncShadowGit, AsyncSnapshotPacks, ShadowGit, SnapshotPacks
 from runtime_persistence.shadow_git._pack_records import PACK_NS, PackRecord
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, store_fixture
+from runtime_persistence.testing.blocking import unwrap
 
 shared_store = store_fixture("sqlite", "postgres", modes=("sync", "async"))
 
@@ -184,3 +185,52 @@ def test_gc_keeps_packs_a_checkpoint_needs_and_frees_the_others(
     b = _host(shared_store, ws, tmp_path / "host-b")
     b.restore(named)
     assert (ws / "a.txt").read_text() == "one\n" and not (ws / "c.txt").exists()
+
+
+async_store = store_fixture("sqlite", "postgres", modes=("async",))
+
+
+def test_an_async_snapshot_publishes_and_fetches_its_packs_natively(
+    async_store: TestStore, ws: Path, tmp_path: Path
+) -> None:
+    """AsyncShadowGit with an AsyncSnapshotPacks: the pack goes to the store on the loop with the
+    async driver (no sync SnapshotPacks anywhere), and another home fetches it the same way."""
+    driver = unwrap(async_store.driver)
+    assert async_store.portal is not None
+
+    async def scenario() -> None:
+        packs = AsyncSnapshotPacks(driver)
+        a = await AsyncShadowGit.open(ws, state_dir=tmp_path / "host-a", shared=packs)
+        assert a.sync.shared is None and a.shared is packs
+        first = await a.snapshot("first")
+        (ws / "b.txt").write_text("two\n" * 100)
+        second = await a.snapshot("second")
+        assert first is not None and second is not None
+        one, two = await packs.get(first), await packs.get(second)
+        assert one is not None and two is not None and two.prerequisites == [first]
+        assert await a.snapshot("unchanged") is None
+
+        (ws / "a.txt").write_text("changed on the other host\n")
+        (ws / "b.txt").unlink()
+        b = await AsyncShadowGit.open(ws, state_dir=tmp_path / "host-b", shared=AsyncSnapshotPacks(driver))
+        assert _objects(b.sync) == 0
+        assert [c.path for c in await b.diff(first[:10], second)] == ["b.txt"]
+        report = await b.restore(second)
+        assert report.changed == ("a.txt",) and report.created == ("b.txt",)
+        assert (ws / "b.txt").read_text() == "two\n" * 100
+        assert (await b.info(first)).message == "first"
+        with pytest.raises(NotFoundError):
+            await b.resolve("abcdef12")
+
+    async_store.portal.call(scenario())
+
+
+def test_an_async_shadow_git_takes_one_sharing_not_two(
+    async_store: TestStore, ws: Path, tmp_path: Path
+) -> None:
+    sync_shared: Any = async_store.make(SnapshotPacks)
+    with pytest.raises(ValidationError):
+        AsyncShadowGit(
+            ShadowGit(ws, state_dir=tmp_path / "h", shared=sync_shared),
+            shared=AsyncSnapshotPacks(unwrap(async_store.driver)),
+        )

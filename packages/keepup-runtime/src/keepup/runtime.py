@@ -259,7 +259,10 @@ class Runtime:
       blob area so every host sharing the store can diff and restore them; a snapshot missing
       here is always looked for in the store (an import or another host may have put it there);
     * ``runner(...)``: a durable runner wired to a tool registry whose workspace tools take a
-      snapshot before every change;
+      snapshot before every change and report what they changed to the workspace's snapshots;
+      with ``trust_tool_changes`` (off by default: declare it only when nothing but these tools
+      changes the workspace) a snapshot then stages only the reported paths, falling back to a
+      full scan whenever that cannot be trusted (see ``runtime_persistence.shadow_git.touched``);
     * ``telemetry`` and ``clock``: what every part reports to and reads the time from.
 
     Each repository is built on first use, so a command that lists threads opens only the
@@ -277,8 +280,10 @@ class Runtime:
         owns_driver: bool = True,
         share_snapshots: bool | None = None,
         serializer: Serializer | None = None,
+        trust_tool_changes: bool = False,
     ) -> None:
         self.driver = driver
+        self.trust_tool_changes = bool(trust_tool_changes)
         if serializer is not None:  # else the plain envelope serializer, built on first use
             self.__dict__["serializer"] = serializer
         self.share_snapshots = (
@@ -439,6 +444,7 @@ class Runtime:
                         clock=self.clock,
                         serializer=self.serializer,
                     ),
+                    trust_changed_paths=self.trust_tool_changes,
                 )
                 self._snapshots[key] = found
             return found
@@ -461,7 +467,9 @@ class Runtime:
         if workspace is not None:
             snaps = self.snapshots(workspace)
 
-            WorkspaceTools(snaps.workspace, before_change=SnapshotBeforeChange(snaps)).register(registry)
+            WorkspaceTools(
+                snaps.workspace, before_change=SnapshotBeforeChange(snaps), changes=snaps
+            ).register(registry)
         return registry
 
     def runner(
@@ -704,6 +712,7 @@ def open_runtime(
     clock: Clock | None = None,
     share_snapshots: bool | None = None,
     keyring: Keyring | str | os.PathLike[str] | None = None,
+    trust_tool_changes: bool = False,
 ) -> Runtime:
     """Open Keepup over ``store``: a URL, an open driver (which stays the caller's to close), or
     None for ``$KEEPUP_STORE_URL`` or else the embedded SQLite store in the Keepup home.
@@ -714,7 +723,9 @@ def open_runtime(
     encryption (:func:`resolved_keyring`).
 
     ``share_snapshots`` publishes workspace snapshots to the store (default: see
-    :func:`shares_snapshots_by_default`). Raises ValidationError for a malformed URL and
+    :func:`shares_snapshots_by_default`). ``trust_tool_changes`` declares that nothing but the
+    runtime's workspace tools changes its workspaces, so snapshots may stage only the paths those
+    tools reported (see :class:`Runtime`). Raises ValidationError for a malformed URL and
     DriverUnavailableError when the store's
     driver is not installed or its server does not answer."""
     from runtime_persistence.storage.private import PRIVATE_DIR
@@ -752,4 +763,5 @@ def open_runtime(
         owns_driver=owns,
         share_snapshots=share_snapshots,
         serializer=serializer,
+        trust_tool_changes=trust_tool_changes,
     )

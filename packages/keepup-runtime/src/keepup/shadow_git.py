@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from runtime_core.workspace import (
         BeforeChangeHook,
+        ChangedPaths,
         FileChange,
         FileStatus,
         RestoreReport,
@@ -133,6 +134,7 @@ __all__ = [
     "AsyncWorkspaceCheckpoints",
     "BatchResult",
     "BeforeChangeHook",
+    "ChangedPaths",
     "Checkpoints",
     "Delivery",
     "EncryptReport",
@@ -231,6 +233,7 @@ _SOURCES: dict[str, str] = {
     "AsyncWorkspaceCheckpoints": "runtime_persistence",
     "BatchResult": "runtime_persistence",
     "BeforeChangeHook": "runtime_core.workspace",
+    "ChangedPaths": "runtime_core.workspace",
     "Checkpoints": "runtime_persistence",
     "Delivery": "runtime_persistence",
     "EncryptReport": "runtime_persistence",

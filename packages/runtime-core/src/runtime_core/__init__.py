@@ -121,6 +121,7 @@ if TYPE_CHECKING:
     )
     from runtime_core.workspace import (
         BeforeChangeHook,
+        ChangedPaths,
         FileChange,
         FileStatus,
         RestoreReport,
@@ -145,6 +146,7 @@ __all__ = [
     "BlobArea",
     "BlobInfo",
     "BudgetExceededError",
+    "ChangedPaths",
     "Checkpoint",
     "CheckpointSource",
     "CheckpointStore",
@@ -237,6 +239,7 @@ _SOURCES: dict[str, str] = {
     "BlobArea": "runtime_core.storage",
     "BlobInfo": "runtime_core.storage",
     "BudgetExceededError": "runtime_core.errors",
+    "ChangedPaths": "runtime_core.workspace",
     "Checkpoint": "runtime_core.checkpoints",
     "CheckpointSource": "runtime_core.checkpoints",
     "CheckpointStore": "runtime_core.checkpoints",

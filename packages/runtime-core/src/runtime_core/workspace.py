@@ -18,6 +18,7 @@ from runtime_core.errors import ValidationError
 
 __all__ = [
     "BeforeChangeHook",
+    "ChangedPaths",
     "FileChange",
     "FileStatus",
     "RestoreReport",
@@ -141,3 +142,21 @@ class BeforeChangeHook(Protocol):
     The facade wires this to a shadow-git snapshot, so that every change can be undone."""
 
     def __call__(self, tool: str, paths: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class ChangedPaths(Protocol):
+    """Told by workspace tools, after each change, what they changed.
+
+    The facade wires a shadow-git repository here, so that a snapshot may stage only the reported
+    paths instead of scanning the whole workspace (only when the repository is told that nothing
+    else changes the workspace; otherwise reports are not relied on). A tool that can change
+    anything (running a command) calls :meth:`tree_changed` before and after it runs."""
+
+    def paths_changed(self, paths: Sequence[str]) -> None:
+        """``paths`` (relative to the workspace, ``/``-separated) were written or deleted."""
+        ...
+
+    def tree_changed(self) -> None:
+        """Anything in the workspace may have changed."""
+        ...

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime_core import BeforeChangeHook, ValidationError
+from runtime_core import BeforeChangeHook, ChangedPaths, ValidationError
 
 from runtime_tools._dirfd import open_dir, read_regular, unlink_in, write_atomic
 from runtime_tools.commands import minimal_environment, run_process
@@ -45,6 +45,12 @@ class WorkspaceTools:
     propagates (the registry reports it as the call's failure). Calls whose inputs are refused
     (unsafe path, no match for an edit) never reach the hook.
 
+    ``changes`` (a :class:`runtime_core.ChangedPaths`) is told what each call changed, after it
+    changed it (also when the change failed part-way): the root-relative path of write_file,
+    edit_file and delete_file, and, for run_command, that anything may have changed (before the
+    command starts and after it ends). A shadow-git repository listening there may then stage
+    only those paths. A report that raises fails the call after its change was made.
+
     The methods raise on failure; registered in a ToolRegistry they become tool calls whose
     failures are reported in the result instead."""
 
@@ -53,6 +59,7 @@ class WorkspaceTools:
         root: str | os.PathLike[str],
         *,
         before_change: BeforeChangeHook | None = None,
+        changes: ChangedPaths | None = None,
         max_read_bytes: int = 1024 * 1024,
         command_timeout: float = 60.0,
         max_command_timeout: float = 600.0,
@@ -68,6 +75,7 @@ class WorkspaceTools:
             raise ValidationError("command_timeout must be positive and at most max_command_timeout")
         self.root = WorkspaceRoot(root)
         self.before_change = before_change
+        self.changes = changes
         self.max_read_bytes = max_read_bytes
         self.command_timeout = command_timeout
         self.max_command_timeout = max_command_timeout
@@ -136,8 +144,12 @@ class WorkspaceTools:
         if not real.parent.is_dir() and not create_dirs:
             raise ToolError(f"the directory of {path!r} does not exist (pass create_dirs=true)")
         data = _utf8(content, "content")
-        self._before_change("write_file", [self.root.relative(real)])
-        created = write_atomic(self.root.path, real, data, path, create_dirs=create_dirs)
+        shown = self.root.relative(real)
+        self._before_change("write_file", [shown])
+        try:
+            created = write_atomic(self.root.path, real, data, path, create_dirs=create_dirs)
+        finally:
+            self._changed([shown])
         return {"path": self.root.relative(real), "bytes": len(data), "created": created}
 
     def edit_file(self, path: str, old: str, new: str, replace_all: bool = False) -> dict[str, Any]:
@@ -166,8 +178,12 @@ class WorkspaceTools:
                 f"the text to replace occurs {count} times in {path!r}; give more context or set replace_all"
             )
         data = _utf8(text.replace(old, new), "new")
-        self._before_change("edit_file", [self.root.relative(real)])
-        write_atomic(self.root.path, real, data, path, create_dirs=False)
+        shown = self.root.relative(real)
+        self._before_change("edit_file", [shown])
+        try:
+            write_atomic(self.root.path, real, data, path, create_dirs=False)
+        finally:
+            self._changed([shown])
         return {"path": self.root.relative(real), "replacements": count}
 
     def list_dir(self, path: str = ".", recursive: bool = False, max_entries: int = 1000) -> dict[str, Any]:
@@ -224,8 +240,12 @@ class WorkspaceTools:
             raise ToolError(f"{path!r} does not exist") from None
         if stat.S_ISDIR(st.st_mode):
             raise ToolError(f"{path!r} is a directory; delete_file deletes files only")
-        self._before_change("delete_file", [self.root.relative(named)])
-        deleted = unlink_in(self.root.path, parent_real, name, path)
+        shown = self.root.relative(named)
+        self._before_change("delete_file", [shown])
+        try:
+            deleted = unlink_in(self.root.path, parent_real, name, path)
+        finally:
+            self._changed([shown])
         if not deleted and not missing_ok:
             raise ToolError(f"{path!r} does not exist")
         return {"path": self.root.relative(named), "deleted": deleted}
@@ -272,15 +292,19 @@ class WorkspaceTools:
         if context is not None and context.remaining() is not None:
             limit = min(limit, context.remaining() or 0.0)
         self._before_change("run_command", ["."])
-        outcome = run_process(
-            argv,
-            cwd=str(real_cwd),
-            timeout=limit,
-            max_output_bytes=self.max_output_bytes,
-            shell=shell,
-            env=minimal_environment(allow=self.pass_env, extra=self.env),
-            stdin=stdin,
-        )
+        self._changed(None)
+        try:
+            outcome = run_process(
+                argv,
+                cwd=str(real_cwd),
+                timeout=limit,
+                max_output_bytes=self.max_output_bytes,
+                shell=shell,
+                env=minimal_environment(allow=self.pass_env, extra=self.env),
+                stdin=stdin,
+            )
+        finally:
+            self._changed(None)
         if outcome.timed_out:
             raise ToolError(
                 f"the command timed out after {limit:g}s; its process group was killed",
@@ -293,6 +317,15 @@ class WorkspaceTools:
     def _before_change(self, tool: str, paths: Sequence[str]) -> None:
         if self.before_change is not None:
             self.before_change(tool, list(paths))
+
+    def _changed(self, paths: Sequence[str] | None) -> None:
+        """Tell ``changes`` what changed (None: anything may have)."""
+        if self.changes is None:
+            return
+        if paths is None:
+            self.changes.tree_changed()
+        else:
+            self.changes.paths_changed(list(paths))
 
     def _read_bytes(self, real: Path, shown: str) -> bytes:
         return read_regular(

@@ -82,6 +82,7 @@ _SUBMODULES = frozenset(
         "sharing",
         "snapshot",
         "threaded",
+        "touched",
         "workspace",
     }
 )

@@ -144,19 +144,45 @@ _SECRET_FOLDERS = tuple(tuple(p.rstrip("/").split("/")) for p in SECRET_EXCLUDES
 _SECRET_SUFFIXES = tuple(tuple(p.split("/")) for p in SECRET_EXCLUDES if "/" in p and not p.endswith("/"))
 
 
+# One regular expression for every file-name pattern (what ``fnmatch.fnmatchcase`` compiles each
+# to), and the folder names that start a folder or end a suffix pattern: the scan checks every file
+# of the workspace, so this runs once per file.
+_SECRET_NAME_RE = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in _SECRET_NAMES))
+_SECRET_FOLDER_HEADS = frozenset(folder[0] for folder in _SECRET_FOLDERS)
+_SECRET_SUFFIX_TAILS = frozenset(suffix[-1] for suffix in _SECRET_SUFFIXES)
+
+
+def _in_secret_folder(folder_parts: builtins.list[str]) -> bool:
+    """Whether a folder pattern of ``SECRET_EXCLUDES`` matches the folder whose lowercased path
+    parts are ``folder_parts`` or one above it (everything inside is secret)."""
+    if _SECRET_FOLDER_HEADS.isdisjoint(folder_parts):
+        return False
+    m = len(folder_parts)
+    for folder in _SECRET_FOLDERS:
+        k = len(folder)
+        if any(tuple(folder_parts[i : i + k]) == folder for i in range(m - k + 1)):
+            return True
+    return False
+
+
+def _secret_name(name: str, folder_parts: builtins.list[str]) -> bool:
+    """Whether a file-name or path-suffix pattern matches the file ``name`` (lowercased) in the
+    folder whose lowercased parts are ``folder_parts``."""
+    if _SECRET_NAME_RE.match(name):
+        return True
+    if name not in _SECRET_SUFFIX_TAILS:
+        return False
+    parts = [*folder_parts, name]
+    return any(
+        len(parts) >= len(suffix) and tuple(parts[-len(suffix) :]) == suffix for suffix in _SECRET_SUFFIXES
+    )
+
+
 def _matches_secret_pattern(path: str) -> bool:
     """Whether a ``SECRET_EXCLUDES`` pattern matches ``path`` (``/``-separated, relative to the
     workspace), as the exclude pathspecs do: case-insensitive, ``*`` within one name."""
     parts = path.lower().split("/")
-    name = parts[-1]
-    if any(fnmatch.fnmatchcase(name, p) for p in _SECRET_NAMES):
-        return True
-    n = len(parts)
-    for folder in _SECRET_FOLDERS:
-        k = len(folder)
-        if any(tuple(parts[i : i + k]) == folder for i in range(n - k)):
-            return True
-    return any(n >= len(suffix) and tuple(parts[-len(suffix) :]) == suffix for suffix in _SECRET_SUFFIXES)
+    return _in_secret_folder(parts[:-1]) or _secret_name(parts[-1], parts[:-1])
 
 
 def _is_secret(path: str) -> bool:
@@ -354,6 +380,10 @@ class _Excludes(_GitRunner):
             self._stage(deadline=deadline)
             self._stage_allowed(deadline)
             _write_private(marker, digest.encode())
+        return self._write_tree(deadline)
+
+    def _write_tree(self, deadline: float | None) -> str:
+        """The tree id of the shadow index (written to the object store)."""
         return self._git(["write-tree"], deadline=deadline).stdout.decode().strip()
 
     def _exclude_text(self, scan: WorkspaceScan) -> str:
@@ -446,6 +476,8 @@ class _Excludes(_GitRunner):
                 raise BudgetExceededError(
                     f"scanning the workspace {str(self._root)!r} took longer than the {self._budget}s budget"
                 )
+            folder_parts = rel.lower().split("/") if rel else []
+            secret_folder = _in_secret_folder(folder_parts)  # once per folder, not per file
             for entry in entries:
                 name = entry.name
                 if name == ".git":
@@ -469,7 +501,7 @@ class _Excludes(_GitRunner):
                         if name == ".gitattributes":
                             attributes.append(path)
                         continue
-                    if _matches_secret_pattern(path):
+                    if secret_folder or _secret_name(name.lower(), folder_parts):
                         if allowed and _under(path, allowed):
                             reinclude.update(a for a in allowed if path == a or path.startswith(a + "/"))
                         elif name.lower() in SECRET_KEPT_NAMES:

@@ -35,6 +35,7 @@ from runtime_core import (
     DriverUnavailableError,
     NotFoundError,
     NullTelemetry,
+    RestoreReport,
     Telemetry,
     UnsafeWorkspaceError,
     ValidationError,
@@ -92,6 +93,7 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
         allow_secrets: Sequence[str] = (),
         git: str | None = None,
         shared: SharedSnapshots | None = None,
+        trust_changed_paths: bool = False,
     ) -> None:
         """``allow_secrets`` lists paths (files or folders, relative to the workspace) that
         snapshots may hold although they match :data:`SECRET_EXCLUDES`; every other secret file
@@ -137,6 +139,7 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
         self._last_scan = WorkspaceScan()
         self._scanned = False
         self._shared = shared
+        self._init_touched(bool(trust_changed_paths))
         self._ensure_repository()
 
     # ---------------------------------------------------------------------------- shared store
@@ -160,6 +163,23 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
             if newest is not None and not self._is_shared(newest):
                 self._shared.publish(self, newest)
         return commit
+
+    def restore(
+        self, commit: str, paths: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> RestoreReport:
+        """Bring the workspace (or only ``paths``, files or folders relative to it) back to
+        ``commit``, after a rescue snapshot of the whole workspace; see :meth:`_Restore.restore`.
+        The next snapshot scans the whole workspace (the restore wrote files no tool reported)."""
+        try:
+            return super().restore(commit, paths, dry_run=dry_run)
+        finally:
+            if not dry_run:
+                self.tree_changed()
+
+    @property
+    def trust_changed_paths(self) -> bool:
+        """Whether snapshots may stage only the paths the tools reported (see ``__init__``)."""
+        return self._trust_changes
 
     def resolve(self, commit: str) -> str:
         """The full id of snapshot ``commit`` (a full id or a prefix of 4+ hex digits), fetched
@@ -189,5 +209,6 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
     @property
     def last_scan(self) -> WorkspaceScan:
         """What the most recent snapshot, diff or restore left out (nested repositories, files over
-        the size cap, LFS patterns, unreadable folders)."""
+        the size cap, LFS patterns, unreadable folders), as its scan of the workspace found it (a
+        snapshot that staged only reported paths does not scan: the scan before it stands)."""
         return self._last_scan

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import re
 import time
 from datetime import UTC, datetime
 
 from runtime_core import SnapshotInfo, ValidationError
 
 from runtime_persistence.shadow_git._git import _BRANCH, _SNAPSHOT_REFS
-from runtime_persistence.shadow_git.excludes import _Excludes
+from runtime_persistence.shadow_git.touched import _Touched
 
 MAX_MESSAGE_CHARS = 10_000
+_KNOWN_TREES = 1024
+_FULL_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _TRAILER_FILES = "Keepup-Files:"
 
 
@@ -32,12 +35,15 @@ def _split_trailer(body: str) -> tuple[str, int]:
     return text, files
 
 
-class _Snapshots(_Excludes):
+class _Snapshots(_Touched):
     """``snapshot``, ``head``, ``list`` and ``info``."""
 
     def snapshot(self, message: str = "") -> str | None:
         """Record the workspace and return the new commit, or None when nothing changed since the
         newest snapshot. Durable once it returns (git writes the objects before the ref moves).
+
+        With ``trust_changed_paths``, stages only the paths the workspace tools reported since the
+        last staging, unless a full scan is needed (:mod:`.touched` lists when).
 
         Raises BudgetExceededError (the git process is killed, nothing is half-recorded) when it
         takes longer than the time budget."""
@@ -45,7 +51,7 @@ class _Snapshots(_Excludes):
         with self._telemetry.span("shadow_git.snapshot", workspace=str(self._root)) as fields:
             deadline = self._deadline()
             with self._locked(deadline):
-                commit = self._snapshot_locked(message, deadline)
+                commit = self._snapshot_locked(message, deadline, hints=fields)
             fields["commit"] = commit
             fields["changed"] = commit is not None
             fields["nested_repositories"] = len(self._last_scan.nested_repositories)
@@ -94,11 +100,21 @@ class _Snapshots(_Excludes):
         text, files = _split_trailer(body)
         return SnapshotInfo(sha, text, datetime.fromtimestamp(int(stamp), UTC), files)
 
-    def _snapshot_locked(self, message: str, deadline: float | None) -> str | None:
-        tree = self._index_tree(deadline)
+    def _snapshot_locked(
+        self, message: str, deadline: float | None, *, hints: dict[str, object] | None = None
+    ) -> str | None:
+        """Stage and commit. With ``hints`` (the telemetry fields, which get ``staged``: the
+        number of reported paths staged, or ``"all"``), the reported paths alone are staged when
+        that is safe; without, the whole workspace always is (a restore's rescue snapshot)."""
+        hinted = self._hinted_tree(deadline) if hints is not None else None
+        if hinted is None:
+            tree = self._index_tree(deadline)
+        else:
+            tree, staged = hinted
+        if hints is not None:
+            hints["staged"] = "all" if hinted is None else staged
         files = self._index_entries()
-        previous = self._git(["for-each-ref", "--format=%(objectname) %(tree)", _BRANCH], deadline=deadline)
-        old, _, old_tree = previous.stdout.decode().strip().partition(" ")
+        old, old_tree = self._branch_tip(deadline)
         if old and old_tree == tree:
             return None
         body = f"{message}\n\n{_TRAILER_FILES} {files}\n" if message else f"\n{_TRAILER_FILES} {files}\n"
@@ -113,7 +129,27 @@ class _Snapshots(_Excludes):
             f"update {_BRANCH} {commit} {old or zero}\ncreate {_SNAPSHOT_REFS}{stamp}-{commit} {commit}\n"
         )
         self._git(["update-ref", "--stdin"], stdin=transaction.encode(), deadline=deadline)
+        self._commit_trees[commit] = tree
         return commit
+
+    def _branch_tip(self, deadline: float | None) -> tuple[str, str]:
+        """The newest snapshot's commit and tree ("" before the first). Read from the loose ref
+        file when it names a commit whose tree is already known (commits never change); else
+        (a packed or missing ref, an unknown commit) with ``git for-each-ref``."""
+        try:
+            text = (self._git_dir / _BRANCH).read_bytes().decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        tree = self._commit_trees.get(text) if _FULL_ID.match(text) else None
+        if tree is not None:
+            return text, tree
+        out = self._git(["for-each-ref", "--format=%(objectname) %(tree)", _BRANCH], deadline=deadline)
+        old, _, old_tree = out.stdout.decode().strip().partition(" ")
+        if old:
+            if len(self._commit_trees) >= _KNOWN_TREES:
+                self._commit_trees.clear()
+            self._commit_trees[old] = old_tree
+        return old, old_tree
 
     def _index_entries(self) -> int:
         try:
