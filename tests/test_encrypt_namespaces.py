@@ -10,7 +10,10 @@ from pathlib import Path
 from runtime_persistence.encryption import RECORD_NAMESPACES
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_RECORDS = {"ckpt.blob"}  # content-addressed checkpoint blobs: encrypt_store handles them apart
+NOT_RECORDS = {
+    "ckpt.blob",  # content-addressed checkpoint blobs: encrypt_store handles them apart
+    "keepup.restore",  # the marker of a backup restore under way: written and removed by the restore
+}
 
 
 def _declared() -> dict[str, str]:

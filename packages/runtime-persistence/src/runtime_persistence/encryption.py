@@ -68,10 +68,12 @@ from runtime_persistence.session._records import (
     SESSION_THREAD_NS,
     TASK_CHILD_NS,
     TASK_EXTERNAL_NS,
+    TASK_INDEX_NS,
     TASK_LOG_NS,
     TASK_NS,
 )
 from runtime_persistence.session.recorder._model import (
+    MESSAGE_CHUNK_NS,
     MESSAGE_CONV_NS,
     MESSAGE_ID_NS,
     MESSAGE_NS,
@@ -142,6 +144,8 @@ RECORD_NAMESPACES: tuple[str, ...] = (
     MESSAGE_CONV_NS,
     MESSAGE_THREAD_NS,
     MESSAGE_STATE_NS,
+    MESSAGE_CHUNK_NS,
+    TASK_INDEX_NS,
     # written by keepup-adk (its session service), which this package cannot import
     "adk.session",
     "adk.state",
