@@ -97,6 +97,7 @@ __all__ = [
     "KEYRING_ENV",
     "KEYRING_FILE",
     "RECORD_NAMESPACES",
+    "UNENCRYPTED_NAMESPACES",
     "EncryptReport",
     "add_keyring_key",
     "decode_key",
@@ -137,19 +138,25 @@ RECORD_NAMESPACES: tuple[str, ...] = (
     SESSION_RUN_NS,
     TASK_EXTERNAL_NS,
     PACK_NS,
-    MESSAGE_NS,
-    MESSAGE_ID_NS,
-    MESSAGE_CONV_NS,
-    MESSAGE_THREAD_NS,
-    MESSAGE_STATE_NS,
-    # written by keepup-adk (its session service), which this package cannot import
-    "adk.session",
-    "adk.state",
-    "adk.event",
 )
-"""Every namespace whose values Keepup writes as records or index markers. Not here: the
-checkpoint blob namespace (``ckpt.blob``) and the blob area, whose names are digests of their
-bytes: :func:`encrypt_store` handles checkpoint blobs separately (see the module docstring)."""
+"""Every namespace whose values Keepup writes as records or index markers, read by repositories
+that take a keyring. Not here: the checkpoint blob namespace (``ckpt.blob``) and the blob area,
+whose names are digests of their bytes (:func:`encrypt_store` handles checkpoint blobs
+separately, see the module docstring), and :data:`UNENCRYPTED_NAMESPACES`."""
+
+UNENCRYPTED_NAMESPACES: dict[str, str] = {
+    MESSAGE_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_ID_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_CONV_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_THREAD_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_STATE_NS: "the recorder's MessageStore has no keyring option yet",
+    "adk.session": "keepup-adk's session service has no keyring option yet",
+    "adk.state": "keepup-adk's session service has no keyring option yet",
+    "adk.event": "keepup-adk's session service has no keyring option yet",
+}
+"""Namespaces whose records ``store encrypt`` leaves as they are, and why: their only readers
+build a serializer without a keyring, so encrypting them would lock those readers out. Their
+content stays in plaintext (docs/security.md, what is still open)."""
 
 
 def encrypt_store(
