@@ -311,13 +311,15 @@ class _Blobs:
         self.replaced.add(ref)
         return new
 
-    def _live(self) -> set[bytes]:
+    def _live(self) -> set[bytes] | None:
+        """Every blob a checkpoint record or pending write names; None when one of them cannot be
+        read (damaged): which blobs it names is then unknown, so nothing may be removed."""
         live: set[bytes] = set()
         for entry in self._scan(CKPT_NS):
             try:
                 rec = self._decode(entry.key, entry.value)
             except CorruptionError:
-                continue  # listed as damaged already; its blobs are not "unreferenced"
+                return None
             live.update(iter_blob_refs(rec.channels) if isinstance(rec, Record) else rec.value.blobs)
         return live
 
@@ -330,9 +332,11 @@ class _Blobs:
             return False  # not ours to judge (damaged): gc decides
 
     def _remove_plaintext(self) -> None:
+        live = self._live()
+        if live is None:  # a damaged record (listed in the report) may name any blob: keep them all
+            return
         if self.dry_run:
             # what a real run would remove: the replaced blobs, and stale ones no record names
-            live = self._live()
             doomed = set(self.replaced)
             for entry in self._scan(BLOB_NS):
                 ref = bytes((LOC_KV,)) + bytes.fromhex(entry.key)
@@ -340,7 +344,6 @@ class _Blobs:
                     doomed.add(ref)
             self.report.blobs_removed = len(doomed)
             return
-        live = self._live()
         roots: set[str] = set()
         for provider in blob_root_providers().values():
             roots.update(provider_roots(provider, self.driver, self.ser))
