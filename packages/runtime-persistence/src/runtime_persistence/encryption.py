@@ -254,7 +254,8 @@ class _Blobs:
                 )
                 new = {ref: self._blob(ref) for ref in refs}
             except CorruptionError as exc:
-                self.report.damaged.append((CKPT_NS, key, str(exc)))
+                if not any(ns == CKPT_NS and k == key for ns, k, _ in self.report.damaged):
+                    self.report.damaged.append((CKPT_NS, key, str(exc)))  # once, if the records saw it
                 return
             if all(new[ref] == ref for ref in refs):
                 return
