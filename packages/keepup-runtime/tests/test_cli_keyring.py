@@ -189,3 +189,17 @@ def test_store_encrypt_without_key_or_keyring_says_how_to_make_one(tmp_path: Pat
     url = _plain_store(tmp_path)
     result = invoke(home, "--store", url, "store", "encrypt", "--yes")
     assert result.exit_code == ExitCode.INVALID and "store key new" in result.output
+
+
+def test_store_doctor_reports_an_open_keyring_and_fix_repairs_it(tmp_path: Path, home: Path) -> None:
+    url = _plain_store(tmp_path)
+    assert invoke(home, "--store", url, "store", "key", "new", "k1").exit_code == 0
+    ring_file = home / "keyring.toml"
+    ring_file.chmod(0o644)
+    result = invoke(home, "--store", url, "store", "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["permissions"]["status"] == "fail" and str(ring_file) in checks["permissions"]["detail"]
+    fixed = invoke(home, "--store", url, "store", "doctor", "--fix", "--json")
+    checks = {c["name"]: c for c in json.loads(fixed.stdout)["checks"]}
+    assert checks["permissions"]["status"] == "ok"
+    assert stat.S_IMODE(ring_file.stat().st_mode) == 0o600

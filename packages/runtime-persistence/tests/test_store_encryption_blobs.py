@@ -182,3 +182,32 @@ def test_a_run_killed_in_the_blob_phase_is_finished_by_running_it_again(name: st
         assert _leaks(_raw(name, url), marker) == 0
     finally:
         driver.close()
+
+
+def test_a_damaged_checkpoint_record_keeps_every_blob(tmp_path: Path) -> None:
+    """A checkpoint record that cannot be read may name any blob: nothing is removed, the damage
+    is reported, and the other records are still relinked to encrypted blobs."""
+    marker = f"PLAIN-{secrets.token_hex(6)}"
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    driver = open_store(url)
+    try:
+        cps = Checkpoints(driver)
+        t = cps.create_thread("t")
+        first = cps.save(t.id, {"doc": f"{marker} " + "a" * 3000})
+        cps.save(t.id, {"doc": f"{marker} " + "b" * 3000})
+        from runtime_persistence.checkpoint._records import Record
+
+        plain = EnvelopeSerializer()
+        (victim,) = [
+            e
+            for e in driver.scan("ckpt")
+            if "/w/" not in e.key and plain.loads(e.value, Record, at=("ckpt", e.key)).id == first.id
+        ]
+        blobs_before = {e.key for e in driver.scan("ckpt.blob")}
+        driver.put("ckpt", victim.key, victim.value[:-1] + bytes([victim.value[-1] ^ 1]))
+        report = encrypt_store(driver, _ring())
+        assert [(ns, k) for ns, k, _ in report.damaged] == [("ckpt", victim.key)]  # listed once
+        assert report.records_relinked == 1 and report.blobs_removed == 0
+        assert blobs_before <= {e.key for e in driver.scan("ckpt.blob")}  # the old blobs stay
+    finally:
+        driver.close()

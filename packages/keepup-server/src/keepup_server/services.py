@@ -27,12 +27,15 @@ from keepup import (
     AsyncShadowGit,
     AsyncTasks,
     Driver,
+    EnvelopeSerializer,
     Run,
     Runtime,
+    Serializer,
     default_store_url,
     keepup_home,
     open_runtime,
     open_store_async,
+    resolved_keyring,
 )
 
 __all__ = ["Services", "resolve_store_url"]
@@ -47,17 +50,22 @@ def resolve_store_url(store: str | None, home: Path) -> str:
 class Services:
     """Every repository the routes use, over one async driver (shared by all requests)."""
 
-    def __init__(self, driver: AsyncDriver, *, home: Path, url: str) -> None:
+    def __init__(
+        self, driver: AsyncDriver, *, home: Path, url: str, serializer: Serializer | None = None
+    ) -> None:
         self.driver = driver
         self.home = home
         self.url = url
-        self.leases = AsyncLeases(driver)
-        self.checkpoints = AsyncCheckpoints(driver, leases=self.leases)
-        self.runs = AsyncRunRecords(driver)
-        self.artifacts = AsyncArtifacts(driver)
-        self.sessions = AsyncSessions(driver)
-        self.tasks = AsyncTasks(driver)
-        self.events = AsyncEvents(driver)
+        # with a keyring (an encrypted store) every repository reads and writes through it
+        self.serializer: Serializer = serializer if serializer is not None else EnvelopeSerializer()
+        ser = self.serializer
+        self.leases = AsyncLeases(driver, serializer=ser)
+        self.checkpoints = AsyncCheckpoints(driver, leases=self.leases, serializer=ser)
+        self.runs = AsyncRunRecords(driver, serializer=ser)
+        self.artifacts = AsyncArtifacts(driver, serializer=ser)
+        self.sessions = AsyncSessions(driver, serializer=ser)
+        self.tasks = AsyncTasks(driver, serializer=ser)
+        self.events = AsyncEvents(driver, serializer=ser)
         self._messages: AsyncMessageStore | None = None
         self._snapshots: dict[str, AsyncShadowGit] = {}
         self._snapshot_lock = asyncio.Lock()
@@ -72,8 +80,11 @@ class Services:
         url = resolve_store_url(store, root)
         if url == default_store_url(root):
             await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True, mode=0o700)
+        ring = await asyncio.to_thread(resolved_keyring, None, root)  # $KEEPUP_KEYRING or the home's
         driver = await open_store_async(url)
-        return cls(driver, home=root, url=url)
+        return cls(
+            driver, home=root, url=url, serializer=None if ring is None else EnvelopeSerializer(keyring=ring)
+        )
 
     async def snapshots(self, workspace: str) -> AsyncShadowGit:
         """The shadow-git snapshots of ``workspace`` (kept under ``<home>/shadow``; one object
@@ -100,9 +111,9 @@ class Services:
         if self._sync is None:
             wrapped = getattr(self.driver, "sync_driver", None)  # SQLite, files, memory: one store
             if isinstance(wrapped, Driver):
-                self._sync = Runtime(wrapped, home=self.home, owns_driver=False)
+                self._sync = Runtime(wrapped, home=self.home, owns_driver=False, serializer=self.serializer)
             else:
-                self._sync = await asyncio.to_thread(open_runtime, self.url, self.home)
+                self._sync = await asyncio.to_thread(open_runtime, self.url, self.home)  # the same keyring
         return self._sync
 
     @property

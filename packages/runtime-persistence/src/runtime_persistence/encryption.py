@@ -99,6 +99,7 @@ __all__ = [
     "KEYRING_ENV",
     "KEYRING_FILE",
     "RECORD_NAMESPACES",
+    "UNENCRYPTED_NAMESPACES",
     "EncryptReport",
     "add_keyring_key",
     "decode_key",
@@ -139,21 +140,27 @@ RECORD_NAMESPACES: tuple[str, ...] = (
     SESSION_RUN_NS,
     TASK_EXTERNAL_NS,
     PACK_NS,
-    MESSAGE_NS,
-    MESSAGE_ID_NS,
-    MESSAGE_CONV_NS,
-    MESSAGE_THREAD_NS,
-    MESSAGE_STATE_NS,
-    MESSAGE_CHUNK_NS,
     TASK_INDEX_NS,
-    # written by keepup-adk (its session service), which this package cannot import
-    "adk.session",
-    "adk.state",
-    "adk.event",
 )
-"""Every namespace whose values Keepup writes as records or index markers. Not here: the
-checkpoint blob namespace (``ckpt.blob``) and the blob area, whose names are digests of their
-bytes: :func:`encrypt_store` handles checkpoint blobs separately (see the module docstring)."""
+"""Every namespace whose values Keepup writes as records or index markers, read by repositories
+that take a keyring. Not here: the checkpoint blob namespace (``ckpt.blob``) and the blob area,
+whose names are digests of their bytes (:func:`encrypt_store` handles checkpoint blobs
+separately, see the module docstring), and :data:`UNENCRYPTED_NAMESPACES`."""
+
+UNENCRYPTED_NAMESPACES: dict[str, str] = {
+    MESSAGE_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_ID_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_CONV_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_THREAD_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_STATE_NS: "the recorder's MessageStore has no keyring option yet",
+    MESSAGE_CHUNK_NS: "the recorder's MessageStore has no keyring option yet",
+    "adk.session": "keepup-adk's session service has no keyring option yet",
+    "adk.state": "keepup-adk's session service has no keyring option yet",
+    "adk.event": "keepup-adk's session service has no keyring option yet",
+}
+"""Namespaces whose records ``store encrypt`` leaves as they are, and why: their only readers
+build a serializer without a keyring, so encrypting them would lock those readers out. Their
+content stays in plaintext (docs/security.md, what is still open)."""
 
 
 def encrypt_store(
@@ -251,7 +258,8 @@ class _Blobs:
                 )
                 new = {ref: self._blob(ref) for ref in refs}
             except CorruptionError as exc:
-                self.report.damaged.append((CKPT_NS, key, str(exc)))
+                if not any(ns == CKPT_NS and k == key for ns, k, _ in self.report.damaged):
+                    self.report.damaged.append((CKPT_NS, key, str(exc)))  # once, if the records saw it
                 return
             if all(new[ref] == ref for ref in refs):
                 return
@@ -308,13 +316,15 @@ class _Blobs:
         self.replaced.add(ref)
         return new
 
-    def _live(self) -> set[bytes]:
+    def _live(self) -> set[bytes] | None:
+        """Every blob a checkpoint record or pending write names; None when one of them cannot be
+        read (damaged): which blobs it names is then unknown, so nothing may be removed."""
         live: set[bytes] = set()
         for entry in self._scan(CKPT_NS):
             try:
                 rec = self._decode(entry.key, entry.value)
             except CorruptionError:
-                continue  # listed as damaged already; its blobs are not "unreferenced"
+                return None
             live.update(iter_blob_refs(rec.channels) if isinstance(rec, Record) else rec.value.blobs)
         return live
 
@@ -327,9 +337,11 @@ class _Blobs:
             return False  # not ours to judge (damaged): gc decides
 
     def _remove_plaintext(self) -> None:
+        live = self._live()
+        if live is None:  # a damaged record (listed in the report) may name any blob: keep them all
+            return
         if self.dry_run:
             # what a real run would remove: the replaced blobs, and stale ones no record names
-            live = self._live()
             doomed = set(self.replaced)
             for entry in self._scan(BLOB_NS):
                 ref = bytes((LOC_KV,)) + bytes.fromhex(entry.key)
@@ -337,7 +349,6 @@ class _Blobs:
                     doomed.add(ref)
             self.report.blobs_removed = len(doomed)
             return
-        live = self._live()
         roots: set[str] = set()
         for provider in blob_root_providers().values():
             roots.update(provider_roots(provider, self.driver, self.ser))

@@ -24,6 +24,7 @@ from runtime_core import (
     KeepupError,
     Lease,
     RestoreReport,
+    Serializer,
     Thread,
     ValidationError,
 )
@@ -69,19 +70,28 @@ class StoreSource:
     ``home`` is the Keepup home whose ``shadow/`` folder holds the workspace snapshots (the
     same one ``keepup`` uses)."""
 
-    def __init__(self, driver: AsyncDriver, *, home: Path, owns_driver: bool = False) -> None:
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        *,
+        home: Path,
+        owns_driver: bool = False,
+        serializer: Serializer | None = None,
+    ) -> None:
         self.driver = driver
         self.home = home
-        self.leases = AsyncLeases(driver)
-        self.checkpoints = AsyncCheckpoints(driver, leases=self.leases)
-        self.events = AsyncEvents(driver)
+        # with a keyring (an encrypted store) every repository reads and writes through it
+        self.leases = AsyncLeases(driver, serializer=serializer)
+        self.checkpoints = AsyncCheckpoints(driver, leases=self.leases, serializer=serializer)
+        self.events = AsyncEvents(driver, serializer=serializer)
         self._owns_driver = owns_driver
         self._snapshots: dict[str, AsyncShadowGit] = {}
 
     @classmethod
-    async def open(cls, url: str, *, home: Path) -> StoreSource:
-        """Open the store at ``url`` (any store URL) for browsing; closed with the source."""
-        return cls(await open_store_async(url), home=home, owns_driver=True)
+    async def open(cls, url: str, *, home: Path, serializer: Serializer | None = None) -> StoreSource:
+        """Open the store at ``url`` (any store URL) for browsing; closed with the source.
+        ``serializer``: the one with the keyring of an encrypted store."""
+        return cls(await open_store_async(url), home=home, owns_driver=True, serializer=serializer)
 
     @property
     def url(self) -> str:

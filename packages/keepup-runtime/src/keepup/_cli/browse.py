@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from runtime_core import DriverUnavailableError, NotFoundError, ValidationError
 
-from keepup._cli.context import read_only_url, store_option_of
+from keepup._cli.context import keyring_option_of, read_only_url, store_option_of
 from keepup._cli.exit_codes import describe
 
 __all__ = ["TUI_EXTRA", "app", "browse", "refusal"]
@@ -57,14 +57,20 @@ def browse(
         raise ValidationError(
             "keepup browse is interactive: run it in a terminal (scripts use `keepup thread list --json` and friends)"
         )
-    asyncio.run(_run(url, keepup_home()))
+    from keepup.runtime import resolved_keyring
+
+    ring = resolved_keyring(keyring_option_of(ctx))  # an encrypted store: read with its keyring
+    asyncio.run(_run(url, keepup_home(), ring))
 
 
-async def _run(url: str, home: Path) -> None:
+async def _run(url: str, home: Path, ring: Any = None) -> None:
+    from runtime_persistence import EnvelopeSerializer
+
     from keepup._browse.app import BrowseApp
     from keepup._browse.source import StoreSource
 
-    async with await StoreSource.open(url, home=home) as source:
+    serializer = None if ring is None else EnvelopeSerializer(keyring=ring)
+    async with await StoreSource.open(url, home=home, serializer=serializer) as source:
         await BrowseApp(source, describe=refusal).run_async()
 
 

@@ -290,6 +290,9 @@ def _private_paths(home: Path, url: str) -> list[Path]:
     if (home / "demo").is_dir():
         paths += sorted((home / "demo").iterdir())
     paths += [home / f"keepup.db{suffix}" for suffix in _SQLITE_SIDE_FILES]
+    from keepup.runtime import keyring_path
+
+    paths.append(keyring_path(None, home))  # the keys of an encrypted store
     scheme, _, rest = url.partition("://")
     location = rest.split("?", 1)[0]
     if scheme.lower() == "sqlite" and location and location != ":memory:":

@@ -141,7 +141,7 @@ class _Restore(_Snapshots):
                 True,
                 tuple(plan.skipped),
             )
-        if plan.changed or plan.created or plan.removed:
+        if (plan.changed or plan.created or plan.removed) and hasattr(os, "sync"):  # POSIX
             # a power loss must not keep the deletes and writes below and lose the rescue
             # snapshot: git does not fsync loose objects by default, so make everything durable
             # before the first change (docs/security.md, "Power loss (shadow-git restore)")
