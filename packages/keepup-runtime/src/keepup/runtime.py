@@ -132,7 +132,7 @@ def keyring_path(
 ) -> Path:
     """Where the keyring is looked for: ``keyring``, else ``$KEEPUP_KEYRING``, else
     ``keyring.toml`` in the Keepup home."""
-    from runtime_persistence.encryption import KEYRING_ENV, KEYRING_FILE
+    from runtime_persistence.storage.private import KEYRING_ENV, KEYRING_FILE
 
     named = keyring if keyring is not None else os.environ.get(KEYRING_ENV) or None
     return Path(named).expanduser() if named is not None else keepup_home(home) / KEYRING_FILE
@@ -144,11 +144,13 @@ def resolved_keyring(
     """The keyring :func:`open_runtime` uses: the file ``keyring``, else the file named by
     ``$KEEPUP_KEYRING`` (both must exist), else ``keyring.toml`` in the Keepup home if it
     exists, else None (no encryption). The file format is in docs/security.md."""
-    from runtime_persistence.encryption import KEYRING_ENV, read_keyring_file
+    from runtime_persistence.storage.private import KEYRING_ENV
 
     path = keyring_path(keyring, home)
     if keyring is None and not os.environ.get(KEYRING_ENV) and not (path.exists() or path.is_symlink()):
         return None
+    from runtime_persistence.storage.encryption import read_keyring_file
+
     return read_keyring_file(path)
 
 

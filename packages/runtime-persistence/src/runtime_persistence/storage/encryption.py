@@ -28,7 +28,7 @@ from pathlib import Path
 
 from runtime_core import ConflictError, CorruptionError, Driver, ValidationError
 
-from runtime_persistence.storage.private import PRIVATE_FILE
+from runtime_persistence.storage.private import KEYRING_ENV, KEYRING_FILE, PRIVATE_FILE
 from runtime_persistence.storage.serialization import MAGIC, EnvelopeSerializer, Keyring
 
 __all__ = [
@@ -42,12 +42,6 @@ __all__ = [
     "write_keyring_file",
 ]
 
-KEYRING_ENV = "KEEPUP_KEYRING"
-"""The environment variable naming a keyring file (see :func:`read_keyring_file`)."""
-
-KEYRING_FILE = "keyring.toml"
-"""The keyring file's name in the Keepup home, used when neither an option nor
-:data:`KEYRING_ENV` names one and the file exists."""
 
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 

@@ -12,7 +12,24 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["PRIVATE_DIR", "PRIVATE_FILE", "create_private_file", "make_private", "too_open"]
+__all__ = [
+    "KEYRING_ENV",
+    "KEYRING_FILE",
+    "PRIVATE_DIR",
+    "PRIVATE_FILE",
+    "create_private_file",
+    "make_private",
+    "too_open",
+]
+
+KEYRING_ENV = "KEEPUP_KEYRING"
+"""The environment variable naming a keyring file (see
+:func:`runtime_persistence.storage.encryption.read_keyring_file`)."""
+
+KEYRING_FILE = "keyring.toml"
+"""The keyring file's name in the Keepup home, used when neither an option nor
+:data:`KEYRING_ENV` names one and the file exists. (Here, not in the encryption module, so a
+command finds out whether a store is encrypted without loading the encryption code.)"""
 
 PRIVATE_DIR = 0o700
 """The mode of a folder Keepup creates for its data."""
