@@ -37,6 +37,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("runtime_persistence/checkpoint/_export_format.py", "FrameReader.frame"): "export frame",
     # a size probe: the encoded bytes are measured and dropped, never stored
     ("runtime_persistence/session/_message_records.py", "split_items.fits"): "size probe",
+    # a validation probe: an imported message chunk is encoded to check it, then dropped
+    ("runtime_persistence/session/_async/transfer.py", "AsyncSessionsSection.stage"): "validation probe",
+    ("runtime_persistence/session/_sync/transfer.py", "SessionsSection.stage"): "validation probe",
 }
 """(path below the package's ``src``, qualified function name) -> why the call may be unbound."""
 
