@@ -80,6 +80,8 @@ def test_a_backup_restores_every_namespace_entry_and_blob(
     assert [line.message for line in tasks.logs(ids["child"])] == ["a line"]
     assert Checkpoints(target).latest(ids["thread"]).state["messages"][399] == "m399"
     assert target.get(RESTORE_NS, "in-progress") is None
+    snapshot = write_backup(store.driver, tmp_path / "again.kbak")["snapshot"]
+    assert snapshot == (store.name in ("memory", "sqlite", "postgres", "mysql"))
 
 
 def test_namespaces_lists_the_namespaces_that_hold_keys(store: TestStore) -> None:
