@@ -19,6 +19,7 @@ from runtime_persistence import Checkpoints, Tasks
 from runtime_persistence.storage._backup_stream import BACKUP_MAGIC
 from runtime_persistence.storage.backup import (
     RESTORE_NS,
+    BackupDamagedError,
     backup_store,
     list_store_backups,
     restore_newest,
@@ -367,3 +368,21 @@ def test_backup_verify_and_restore_run_in_bounded_memory(tmp_path: Path) -> None
     finally:
         source.close()
         target.close()
+
+
+def test_restore_newest_stops_at_a_damaged_store_instead_of_trying_older_backups(tmp_path: Path) -> None:
+    source = MemoryDriver()
+    source.put("a", "k", b"v")
+    good = backup_store(source, tmp_path)
+    tried: list[Path] = []
+
+    def damaged_store(path: Path) -> Any:
+        tried.append(path)
+        raise CorruptionError("the store itself is damaged")  # not the backup's fault
+
+    with pytest.raises(CorruptionError, match="store itself") as err:
+        restore_newest([good.path, good.path], damaged_store)
+    assert not isinstance(err.value, BackupDamagedError) and len(tried) == 1
+    with pytest.raises(BackupDamagedError):  # a damaged backup has its own type
+        Path(good.path).write_bytes(Path(good.path).read_bytes()[:-1])
+        restore_store(good.path, MemoryDriver())
