@@ -386,3 +386,49 @@ def test_restore_newest_stops_at_a_damaged_store_instead_of_trying_older_backups
     with pytest.raises(BackupDamagedError):  # a damaged backup has its own type
         Path(good.path).write_bytes(Path(good.path).read_bytes()[:-1])
         restore_store(good.path, MemoryDriver())
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+def test_a_checkpoint_saved_during_a_server_backup_leaves_no_dangling_head(name: str, tmp_path: Path) -> None:
+    """A writer saves a checkpoint (record, then head) after the backup has read the checkpoint
+    records and before it reads the heads: read without a snapshot, the backup would hold a head
+    naming a checkpoint it lacks. Read in one snapshot, it holds the thread as it was."""
+    from contextlib import contextmanager
+
+    with open_test_store(name, tmp_path) as opened:
+        real = opened.driver
+        cps = Checkpoints(real)
+        thread = cps.create_thread("t")
+        saved = [cps.save(thread.id, {"n": n}).id for n in range(3)]
+
+        class View:
+            def __init__(self, inner: Any) -> None:
+                self._inner = inner
+
+            def __getattr__(self, attr: str) -> Any:
+                return getattr(self._inner, attr)
+
+            def scan(self, namespace: str, **kw: Any) -> Iterator[Any]:
+                yield from self._inner.scan(namespace, **kw)
+                if namespace == "ckpt":
+                    saved.append(cps.save(thread.id, {"n": len(saved)}).id)  # the writer, meanwhile
+
+        class Writing:
+            url = real.url
+
+            def __getattr__(self, attr: str) -> Any:
+                return getattr(real, attr)
+
+            @contextmanager
+            def read_snapshot(self) -> Iterator[Any]:
+                with real.read_snapshot() as view:  # type: ignore[attr-defined]
+                    yield View(view)
+
+        path = tmp_path / "b.kbak"
+        write_backup(Writing(), path)  # type: ignore[arg-type]
+        assert len(saved) == 4 and cps.latest(thread.id).id == saved[3]  # the write landed
+        target = MemoryDriver()
+        restore_store(path, target)
+        restored = Checkpoints(target)
+        assert restored.latest(thread.id).id == saved[2]
+        assert [c.id for c in restored.list(thread.id)] == saved[2::-1]
