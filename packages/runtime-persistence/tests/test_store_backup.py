@@ -233,6 +233,16 @@ def test_restore_newest_falls_back_to_the_previous_good_backup(tmp_path: Path) -
         restore_newest([], lambda p: restore_store(p, MemoryDriver()))
 
 
+def test_the_folders_a_backup_makes_are_private(tmp_path: Path) -> None:
+    source = MemoryDriver()
+    source.put("a", "k", b"v")
+    info = backup_store(source, tmp_path / "home" / "backups")
+    for folder in (tmp_path / "home", tmp_path / "home" / "backups"):
+        assert folder.stat().st_mode & 0o077 == 0, oct(folder.stat().st_mode)
+    assert Path(info.path).stat().st_mode & 0o077 == 0
+    assert Path(info.path + ".verified").stat().st_mode & 0o077 == 0
+
+
 def test_keep_removes_the_oldest_backups(tmp_path: Path) -> None:
     source = MemoryDriver()
     source.put("a", "k", b"v")

@@ -260,7 +260,8 @@ def write_backup(driver: Driver, dest: str | os.PathLike[str]) -> dict[str, int]
     namespaces."""
     target = Path(dest)
     _listing(driver)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in reversed([p for p in (target.parent, *target.parent.parents) if not p.exists()]):
+        folder.mkdir(mode=0o700, exist_ok=True)  # every folder made here is private, not just the last
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as out, _consistent(driver) as (source, snapshot):
