@@ -19,11 +19,15 @@ from keepup.cli import app
 from keepup.runtime import open_runtime
 from runtime_core import ManualClock, SessionStatus, TaskStatus
 from runtime_persistence import AsyncSessions, AsyncTasks, Sessions
+from runtime_persistence.storage.drivers.sqlite import SqliteDriver
 from runtime_persistence.testing import TestStore, open_test_store, store_fixture
 from typer.testing import CliRunner, Result
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "cli.md"
 FIXTURES = Path(__file__).resolve().parents[2] / "runtime-persistence" / "tests" / "fixtures" / "kilocode"
+OLD_TASKS = (
+    Path(__file__).resolve().parents[2] / "runtime-persistence" / "tests" / "data" / "old-tasks-store.sqlite"
+)
 _SCHEMA_RE = re.compile(r"<!-- schema: (.+?) -->\s*```json\n(.*?)```", re.DOTALL)
 
 
@@ -132,6 +136,22 @@ def test_every_task_verb(cli: Cli) -> None:
     assert {n["task"]["id"] for n in cli.json("task tree")["tree"]} == {root["id"], kid["id"]}
 
 
+def test_task_migrate_indexes_the_roots_of_an_old_store(cli: Cli) -> None:
+    old = SqliteDriver(OLD_TASKS, read_only=True)
+    try:
+        with open_runtime(cli.url, cli.home) as runtime:
+            for namespace in old.namespaces():
+                for entry in old.scan(namespace):
+                    runtime.driver.put(namespace, entry.key, entry.value)
+    finally:
+        old.close()
+    assert cli.json("task migrate", "--dry-run") == {"dry_run": True, "migrated": 3}
+    assert cli.json("task migrate")["migrated"] == 3
+    assert cli.json("task migrate")["migrated"] == 0
+    roots = [n["task"]["title"] for n in cli.json("task tree")["tree"] if n["depth"] == 0]
+    assert roots == ["old root 0", "old root 1", "old root 2"]
+
+
 def test_task_import_kilocode_twice(cli: Cli) -> None:
     before = len(cli.json("task tree")["tree"])
     first = cli.json("task import kilocode", str(FIXTURES / "damaged"))
@@ -189,9 +209,16 @@ def test_every_documented_task_and_session_shape_is_exercised(cli_store: TestSto
     cli = Cli(tmp_path / "home", cli_store.url)
     test_every_task_verb(cli)
     test_task_import_kilocode_twice(cli)
+    old_store = Cli(tmp_path / "home2", _fresh_sqlite(tmp_path))
+    test_task_migrate_indexes_the_roots_of_an_old_store(old_store)
+    cli.seen |= old_store.seen
     test_every_session_verb(cli)
     test_store_backup_verify_restore(cli_store, tmp_path / "b", cli)
     assert set(MINE) - cli.seen == set()
+
+
+def _fresh_sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'old-tasks.db'}"
 
 
 def test_the_runtime_wires_sessions_tasks_events_and_their_async_twins(tmp_path: Path) -> None:

@@ -502,6 +502,24 @@ def delete(
         console.print(f"{'  ' * n.depth}{n.task.id}  {n.task.title}", markup=False)
 
 
+@app.command("migrate")
+def migrate(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count the root tasks missing from the index.")
+    ] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Index the root tasks of a store written before they were indexed (listing roots or adding
+    a task does it by itself on a store opened for writing; this makes it explicit)."""
+    count = runtime_of(ctx).tasks.index_roots(dry_run=dry_run)
+    if json_:
+        print_json({"dry_run": dry_run, "migrated": count})
+        return
+    verb = "would index" if dry_run else "indexed"
+    out_console().print(f"{verb} {count} root task(s)", markup=False)
+
+
 @import_app.command("kilocode")
 def import_kilocode(
     ctx: typer.Context,

@@ -35,6 +35,7 @@ __all__ = [
     "BACKUP_MAGIC",
     "FORMAT",
     "MAX_FRAME",
+    "BackupDamagedError",
     "Frame",
     "FrameWriter",
     "read_frames",
@@ -60,6 +61,12 @@ _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     "C": msgspec.msgpack.Decoder(bytes),
     "T": msgspec.msgpack.Decoder(dict[str, str | int]),
 }
+
+
+class BackupDamagedError(CorruptionError):
+    """A backup file (portable or a SQLite copy) failed verification: damaged, truncated or
+    tampered with. Nothing was restored from it. A CorruptionError, so it maps where that does
+    (exit 6); its own type lets a caller tell a bad backup from a damaged store."""
 
 
 def _checksum(head: bytes, payload: bytes) -> bytes:
@@ -105,7 +112,9 @@ class Frame:
 def _read_exactly(src: IO[bytes], n: int, where: str) -> bytes:
     data = src.read(n)
     if len(data) != n:
-        raise CorruptionError(f"the backup {where} is truncated: it ends inside a frame, before its trailer")
+        raise BackupDamagedError(
+            f"the backup {where} is truncated: it ends inside a frame, before its trailer"
+        )
     return data
 
 
@@ -115,7 +124,7 @@ def read_frames(src: IO[bytes], where: str) -> Iterator[Frame]:
     CorruptionError at the first damage: a reader never sees a frame past it."""
     magic = src.read(len(BACKUP_MAGIC))
     if magic != BACKUP_MAGIC:
-        raise CorruptionError(
+        raise BackupDamagedError(
             f"{where} is not a Keepup backup file (its first bytes are not {BACKUP_MAGIC!r})"
         )
     sha = hashlib.sha256(magic)
@@ -127,8 +136,8 @@ def read_frames(src: IO[bytes], where: str) -> Iterator[Frame]:
     blob_got = 0
     counts = {"namespaces": 0, "entries": 0, "blobs": 0, "blob_bytes": 0}
 
-    def fail(what: str) -> CorruptionError:
-        return CorruptionError(f"the backup {where} is damaged: {what}")
+    def fail(what: str) -> BackupDamagedError:
+        return BackupDamagedError(f"the backup {where} is damaged: {what}")
 
     def end_blob() -> None:
         nonlocal blob
@@ -141,9 +150,9 @@ def read_frames(src: IO[bytes], where: str) -> Iterator[Frame]:
     while True:
         head = src.read(_HEAD.size)
         if not head:
-            raise CorruptionError(f"the backup {where} is truncated: it ends before its trailer")
+            raise BackupDamagedError(f"the backup {where} is truncated: it ends before its trailer")
         if len(head) != _HEAD.size:
-            raise CorruptionError(
+            raise BackupDamagedError(
                 f"the backup {where} is truncated: it ends inside a frame, before its trailer"
             )
         kind_byte, size = _HEAD.unpack(head)
@@ -215,7 +224,7 @@ def read_frames(src: IO[bytes], where: str) -> Iterator[Frame]:
                     )
                 if src.read(1):
                     raise fail("there are bytes after the trailer")
-        except CorruptionError:
+        except BackupDamagedError:
             raise
         except Exception as exc:  # ValidationError of a name, a key or a digest: untrusted input
             raise fail(str(exc)) from None

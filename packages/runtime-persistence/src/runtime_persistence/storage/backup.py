@@ -48,6 +48,7 @@ from runtime_persistence.storage._backup_stream import (
     ENTRIES_COUNT,
     FORMAT,
     PIECE,
+    BackupDamagedError,
     FrameWriter,
     read_frames,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "BACKUP_MAGIC",
     "BACKUP_SUFFIX",
     "RESTORE_NS",
+    "BackupDamagedError",
     "BackupInfo",
     "RestoreReport",
     "VerifyReport",
@@ -258,7 +260,8 @@ def write_backup(driver: Driver, dest: str | os.PathLike[str]) -> dict[str, int]
     namespaces."""
     target = Path(dest)
     _listing(driver)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in reversed([p for p in (target.parent, *target.parent.parents) if not p.exists()]):
+        folder.mkdir(mode=0o700, exist_ok=True)  # every folder made here is private, not just the last
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as out, _consistent(driver) as (source, snapshot):
@@ -450,7 +453,7 @@ def restore_store(backup: str | os.PathLike[str], driver: Driver, *, force: bool
     report, largest = _verify(source, None)
     if not report.ok:
         bad = "; ".join(f"{k}: {v}" for k, v in list(report.problems.items())[:3])
-        raise CorruptionError(f"the backup {source} failed verification ({bad}); nothing was written")
+        raise BackupDamagedError(f"the backup {source} failed verification ({bad}); nothing was written")
     if largest > driver.max_value_size:
         raise ValidationError(
             f"the backup {source} holds a value of {largest} bytes; {redact_url(driver.url)} takes at most "
@@ -497,14 +500,14 @@ def restore_newest(
 ) -> RestoreReport:
     """Restore the newest good backup: try ``restore`` on each of ``candidates`` (newest first)
     and return the first that succeeds, with the ones skipped (path -> why) in its report. Only a
-    backup that fails verification (CorruptionError: nothing was written) is skipped; any other
-    error stops. NotFoundError when none is left. Never silent: the caller shows ``skipped``, and
+    backup that fails verification (BackupDamagedError: nothing was written) is skipped; any
+    other error, a damaged store's CorruptionError included, stops. NotFoundError when none is left. Never silent: the caller shows ``skipped``, and
     every backup lacks the writes made after it was taken."""
     skipped: dict[str, str] = {}
     for candidate in candidates:
         try:
             report = restore(Path(candidate))
-        except CorruptionError as exc:
+        except BackupDamagedError as exc:  # nothing was written from it: try the one before
             skipped[str(candidate)] = str(exc)
             continue
         return replace(report, skipped=skipped)

@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from runtime_core import CorruptionError, NotFoundError, StorageError, ValidationError
 
+from runtime_persistence.storage._backup_stream import BackupDamagedError
 from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
 from runtime_persistence.storage.serialization import MAGIC as _MAGIC
 from runtime_persistence.storage.serialization import EnvelopeSerializer
@@ -330,7 +331,7 @@ def restore_sqlite_backup(
     report = verify_sqlite(source)
     if not report.ok:
         bad = "; ".join(f"{k}: {v}" for k, v in list(report.problems.items())[:3])
-        raise CorruptionError(f"the backup {source} failed verification ({bad}); nothing was changed")
+        raise BackupDamagedError(f"the backup {source} failed verification ({bad}); nothing was changed")
     staged = target.with_name(f".{target.name}.restore-{os.getpid()}")
     _copy(source, staged)
     aside: Path | None = None
