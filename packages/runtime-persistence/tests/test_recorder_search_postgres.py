@@ -77,6 +77,15 @@ def test_a_store_at_schema_2_with_messages_is_migrated_and_its_messages_found(
             (302, pytest.approx(store.search("note 302")[0].rank))
         ]
         assert len(store.search("café", limit=1000)) == 305
+        # a message too large for a tsvector is kept as an overflow row: a candidate for every
+        # query, found or not by its text
+        huge = " ".join(f"zz{n:06d}" for n in range(40_000)) + " needle"
+        store.append([Incoming("agents", json.dumps({"id": "big", "text": huge}).encode(), NOW, "zmq")])
+        assert store.index.indexed_upto() == 306 and store.index_error is None
+        assert [h.message.id for h in store.search("needle")] == ["big"]
+        assert [h.message.id for h in store.search("zz039999 needle")] == ["big"]
+        assert store.search("haystack") == []
+        assert {h.message.seq for h in store.search("note 303")} == {303}
         store.close()
     finally:
         driver.destroy()  # type: ignore[attr-defined]

@@ -268,12 +268,14 @@ class PostgresSearchIndex:
         if not terms or limit == 0:
             return []
         query = tsquery_literal(terms)
-        where = "(words @@ %(q)s::tsquery OR overflow)"
-        if conversation is not None:
-            where += " AND conversation = %(c)s"
+        conv = " AND conversation = %(c)s" if conversation is not None else ""
+        # the matches and the overflow rows apart (an OR would keep the planner off the GIN
+        # index), each the newest RANK_WINDOW; an overflow row's words are empty, never a match
         sql = (
-            f"WITH recent AS (SELECT msg_offset, words FROM {self._table} WHERE {where} "
-            "ORDER BY msg_offset DESC LIMIT %(window)s) "
+            f"WITH recent AS ((SELECT msg_offset, words FROM {self._table} "
+            f"WHERE words @@ %(q)s::tsquery{conv} ORDER BY msg_offset DESC LIMIT %(window)s) UNION ALL "
+            f"(SELECT msg_offset, words FROM {self._table} WHERE overflow{conv} "
+            "ORDER BY msg_offset DESC LIMIT %(window)s)) "
             "SELECT msg_offset, ts_rank(words, %(q)s::tsquery) AS score FROM recent "
             "ORDER BY score DESC, msg_offset DESC LIMIT %(limit)s"
         )
