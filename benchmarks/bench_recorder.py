@@ -1,7 +1,8 @@
 """The message recorder against the seed's design, side by side in one run.
 
 1. **Recording throughput.** ``MessageStore.append`` (group commit: one durable SQLite
-   transaction per batch, with parsing, dedup by id, sequence tracking and FTS5 indexing) next
+   transaction per batch, with parsing, dedup by id, sequence tracking and FTS5 indexing; records
+   in chunks, and again in the layout of stores begun before chunks, a row per record) next
    to the seed's recorder, a JSONL appender that fsyncs after every message, and next to a JSONL
    appender that fsyncs once per batch (the same durability window as ours: every message is
    durable when its batch returns). Messages per second; rounds interleaved.
@@ -86,9 +87,25 @@ def bodies(n: int, seed: int, start: int = 0) -> list[bytes]:
 # --- 1. throughput -------------------------------------------------------------------------------
 
 
-def recorder_variant(tmp: Path, data: list[bytes], batch: int) -> int:
+def begin_with_records(driver: object) -> None:
+    """Make a new store one begun before chunks (layout 1: a row and an envelope per record), the
+    way every store was written before, to measure the two layouts side by side."""
+    import msgspec
+    from runtime_persistence import RecorderState
+    from runtime_persistence.session.recorder._model import MESSAGE_STATE_NS, STATE_KEY
+    from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+    state = msgspec.to_builtins(RecorderState())
+    del state["layout"]
+    at = (MESSAGE_STATE_NS, STATE_KEY)
+    driver.put(*at, EnvelopeSerializer().dumps(state, at=at))  # type: ignore[attr-defined]
+
+
+def recorder_variant(tmp: Path, data: list[bytes], batch: int, *, layout: int = 2) -> int:
     url = f"sqlite:///{tmp}/rec-{time.perf_counter_ns()}.db"
     driver = open_store(url)
+    if layout == 1:
+        begin_with_records(driver)
     store = MessageStore(driver)
     for i in range(0, len(data), batch):
         store.append([Incoming("agents", b, NOW, "zmq") for b in data[i : i + batch]])
@@ -116,6 +133,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     per_message = data[: args.fsync_messages]
     variants = {
         "recorder (group commit)": lambda: recorder_variant(tmp, data, batch),
+        "recorder, a row per record": lambda: recorder_variant(tmp, data, batch, layout=1),
         "JSONL fsync per message": lambda: jsonl_variant(tmp, per_message, 1),
         f"JSONL fsync per {batch}": lambda: jsonl_variant(tmp, data, batch),
     }
@@ -128,6 +146,9 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     ours = result["recorder (group commit)"]
     print(f"  recorder / JSONL fsync per message: {Ratio.of(ours, result['JSONL fsync per message'])}")
     print(f"  recorder / JSONL fsync per {batch}:  {Ratio.of(ours, result[f'JSONL fsync per {batch}'])}")
+    print(
+        f"  chunks / a row per record (layout 2 / 1): {Ratio.of(ours, result['recorder, a row per record'])}"
+    )
 
 
 # --- 2. search ------------------------------------------------------------------------------------
