@@ -282,7 +282,7 @@ def test_search_query_syntax_is_never_an_error(store: MessageStore) -> None:
     assert [h.message.seq for h in store.search('"quote"')] == [1]
 
 
-INDEXED = ("sqlite", "postgres")
+INDEXED = ("sqlite", "postgres", "mysql")
 LONG = "a" * 250 + "b" * 50
 CORPUS = [
     "Le Café est ouvert",
@@ -378,7 +378,7 @@ def test_search_means_the_same_on_every_store_with_or_without_its_index(
 
 def test_search_finds_messages_the_index_has_not_reached(message_store: TestStore) -> None:
     if message_store.name not in INDEXED:
-        pytest.skip("only SQLite and PostgreSQL keep a separate index")
+        pytest.skip("only SQLite, PostgreSQL and MySQL keep a separate index")
     unindexed: MessageStore = message_store.make(MessageStore, index=None)
     unindexed.append([wire(seq=1, text="alpha beta")])
     store: MessageStore = message_store.make(MessageStore)
@@ -392,7 +392,7 @@ def test_search_finds_messages_the_index_has_not_reached(message_store: TestStor
 
 def test_catch_up_index_indexes_the_missing_tail(message_store: TestStore) -> None:
     if message_store.name not in INDEXED:
-        pytest.skip("only SQLite and PostgreSQL keep a separate index")
+        pytest.skip("only SQLite, PostgreSQL and MySQL keep a separate index")
     unindexed: MessageStore = message_store.make(MessageStore, index=None)
     unindexed.append([wire(seq=i, text=f"word{i}") for i in range(1, 6)])
     store: MessageStore = message_store.make(MessageStore)

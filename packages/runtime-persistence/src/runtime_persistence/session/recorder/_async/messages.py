@@ -97,7 +97,7 @@ async def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 class AsyncMessageStore:
     """Recorded messages over any driver. ``index``: the full-text index (by default the one
     :func:`search_index_for` finds for the driver: FTS5 on SQLite, a tsvector table on
-    PostgreSQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
+    PostgreSQL, a FULLTEXT table on MySQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
 
     def __init__(self, driver: AsyncDriver, *, index: SearchIndex | None = _AUTO) -> None:
         self._driver = driver
@@ -539,7 +539,7 @@ class AsyncMessageStore:
         case and diacritics folded; nothing in a query is syntax), best first, with a
         highlighted snippet; only those of ``conversation`` if given. The same messages match on
         every store: through the index where there is one (FTS5 ranked by BM25 on SQLite, a
-        tsvector ranked by ts_rank on PostgreSQL), followed by a scan of any tail it has not
+        tsvector ranked by ts_rank on PostgreSQL, FULLTEXT on MySQL), followed by a scan of any tail it has not
         indexed yet; without an index, a scan of every message ranked by the number of matching
         words. Only the newest 5,000 matches are ranked; newer first on ties. ValidationError
         for a query that is not a string, is over 1,000 characters or 32 words, or a bad
