@@ -404,6 +404,29 @@ def test_catch_up_index_indexes_the_missing_tail(message_store: TestStore) -> No
     store.close()
 
 
+def test_the_fts5_table_over_raw_text_is_replaced_and_rebuilt(message_store: TestStore) -> None:
+    if message_store.name != "sqlite" or message_store.is_async:
+        pytest.skip("the SQLite index")
+    path = message_store.driver.path  # type: ignore[attr-defined]
+    unindexed: MessageStore = message_store.make(MessageStore, index=None)
+    unindexed.append([wire(seq=1, text="the Café on snake_case street")])
+    conn = sqlite3.connect(path)  # the index as stores had it: unicode61 over the raw text
+    conn.execute("CREATE VIRTUAL TABLE keepup_message_fts USING fts5(text, conversation UNINDEXED)")
+    conn.execute("INSERT INTO keepup_message_fts(rowid, text) VALUES (1, 'the Café on snake_case street')")
+    conn.commit()
+    store: MessageStore = message_store.make(MessageStore)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "keepup_message_fts" not in tables and "keepup_message_words" in tables
+    conn.close()
+    assert [h.message.seq for h in store.search("cafe")] == [1]  # the unindexed tail, scanned
+    assert store.search("case") == []  # one word with its _, as on every store
+    assert store.catch_up_index() == 1
+    assert store.index is not None and store.index.search(["snake_case"], limit=5)[0][0] == 1
+    assert [h.message.seq for h in store.search("cafe snake")] == [1]
+    unindexed.close()
+    store.close()
+
+
 def test_storage_grows_linearly_with_the_number_of_messages(message_store: TestStore) -> None:
     if message_store.name != "sqlite" or message_store.is_async:
         pytest.skip("measured on the SQLite file")

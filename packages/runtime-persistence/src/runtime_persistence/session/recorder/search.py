@@ -405,10 +405,12 @@ def search_index_for(driver: Any) -> SearchIndex | None:
             from runtime_persistence.storage.drivers import _postgres_sql as pg
 
             psycopg = module.psycopg  # the driver's own import
-            conninfo = inner._conninfo
+            # the driver's connection settings: autocommit, and no prepared statements with
+            # prepare=0 (PgBouncer in transaction mode)
+            kwargs = {**inner._connect_kwargs, "autocommit": True}
             table = pg.table_names(inner._prefix, inner._schema)["search"]
             return PostgresSearchIndex(
-                functools.partial(psycopg.connect, conninfo, autocommit=True),
+                functools.partial(psycopg.connect, inner._conninfo, **kwargs),
                 table,
                 errors=(psycopg.Error,),
                 read_only=inner._read_only,
