@@ -486,6 +486,16 @@ def test_a_damaged_chunk_is_a_corruption_error(message_store: TestStore, store: 
     message_store.driver.put(MESSAGE_CHUNK_NS, "0000000000000001", data)
     with pytest.raises(CorruptionError):
         other.get(2)
+    # a key that is not an offset, read back from the store
+    message_store.driver.delete(MESSAGE_CHUNK_NS, "0000000000000001")
+    bad = "000000000000000x"
+    message_store.driver.put(
+        MESSAGE_CHUNK_NS,
+        bad,
+        EnvelopeSerializer().dumps(msgspec.msgpack.encode(wrong), at=(MESSAGE_CHUNK_NS, bad)),
+    )
+    with pytest.raises(CorruptionError):
+        list(other.read(limit=100))
     other.close()
 
 

@@ -65,6 +65,7 @@ from runtime_persistence.session.recorder._model import (
     check_query,
     digest_key,
     highlight,
+    key_offset,
     match_count,
     matches_all,
     offset_key,
@@ -383,7 +384,7 @@ class AsyncMessageStore:
             records = self._chunk_decoder.decode(inner)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise CorruptionError(f"a chunk of recorded messages does not decode: {exc}") from None
-        first = int(entry.key)
+        first = key_offset(entry.key)
         if not 0 < len(records) <= CHUNK or any(m.offset != first + i for i, m in enumerate(records)):
             raise CorruptionError(f"the chunk at {entry.key} does not hold the records from its offset")
         if self._driver.atomic_batch:
@@ -498,7 +499,7 @@ class AsyncMessageStore:
                 namespace, prefix=prefix, before=prefix + offset_key(after + 1), reverse=True, limit=1
             )
             for entry in [e async for e in scan]:
-                low = prefix + offset_key(int(entry.key[len(prefix) :]) - 1)
+                low = prefix + offset_key(key_offset(entry.key[len(prefix) :]) - 1)
         while True:
             scan = self._driver.scan(
                 namespace, prefix=prefix, after=low, before=high, reverse=reverse, limit=_PAGE
@@ -512,7 +513,7 @@ class AsyncMessageStore:
                         if wanted(message.offset):
                             yield message
                     continue
-                offsets = unpack_offsets(entry.value, int(entry.key[len(prefix) :]))
+                offsets = unpack_offsets(entry.value, key_offset(entry.key[len(prefix) :]))
                 for offset in reversed(offsets) if reverse else offsets:
                     if wanted(offset):
                         found = await self._load(offset)
