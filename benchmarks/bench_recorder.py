@@ -13,6 +13,8 @@
 
     .venv/bin/python benchmarks/bench_recorder.py                      # both parts, 1M messages
     .venv/bin/python benchmarks/bench_recorder.py --search-messages 100000 --rounds 5
+    .venv/bin/python benchmarks/bench_recorder.py --only search --search-messages 100000 \
+        --search-store 'postgresql://postgres@127.0.0.1:5432/test?prefix=benchsearch_'
 """
 
 from __future__ import annotations
@@ -172,8 +174,8 @@ QUERIES = [
 ]
 
 
-def build_corpus(tmp: Path, n: int) -> tuple[MessageStore, object, Path]:
-    url = f"sqlite:///{tmp}/search.db?durability=relaxed"
+def build_corpus(tmp: Path, n: int, store_url: str | None = None) -> tuple[MessageStore, object, Path]:
+    url = store_url or f"sqlite:///{tmp}/search.db?durability=relaxed"
     driver = open_store(url)
     store = MessageStore(driver)
     jsonl = tmp / "seed.jsonl"
@@ -184,9 +186,11 @@ def build_corpus(tmp: Path, n: int) -> tuple[MessageStore, object, Path]:
             chunk = bodies(min(step, n - i), 2, i)
             store.append([Incoming("agents", b, NOW, "zmq") for b in chunk])
             fh.write(b"".join(b + b"\n" for b in chunk))
+    size = "" if store_url else f"store {Path(f'{tmp}/search.db').stat().st_size / 1e6:.0f} MB, "
+    index = store.index.name if store.index is not None else "none (scan)"
     print(
-        f"  corpus: {n:,} messages in {time.perf_counter() - started:.0f} s; store "
-        f"{Path(f'{tmp}/search.db').stat().st_size / 1e6:.0f} MB, JSONL {jsonl.stat().st_size / 1e6:.0f} MB"
+        f"  corpus: {n:,} messages in {time.perf_counter() - started:.0f} s; index {index}; "
+        f"{size}JSONL {jsonl.stat().st_size / 1e6:.0f} MB"
     )
     return store, driver, jsonl
 
@@ -202,7 +206,7 @@ def grep(jsonl: Path, query: str) -> int:
 
 def search(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n## search over {args.search_messages:,} messages ({load_average()})")
-    store, driver, jsonl = build_corpus(tmp, args.search_messages)
+    store, driver, jsonl = build_corpus(tmp, args.search_messages, args.search_store)
     ours_latency: list[float] = []
 
     def ours_all() -> int:
@@ -231,6 +235,8 @@ def search(args: argparse.Namespace, tmp: Path) -> None:
         print(f"  {name:26} {statistics.median(rates):>8,.1f} queries/s")
     print(f"  recorder / grep: {Ratio.of(result['recorder search (FTS5)'], result['grep over JSONL'])}")
     store.close()
+    if args.search_store:
+        driver.destroy()  # type: ignore[attr-defined]
     driver.close()  # type: ignore[attr-defined]
 
 
@@ -246,6 +252,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--search-messages", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--search-store",
+        help="search a store at this URL (a fresh prefix on a server; destroyed afterwards) "
+        "instead of a SQLite file",
+    )
     parser.add_argument("--only", choices=["throughput", "search"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="keepup-bench-recorder-") as name:
