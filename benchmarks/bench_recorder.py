@@ -233,7 +233,7 @@ def search(args: argparse.Namespace, tmp: Path) -> None:
     )
     for name, rates in result.items():
         print(f"  {name:26} {statistics.median(rates):>8,.1f} queries/s")
-    print(f"  recorder / grep: {Ratio.of(result["recorder search"], result['grep over JSONL'])}")
+    print(f"  recorder / grep: {Ratio.of(result['recorder search'], result['grep over JSONL'])}")
     store.close()
     if args.search_store:
         driver.destroy()  # type: ignore[attr-defined]
