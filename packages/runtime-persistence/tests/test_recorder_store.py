@@ -29,6 +29,7 @@ from runtime_persistence.session.recorder._model import (
     MESSAGE_NS,
     MESSAGE_STATE_NS,
     STATE_KEY,
+    parse_body,
 )
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, store_fixture, unwrap
@@ -514,3 +515,26 @@ def test_a_late_first_message_fills_the_gap_and_a_second_one_is_a_restart(store:
         ("message", 3, False),
     ]
     assert (records[0].gap_from, records[0].gap_to) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"id": "a", "seq": 3, "text": "hi", "extra": {"deep": [1]}}', ("a", 3, "hi", True)),
+        (b'{"id": "a", "seq": -1}', ("a", None, None, True)),  # a negative seq is not one
+        (b'{"id": "a", "seq": true}', ("a", None, None, True)),  # nor is a boolean
+        (b'{"id": "a", "seq": 1.5}', ("a", None, None, True)),
+        (b'{"id": 5, "seq": 2}', (None, 2, None, True)),  # a mistyped field, the others kept
+        (b'{"id": "", "text": 7}', (None, None, None, True)),
+        (b'{"id": "a\\u0000b"}', (None, None, None, True)),  # NUL: not recognised
+        (b'{"id": "' + b"x" * 201 + b'"}', (None, None, None, True)),  # over 200 characters
+        (b'{"id": "a", "id": "b"}', ("b", None, None, True)),
+        (b"[1, 2]", (None, None, None, False)),
+        (b'"text"', (None, None, None, False)),
+        (b"not json", (None, None, None, False)),
+        (b"\xff\xfe", (None, None, None, False)),
+    ],
+)
+def test_the_recognised_fields_of_a_body(body: bytes, expected: tuple[Any, ...]) -> None:
+    fields = parse_body(body)
+    assert (fields.id, fields.seq, fields.text, fields.is_json) == expected
