@@ -1,7 +1,8 @@
 """The message recorder against the seed's design, side by side in one run.
 
 1. **Recording throughput.** ``MessageStore.append`` (group commit: one durable SQLite
-   transaction per batch, with parsing, dedup by id, sequence tracking and FTS5 indexing) next
+   transaction per batch, with parsing, dedup by id, sequence tracking and FTS5 indexing; records
+   in chunks, and again in the layout of stores begun before chunks, a row per record) next
    to the seed's recorder, a JSONL appender that fsyncs after every message, and next to a JSONL
    appender that fsyncs once per batch (the same durability window as ours: every message is
    durable when its batch returns). Messages per second; rounds interleaved.
@@ -12,6 +13,8 @@
 
     .venv/bin/python benchmarks/bench_recorder.py                      # both parts, 1M messages
     .venv/bin/python benchmarks/bench_recorder.py --search-messages 100000 --rounds 5
+    .venv/bin/python benchmarks/bench_recorder.py --only search --search-messages 100000 \
+        --search-store 'postgresql://postgres@127.0.0.1:5432/test?prefix=benchsearch_'
 """
 
 from __future__ import annotations
@@ -86,9 +89,25 @@ def bodies(n: int, seed: int, start: int = 0) -> list[bytes]:
 # --- 1. throughput -------------------------------------------------------------------------------
 
 
-def recorder_variant(tmp: Path, data: list[bytes], batch: int) -> int:
+def begin_with_records(driver: object) -> None:
+    """Make a new store one begun before chunks (layout 1: a row and an envelope per record), the
+    way every store was written before, to measure the two layouts side by side."""
+    import msgspec
+    from runtime_persistence import RecorderState
+    from runtime_persistence.session.recorder._model import MESSAGE_STATE_NS, STATE_KEY
+    from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+    state = msgspec.to_builtins(RecorderState())
+    del state["layout"]
+    at = (MESSAGE_STATE_NS, STATE_KEY)
+    driver.put(*at, EnvelopeSerializer().dumps(state, at=at))  # type: ignore[attr-defined]
+
+
+def recorder_variant(tmp: Path, data: list[bytes], batch: int, *, layout: int = 2) -> int:
     url = f"sqlite:///{tmp}/rec-{time.perf_counter_ns()}.db"
     driver = open_store(url)
+    if layout == 1:
+        begin_with_records(driver)
     store = MessageStore(driver)
     for i in range(0, len(data), batch):
         store.append([Incoming("agents", b, NOW, "zmq") for b in data[i : i + batch]])
@@ -116,6 +135,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     per_message = data[: args.fsync_messages]
     variants = {
         "recorder (group commit)": lambda: recorder_variant(tmp, data, batch),
+        "recorder, a row per record": lambda: recorder_variant(tmp, data, batch, layout=1),
         "JSONL fsync per message": lambda: jsonl_variant(tmp, per_message, 1),
         f"JSONL fsync per {batch}": lambda: jsonl_variant(tmp, data, batch),
     }
@@ -128,6 +148,9 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     ours = result["recorder (group commit)"]
     print(f"  recorder / JSONL fsync per message: {Ratio.of(ours, result['JSONL fsync per message'])}")
     print(f"  recorder / JSONL fsync per {batch}:  {Ratio.of(ours, result[f'JSONL fsync per {batch}'])}")
+    print(
+        f"  chunks / a row per record (layout 2 / 1): {Ratio.of(ours, result['recorder, a row per record'])}"
+    )
 
 
 # --- 2. search ------------------------------------------------------------------------------------
@@ -151,8 +174,8 @@ QUERIES = [
 ]
 
 
-def build_corpus(tmp: Path, n: int) -> tuple[MessageStore, object, Path]:
-    url = f"sqlite:///{tmp}/search.db?durability=relaxed"
+def build_corpus(tmp: Path, n: int, store_url: str | None = None) -> tuple[MessageStore, object, Path]:
+    url = store_url or f"sqlite:///{tmp}/search.db?durability=relaxed"
     driver = open_store(url)
     store = MessageStore(driver)
     jsonl = tmp / "seed.jsonl"
@@ -163,9 +186,11 @@ def build_corpus(tmp: Path, n: int) -> tuple[MessageStore, object, Path]:
             chunk = bodies(min(step, n - i), 2, i)
             store.append([Incoming("agents", b, NOW, "zmq") for b in chunk])
             fh.write(b"".join(b + b"\n" for b in chunk))
+    size = "" if store_url else f"store {Path(f'{tmp}/search.db').stat().st_size / 1e6:.0f} MB, "
+    index = store.index.name if store.index is not None else "none (scan)"
     print(
-        f"  corpus: {n:,} messages in {time.perf_counter() - started:.0f} s; store "
-        f"{Path(f'{tmp}/search.db').stat().st_size / 1e6:.0f} MB, JSONL {jsonl.stat().st_size / 1e6:.0f} MB"
+        f"  corpus: {n:,} messages in {time.perf_counter() - started:.0f} s; index {index}; "
+        f"{size}JSONL {jsonl.stat().st_size / 1e6:.0f} MB"
     )
     return store, driver, jsonl
 
@@ -181,7 +206,7 @@ def grep(jsonl: Path, query: str) -> int:
 
 def search(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n## search over {args.search_messages:,} messages ({load_average()})")
-    store, driver, jsonl = build_corpus(tmp, args.search_messages)
+    store, driver, jsonl = build_corpus(tmp, args.search_messages, args.search_store)
     ours_latency: list[float] = []
 
     def ours_all() -> int:
@@ -199,7 +224,7 @@ def search(args: argparse.Namespace, tmp: Path) -> None:
     ours_all()  # warm the page cache for both, as a reader would find it
     grep_all()
     ours_latency.clear()
-    result = rounds({"recorder search (FTS5)": ours_all, "grep over JSONL": grep_all}, args.rounds)
+    result = rounds({"recorder search": ours_all, "grep over JSONL": grep_all}, args.rounds)
     lat = sorted(ours_latency)
     p50, p95 = lat[len(lat) // 2], lat[int(len(lat) * 0.95) - 1]
     print(
@@ -208,8 +233,10 @@ def search(args: argparse.Namespace, tmp: Path) -> None:
     )
     for name, rates in result.items():
         print(f"  {name:26} {statistics.median(rates):>8,.1f} queries/s")
-    print(f"  recorder / grep: {Ratio.of(result['recorder search (FTS5)'], result['grep over JSONL'])}")
+    print(f"  recorder / grep: {Ratio.of(result['recorder search'], result['grep over JSONL'])}")
     store.close()
+    if args.search_store:
+        driver.destroy()  # type: ignore[attr-defined]
     driver.close()  # type: ignore[attr-defined]
 
 
@@ -225,6 +252,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--search-messages", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--search-store",
+        help="search a store at this URL (a fresh prefix on a server; destroyed afterwards) "
+        "instead of a SQLite file",
+    )
     parser.add_argument("--only", choices=["throughput", "search"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="keepup-bench-recorder-") as name:

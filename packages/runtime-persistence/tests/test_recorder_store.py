@@ -29,6 +29,7 @@ from runtime_persistence.session.recorder._model import (
     MESSAGE_NS,
     MESSAGE_STATE_NS,
     STATE_KEY,
+    parse_body,
 )
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, store_fixture, unwrap
@@ -282,7 +283,7 @@ def test_search_query_syntax_is_never_an_error(store: MessageStore) -> None:
     assert [h.message.seq for h in store.search('"quote"')] == [1]
 
 
-INDEXED = ("sqlite", "postgres")
+INDEXED = ("sqlite", "postgres", "mysql")
 LONG = "a" * 250 + "b" * 50
 CORPUS = [
     "Le Café est ouvert",
@@ -378,7 +379,7 @@ def test_search_means_the_same_on_every_store_with_or_without_its_index(
 
 def test_search_finds_messages_the_index_has_not_reached(message_store: TestStore) -> None:
     if message_store.name not in INDEXED:
-        pytest.skip("only SQLite and PostgreSQL keep a separate index")
+        pytest.skip("only SQLite, PostgreSQL and MySQL keep a separate index")
     unindexed: MessageStore = message_store.make(MessageStore, index=None)
     unindexed.append([wire(seq=1, text="alpha beta")])
     store: MessageStore = message_store.make(MessageStore)
@@ -392,7 +393,7 @@ def test_search_finds_messages_the_index_has_not_reached(message_store: TestStor
 
 def test_catch_up_index_indexes_the_missing_tail(message_store: TestStore) -> None:
     if message_store.name not in INDEXED:
-        pytest.skip("only SQLite and PostgreSQL keep a separate index")
+        pytest.skip("only SQLite, PostgreSQL and MySQL keep a separate index")
     unindexed: MessageStore = message_store.make(MessageStore, index=None)
     unindexed.append([wire(seq=i, text=f"word{i}") for i in range(1, 6)])
     store: MessageStore = message_store.make(MessageStore)
@@ -400,6 +401,29 @@ def test_catch_up_index_indexes_the_missing_tail(message_store: TestStore) -> No
     assert store.catch_up_index() == 5
     assert store.index.indexed_upto() == 5
     assert store.catch_up_index() == 0
+    unindexed.close()
+    store.close()
+
+
+def test_the_fts5_table_over_raw_text_is_replaced_and_rebuilt(message_store: TestStore) -> None:
+    if message_store.name != "sqlite" or message_store.is_async:
+        pytest.skip("the SQLite index")
+    path = message_store.driver.path  # type: ignore[attr-defined]
+    unindexed: MessageStore = message_store.make(MessageStore, index=None)
+    unindexed.append([wire(seq=1, text="the Café on snake_case street")])
+    conn = sqlite3.connect(path)  # the index as stores had it: unicode61 over the raw text
+    conn.execute("CREATE VIRTUAL TABLE keepup_message_fts USING fts5(text, conversation UNINDEXED)")
+    conn.execute("INSERT INTO keepup_message_fts(rowid, text) VALUES (1, 'the Café on snake_case street')")
+    conn.commit()
+    store: MessageStore = message_store.make(MessageStore)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "keepup_message_fts" not in tables and "keepup_message_words" in tables
+    conn.close()
+    assert [h.message.seq for h in store.search("cafe")] == [1]  # the unindexed tail, scanned
+    assert store.search("case") == []  # one word with its _, as on every store
+    assert store.catch_up_index() == 1
+    assert store.index is not None and store.index.search(["snake_case"], limit=5)[0][0] == 1
+    assert [h.message.seq for h in store.search("cafe snake")] == [1]
     unindexed.close()
     store.close()
 
@@ -463,6 +487,16 @@ def test_a_damaged_chunk_is_a_corruption_error(message_store: TestStore, store: 
     message_store.driver.put(MESSAGE_CHUNK_NS, "0000000000000001", data)
     with pytest.raises(CorruptionError):
         other.get(2)
+    # a key that is not an offset, read back from the store
+    message_store.driver.delete(MESSAGE_CHUNK_NS, "0000000000000001")
+    bad = "000000000000000x"
+    message_store.driver.put(
+        MESSAGE_CHUNK_NS,
+        bad,
+        EnvelopeSerializer().dumps(msgspec.msgpack.encode(wrong), at=(MESSAGE_CHUNK_NS, bad)),
+    )
+    with pytest.raises(CorruptionError):
+        list(other.read(limit=100))
     other.close()
 
 
@@ -481,3 +515,26 @@ def test_a_late_first_message_fills_the_gap_and_a_second_one_is_a_restart(store:
         ("message", 3, False),
     ]
     assert (records[0].gap_from, records[0].gap_to) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"id": "a", "seq": 3, "text": "hi", "extra": {"deep": [1]}}', ("a", 3, "hi", True)),
+        (b'{"id": "a", "seq": -1}', ("a", None, None, True)),  # a negative seq is not one
+        (b'{"id": "a", "seq": true}', ("a", None, None, True)),  # nor is a boolean
+        (b'{"id": "a", "seq": 1.5}', ("a", None, None, True)),
+        (b'{"id": 5, "seq": 2}', (None, 2, None, True)),  # a mistyped field, the others kept
+        (b'{"id": "", "text": 7}', (None, None, None, True)),
+        (b'{"id": "a\\u0000b"}', (None, None, None, True)),  # NUL: not recognised
+        (b'{"id": "' + b"x" * 201 + b'"}', (None, None, None, True)),  # over 200 characters
+        (b'{"id": "a", "id": "b"}', ("b", None, None, True)),
+        (b"[1, 2]", (None, None, None, False)),
+        (b'"text"', (None, None, None, False)),
+        (b"not json", (None, None, None, False)),
+        (b"\xff\xfe", (None, None, None, False)),
+    ],
+)
+def test_the_recognised_fields_of_a_body(body: bytes, expected: tuple[Any, ...]) -> None:
+    fields = parse_body(body)
+    assert (fields.id, fields.seq, fields.text, fields.is_json) == expected

@@ -335,7 +335,7 @@ async def search_messages(
 ) -> dict[str, Any]:
     """The shape of ``keepup messages search --json``: hits with their rank, a snippet with each
     match in ``[`` ``]``, and the message (the same matches on every store: FTS5 on SQLite, a
-    tsvector on PostgreSQL, a scan elsewhere; see docs/recorder.md). A query is words only, at
+    tsvector on PostgreSQL, FULLTEXT on MySQL, a scan elsewhere; see docs/recorder.md). A query is words only, at
     most 32 of them (422 otherwise)."""
     hits = await _services(request).messages.search(q, limit=limit, conversation=conversation)
     return {

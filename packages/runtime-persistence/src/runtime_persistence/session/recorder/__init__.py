@@ -2,7 +2,8 @@
 
 * :mod:`.messages`: the :class:`MessageStore` (group-committed batches, dedup by id, per-sender
   gap records, resume state, search) and its async twin;
-* :mod:`.search`: the full-text index (SQLite FTS5; a scanning fallback on other stores);
+* :mod:`.search`: the full-text indexes (SQLite FTS5, PostgreSQL tsvector, MySQL FULLTEXT; a
+  scanning fallback on other stores), one definition of a match on all of them;
 * :mod:`.sources`: ZeroMQ, NATS JetStream and MQTT sources behind one :class:`Source` interface,
   each loaded by URL scheme (client libraries are extras, imported only in their module);
 * :mod:`.enrichers`: pluggable metadata stored beside each message;

@@ -258,6 +258,16 @@ def offset_key(offset: int) -> str:
     return f"{offset:016d}"
 
 
+def key_offset(key: str) -> int:
+    """The offset a stored key spells (16 digits); CorruptionError for anything else (keys are
+    read back from the store, which is untrusted)."""
+    from runtime_core import CorruptionError
+
+    if len(key) != 16 or not key.isdigit() or not key.isascii():
+        raise CorruptionError(f"a recorder key {key!r:.40} is not a 16-digit offset")
+    return int(key)
+
+
 def pack_offsets(offsets: list[int]) -> bytes:
     """Ascending offsets as 8-byte big-endian numbers (a conversation row's value, layout 2)."""
     return b"".join(o.to_bytes(8, "big") for o in offsets)

@@ -13,12 +13,16 @@ changes what matches; and the store checks every hit against the text before it 
 * **PostgreSQL**: the table ``keepup_message_search`` (created by the driver's migration 3), one
   ``tsvector`` of the words per message with a GIN index, matched by a prefix ``tsquery``,
   ranked by ``ts_rank``.
-* **Every other store** (MySQL/MariaDB, Redis, MongoDB, files, memory): no index;
+* **MySQL / MariaDB**: the table ``keepup_message_search`` (the driver's migration 3) with an
+  InnoDB ``FULLTEXT`` index over the words, each written as ``kw`` + the hex of its UTF-8 so
+  InnoDB's parser, minimum token size and stopwords change nothing; boolean-mode prefix terms,
+  ranked by InnoDB's relevance.
+* **Every other store** (Redis, MongoDB, files, memory): no index;
   :meth:`MessageStore.search` scans the messages and ranks by the number of matching words (the
   documented fallback, linear in the number of messages).
 
 Every backend ranks only the newest :data:`RANK_WINDOW` matches of a query, best first, newer
-first on ties. Only the rank function differs (BM25, ts_rank, a count).
+first on ties. Only the rank function differs (BM25, ts_rank, InnoDB relevance, a count).
 
 The index is derived data: the message store is the truth. It is written after each committed
 batch, and its high-water mark is its largest offset, so a recorder killed between the two writes
@@ -27,6 +31,7 @@ scans any tail the index has not reached yet, so it never misses a recorded mess
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import sys
@@ -39,7 +44,14 @@ from runtime_core import StorageError
 
 from runtime_persistence.session.recorder._model import RecordedMessage, words
 
-__all__ = ["RANK_WINDOW", "PostgresSearchIndex", "SearchIndex", "SqliteSearchIndex", "search_index_for"]
+__all__ = [
+    "RANK_WINDOW",
+    "MysqlSearchIndex",
+    "PostgresSearchIndex",
+    "SearchIndex",
+    "SqliteSearchIndex",
+    "search_index_for",
+]
 
 
 @runtime_checkable
@@ -204,14 +216,14 @@ def tsquery_literal(terms: Sequence[str]) -> str:
     return " & ".join(f"{_lexeme(term)}:*" for term in terms)
 
 
-class PostgresSearchIndex:
-    """The ``tsvector`` index in a PostgreSQL store (the table ``table``, created by the
-    driver's migrations). It keeps one connection of its own, made by ``connect`` (a psycopg
-    connection in autocommit mode) on first use and again after it breaks; ``errors``: what the
-    connection raises. ``read_only``: never written. :func:`search_index_for` builds it from a
-    PostgreSQL driver (psycopg is imported only by the driver's modules)."""
+class _ServerSearchIndex:
+    """A full-text index in a server store's table (``table``, created by the driver's
+    migrations), over one connection of its own made by ``connect`` (autocommit) on first use
+    and again after an error; ``errors``: what the client library raises. ``read_only``: never
+    written. :func:`search_index_for` builds it from a driver (the client library is imported
+    only by the driver's modules)."""
 
-    name = "postgresql-tsvector"
+    name = ""
 
     def __init__(
         self,
@@ -228,16 +240,31 @@ class PostgresSearchIndex:
         self._lock = threading.Lock()
         self._conn: Any = None
 
-    def _run(self, what: str, work: Any) -> Any:
+    def _run(self, what: str, work: Callable[[Any], Any]) -> Any:
         with self._lock:
             try:
-                if self._conn is None or self._conn.closed:
+                if self._conn is None:
                     self._conn = self._connect()
                 return work(self._conn)
             except self._errors as exc:
-                if self._conn is not None and (self._conn.closed or self._conn.broken):
-                    self._conn = None
-                raise StorageError(f"cannot {what} the PostgreSQL search index: {exc}") from exc
+                conn, self._conn = self._conn, None  # reconnect next time
+                if conn is not None:
+                    with contextlib.suppress(*self._errors):
+                        conn.close()
+                raise StorageError(f"cannot {what} the {self.name} search index: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(*self._errors):
+                    conn.close()
+
+
+class PostgresSearchIndex(_ServerSearchIndex):
+    """The ``tsvector`` index in a PostgreSQL store (psycopg connection)."""
+
+    name = "postgresql-tsvector"
 
     def add(self, messages: Sequence[RecordedMessage]) -> None:
         if self._read_only or not messages:
@@ -268,12 +295,14 @@ class PostgresSearchIndex:
         if not terms or limit == 0:
             return []
         query = tsquery_literal(terms)
-        where = "(words @@ %(q)s::tsquery OR overflow)"
-        if conversation is not None:
-            where += " AND conversation = %(c)s"
+        conv = " AND conversation = %(c)s" if conversation is not None else ""
+        # the matches and the overflow rows apart (an OR would keep the planner off the GIN
+        # index), each the newest RANK_WINDOW; an overflow row's words are empty, never a match
         sql = (
-            f"WITH recent AS (SELECT msg_offset, words FROM {self._table} WHERE {where} "
-            "ORDER BY msg_offset DESC LIMIT %(window)s) "
+            f"WITH recent AS ((SELECT msg_offset, words FROM {self._table} "
+            f"WHERE words @@ %(q)s::tsquery{conv} ORDER BY msg_offset DESC LIMIT %(window)s) UNION ALL "
+            f"(SELECT msg_offset, words FROM {self._table} WHERE overflow{conv} "
+            "ORDER BY msg_offset DESC LIMIT %(window)s)) "
             "SELECT msg_offset, ts_rank(words, %(q)s::tsquery) AS score FROM recent "
             "ORDER BY score DESC, msg_offset DESC LIMIT %(limit)s"
         )
@@ -281,11 +310,81 @@ class PostgresSearchIndex:
         rows = self._run("search", lambda conn: conn.execute(sql, params).fetchall())
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+
+MAX_MYSQL_TOKEN = 80
+"""InnoDB indexes tokens of at most 84 characters: a word is indexed as ``kw`` and the first
+80 hex digits of its UTF-8 (40 bytes); the store's check of every hit keeps longer words exact."""
+MAX_MYSQL_WORDS = 1 << 20
+"""A message whose encoded words are longer is stored as ``overflow`` (see MAX_TSVECTOR)."""
+
+
+def mysql_token(word: str) -> str:
+    """A word as the MySQL index holds it: ``kw`` + hex of its UTF-8, at most 82 characters, so
+    InnoDB's parser, its minimum token size (3) and its stopwords never split or drop one."""
+    return "kw" + word.encode("utf-8", "surrogatepass").hex()[:MAX_MYSQL_TOKEN]
+
+
+class MysqlSearchIndex(_ServerSearchIndex):
+    """The ``FULLTEXT`` index in a MySQL/MariaDB store (pymysql connection), queried in boolean
+    mode with every term a required prefix (``+kw6465706c6f79*``), ranked by InnoDB's relevance."""
+
+    name = "mysql-fulltext"
+
+    def add(self, messages: Sequence[RecordedMessage]) -> None:
+        if self._read_only or not messages:
+            return
+        rows = []
+        for m in messages:
+            text = " ".join(mysql_token(w) for w in words(m.text or ""))
+            overflow = len(text) > MAX_MYSQL_WORDS
+            rows.append((m.offset, m.conversation, "" if overflow else text, overflow))
+        sql = (
+            f"INSERT INTO {self._table} (msg_offset, conversation, words, overflow) "
+            "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE conversation = VALUES(conversation), "
+            "words = VALUES(words), overflow = VALUES(overflow)"
+        )
+
+        def work(conn: Any) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(sql, rows)
+
+        self._run("write", work)
+
+    def indexed_upto(self) -> int:
+        sql = f"SELECT coalesce(max(msg_offset), 0) FROM {self._table}"
+
+        def work(conn: Any) -> int:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return int(cur.fetchone()[0])
+
+        return int(self._run("read", work))
+
+    def search(
+        self, terms: Sequence[str], *, limit: int, conversation: str | None = None
+    ) -> list[tuple[int, float]]:
+        if not terms or limit == 0:
+            return []
+        query = " ".join(f"+{mysql_token(t)}*" for t in terms)  # kw and hex digits: no syntax
+        conv = " AND conversation = %s" if conversation is not None else ""
+        extra = [conversation] if conversation is not None else []
+        sql = (
+            "(SELECT msg_offset, score FROM (SELECT msg_offset, "
+            f"MATCH(words) AGAINST (%s IN BOOLEAN MODE) AS score FROM {self._table} "
+            f"WHERE MATCH(words) AGAINST (%s IN BOOLEAN MODE){conv} "
+            "ORDER BY msg_offset DESC LIMIT %s) AS matched) UNION ALL "
+            f"(SELECT msg_offset, 0 AS score FROM {self._table} WHERE overflow{conv} "
+            "ORDER BY msg_offset DESC LIMIT %s) ORDER BY score DESC, msg_offset DESC LIMIT %s"
+        )
+        params = [query, query, *extra, RANK_WINDOW, *extra, RANK_WINDOW, limit]
+
+        def work(conn: Any) -> list[Any]:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+
+        rows = self._run("search", work)
+        return [(int(r[0]), float(r[1])) for r in rows]
 
 
 def search_index_for(driver: Any) -> SearchIndex | None:
@@ -306,12 +405,30 @@ def search_index_for(driver: Any) -> SearchIndex | None:
             from runtime_persistence.storage.drivers import _postgres_sql as pg
 
             psycopg = module.psycopg  # the driver's own import
-            conninfo = inner._conninfo
+            # the driver's connection settings: autocommit, and no prepared statements with
+            # prepare=0 (PgBouncer in transaction mode)
+            kwargs = {**inner._connect_kwargs, "autocommit": True}
             table = pg.table_names(inner._prefix, inner._schema)["search"]
             return PostgresSearchIndex(
-                functools.partial(psycopg.connect, conninfo, autocommit=True),
+                functools.partial(psycopg.connect, inner._conninfo, **kwargs),
                 table,
                 errors=(psycopg.Error,),
+                read_only=inner._read_only,
+            )
+    for module_name, class_name in (
+        ("runtime_persistence.storage.drivers._sync.mysql", "MysqlDriver"),
+        ("runtime_persistence.storage.drivers._async.mysql", "AsyncMysqlDriver"),
+    ):
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(inner, getattr(module, class_name)):
+            from runtime_persistence.storage.drivers import _mysql_sql as my
+
+            pymysql = module.pymysql  # the driver's own import
+            params = {**inner._params, "autocommit": True}
+            return MysqlSearchIndex(
+                functools.partial(pymysql.connect, **params),
+                my.table_names(inner._prefix)["search"],
+                errors=(pymysql.MySQLError,),
                 read_only=inner._read_only,
             )
     return None

@@ -64,14 +64,36 @@ _MIGRATION_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "PRIMARY KEY (upload, seq)) ENGINE=InnoDB",
         ),
     ),
+    (
+        "message search index",
+        (
+            # the recorder's full-text index (derived from the messages in {kv}): each message's
+            # words, each written as kw + the hex of its UTF-8 (so InnoDB's parser, its 3-character
+            # minimum and its stopwords see plain ASCII tokens and change nothing; see
+            # session/recorder/search.py)
+            "CREATE TABLE {search} (msg_offset BIGINT NOT NULL PRIMARY KEY, "
+            "conversation VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, "
+            "words LONGTEXT CHARACTER SET utf8mb4 NOT NULL, overflow BOOLEAN NOT NULL DEFAULT FALSE, "
+            "KEY {search_overflow} (overflow, msg_offset), FULLTEXT KEY {search_words} (words)) ENGINE=InnoDB",
+        ),
+    ),
 )
 # Append new steps at the end; never edit or reorder old ones (stores record them by number and name).
 
 
 def table_names(prefix: str = "") -> dict[str, str]:
-    """The quoted names of a store's tables (``kv``, ``blobs``, ``chunks``, ``migrations``)."""
+    """The quoted names of a store's tables (``kv``, ``blobs``, ``chunks``, ``migrations``,
+    ``search``) and of the search table's indexes (``search_words``, ``search_overflow``)."""
     store_prefix(prefix)  # [a-z0-9_] only, so backquotes need no escaping
-    tables = {"kv": "kv", "blobs": "blobs", "chunks": "blob_chunks", "migrations": "migrations"}
+    tables = {
+        "kv": "kv",
+        "blobs": "blobs",
+        "chunks": "blob_chunks",
+        "migrations": "migrations",
+        "search": "message_search",
+        "search_words": "message_search_words",
+        "search_overflow": "message_search_overflow",
+    }
     return {role: f"`{prefix}keepup_{table}`" for role, table in tables.items()}
 
 
@@ -201,4 +223,5 @@ def scans(names: dict[str, str]) -> dict[tuple[bool, bool, bool], str]:
 
 
 def drop_statements(names: dict[str, str]) -> list[str]:
-    return [f"DROP TABLE IF EXISTS {names[role]}" for role in ("chunks", "blobs", "kv", "migrations")]
+    roles = ("search", "chunks", "blobs", "kv", "migrations")
+    return [f"DROP TABLE IF EXISTS {names[role]}" for role in roles]

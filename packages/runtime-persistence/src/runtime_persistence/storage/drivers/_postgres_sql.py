@@ -55,6 +55,8 @@ _MIGRATION_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "CREATE TABLE {search} (msg_offset bigint PRIMARY KEY, conversation text, "
             "words tsvector NOT NULL, overflow boolean NOT NULL DEFAULT false)",
             "CREATE INDEX {search_words} ON {search} USING gin (words)",
+            # the rare messages too large for a tsvector, so a query's OR can use both indexes
+            "CREATE INDEX {search_overflow} ON {search} (msg_offset) WHERE overflow",
         ),
     ),
 )
@@ -69,8 +71,8 @@ def check_schema(schema: str | None) -> str | None:
 
 def table_names(prefix: str = "", schema: str | None = None) -> dict[str, str]:
     """The quoted, schema-qualified names of a store's tables (``kv``, ``blobs``, ``chunks``,
-    ``migrations``, ``search``), for ``prefix`` and ``schema``, and the unqualified name of the
-    search table's index (``search_words``)."""
+    ``migrations``, ``search``), for ``prefix`` and ``schema``, and the unqualified names of the
+    search table's indexes (``search_words``, ``search_overflow``)."""
     store_prefix(prefix)
     check_schema(schema)
     # both parts are validated to [a-z0-9_], so double quotes need no escaping
@@ -84,6 +86,7 @@ def table_names(prefix: str = "", schema: str | None = None) -> dict[str, str]:
     }
     names = {role: f'{qualifier}"{prefix}keepup_{table}"' for role, table in tables.items()}
     names["search_words"] = f'"{prefix}keepup_message_search_words"'
+    names["search_overflow"] = f'"{prefix}keepup_message_search_overflow"'
     return names
 
 

@@ -65,6 +65,7 @@ from runtime_persistence.session.recorder._model import (
     check_query,
     digest_key,
     highlight,
+    key_offset,
     match_count,
     matches_all,
     offset_key,
@@ -97,7 +98,7 @@ async def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 class AsyncMessageStore:
     """Recorded messages over any driver. ``index``: the full-text index (by default the one
     :func:`search_index_for` finds for the driver: FTS5 on SQLite, a tsvector table on
-    PostgreSQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
+    PostgreSQL, a FULLTEXT table on MySQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
 
     def __init__(self, driver: AsyncDriver, *, index: SearchIndex | None = _AUTO) -> None:
         self._driver = driver
@@ -383,7 +384,7 @@ class AsyncMessageStore:
             records = self._chunk_decoder.decode(inner)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise CorruptionError(f"a chunk of recorded messages does not decode: {exc}") from None
-        first = int(entry.key)
+        first = key_offset(entry.key)
         if not 0 < len(records) <= CHUNK or any(m.offset != first + i for i, m in enumerate(records)):
             raise CorruptionError(f"the chunk at {entry.key} does not hold the records from its offset")
         if self._driver.atomic_batch:
@@ -498,7 +499,7 @@ class AsyncMessageStore:
                 namespace, prefix=prefix, before=prefix + offset_key(after + 1), reverse=True, limit=1
             )
             for entry in [e async for e in scan]:
-                low = prefix + offset_key(int(entry.key[len(prefix) :]) - 1)
+                low = prefix + offset_key(key_offset(entry.key[len(prefix) :]) - 1)
         while True:
             scan = self._driver.scan(
                 namespace, prefix=prefix, after=low, before=high, reverse=reverse, limit=_PAGE
@@ -512,7 +513,7 @@ class AsyncMessageStore:
                         if wanted(message.offset):
                             yield message
                     continue
-                offsets = unpack_offsets(entry.value, int(entry.key[len(prefix) :]))
+                offsets = unpack_offsets(entry.value, key_offset(entry.key[len(prefix) :]))
                 for offset in reversed(offsets) if reverse else offsets:
                     if wanted(offset):
                         found = await self._load(offset)
@@ -539,7 +540,7 @@ class AsyncMessageStore:
         case and diacritics folded; nothing in a query is syntax), best first, with a
         highlighted snippet; only those of ``conversation`` if given. The same messages match on
         every store: through the index where there is one (FTS5 ranked by BM25 on SQLite, a
-        tsvector ranked by ts_rank on PostgreSQL), followed by a scan of any tail it has not
+        tsvector ranked by ts_rank on PostgreSQL, FULLTEXT on MySQL), followed by a scan of any tail it has not
         indexed yet; without an index, a scan of every message ranked by the number of matching
         words. Only the newest 5,000 matches are ranked; newer first on ties. ValidationError
         for a query that is not a string, is over 1,000 characters or 32 words, or a bad
