@@ -7,7 +7,11 @@ paths (``keepup.checkpoint``, ``keepup.artifacts``, …, see :data:`LEGACY_MODUL
 The modules are lazy (PEP 562): a module ``__getattr__`` imports a name's package the first time
 the name is used, so ``import keepup`` (and the ``keepup`` command's start-up) loads nothing it
 does not need. Every name is also imported under ``TYPE_CHECKING``, so type checkers and IDEs see
-them, and listed in ``__all__`` (``from keepup import *``) and ``__dir__``.
+them, and listed in ``__all__`` (``from keepup import *``) and ``__dir__``; the ``__getattr__`` is
+hidden from type checkers, so a name that is not re-exported is an error there.
+
+It also rewrites the library package ``__init__`` files listed in :data:`LAZY_INITS` into the
+same lazy form, from their own ``from … import …`` lines (see there).
 
 A name exported by two packages is an error, unless both export the very same object (a
 re-export, like ``NullTelemetry``), in which case it is imported from the lower layer.
