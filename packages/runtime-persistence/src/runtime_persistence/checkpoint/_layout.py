@@ -54,18 +54,15 @@ SPLIT_BYTES = 16 << 10
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """One stored piece of a list: the blob ``ref`` holding items whose encoded sizes are
-    ``sizes``, ``body`` their MessagePack encodings concatenated, ``sealed`` for a chunk cut by
-    the greedy rule (tail pieces are not sealed)."""
+    """One stored piece of a list: the blob ``ref`` holding ``count`` items whose encoded sizes
+    are ``sizes``, ``body`` their MessagePack encodings concatenated, ``sealed`` for a chunk cut
+    by the greedy rule (tail pieces are not sealed)."""
 
     ref: bytes
-    sizes: tuple[int, ...]
+    sizes: tuple[int, ...] | None  # None: not worked out yet (a list stored as one blob)
     body: bytes
     sealed: bool
-
-    @property
-    def count(self) -> int:
-        return len(self.sizes)
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +131,9 @@ def extend(parent: Sequence[Piece], new_sizes: Sequence[int]) -> list[Segment] |
         return None
     segments = [Segment(0, 0, True, p) for p in parent[:sealed]]
     base = sum(p.count for p in parent[:sealed])
-    tail_sizes = [s for p in tail for s in p.sizes]
+    tail_sizes = [s for p in tail for s in p.sizes or ()]
+    if len(tail_sizes) != sum(p.count for p in tail):
+        return None  # a tail piece without its item sizes
     old = len(tail_sizes)
     starts = []
     pos = 0
@@ -163,7 +162,7 @@ def extend(parent: Sequence[Piece], new_sizes: Sequence[int]) -> list[Segment] |
 def _sealed(piece: Piece | None) -> Piece | None:
     if piece is None:
         return None
-    return Piece(piece.ref, piece.sizes, piece.body, True)
+    return Piece(piece.ref, piece.sizes, piece.body, True, piece.count)
 
 
 class LayoutMemo:

@@ -42,6 +42,7 @@ from runtime_core import (
 )
 
 from runtime_persistence.checkpoint._layout import (
+    SPLIT_BYTES,
     LayoutMemo,
     Piece,
     Segment,
@@ -105,6 +106,16 @@ def _plain_or_none(value: Any) -> bytes | None:
         return _PLAIN_ENCODER.encode(value)
     except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError):
         return None
+
+
+def _with_sizes(piece: Piece) -> Piece:
+    """``piece`` with the encoded size of each of its items (worked out from its bytes when a
+    list stored as one blob starts to grow)."""
+    if piece.sizes is not None:
+        return piece
+    header = msgspec.msgpack.encode([None] * piece.count)[: -piece.count]
+    sizes = tuple(len(raw) for raw in _RAW_ITEMS.decode(header + piece.body))
+    return Piece(piece.ref, sizes, piece.body, piece.sealed, piece.count)
 
 
 def copy_plain(value: Any) -> Any:
@@ -257,9 +268,14 @@ class ChannelCodec:
             kept = sum(p.count for p in best)
             new_sizes = [len(_PLAIN_ENCODER.encode(x)) for x in items[kept:]]
             if sum(new_sizes) == len(payload) - head - covered:
+                best = tuple(_with_sizes(p) for p in best)
                 segments = extend(best, new_sizes)
-                sizes = [s for p in best for s in p.sizes] + new_sizes
+                sizes = [s for p in best for s in p.sizes or ()] + new_sizes
         if segments is None:
+            if len(payload) - head < SPLIT_BYTES:  # one blob; item sizes only if it grows later
+                ref = blob(self._serializer.dumps(items))
+                self._layouts.remember((Piece(ref, None, payload[head:], False, n),))
+                return ChannelRef(BLOB, None, [ref])
             sizes = [len(raw) for raw in _RAW_ITEMS.decode(payload)]
             segments = fresh(sizes)
         offsets = list(itertools.accumulate(sizes, initial=head))
@@ -270,7 +286,7 @@ class ChannelCodec:
                 continue
             a, b = seg.start, seg.stop
             ref = blob(self._serializer.dumps(items[a:b]))
-            pieces.append(Piece(ref, tuple(sizes[a:b]), payload[offsets[a] : offsets[b]], seg.sealed))
+            pieces.append(Piece(ref, tuple(sizes[a:b]), payload[offsets[a] : offsets[b]], seg.sealed, b - a))
         layout = tuple(pieces)
         if best is not None and best[-1].ref != pieces[-1].ref:
             self._layouts.forget(best)
