@@ -28,6 +28,7 @@ from runtime_persistence.checkpoint._state import (
     copy_plain,
 )
 from runtime_persistence.storage.drivers.memory import MemoryDriver
+from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, store_fixture
 
 layout_store = store_fixture(modes=("sync", "async"))
@@ -220,3 +221,30 @@ def test_records_with_fixed_chunks_still_read_and_grow(
     assert fresh.get(third.id).state == {"messages": grown}
     assert fresh.get(fourth.id).state == {"messages": [*grown, "last"]}
     assert fresh.get(second.id).state == {"messages": messages}
+
+
+class _CountingSerializer(EnvelopeSerializer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dumped: list[Any] = []
+
+    def dumps(self, value: Any, *, at: tuple[str, str] | None = None) -> bytes:
+        self.dumped.append(value)
+        return super().dumps(value, at=at)
+
+
+def test_an_unchanged_value_is_not_serialized_or_hashed_again() -> None:
+    """A large channel that did not change since the parent keeps the parent's blob without
+    going through the serializer; one that changed only in type (1 against True) is stored anew."""
+    ser = _CountingSerializer()
+    driver = MemoryDriver()
+    cps = Checkpoints(driver, serializer=ser)
+    t = cps.create_thread()
+    doc = {"text": "d" * 5000, "flag": 1}
+    for step in range(4):
+        cps.save(t.id, {"doc": dict(doc), "step": step})
+    assert sum(1 for v in ser.dumped if v == doc) == 1
+    cp = cps.save(t.id, {"doc": {**doc, "flag": True}, "step": 9})
+    assert sum(1 for v in ser.dumped if v == doc) == 2  # True == 1 in Python: dumped again
+    got = Checkpoints(driver).get(cp.id).state["doc"]["flag"]
+    assert got is True

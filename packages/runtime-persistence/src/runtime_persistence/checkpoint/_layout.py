@@ -187,7 +187,7 @@ class LayoutMemo:
                     self._items.move_to_end(ref)
                     found.append(hit[0])
         usable = [layout for layout in found if all(p.ref in known for p in layout)]
-        usable.sort(key=lambda layout: -sum(p.count for p in layout))
+        usable.sort(key=lambda layout: -sum(max(p.count, 0) for p in layout))
         return usable
 
     def forget(self, layout: tuple[Piece, ...]) -> None:

@@ -19,6 +19,12 @@ new blobs, its record and the thread head in one batch, a single transaction on 
 atomic batches. Larger blobs go to the driver's blob area (``put_blob``), written before the batch.
 Either way blobs are written first, then the record that names them, then the head.
 
+A value (or list) that has not changed since the parent keeps the parent's blob without being
+serialized or hashed again: the store object that saved the parent remembers each blob's plain
+MessagePack bytes (``LayoutMemo``, bounded) and compares them with the new value's, byte for
+byte; a store object that does not remember them serializes the value, and its digest finds the
+parent's blob.
+
 Reads verify everything: the SHA-256 of every blob against its address and the envelope checksum
 of its content; a mismatch raises CorruptionError.
 """
@@ -106,6 +112,18 @@ def _plain_or_none(value: Any) -> bytes | None:
         return _PLAIN_ENCODER.encode(value)
     except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError):
         return None
+
+
+WHOLE = -1
+"""The ``count`` of a remembered piece that holds a whole value, not items of a list."""
+
+
+def _same_value(candidates: list[tuple[Piece, ...]], payload: bytes) -> bytes | None:
+    """The ref of a parent blob holding a value whose plain encoding is exactly ``payload``."""
+    for layout in candidates:
+        if len(layout) == 1 and layout[0].count == WHOLE and layout[0].body == payload:
+            return layout[0].ref
+    return None
 
 
 def _with_sizes(piece: Piece) -> Piece:
@@ -239,8 +257,19 @@ class ChannelCodec:
             if _small(value):  # the record's own envelope checks inline values
                 # a copy: the record is cached, and the caller may mutate its own object later
                 refs[name] = ChannelRef(INLINE, copy_plain(value))
-            else:
-                refs[name] = ChannelRef(BLOB, None, [blob(self._serializer.dumps(value))])
+                continue
+            payload = _plain_or_none(value)
+            if payload is not None and parent:
+                if candidates is None:
+                    candidates = self._layouts.candidates(parent)
+                same = _same_value(candidates, payload)
+                if same is not None:  # unchanged since the parent: no serializing, no hashing
+                    refs[name] = ChannelRef(BLOB, None, [same])
+                    continue
+            ref = blob(self._serializer.dumps(value))
+            if payload is not None:
+                self._layouts.remember((Piece(ref, None, payload, False, WHOLE),))
+            refs[name] = ChannelRef(BLOB, None, [ref])
         return EncodedState(refs, kv_puts, area)
 
     def _encode_list(
@@ -258,6 +287,8 @@ class ChannelCodec:
         best: tuple[Piece, ...] | None = None
         covered = -1
         for layout in candidates:  # longest first: the first that matches is the best
+            if layout[0].count == WHOLE:
+                continue
             c = matches(layout, payload, head, n)
             if c >= 0:
                 best, covered = layout, c
