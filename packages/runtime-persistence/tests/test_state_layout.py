@@ -248,3 +248,15 @@ def test_an_unchanged_value_is_not_serialized_or_hashed_again() -> None:
     assert sum(1 for v in ser.dumped if v == doc) == 2  # True == 1 in Python: dumped again
     got = Checkpoints(driver).get(cp.id).state["doc"]["flag"]
     assert got is True
+
+
+def test_the_store_remembers_only_the_newest_layout_of_a_growing_list() -> None:
+    """Planted bug: a parent's layout stays remembered after its child extends it (memory grows
+    with every save of a conversation instead of staying at one layout)."""
+    cps = Checkpoints(MemoryDriver())
+    t = cps.create_thread()
+    messages: list[dict[str, Any]] = []
+    for i in range(60):
+        messages.append(_message(i, 400))
+        cps.save(t.id, {"messages": list(messages), "step": i})
+    assert len(cps._channels._layouts._items) == 1

@@ -195,7 +195,7 @@ class LayoutMemo:
         growing list is kept; a second child of the same parent is then cut afresh)."""
         with self._lock:
             old = self._items.pop(layout[-1].ref, None) if layout else None
-            if old is not None and old[0] is not layout:
+            if old is not None and [p.ref for p in old[0]] != [p.ref for p in layout]:
                 self._items[layout[-1].ref] = old  # another layout ends with the same piece
             elif old is not None:
                 self._size -= old[1]
