@@ -57,3 +57,46 @@ def test_from_runtime_shares_the_runtimes_store(tmp_path: Path) -> None:
         assert runtime.checkpoints.latest(thread.id) is not None
     finally:
         driver.close()
+
+
+def _lg_checkpoint(i: int) -> Any:
+    from datetime import UTC, datetime
+
+    from langgraph.checkpoint.base.id import uuid6
+
+    return {
+        "v": 4,
+        "id": str(uuid6(clock_seq=i)),
+        "ts": datetime.now(UTC).isoformat(),
+        "channel_values": {"step": i},
+        "channel_versions": {"step": f"{i + 1:032}.0"},
+        "versions_seen": {},
+        "updated_channels": ["step"],
+    }
+
+
+def test_a_put_after_another_saver_moved_the_head_branches_as_it_would_have(tmp_path: Path) -> None:
+    """Planted bug: the saver trusts the head it remembers from its own last put (it would
+    extend a head that another saver has moved since, or fail with ConflictError)."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    with KeepupSaver.from_url(url) as mine, KeepupSaver.from_url(url) as other:
+        base: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        c1 = mine.put(base, _lg_checkpoint(1), {"step": 1}, {})
+        c2 = mine.put(c1, _lg_checkpoint(2), {"step": 2}, {})
+        c3 = other.put(c2, _lg_checkpoint(3), {"step": 3}, {})  # extends c2: the head moved
+        c4 = mine.put(c2, _lg_checkpoint(4), {"step": 4}, {})  # after c2 again: a branch
+        c5 = mine.put(c4, _lg_checkpoint(5), {"step": 5}, {})  # extends its own head
+        latest = KeepupSaver.from_url(url)
+        try:
+            parent = {
+                t.config["configurable"]["checkpoint_id"]: (t.parent_config or {})
+                .get("configurable", {})
+                .get("checkpoint_id")
+                for t in latest.list(base)
+            }
+            head = latest.get_tuple(base)
+        finally:
+            latest.close()
+        ids = [c["configurable"]["checkpoint_id"] for c in (c1, c2, c3, c4, c5)]
+        assert parent == {ids[0]: None, ids[1]: ids[0], ids[2]: ids[1], ids[3]: ids[1], ids[4]: ids[3]}
+        assert head is not None and head.config["configurable"]["checkpoint_id"] == ids[4]

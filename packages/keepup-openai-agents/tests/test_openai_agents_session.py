@@ -91,6 +91,23 @@ def test_add_get_and_limits_match_sqlite_session(store: TestStore, tmp_path: Pat
     assert len(ours[2]) == 7
 
 
+def test_items_only_the_json_module_reads_come_back_like_sqlite_session(tmp_path: Path) -> None:
+    """Planted bug: items are read with a decoder that refuses what ``json.dumps`` writes for
+    non-finite floats and numbers past a float's range (``NaN``, ``1e400``)."""
+
+    async def script(make: Callable[..., Any]) -> list[Any]:
+        s = make("odd numbers")
+        await s.add_items([{"n": float("inf"), "m": -float("inf")}, {"big": 10**400}, user("ok")])
+        out = [await s.get_items(), await s.pop_item(), await s.get_items(limit=1)]
+        await _close(s)
+        return out
+
+    with open_test_store("sqlite", tmp_path) as sqlite_store:
+        theirs, ours = side_by_side(sqlite_store, tmp_path, script)
+    assert ours == theirs
+    assert ours[0][0] == {"n": float("inf"), "m": -float("inf")} and ours[0][1] == {"big": 10**400}
+
+
 def test_pop_and_clear_match_sqlite_session(store: TestStore, tmp_path: Path) -> None:
     async def script(make: Callable[..., Any]) -> list[Any]:
         s = make("conversation")

@@ -190,7 +190,7 @@ def test_a_chunked_list_with_more_items_than_its_record_says_is_corruption(store
     """Planted bug: ``assemble`` does not compare the chunks' item count with the record's."""
     cps = Checkpoints(store.driver)
     t = cps.create_thread()
-    cp = cps.save(t.id, {"messages": [f"m{i}" for i in range(CHUNK_ITEMS * 3 + 5)]})
+    cp = cps.save(t.id, {"messages": [f"m{i}" + "x" * 1000 for i in range(CHUNK_ITEMS * 3 + 5)]})
 
     def undercount(rec: Record) -> Record:
         ref = rec.channels["messages"]

@@ -41,7 +41,7 @@ def test_a_growing_conversation_is_not_stored_quadratically(state_store: TestSto
     assert latest is not None and latest.state == _conversation(turns)
 
 
-def test_an_append_writes_only_the_last_chunk() -> None:
+def test_an_append_writes_one_new_piece() -> None:
     driver = MemoryDriver()
     cps = Checkpoints(driver)
     t = cps.create_thread()
@@ -49,7 +49,7 @@ def test_an_append_writes_only_the_last_chunk() -> None:
     before = {e.key for e in driver.scan(BLOB_NS)}
     cps.save(t.id, _conversation(CHUNK_ITEMS * 3 + 2))
     new = {e.key for e in driver.scan(BLOB_NS)} - before
-    assert len(new) == 1  # the last chunk; the three full chunks are shared
+    assert len(new) == 1  # a piece holding the appended item; everything before it is shared
 
 
 def test_unchanged_channels_are_shared_between_checkpoints() -> None:

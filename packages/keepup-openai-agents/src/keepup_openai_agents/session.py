@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 from agents.memory import SessionSettings
 from agents.memory.session_settings import resolve_session_limit
 from runtime_core import AsyncDriver, NotFoundError
@@ -69,7 +70,7 @@ class KeepupSession:
         if log_id is None or wanted == 0:
             return []
         raw = await (await self._log()).last(log_id, None if wanted is None or wanted < 0 else wanted)
-        return [json.loads(text) for text in raw]
+        return [_item(text) for text in raw]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append ``items`` together, durably, before returning."""
@@ -90,7 +91,7 @@ class KeepupSession:
         text = await (await self._log()).pop(log_id)
         if text is None:
             return None
-        item: TResponseInputItem = json.loads(text)
+        item: TResponseInputItem = _item(text)
         return item
 
     async def clear_session(self) -> None:
@@ -149,3 +150,16 @@ class KeepupSession:
                 return None
         self._keepup_id = found.id
         return found.id
+
+
+_JSON = msgspec.json.Decoder()
+
+
+def _item(text: str) -> Any:
+    """One stored item (``json.dumps`` text). msgspec decodes plain JSON to the same values about
+    five times faster than ``json.loads``; what it refuses (``NaN``, which ``json.dumps`` writes,
+    or numbers out of a float's range) goes to ``json.loads``, which reads all of it."""
+    try:
+        return _JSON.decode(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)

@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from runtime_core import Checkpoint as KeepupCheckpoint
-from runtime_core import NotFoundError, Thread
+from runtime_core import ConflictError, NotFoundError, Thread
 from runtime_persistence import AsyncCheckpoints
 
 from keepup_langgraph._mapping import (
@@ -37,6 +37,9 @@ class _AsyncSaverCore:
         self.checkpoints = checkpoints
         self.serde = serde
         self._threads: dict[str, str] = {}  # LangGraph thread id -> Keepup thread id
+        # (LangGraph thread id, namespace) -> (Keepup id, LangGraph id) of the last checkpoint
+        # this saver made the head there: a put after it extends it without reading the head
+        self._heads: dict[tuple[str, str], tuple[str, str]] = {}
 
     async def _thread_id(self, thread_key: str, *, create: bool) -> str | None:
         cached = self._threads.get(thread_key)
@@ -87,13 +90,25 @@ class _AsyncSaverCore:
         state = encode_state(self.serde, checkpoint, parent_key)
         md = metadata_for(config, metadata)
         key = str(checkpoint["id"])
+        last = self._heads.pop((thread_key, namespace), None)
+        thread_id = self._threads.get(thread_key)
+        if last is not None and thread_id is not None and last[1] == parent_key:
+            try:  # the head is most likely still the checkpoint this saver saved last
+                cp = await self.checkpoints.save(
+                    thread_id, state, parent_id=last[0], metadata=md, namespace=namespace, external_key=key
+                )
+            except (ConflictError, NotFoundError):
+                pass  # moved or deleted meanwhile: decide again from the stored head, below
+            else:
+                self._remember_head(thread_key, namespace, cp.id, key)
+                return config_of(thread_key, namespace, key)
         for attempt in range(2):
             thread_id = await self._thread_id(thread_key, create=True)
             assert thread_id is not None
             try:
                 head = await self.checkpoints.head_key(thread_id, namespace=namespace)
                 if head is not None and parent_key is not None and head[1] == parent_key:
-                    await self.checkpoints.save(
+                    cp = await self.checkpoints.save(
                         thread_id,
                         state,
                         parent_id=head[0],
@@ -102,7 +117,7 @@ class _AsyncSaverCore:
                         external_key=key,
                     )
                 elif head is None and parent_key is None:
-                    await self.checkpoints.save(
+                    cp = await self.checkpoints.save(
                         thread_id, state, metadata=md, namespace=namespace, external_key=key
                     )
                 else:
@@ -111,7 +126,7 @@ class _AsyncSaverCore:
                         parent = await self.checkpoints.find_by_key(
                             thread_id, parent_key, namespace=namespace
                         )
-                    await self.checkpoints.save(
+                    cp = await self.checkpoints.save(
                         thread_id,
                         state,
                         branch_from=None if parent is None else parent.id,
@@ -125,8 +140,14 @@ class _AsyncSaverCore:
                 if attempt:
                     raise
                 continue
+            self._remember_head(thread_key, namespace, cp.id, key)
             break
         return config_of(thread_key, namespace, key)
+
+    def _remember_head(self, thread_key: str, namespace: str, checkpoint_id: str, key: str) -> None:
+        if len(self._heads) > 4096:
+            self._heads.clear()
+        self._heads[(thread_key, namespace)] = (checkpoint_id, key)
 
     async def put_writes(
         self,
@@ -254,6 +275,7 @@ class _AsyncSaverCore:
             before_id = page[-1].id
 
     async def delete_thread(self, thread_key: str) -> None:
+        self._heads = {k: v for k, v in self._heads.items() if k[0] != str(thread_key)}
         thread = await self.checkpoints.find_thread(str(thread_key))
         self._threads.pop(str(thread_key), None)
         if thread is not None:

@@ -5,10 +5,12 @@ A checkpoint record does not hold its state; it holds one :class:`ChannelRef` pe
 * ``INLINE``: values whose envelope is at most :data:`INLINE_MAX` bytes live in the record itself
   (a digest would be about as large as they are);
 * ``BLOB``: any other value is one blob, addressed by the SHA-256 of its envelope;
-* ``CHUNKED``: a list longer than :data:`CHUNK_ITEMS` is cut by position into fixed-size chunks of
-  :data:`CHUNK_ITEMS` items, each its own blob. A list that grows at the end (the messages of a
-  conversation) therefore rewrites only its last chunk; every full chunk is shared by every later
-  checkpoint.
+* ``CHUNKED``: a list stored as several blobs, each holding a run of its items, read back by
+  concatenating them. How a list is cut is in ``checkpoint/_layout.py``: sealed chunks of about
+  :data:`~runtime_persistence.checkpoint._layout.SEAL_BYTES` cut by item sizes from the start, then
+  tail pieces holding what each save appended, so an append writes about the appended bytes.
+  Earlier versions cut lists into fixed chunks of :data:`CHUNK_ITEMS` items; those records read
+  the same way (a chunk is any run of items), and the first save after them cuts the list afresh.
 
 Each blob reference is 33 bytes: a location byte and the raw digest. Blobs up to
 :data:`KV_BLOB_MAX` bytes live in the ``ckpt.blob`` namespace of the key-value store (key: the hex
@@ -17,6 +19,12 @@ new blobs, its record and the thread head in one batch, a single transaction on 
 atomic batches. Larger blobs go to the driver's blob area (``put_blob``), written before the batch.
 Either way blobs are written first, then the record that names them, then the head.
 
+A value (or list) that has not changed since the parent keeps the parent's blob without being
+serialized or hashed again: the store object that saved the parent remembers each blob's plain
+MessagePack bytes (``LayoutMemo``, bounded) and compares them with the new value's, byte for
+byte; a store object that does not remember them serializes the value, and its digest finds the
+parent's blob.
+
 Reads verify everything: the SHA-256 of every blob against its address and the envelope checksum
 of its content; a mismatch raises CorruptionError.
 """
@@ -24,10 +32,11 @@ of its content; a mismatch raises CorruptionError.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -36,6 +45,17 @@ from runtime_core import (
     CorruptionError,
     Put,
     Serializer,
+)
+
+from runtime_persistence.checkpoint._layout import (
+    SPLIT_BYTES,
+    LayoutMemo,
+    Piece,
+    Segment,
+    array_header_size,
+    extend,
+    fresh,
+    matches,
 )
 
 __all__ = [
@@ -57,6 +77,7 @@ __all__ = [
 BLOB_NS = "ckpt.blob"
 INLINE_MAX = 256
 CHUNK_ITEMS = 16
+"""The item count of the fixed chunks earlier versions cut lists into (their records still read)."""
 KV_BLOB_MAX = 1 << 20
 
 INLINE = 0
@@ -69,6 +90,7 @@ LOC_AREA = 2
 _STAMP = struct.Struct(">Q")
 _PLAIN_ENCODER = msgspec.msgpack.Encoder()
 _PLAIN_DECODER = msgspec.msgpack.Decoder()
+_RAW_ITEMS = msgspec.msgpack.Decoder(list[msgspec.Raw])
 
 
 def _small(value: Any) -> bool:
@@ -81,6 +103,37 @@ def _small(value: Any) -> bool:
         return len(_PLAIN_ENCODER.encode(value)) <= INLINE_MAX
     except (TypeError, ValueError, OverflowError):
         return False  # the serializer will say what is wrong with it
+
+
+def _plain_or_none(value: Any) -> bytes | None:
+    """The plain MessagePack encoding of ``value``, or None when it has none (the serializer
+    will then say what is wrong with it)."""
+    try:
+        return _PLAIN_ENCODER.encode(value)
+    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError):
+        return None
+
+
+WHOLE = -1
+"""The ``count`` of a remembered piece that holds a whole value, not items of a list."""
+
+
+def _same_value(candidates: list[tuple[Piece, ...]], payload: bytes) -> bytes | None:
+    """The ref of a parent blob holding a value whose plain encoding is exactly ``payload``."""
+    for layout in candidates:
+        if len(layout) == 1 and layout[0].count == WHOLE and layout[0].body == payload:
+            return layout[0].ref
+    return None
+
+
+def _with_sizes(piece: Piece) -> Piece:
+    """``piece`` with the encoded size of each of its items (worked out from its bytes when a
+    list stored as one blob starts to grow)."""
+    if piece.sizes is not None:
+        return piece
+    header = msgspec.msgpack.encode([None] * piece.count)[: -piece.count]
+    sizes = tuple(len(raw) for raw in _RAW_ITEMS.decode(header + piece.body))
+    return Piece(piece.ref, sizes, piece.body, piece.sealed, piece.count)
 
 
 def copy_plain(value: Any) -> Any:
@@ -166,16 +219,20 @@ class ChannelCodec:
         self._serializer = serializer
         self._clock = clock
         self._cache = _BlobCache(cache_bytes)
+        self._layouts = LayoutMemo(cache_bytes)
         self._kv_max = min(KV_BLOB_MAX, max(0, max_value_size - _STAMP.size))
 
     def encode(self, state: Mapping[str, Any], known: Iterable[bytes] = ()) -> EncodedState:
         """Split ``state`` into refs and the blobs to write. Blobs named in ``known`` (those the
-        parent checkpoint already references, hence stored and kept alive) are not written again."""
-        skip = set(known)
+        parent checkpoint already references, hence stored and kept alive) are not written again;
+        a list that grew at its end writes about its new items (see ``checkpoint/_layout.py``)."""
+        parent = frozenset(known)
+        skip = set(parent)
         stamp = _STAMP.pack(int(self._clock.now().timestamp() * 1000))
         kv_puts: list[Put] = []
         area: list[bytes] = []
         refs: dict[str, ChannelRef] = {}
+        candidates: list[tuple[Piece, ...]] | None = None
 
         def blob(envelope: bytes) -> bytes:
             digest = hashlib.sha256(envelope).digest()
@@ -190,20 +247,84 @@ class ChannelCodec:
             return ref
 
         for name, value in state.items():
-            if isinstance(value, (list, tuple)) and len(value) > CHUNK_ITEMS:
-                items = list(value)
-                chunk_refs = [
-                    blob(self._serializer.dumps(items[i : i + CHUNK_ITEMS]))
-                    for i in range(0, len(items), CHUNK_ITEMS)
-                ]
-                refs[name] = ChannelRef(CHUNKED, None, chunk_refs, len(items))
-                continue
+            if isinstance(value, (list, tuple)) and value:
+                payload = _plain_or_none(value)
+                if payload is not None and len(payload) > INLINE_MAX:
+                    if candidates is None:
+                        candidates = self._layouts.candidates(parent) if parent else []
+                    refs[name] = self._encode_list(list(value), payload, candidates, blob)
+                    continue
             if _small(value):  # the record's own envelope checks inline values
                 # a copy: the record is cached, and the caller may mutate its own object later
                 refs[name] = ChannelRef(INLINE, copy_plain(value))
-            else:
-                refs[name] = ChannelRef(BLOB, None, [blob(self._serializer.dumps(value))])
+                continue
+            payload = _plain_or_none(value)
+            if payload is not None and parent:
+                if candidates is None:
+                    candidates = self._layouts.candidates(parent)
+                same = _same_value(candidates, payload)
+                if same is not None:  # unchanged since the parent: no serializing, no hashing
+                    refs[name] = ChannelRef(BLOB, None, [same])
+                    continue
+            ref = blob(self._serializer.dumps(value))
+            if payload is not None:
+                self._layouts.remember((Piece(ref, None, payload, False, WHOLE),))
+            refs[name] = ChannelRef(BLOB, None, [ref])
         return EncodedState(refs, kv_puts, area)
+
+    def _encode_list(
+        self,
+        items: list[Any],
+        payload: bytes,
+        candidates: list[tuple[Piece, ...]],
+        blob: Callable[[bytes], bytes],
+    ) -> ChannelRef:
+        """The ref of a list whose plain MessagePack encoding is ``payload``: extended from the
+        remembered layout of the parent's list when the list only grew at its end, else cut
+        afresh. New pieces go through ``blob`` (the serializer validates their items)."""
+        head = array_header_size(payload)
+        n = len(items)
+        best: tuple[Piece, ...] | None = None
+        covered = -1
+        for layout in candidates:  # longest first: the first that matches is the best
+            if layout[0].count == WHOLE:
+                continue
+            c = matches(layout, payload, head, n)
+            if c >= 0:
+                best, covered = layout, c
+                break
+        segments: list[Segment] | None = None
+        sizes: list[int] = []
+        if best is not None:
+            kept = sum(p.count for p in best)
+            new_sizes = [len(_PLAIN_ENCODER.encode(x)) for x in items[kept:]]
+            if sum(new_sizes) == len(payload) - head - covered:
+                best = tuple(_with_sizes(p) for p in best)
+                segments = extend(best, new_sizes)
+                sizes = [s for p in best for s in p.sizes or ()] + new_sizes
+        if segments is None:
+            if len(payload) - head < SPLIT_BYTES:  # one blob; item sizes only if it grows later
+                ref = blob(self._serializer.dumps(items))
+                self._layouts.remember((Piece(ref, None, payload[head:], False, n),))
+                return ChannelRef(BLOB, None, [ref])
+            sizes = [len(raw) for raw in _RAW_ITEMS.decode(payload)]
+            segments = fresh(sizes)
+        offsets = list(itertools.accumulate(sizes, initial=head))
+        pieces: list[Piece] = []
+        for seg in segments:
+            if seg.piece is not None:
+                pieces.append(seg.piece)
+                continue
+            a, b = seg.start, seg.stop
+            ref = blob(self._serializer.dumps(items[a:b]))
+            pieces.append(Piece(ref, tuple(sizes[a:b]), payload[offsets[a] : offsets[b]], seg.sealed, b - a))
+        layout = tuple(pieces)
+        if best is not None and best[-1].ref != pieces[-1].ref:
+            self._layouts.forget(best)
+        self._layouts.remember(layout)
+        if len(pieces) == 1:
+            return ChannelRef(BLOB, None, [pieces[0].ref])
+        return ChannelRef(CHUNKED, None, [p.ref for p in pieces], n)
 
     def cached(self, ref: bytes) -> tuple[bool, Any]:
         """(True, a fresh copy of the value) when blob ``ref`` was verified before, else (False, None)."""

@@ -9,10 +9,14 @@ never missing. Third-party packages register through the ``keepup.blob_roots`` e
 package that stores blobs must register its roots.
 
 **Safety.** Writes go bottom-up (blobs, then the record that names them, then the head) and
-collection top-down: mark from every live record, then delete only unreferenced blobs older than
-``grace``. A writer that stored a blob but has not yet published its record is protected by the
-grace period (each KV blob carries its write time, refreshed whenever a save writes it again;
-a re-put between our read and our delete wins through the delete's version check). Records
+collection top-down: list the blobs older than ``grace``, then mark from every live record, then
+delete the listed blobs nothing marked. A writer that stored a blob but has not yet published its
+record is protected by the grace period as long as it publishes within it (each KV blob carries
+its write time, refreshed whenever a save writes it again; a re-put between our read and our
+delete wins through the delete's version check). Listing before marking means any record
+published before the marking reaches it is seen, so a blob that later saves share (the pieces
+of a growing list) is never lost to a collection that started while its first record was being
+written. Records
 published during the collection that reuse old blobs without rewriting them (restore, fork,
 copy) are found by a second look at every checkpoint id created since shortly before the
 collection began, and their blobs are spared.

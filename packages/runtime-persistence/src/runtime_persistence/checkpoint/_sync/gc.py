@@ -83,6 +83,25 @@ def collect(
     cutoff_ms = int(cutoff.timestamp() * 1000)
     providers = blob_root_providers()
 
+    # Blobs old enough to go are listed before any record is read: a record published after
+    # this listing is then seen by the marking below, unless its writer took longer than the
+    # grace period between writing its blobs and publishing it. (Marking first left a window as
+    # long as the whole collection: a record published after its slot was scanned named blobs
+    # that looked unreferenced, and blobs a growing list shares with later saves were lost.)
+    young_refs: list[bytes] = []
+    kv_old: list[tuple[str, int, int]] = []  # key, version, size
+    for entry in driver.scan(BLOB_NS):
+        if kv_blob_written_ms(entry.value) >= cutoff_ms:
+            young_refs.append(bytes((LOC_KV,)) + bytes.fromhex(entry.key))
+        else:
+            kv_old.append((entry.key, entry.version, len(entry.value)))
+    area_old: list[tuple[str, int]] = []
+    for info in driver.list_blobs():
+        if info.created_at is None or info.created_at >= cutoff:
+            young_refs.append(bytes((LOC_AREA,)) + bytes.fromhex(info.digest))
+        else:
+            area_old.append((info.digest, info.size))
+
     live: set[bytes] = set()
     threads = {entry.key for entry in driver.scan(THREAD_NS)}
     published: dict[str, str] = {}  # checkpoint id -> slot key
@@ -138,33 +157,28 @@ def collect(
             if found_rec.id == entry.key:
                 dangling.discard(entry.key)
 
-    removed = freed = young = 0
-    for entry in driver.scan(BLOB_NS):
-        if bytes((LOC_KV,)) + bytes.fromhex(entry.key) in live:
-            continue
-        if kv_blob_written_ms(entry.value) >= cutoff_ms:
-            young += 1
+    young = sum(1 for ref in young_refs if ref not in live)
+    removed = freed = 0
+    for key, version, size in kv_old:
+        if bytes((LOC_KV,)) + bytes.fromhex(key) in live:
             continue
         if not dry_run:
             try:
-                driver.delete(BLOB_NS, entry.key, if_version=entry.version)
+                driver.delete(BLOB_NS, key, if_version=version)
             except ConflictError:
                 continue  # rewritten meanwhile: it is young again
         removed += 1
-        freed += len(entry.value)
-    for info in [info for info in driver.list_blobs()]:
-        if bytes((LOC_AREA,)) + bytes.fromhex(info.digest) in live:
-            continue
-        if info.created_at is None or info.created_at >= cutoff:
-            young += 1
+        freed += size
+    for digest, size in area_old:
+        if bytes((LOC_AREA,)) + bytes.fromhex(digest) in live:
             continue
         if not dry_run:
             try:
-                driver.delete_blob(info.digest)
+                driver.delete_blob(digest)
             except NotFoundError:
                 continue
         removed += 1
-        freed += info.size
+        freed += size
 
     # keyed pending writes of threads that no longer exist (a write that raced delete_thread),
     # and metadata index entries of checkpoints that no longer exist
