@@ -31,6 +31,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     # and the bound record that names them authenticates them
     ("runtime_persistence/checkpoint/_state.py", "ChannelCodec.encode"): "content-addressed blob",
     ("runtime_persistence/checkpoint/_state.py", "ChannelCodec.verified"): "content-addressed blob",
+    ("runtime_persistence/checkpoint/_state.py", "ChannelCodec._encode_list"): "content-addressed blob",
     # export frames: covered by the export file's running end checksum, not stored under a key
     ("runtime_persistence/checkpoint/_export_format.py", "FrameWriter.frame"): "export frame",
     ("runtime_persistence/checkpoint/_export_format.py", "FrameWriter.end"): "export frame",
