@@ -84,6 +84,8 @@ import math
 import os
 import struct
 import threading
+import types
+import typing
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -238,7 +240,32 @@ def _walk(value: Any, *, allow_nan: bool, check_strings: bool, strict_keys: bool
 _LEAVES = frozenset({str, int, float, bool, bytes, type(None), datetime, UUID})
 
 
-def _check_tree(value: Any, strict_keys: bool) -> None:
+_CLOSED = frozenset({str, int, float, bool, bytes, type(None), datetime, UUID})
+_OPEN_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _is_closed(annotation: Any) -> bool:
+    """Whether a field typed ``annotation`` can only hold leaves (no mapping, no list)."""
+    if annotation in _CLOSED:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, tuple):
+        return all(arg is not Ellipsis and _is_closed(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _open_fields(cls: type[Any]) -> tuple[str, ...]:
+    """The fields of struct type ``cls`` that may hold containers (the others need no check once
+    msgspec has decoded them against their declared types)."""
+    found = _OPEN_FIELDS.get(cls)
+    if found is None:
+        found = _OPEN_FIELDS[cls] = tuple(
+            f.name for f in msgspec.structs.fields(cls) if not _is_closed(f.type)
+        )
+    return found
+
+
+def _check_tree(value: Any, strict_keys: bool, *, decoded: bool = False) -> None:
     """The checks the payload bytes cannot decide, over the containers of ``value`` only (leaves
     are skipped without a call): every mapping key is a str (and, with ``strict_keys``, not a
     reserved one, and no mapping has the LangChain constructor shape), and no nesting deeper than
@@ -271,7 +298,9 @@ def _check_tree(value: Any, strict_keys: bool) -> None:
         elif isinstance(item, (list, tuple)):
             stack.extend((v, depth + 1) for v in item)
         elif isinstance(item, msgspec.Struct):
-            stack.extend((getattr(item, f), depth + 1) for f in item.__struct_fields__)
+            # ``decoded``: msgspec built this struct against its declared field types
+            names = _open_fields(kind) if decoded else item.__struct_fields__
+            stack.extend((getattr(item, f), depth + 1) for f in names)
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):
             stack.extend((getattr(item, f.name), depth + 1) for f in dataclasses.fields(item))
 
@@ -719,7 +748,7 @@ class EnvelopeSerializer:
             raise CorruptionError(f"record failed validation: {exc}") from exc
         try:
             if codec == CODEC_MSGPACK:
-                _check_tree(value, self._strict_keys)
+                _check_tree(value, self._strict_keys, decoded=True)
                 if not self._allow_nan and _may_hold_nonfinite(payload):
                     _walk(value, allow_nan=False, check_strings=False)
             elif _needs_walk(payload, codec):  # JSON keys are always strings
