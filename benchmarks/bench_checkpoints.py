@@ -1,31 +1,41 @@
-"""Checkpoint store next to LangGraph's savers, in one run, on the same machine load.
+"""Checkpoint saves and reads next to LangGraph's savers, in one run, on the same machine load.
 
 Peers (benchmark-only dependencies, ``uv sync --all-groups``): ``langgraph-checkpoint-sqlite``'s
-``SqliteSaver`` and ``langgraph-checkpoint-postgres``'s ``PostgresSaver``.
+``SqliteSaver`` and ``langgraph-checkpoint-postgres``'s ``PostgresSaver``, plus a raw sqlite3
+``INSERT`` + ``COMMIT`` of the same encoded state at ``synchronous=FULL`` (the floor of a durable
+SQLite write). Every figure is the median ratio Keepup / peer over ``--rounds`` interleaved rounds
+(``_stats.rounds`` rotates which side runs first), with its min-max, and the load average is
+printed with each section. Never best-of.
 
-Workload: one thread of ``--checkpoints`` (10,000) checkpoints of about 10 KB each (a window of the
-last ten 1 KB messages and a step counter), written by both stores in interleaved blocks.
+State: about 10 KB, the last ten 1 KB chat messages and a step counter.
 
-Measured (targets from issue 4):
+Rows (targets from issue 12):
 
-* save: Keepup ``Checkpoints.save`` on SQLite (durable: WAL, synchronous=FULL) vs ``SqliteSaver.put``
-  (its own setup: WAL, Python's default synchronous=FULL): target >= 1.0x;
-* latest at 10,000 checkpoints vs latest at 1,000 (Keepup): target >= 0.8x (constant time);
-* list(limit=10) at 10,000 vs ``SqliteSaver.list`` with ``checkpoint_ns`` (its fastest form):
-  target >= 1.0x, and list at 10,000 vs at 1,000 (constant in thread length);
-* PostgreSQL get by id at 10,000 vs ``PostgresSaver.get_tuple`` with a checkpoint id: target >= 5x,
-  reported cold (a fresh store object, every id read once) and warm (ids read again);
-* bytes: a 500-turn conversation of 1 KB messages on SQLite vs storing the full state every turn
-  (the same SQLite driver, one value per turn): target <= 10%.
+* SQLite durable save vs ``SqliteSaver.put``: >= 1.2x; vs the raw INSERT + COMMIT: >= 0.8x;
+* SQLite get by id at 10,000 checkpoints, a fresh ``Checkpoints`` object per round (no cached
+  location, record or blob; each sampled id read once) vs ``SqliteSaver.get_tuple`` with the
+  checkpoint id: >= 1.0x; and Keepup's own rate at 100,000 / at 1,000: >= 0.9 (flat);
+* SQLite latest of a thread of 10,000 vs ``SqliteSaver.get_tuple`` of the thread: >= 1.0x;
+* list(limit=10) at 10,000 vs ``SqliteSaver.list``: >= 1.0x (issue 4);
+* PostgreSQL durable save vs ``PostgresSaver.put``: >= 1.0x;
+* 8 processes saving on one PostgreSQL (each its own thread), total saves/s vs the peer's 8
+  processes: >= 1.5x;
+* PostgreSQL get by id at 10,000, fresh object vs ``PostgresSaver.get_tuple`` (issue 4: >= 5x);
+* bytes: a 500-turn conversation vs storing the full state every turn (issue 4: <= 10%).
+
+Threads are filled with relaxed durability (and the peer's with ``synchronous=OFF``): reads do
+not depend on how the rows were fsynced, and a 100,000-checkpoint fill stays short.
 
     .venv/bin/python benchmarks/bench_checkpoints.py
     KEEPUP_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/bench_checkpoints.py
-    .venv/bin/python benchmarks/bench_checkpoints.py --checkpoints 2000 --small 500   # quicker
+    .venv/bin/python benchmarks/bench_checkpoints.py --only sqlite-save --rounds 7
+    .venv/bin/python benchmarks/bench_checkpoints.py --large 0     # skip the 100,000 thread
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import secrets
@@ -40,6 +50,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from _stats import Ratio, load_average, median, rounds
 from runtime_persistence import Checkpoints
 from runtime_persistence.storage.serialization import dumps
 from runtime_persistence.storage.stores import open_store
@@ -52,6 +63,7 @@ except ImportError:  # pragma: no cover - the bench group is not installed
 
 RNG = random.Random(7)
 POOL = ["".join(RNG.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(1000)) for _ in range(64)]
+SECTIONS = ("sqlite-save", "sqlite-reads", "postgres", "postgres-procs", "bytes")
 
 
 def state_at(i: int) -> dict[str, Any]:
@@ -65,28 +77,13 @@ def state_at(i: int) -> dict[str, Any]:
     }
 
 
-def rate(n: int, seconds: float) -> float:
-    return n / seconds if seconds > 0 else float("inf")
-
-
-def best(fn: Callable[[], int], rounds: int = 3) -> float:
-    """Best ops/second over ``rounds`` runs of ``fn`` (which returns how many ops it did)."""
-    out = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        n = fn()
-        out.append(rate(n, time.perf_counter() - start))
-    return max(out)
-
-
-class Results:
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str, float | None, str]] = []
-
-    def add(self, what: str, ours: str, peer: str, ratio: float | None, target: str) -> None:
-        self.rows.append((what, ours, peer, ratio, target))
-        shown = "-" if ratio is None else f"{ratio:.2f}"
-        print(f"  {what:<52} {ours:>16} {peer:>16}  ratio {shown:>6}  ({target})", flush=True)
+def report(what: str, ours: list[float], peer: list[float], target: str) -> Ratio:
+    ratio = Ratio.of(ours, peer)
+    print(
+        f"  {what:<58} {median(ours):>10,.0f} {median(peer):>10,.0f} ops/s   {ratio}   ({target})",
+        flush=True,
+    )
+    return ratio
 
 
 # --- LangGraph peers ------------------------------------------------------------------------------
@@ -127,128 +124,191 @@ class LangGraphThread:
     def config(self) -> dict[str, Any]:
         return {"configurable": {"thread_id": self.thread_id, "checkpoint_ns": ""}}
 
-
-# --- sections -----------------------------------------------------------------------------------
-def fill(
-    n: int, ours: Callable[[int], None], peer: Callable[[int], None], block: int = 250
-) -> tuple[float, float]:
-    """Write ``n`` checkpoints with each store, interleaved in blocks; return (ours/s, peer/s)."""
-    t_ours = t_peer = 0.0
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        t0 = time.perf_counter()
-        for i in range(start, stop):
-            ours(i)
-        t1 = time.perf_counter()
-        for i in range(start, stop):
-            peer(i)
-        t_peer += time.perf_counter() - t1
-        t_ours += t1 - t0
-    return rate(n, t_ours), rate(n, t_peer)
+    def by_id(self, checkpoint_id: str) -> dict[str, Any]:
+        return {
+            "configurable": {"thread_id": self.thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}
+        }
 
 
-def sqlite_section(args: argparse.Namespace, res: Results, tmp: Path) -> None:
-    n, small, reps = args.checkpoints, args.small, args.reps
-    print(f"SQLite: one thread of {n:,} checkpoints of ~{len(dumps(state_at(20))) / 1024:.1f} KB", flush=True)
-    ours_store = open_store(f"sqlite:///{tmp / 'keepup.db'}")
-    cps = Checkpoints(ours_store)
-    big = cps.create_thread("big")
-    little = cps.create_thread("small")
-    conn = sqlite3.connect(str(tmp / "langgraph.db"), check_same_thread=False)
+class Counter:
+    """The next state index of a writer (every round continues where the last one stopped)."""
+
+    def __init__(self) -> None:
+        self.i = 0
+
+    def take(self, n: int) -> range:
+        start = self.i
+        self.i += n
+        return range(start, start + n)
+
+
+# --- SQLite ---------------------------------------------------------------------------------------
+def sqlite_save(args: argparse.Namespace, tmp: Path) -> None:
+    print(
+        f"SQLite durable save of ~{len(dumps(state_at(20))) / 1024:.1f} KB, {args.batch} saves per round",
+        flush=True,
+    )
+    store = open_store(f"sqlite:///{tmp / 'save-keepup.db'}")
+    cps = Checkpoints(store)
+    thread = cps.create_thread("save")
+    conn = sqlite3.connect(str(tmp / "save-langgraph.db"), check_same_thread=False)
     saver = SqliteSaver(conn)
     saver.setup()
     (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
     (sync,) = conn.execute("PRAGMA synchronous").fetchone()
     print(f"  SqliteSaver connection: journal_mode={mode}, synchronous={sync} (2 = FULL)", flush=True)
-    lg_big = LangGraphThread(saver, "big")
-    lg_small = LangGraphThread(saver, "small")
+    lg = LangGraphThread(saver, "save")
+    raw = sqlite3.connect(str(tmp / "save-raw.db"), isolation_level=None)
+    raw.execute("PRAGMA journal_mode = WAL")
+    raw.execute("PRAGMA synchronous = FULL")
+    raw.execute("CREATE TABLE state (id INTEGER PRIMARY KEY, value BLOB NOT NULL)")
+    counters = {name: Counter() for name in ("keepup", "peer", "raw")}
 
-    ours_rate, peer_rate = fill(n, lambda i: cps.save(big.id, state_at(i)) and None, lg_big.put)
-    res.add(
-        f"save, durable, {n:,} checkpoints (ops/s)",
-        f"{ours_rate:,.0f}",
-        f"{peer_rate:,.0f}",
-        ours_rate / peer_rate,
-        "target >= 1.0",
-    )
-    fill(small, lambda i: cps.save(little.id, state_at(i)) and None, lg_small.put)
+    def ours() -> int:
+        for i in counters["keepup"].take(args.batch):
+            cps.save(thread.id, state_at(i))
+        return args.batch
 
-    def latest_of(thread_id: str) -> Callable[[], int]:
-        def run() -> int:
-            for _ in range(reps):
-                cps.latest(thread_id)
-            return reps
+    def peer() -> int:
+        for i in counters["peer"].take(args.batch):
+            lg.put(i)
+        return args.batch
 
-        return run
+    def floor() -> int:
+        for i in counters["raw"].take(args.batch):
+            raw.execute("INSERT INTO state (value) VALUES (?)", (dumps(state_at(i)),))  # autocommit
+        return args.batch
 
-    def lg_latest(t: LangGraphThread) -> Callable[[], int]:
-        def run() -> int:
-            for _ in range(reps):
-                t.saver.get_tuple(t.config)
-            return reps
-
-        return run
-
-    l_big, l_small = best(latest_of(big.id)), best(latest_of(little.id))
-    res.add(
-        f"latest at {n:,} vs at {small:,} (ops/s)",
-        f"{l_big:,.0f}",
-        f"{l_small:,.0f}",
-        l_big / l_small,
+    result = rounds({"keepup": ours, "peer": peer, "raw": floor}, args.rounds)
+    print(f"  {load_average()}", flush=True)
+    report("save, durable vs SqliteSaver.put", result["keepup"], result["peer"], "target >= 1.2")
+    report(
+        "save, durable vs raw INSERT + COMMIT, synchronous=FULL",
+        result["keepup"],
+        result["raw"],
         "target >= 0.8",
     )
-    lg_big_latest = best(lg_latest(lg_big))
-    res.add(
-        f"latest at {n:,} vs SqliteSaver.get_tuple (ops/s)",
-        f"{l_big:,.0f}",
-        f"{lg_big_latest:,.0f}",
-        l_big / lg_big_latest,
-        "reference",
-    )
+    conn.close()
+    raw.close()
+    store.close()
 
-    def list_of(thread_id: str) -> Callable[[], int]:
-        def run() -> int:
-            for _ in range(reps):
-                assert len(cps.list(thread_id, limit=10)) == 10
-            return reps
 
-        return run
+class FilledSqlite:
+    """One thread of ``n`` checkpoints in a Keepup SQLite store and in a SqliteSaver database."""
 
-    def lg_list(t: LangGraphThread) -> Callable[[], int]:
-        def run() -> int:
-            for _ in range(reps):
-                assert len(list(t.saver.list(t.config, limit=10))) == 10
-            return reps
+    def __init__(self, tmp: Path, n: int) -> None:
+        self.n = n
+        self.path = tmp / f"reads-{n}-keepup.db"
+        fill_store = open_store(f"sqlite:///{self.path}", durability="relaxed")
+        cps = Checkpoints(fill_store)
+        self.thread_id = cps.create_thread(f"reads-{n}").id
+        self.ids = [cps.save(self.thread_id, state_at(i)).id for i in range(n)]
+        fill_store.close()
+        self.store = open_store(f"sqlite:///{self.path}")
+        self.conn = sqlite3.connect(str(tmp / f"reads-{n}-langgraph.db"), check_same_thread=False)
+        self.saver = SqliteSaver(self.conn)
+        self.saver.setup()
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.lg = LangGraphThread(self.saver, f"reads-{n}")
+        for i in range(n):
+            self.lg.put(i)
+        self.conn.execute("PRAGMA synchronous = FULL")
 
-        return run
+    def close(self) -> None:
+        self.conn.close()
+        self.store.close()
 
-    ls_big, ls_small = best(list_of(big.id)), best(list_of(little.id))
-    lg_ls_big, lg_ls_small = best(lg_list(lg_big)), best(lg_list(lg_small))
-    res.add(
-        f"list(limit=10) at {n:,} vs SqliteSaver.list (ops/s)",
-        f"{ls_big:,.0f}",
-        f"{lg_ls_big:,.0f}",
-        ls_big / lg_ls_big,
+
+def sqlite_reads(args: argparse.Namespace, tmp: Path) -> None:
+    sizes = sorted({args.small, args.checkpoints, *([args.large] if args.large else [])})
+    print(f"SQLite reads: threads of {', '.join(f'{s:,}' for s in sizes)} checkpoints", flush=True)
+    filled: dict[int, FilledSqlite] = {}
+    for size in sizes:
+        start = time.perf_counter()
+        filled[size] = FilledSqlite(tmp, size)
+        print(f"  filled {size:,} in {time.perf_counter() - start:.0f} s", flush=True)
+    sample_rng = random.Random(3)
+
+    def get_variants(f: FilledSqlite) -> tuple[Callable[[], int], Callable[[], int]]:
+        picks = sample_rng.sample(range(f.n), min(args.reps, f.n))
+
+        def ours() -> int:
+            fresh = Checkpoints(f.store)  # no cached locations, records or blobs
+            for k in picks:
+                fresh.get(f.ids[k])
+            return len(picks)
+
+        def peer() -> int:
+            for k in picks:
+                assert f.saver.get_tuple(f.lg.by_id(f.lg.ids[k])) is not None
+            return len(picks)
+
+        return ours, peer
+
+    variants: dict[str, Callable[[], int]] = {}
+    for size, f in filled.items():
+        variants[f"get-{size}"], variants[f"peer-get-{size}"] = get_variants(f)
+    big = filled[args.checkpoints]
+    latest_store = Checkpoints(big.store)
+
+    def latest() -> int:
+        for _ in range(args.reps):
+            latest_store.latest(big.thread_id)
+        return args.reps
+
+    def peer_latest() -> int:
+        for _ in range(args.reps):
+            assert big.saver.get_tuple(big.lg.config) is not None
+        return args.reps
+
+    def listing() -> int:
+        for _ in range(args.reps // 10):
+            assert len(latest_store.list(big.thread_id, limit=10)) == 10
+        return args.reps // 10
+
+    def peer_listing() -> int:
+        for _ in range(args.reps // 10):
+            assert len(list(big.saver.list(big.lg.config, limit=10))) == 10
+        return args.reps // 10
+
+    variants |= {"latest": latest, "peer-latest": peer_latest, "list": listing, "peer-list": peer_listing}
+    result = rounds(variants, args.rounds)
+    print(f"  {load_average()}", flush=True)
+    n = args.checkpoints
+    for size in sizes:
+        report(
+            f"get by id at {size:,}, fresh object vs SqliteSaver.get_tuple",
+            result[f"get-{size}"],
+            result[f"peer-get-{size}"],
+            "target >= 1.0" if size == n else "reference",
+        )
+    if args.large:
+        report(
+            f"get by id, Keepup at {args.large:,} vs at {args.small:,} (flat)",
+            result[f"get-{args.large}"],
+            result[f"get-{args.small}"],
+            "target >= 0.9",
+        )
+        report(
+            f"get_tuple, SqliteSaver at {args.large:,} vs at {args.small:,}",
+            result[f"peer-get-{args.large}"],
+            result[f"peer-get-{args.small}"],
+            "peer, for reference",
+        )
+    report(
+        f"latest at {n:,} vs SqliteSaver.get_tuple of the thread",
+        result["latest"],
+        result["peer-latest"],
         "target >= 1.0",
     )
-    res.add(
-        f"list(limit=10) at {n:,} vs at {small:,} (ops/s)",
-        f"{ls_big:,.0f}",
-        f"{ls_small:,.0f}",
-        ls_big / ls_small,
-        "constant: ~1.0",
+    report(
+        f"list(limit=10) at {n:,} vs SqliteSaver.list", result["list"], result["peer-list"], "target >= 1.0"
     )
-    res.add(
-        f"SqliteSaver.list at {n:,} vs at {small:,} (ops/s)",
-        f"{lg_ls_big:,.0f}",
-        f"{lg_ls_small:,.0f}",
-        lg_ls_big / lg_ls_small,
-        "peer, for reference",
-    )
-    conn.close()
-    ours_store.close()
+    for f in filled.values():
+        f.close()
 
 
+# --- PostgreSQL -----------------------------------------------------------------------------------
 @contextmanager
 def _pg_schema(url: str) -> Iterator[str]:
     import psycopg
@@ -265,71 +325,25 @@ def _pg_schema(url: str) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def postgres_section(args: argparse.Namespace, res: Results, url: str) -> None:
-    from langgraph.checkpoint.postgres import PostgresSaver
-
-    n, reps = args.checkpoints, args.reps
-    print(f"PostgreSQL: one thread of {n:,} checkpoints", flush=True)
+def _ours_url(url: str) -> str:
     parts = urlsplit(url)
-    ours_url = urlunsplit(
+    return urlunsplit(
         parts._replace(query=urlencode([*parse_qsl(parts.query), ("prefix", f"kb{secrets.token_hex(4)}_")]))
     )
+
+
+@contextmanager
+def _pg_stores(url: str) -> Iterator[tuple[str, Any, str]]:
+    """(Keepup URL with a fresh table prefix, its driver, the peer's URL on a fresh schema)."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    ours_url = _ours_url(url)
     driver = open_store(ours_url)
     try:
-        with _pg_schema(url) as lg_url, PostgresSaver.from_conn_string(lg_url) as saver:
-            saver.setup()
-            cps = Checkpoints(driver)
-            thread = cps.create_thread("pg")
-            lg = LangGraphThread(saver, "pg")
-            ids: list[str] = []
-            ours_rate, peer_rate = fill(n, lambda i: ids.append(cps.save(thread.id, state_at(i)).id), lg.put)
-            res.add(
-                f"PostgreSQL save, {n:,} checkpoints (ops/s)",
-                f"{ours_rate:,.0f}",
-                f"{peer_rate:,.0f}",
-                ours_rate / peer_rate,
-                "reference",
-            )
-            sample = random.Random(3).sample(range(n), min(reps, n))
-
-            def ours_cold() -> int:
-                fresh = Checkpoints(driver)  # no cached locations, records or blobs
-                for k in sample:
-                    fresh.get(ids[k])
-                return len(sample)
-
-            warm_store = Checkpoints(driver)
-            for k in sample:
-                warm_store.get(ids[k])
-
-            def ours_warm() -> int:
-                for k in sample:
-                    warm_store.get(ids[k])
-                return len(sample)
-
-            def peer_get() -> int:
-                for k in sample:
-                    cfg = {
-                        "configurable": {"thread_id": "pg", "checkpoint_ns": "", "checkpoint_id": lg.ids[k]}
-                    }
-                    assert saver.get_tuple(cfg) is not None
-                return len(sample)
-
-            cold, warm, peer = best(ours_cold, 2), best(ours_warm, 2), best(peer_get, 2)
-            res.add(
-                f"PostgreSQL get by id at {n:,}, cold (ops/s)",
-                f"{cold:,.0f}",
-                f"{peer:,.0f}",
-                cold / peer,
-                "target >= 5",
-            )
-            res.add(
-                f"PostgreSQL get by id at {n:,}, warm (ops/s)",
-                f"{warm:,.0f}",
-                f"{peer:,.0f}",
-                warm / peer,
-                "target >= 5",
-            )
+        with _pg_schema(url) as lg_url:
+            with PostgresSaver.from_conn_string(lg_url) as saver:
+                saver.setup()
+            yield ours_url, driver, lg_url
     finally:
         destroy = getattr(driver, "destroy", None)
         if destroy is not None:
@@ -337,11 +351,138 @@ def postgres_section(args: argparse.Namespace, res: Results, url: str) -> None:
         driver.close()
 
 
+def postgres_section(args: argparse.Namespace, url: str) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    n, batch = args.pg_checkpoints, max(10, args.batch // 4)
+    print(f"PostgreSQL: durable saves ({batch} per round), then get by id on a thread of {n:,}", flush=True)
+    with _pg_stores(url) as (_, driver, lg_url), PostgresSaver.from_conn_string(lg_url) as saver:
+        cps = Checkpoints(driver)
+        thread = cps.create_thread("pg")
+        lg = LangGraphThread(saver, "pg")
+        counters = {"keepup": Counter(), "peer": Counter()}
+        ids: list[str] = []
+
+        def ours() -> int:
+            for i in counters["keepup"].take(batch):
+                ids.append(cps.save(thread.id, state_at(i)).id)
+            return batch
+
+        def peer() -> int:
+            for i in counters["peer"].take(batch):
+                lg.put(i)
+            return batch
+
+        result = rounds({"keepup": ours, "peer": peer}, args.rounds)
+        print(f"  {load_average()}", flush=True)
+        report(
+            "PostgreSQL save, durable vs PostgresSaver.put", result["keepup"], result["peer"], "target >= 1.0"
+        )
+        while len(ids) < n:
+            ids.append(cps.save(thread.id, state_at(len(ids))).id)
+        while len(lg.ids) < n:
+            lg.put(len(lg.ids))
+        picks = random.Random(3).sample(range(n), min(args.reps // 4, n))
+
+        def ours_get() -> int:
+            fresh = Checkpoints(driver)
+            for k in picks:
+                fresh.get(ids[k])
+            return len(picks)
+
+        def peer_get() -> int:
+            for k in picks:
+                assert saver.get_tuple(lg.by_id(lg.ids[k])) is not None
+            return len(picks)
+
+        result = rounds({"keepup": ours_get, "peer": peer_get}, args.rounds)
+        print(f"  {load_average()}", flush=True)
+        report(
+            f"PostgreSQL get by id at {n:,}, fresh object vs get_tuple",
+            result["keepup"],
+            result["peer"],
+            "target >= 5",
+        )
+
+
+def _pg_worker(
+    kind: str, url: str, index: int, count: int, ready: Any, go: Any, out: Any
+) -> None:  # runs in a child process
+    try:
+        if kind == "keepup":
+            store = open_store(url)
+            cps = Checkpoints(store)
+            tid = cps.create_thread(f"proc-{index}-{secrets.token_hex(3)}").id
+            save: Callable[[int], object] = lambda i: cps.save(tid, state_at(i))  # noqa: E731
+            close: Callable[[], object] = store.close
+        else:
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            manager = PostgresSaver.from_conn_string(url)
+            saver = manager.__enter__()
+            lg = LangGraphThread(saver, f"proc-{index}-{secrets.token_hex(3)}")
+            save = lg.put
+            close = lambda: manager.__exit__(None, None, None)  # noqa: E731
+        save(0)  # connect and warm up outside the timed part
+        ready.put(index)
+        go.wait()
+        start = time.perf_counter()
+        for i in range(1, count + 1):
+            save(i)
+        out.put((start, time.perf_counter()))
+        close()
+    except BaseException as exc:  # report instead of leaving the parent waiting
+        out.put(repr(exc))
+
+
+def _procs_round(kind: str, url: str, procs: int, count: int) -> float:
+    ctx = multiprocessing.get_context("fork")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    workers = [
+        ctx.Process(target=_pg_worker, args=(kind, url, k, count, ready, go, out)) for k in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        ready.get(timeout=120)
+    go.set()
+    spans = [out.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join()
+    errors = [s for s in spans if isinstance(s, str)]
+    if errors:
+        raise RuntimeError(f"a {kind} worker failed: {errors[0]}")
+    return procs * count / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
+def postgres_procs_section(args: argparse.Namespace, url: str) -> None:
+    procs, count = args.procs, max(10, args.batch // 4)
+    print(
+        f"PostgreSQL: {procs} processes, each saving {count} checkpoints to its own thread, per round",
+        flush=True,
+    )
+    with _pg_stores(url) as (ours_url, _, lg_url):
+        result: dict[str, list[float]] = {"keepup": [], "peer": []}
+        for r in range(args.rounds):
+            for kind in ("keepup", "peer") if r % 2 == 0 else ("peer", "keepup"):
+                result[kind].append(
+                    _procs_round(kind, ours_url if kind == "keepup" else lg_url, procs, count)
+                )
+        print(f"  {load_average()}", flush=True)
+        report(
+            f"{procs} processes, total saves/s vs PostgresSaver's",
+            result["keepup"],
+            result["peer"],
+            "target >= 1.5",
+        )
+
+
+# --- bytes ----------------------------------------------------------------------------------------
 def _db_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-def storage_section(args: argparse.Namespace, res: Results, tmp: Path) -> None:
+def storage_section(args: argparse.Namespace, tmp: Path) -> None:
     turns = args.turns
     print(
         f"Bytes: a {turns}-turn conversation (one user and one assistant message of 1 KB per turn)",
@@ -378,19 +519,11 @@ def storage_section(args: argparse.Namespace, res: Results, tmp: Path) -> None:
     ours.close()
     full.close()
     on_disk_ours, on_disk_full = _db_bytes(ours_path), _db_bytes(full_path)
-    res.add(
-        "bytes stored (logical values)",
-        f"{logical_ours:,}",
-        f"{logical_full:,}",
-        logical_ours / logical_full,
-        "target <= 0.10",
+    print(
+        f"  bytes stored (values): {logical_ours:,} vs {logical_full:,}: {logical_ours / logical_full:.3f} (target <= 0.10)"
     )
-    res.add(
-        "bytes on disk (SQLite files)",
-        f"{on_disk_ours:,}",
-        f"{on_disk_full:,}",
-        on_disk_ours / on_disk_full,
-        "target <= 0.10",
+    print(
+        f"  bytes on disk (SQLite files): {on_disk_ours:,} vs {on_disk_full:,}: {on_disk_ours / on_disk_full:.3f}"
     )
 
 
@@ -398,25 +531,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per measurement (>= 5)")
+    parser.add_argument("--batch", type=int, default=200, help="SQLite saves per round")
+    parser.add_argument("--reps", type=int, default=1_000, help="reads per round")
     parser.add_argument("--checkpoints", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=1_000)
-    parser.add_argument("--reps", type=int, default=2_000)
+    parser.add_argument("--large", type=int, default=100_000, help="0 skips the flatness row")
+    parser.add_argument("--pg-checkpoints", type=int, default=10_000)
+    parser.add_argument("--procs", type=int, default=8)
     parser.add_argument("--turns", type=int, default=500)
-    parser.add_argument("--only", choices=["sqlite", "postgres", "bytes"], default=None)
+    parser.add_argument("--only", choices=SECTIONS, action="append", default=None)
     args = parser.parse_args()
-    res = Results()
+    only = set(args.only or SECTIONS)
+    url = os.environ.get("KEEPUP_TEST_POSTGRES_URL")
     with tempfile.TemporaryDirectory(prefix="keepup-bench-ckpt-") as tmp_name:
         tmp = Path(tmp_name)
-        if args.only in (None, "sqlite"):
-            sqlite_section(args, res, tmp)
-        if args.only in (None, "postgres"):
-            url = os.environ.get("KEEPUP_TEST_POSTGRES_URL")
-            if url:
-                postgres_section(args, res, url)
-            else:
-                print("PostgreSQL: skipped (KEEPUP_TEST_POSTGRES_URL is not set)")
-        if args.only in (None, "bytes"):
-            storage_section(args, res, tmp)
+        if "sqlite-save" in only:
+            sqlite_save(args, tmp)
+        if "sqlite-reads" in only:
+            sqlite_reads(args, tmp)
+        for section, run in (("postgres", postgres_section), ("postgres-procs", postgres_procs_section)):
+            if section in only:
+                if url:
+                    run(args, url)
+                else:
+                    print(f"{section}: skipped (KEEPUP_TEST_POSTGRES_URL is not set)")
+        if "bytes" in only:
+            storage_section(args, tmp)
 
 
 if __name__ == "__main__":

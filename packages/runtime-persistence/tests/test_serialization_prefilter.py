@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from datetime import datetime
+from typing import Any
 
+import msgspec
 import pytest
 from runtime_core import CorruptionError
 from runtime_persistence.storage.serialization import (
@@ -74,3 +77,19 @@ def test_a_msgpack_key_in_a_longer_string_form_is_still_refused_in_strict_mode(k
         payload = b"\x81" + key_bytes + b"\x01"
     with pytest.raises(CorruptionError, match="refused"):
         serializer.loads(_forge(serializer, payload))
+
+
+class _Box(msgspec.Struct, array_like=True):
+    name: str
+    when: datetime | None
+    data: dict[str, Any]
+
+
+@pytest.mark.parametrize("nested", [{"a": {1: "int key"}}, {"a": [{b"k": 1}]}, {"a": [[{None: 1}]]}])
+def test_a_bad_key_inside_a_typed_records_open_field_is_refused(nested: dict[str, Any]) -> None:
+    # the typed fields of a decoded record (str, datetime) are skipped by the key check; the
+    # fields that may hold containers (dict[str, Any]) must still be walked to the bottom
+    serializer = EnvelopeSerializer()
+    payload = msgspec.msgpack.encode(["box", None, nested])
+    with pytest.raises(CorruptionError, match="keys must be str"):
+        serializer.loads(_forge(serializer, payload), _Box)

@@ -148,11 +148,19 @@ class DecodedCache:
                 self._items.move_to_end(key)
                 return cast(_T, found)
         value: _T = self._ser.loads(data, type_, at=at)
+        self.prime(data, type_, at, value)
+        return value
+
+    def prime(self, data: bytes, type_: type[_T], at: tuple[str, str], value: _T) -> None:
+        """Remember that ``data`` read at ``at`` decodes to ``value``: for bytes this process
+        has just encoded from ``value`` itself and written there (a save's new head, which the
+        next save reads back)."""
+        if len(data) > _DECODED_MAX_BYTES:
+            return
         with self._lock:
-            self._items[key] = value
+            self._items[(type_, at, bytes(data))] = value
             if len(self._items) > _DECODED_ITEMS:
                 self._items.popitem(last=False)
-        return value
 
 
 def check_place(namespace: str, key: str, value: _T) -> _T:

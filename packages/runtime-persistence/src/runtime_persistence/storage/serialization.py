@@ -84,8 +84,12 @@ import math
 import os
 import struct
 import threading
+import types
+import typing
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar, cast
+from uuid import UUID
 
 import msgspec
 from runtime_core import CorruptionError, DriverUnavailableError, KeepupError, ValidationError
@@ -233,36 +237,88 @@ def _walk(value: Any, *, allow_nan: bool, check_strings: bool, strict_keys: bool
         stack.extend((child, depth + 1) for child in children)
 
 
-_LEAVES = frozenset({str, int, float, bool, bytes, type(None)})
+_LEAVES = frozenset({str, int, float, bool, bytes, type(None), datetime, UUID})
 
 
-def _check_keys(value: Any) -> None:
-    """Refuse a mapping key that is not a str anywhere in ``value`` (the cheap part of _walk,
-    run on every value the full walk skips: the payload bytes cannot show key types)."""
-    stack: list[Any] = [value]
+_CLOSED = frozenset({str, int, float, bool, bytes, type(None), datetime, UUID})
+_OPEN_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _is_closed(annotation: Any) -> bool:
+    """Whether a field typed ``annotation`` can only hold leaves (no mapping, no list)."""
+    if annotation in _CLOSED:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, tuple):
+        return all(arg is not Ellipsis and _is_closed(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _open_fields(cls: type[Any]) -> tuple[str, ...]:
+    """The fields of struct type ``cls`` that may hold containers (the others need no check once
+    msgspec has decoded them against their declared types)."""
+    found = _OPEN_FIELDS.get(cls)
+    if found is None:
+        found = _OPEN_FIELDS[cls] = tuple(
+            f.name for f in msgspec.structs.fields(cls) if not _is_closed(f.type)
+        )
+    return found
+
+
+def _check_tree(value: Any, strict_keys: bool, *, decoded: bool = False) -> None:
+    """The checks the payload bytes cannot decide, over the containers of ``value`` only (leaves
+    are skipped without a call): every mapping key is a str (and, with ``strict_keys``, not a
+    reserved one, and no mapping has the LangChain constructor shape), and no nesting deeper than
+    MAX_DEPTH. Its cost follows the number of containers and keys, not the bytes of the strings,
+    so a state of a few long messages is checked in microseconds."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if depth >= MAX_DEPTH:
+            raise _Refused(f"value is nested more than {MAX_DEPTH} containers deep")
         if kind is list or kind is tuple:
-            stack.extend(v for v in item if type(v) not in _LEAVES)
+            stack.extend((v, depth + 1) for v in item if type(v) not in _LEAVES)
         elif isinstance(item, dict):
             for key in item:
-                if not isinstance(key, str):
+                if type(key) is not str:
                     raise _not_str_key(key)
-            stack.extend(v for v in item.values() if type(v) not in _LEAVES)
-        elif kind in _LEAVES:
-            continue
+                if strict_keys:
+                    _check_key(key, True)
+            if (
+                strict_keys
+                and "lc" in item
+                and item.get("type") in ("constructor", "secret", "not_implemented")
+                and isinstance(item.get("id"), list)
+            ):
+                raise _Refused("a mapping has the LangChain constructor shape (names a class to import)")
+            stack.extend((v, depth + 1) for v in item.values() if type(v) not in _LEAVES)
         elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+            stack.extend((v, depth + 1) for v in item)
         elif isinstance(item, msgspec.Struct):
-            stack.extend(getattr(item, f) for f in item.__struct_fields__)
+            # ``decoded``: msgspec built this struct against its declared field types
+            names = _open_fields(kind) if decoded else item.__struct_fields__
+            stack.extend((getattr(item, f), depth + 1) for f in names)
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+            stack.extend((getattr(item, f.name), depth + 1) for f in dataclasses.fields(item))
+
+
+def _may_hold_nonfinite(payload: bytes | memoryview) -> bool:
+    """False when the MessagePack bytes prove there is no NaN or infinity (no float32 or float64
+    whose exponent is all ones); a first pass looks for the float markers alone, which most
+    states (strings, ints) do not contain at all."""
+    raw = bytes(payload) if isinstance(payload, memoryview) else payload
+    if b"\xcb" not in raw and b"\xca" not in raw:
+        return False
+    return any(p in raw for p in _MSGPACK_NONFINITE)
 
 
 def _needs_walk(payload: bytes | memoryview, codec: int) -> bool:
-    """False when the payload bytes prove the value has no reserved key, non-finite float,
-    surrogate escape or deep nesting; True when the full walk must decide."""
+    """For JSON payloads: False when the bytes prove the value has no reserved key, surrogate
+    escape or deep nesting; True when the full walk must decide. (MessagePack payloads are
+    checked by :func:`_check_tree` and :func:`_may_hold_nonfinite` instead.)"""
     raw = bytes(payload) if isinstance(payload, memoryview) else payload
     if any(m in raw for m in _MARKERS):
         return True
@@ -275,6 +331,12 @@ def _needs_walk(payload: bytes | memoryview, codec: int) -> bool:
             return True
         containers = raw.count(b"[") + raw.count(b"{")
     return containers > MAX_DEPTH
+
+
+# Decoders by (codec, type), shared by every serializer: building one for a record type costs
+# tens of microseconds, and a fresh store object must not pay that again on its first reads.
+# A decoder holds no state between calls.
+_DECODERS: dict[tuple[int, Any], Any] = {}
 
 
 class Keyring:
@@ -430,7 +492,7 @@ class EnvelopeSerializer:
         self._strict_keys = strict_keys
         self._msgpack = msgspec.msgpack.Encoder()
         self._json = msgspec.json.Encoder()
-        self._decoders: dict[tuple[int, Any], Any] = {}
+        self._decoders = _DECODERS
 
     # encoding ------------------------------------------------------------------------------------
     @property
@@ -462,10 +524,12 @@ class EnvelopeSerializer:
                 "(max_record_size)"
             )
         try:
-            if self._codec_id == CODEC_JSON or _needs_walk(payload, self._codec_id):
+            if self._codec_id == CODEC_JSON:
                 _walk(value, allow_nan=self._allow_nan, check_strings=False, strict_keys=self._strict_keys)
             else:
-                _check_keys(value)
+                _check_tree(value, self._strict_keys)
+                if not self._allow_nan and _may_hold_nonfinite(payload):
+                    _walk(value, allow_nan=False, check_strings=False)
         except _Refused as exc:
             raise ValidationError(f"value cannot be stored: {exc}") from None
         compression = COMPRESSION_NONE
@@ -569,7 +633,9 @@ class EnvelopeSerializer:
             place = b""
         else:
             raise CorruptionError(f"record envelope version {version} is not supported")
-        if _checksum(body, place) != checksum:
+        # content_addressed: the whole envelope already hashed to the digest an authenticated
+        # record names, which proves it is the envelope that was written (checksum included)
+        if not content_addressed and _checksum(body, place) != checksum:
             if at is not None and version == FORMAT_VERSION:
                 raise CorruptionError(
                     f"record checksum mismatch at {at[0]!r}/{at[1]!r:.200}: the stored bytes were "
@@ -681,15 +747,12 @@ class EnvelopeSerializer:
         except ValidationError as exc:  # a record's own __post_init__ refused the data
             raise CorruptionError(f"record failed validation: {exc}") from exc
         try:
-            if _needs_walk(payload, codec):
-                _walk(
-                    value,
-                    allow_nan=self._allow_nan,
-                    check_strings=codec == CODEC_JSON,
-                    strict_keys=self._strict_keys,
-                )
-            elif codec == CODEC_MSGPACK:  # JSON keys are always strings
-                _check_keys(value)
+            if codec == CODEC_MSGPACK:
+                _check_tree(value, self._strict_keys, decoded=True)
+                if not self._allow_nan and _may_hold_nonfinite(payload):
+                    _walk(value, allow_nan=False, check_strings=False)
+            elif _needs_walk(payload, codec):  # JSON keys are always strings
+                _walk(value, allow_nan=self._allow_nan, check_strings=True, strict_keys=self._strict_keys)
         except _Refused as exc:
             raise CorruptionError(f"record refused: {exc}") from None
         return value

@@ -393,6 +393,55 @@ class DriverConformance:
         assert driver.get(NS, "existing") == Entry("existing", b"old", 1)
         assert driver.get(NS, "doomed") == Entry("doomed", b"keep", 1)
 
+    def test_batch_of_distinct_keys_returns_each_result(self, driver: Driver) -> None:
+        # the shape of a checkpoint commit (drivers may run it as one fused statement)
+        driver.put(NS, "head", b"h0")
+        driver.put(NS, "gone", b"x")
+        driver.put(NS, "gone-at-1", b"x")
+        results = driver.batch(
+            [
+                Put(NS, "blob", b"b"),
+                Put(NS, "record", b"r", if_absent=True),
+                Put(NS, "head", b"h1", if_version=1),
+                Delete(NS, "gone"),
+                Delete(NS, "never"),
+                Delete(NS, "gone-at-1", if_version=1),
+            ]
+        )
+        assert results == [1, 1, 2, True, False, True]
+        assert driver.get(NS, "record") == Entry("record", b"r", 1)
+        assert driver.get(NS, "head") == Entry("head", b"h1", 2)
+        assert driver.get(NS, "gone") is None and driver.get(NS, "gone-at-1") is None
+
+    @pytest.mark.parametrize("lost", ["if_absent", "if_version", "delete_if_version"])
+    def test_batch_of_distinct_keys_that_loses_one_condition_writes_nothing(
+        self, driver: Driver, lost: str
+    ) -> None:
+        if not driver.atomic_batch:
+            pytest.skip("this driver's batches are not atomic")
+        driver.put(NS, "head", b"h0")
+        driver.put(NS, "taken", b"t")
+        driver.put(NS, "doomed", b"d")
+        ops: list[Put | Delete] = [
+            Put(NS, "blob", b"b"),
+            Put(NS, "record", b"r", if_absent=True),
+            Put(NS, "head", b"h1", if_version=1),
+            Delete(NS, "doomed"),
+        ]
+        if lost == "if_absent":
+            ops.append(Put(NS, "taken", b"clash", if_absent=True))
+        elif lost == "if_version":
+            ops[2] = Put(NS, "head", b"h1", if_version=7)
+        else:
+            ops.append(Delete(NS, "taken", if_version=7))
+        with pytest.raises(ConflictError):
+            driver.batch(ops)
+        assert driver.get(NS, "blob") is None
+        assert driver.get(NS, "record") is None
+        assert driver.get(NS, "head") == Entry("head", b"h0", 1)
+        assert driver.get(NS, "doomed") == Entry("doomed", b"d", 1)
+        assert driver.get(NS, "taken") == Entry("taken", b"t", 1)
+
     def test_batch_with_invalid_op_is_refused_before_any_write(self, driver: Driver) -> None:
         with pytest.raises(ValidationError):
             driver.batch([Put(NS, "ok", b"1"), Put(NS, "", b"2")])

@@ -298,15 +298,11 @@ class _AsyncCore:
             *indexes,
             Put(CKPT_NS, slot, self._ser.dumps(rec, at=(CKPT_NS, slot)), if_absent=True),
         ]
+        head_bytes = b""
         if self._atomic:
+            head_bytes = self._ser.dumps(head, at=(HEAD_NS, lane))
             ops.append(
-                Put(
-                    HEAD_NS,
-                    lane,
-                    self._ser.dumps(head, at=(HEAD_NS, lane)),
-                    if_absent=head_version is None,
-                    if_version=head_version,
-                )
+                Put(HEAD_NS, lane, head_bytes, if_absent=head_version is None, if_version=head_version)
             )
         try:
             await self._driver.batch(ops)
@@ -323,7 +319,9 @@ class _AsyncCore:
                 f"thread {rec.thread_id} moved past {rec.parent_id or 'its start'} while saving; "
                 "re-read the head and decide again"
             ) from None
-        if not self._atomic:
+        if self._atomic:
+            self._decoded.prime(head_bytes, Head, (HEAD_NS, lane), head)  # the next save reads it back
+        else:
             await self._advance_head(lane, head, head_version)
         self._remember(rec)
 

@@ -192,3 +192,38 @@ def scans(names: dict[str, str]) -> dict[tuple[bool, bool, bool], bytes]:
 def drop_statements(names: dict[str, str]) -> list[str]:
     roles = ("search", "chunks", "blobs", "kv", "migrations")
     return [f"DROP TABLE IF EXISTS {names[role]}" for role in roles]
+
+
+FUSED_MAX_OPS = 32
+"""The largest batch written as one fused statement (:func:`fused_batch`); larger ones run as a
+transaction of one statement per op."""
+
+_FUSED_OPS = {
+    # (kind) -> (data-modifying statement of the CTE, what it binds)
+    "insert": "INSERT INTO {kv} (ns, k, v, ver) VALUES (%s, %b, %b, 1) ON CONFLICT (ns, k) DO NOTHING RETURNING ver",
+    "update_if": "UPDATE {kv} SET v = %b, ver = ver + 1 WHERE ns = %s AND k = %b AND ver = %s RETURNING ver",
+    "upsert": (
+        "INSERT INTO {kv} AS t (ns, k, v, ver) VALUES (%s, %b, %b, 1) "
+        "ON CONFLICT (ns, k) DO UPDATE SET v = EXCLUDED.v, ver = t.ver + 1 RETURNING ver"
+    ),
+    "delete": "DELETE FROM {kv} WHERE ns = %s AND k = %b RETURNING ver",
+    "delete_if": "DELETE FROM {kv} WHERE ns = %s AND k = %b AND ver = %s RETURNING ver",
+}
+CONDITIONAL = frozenset({"insert", "update_if", "delete_if"})
+
+
+def fused_batch(kv: str, kinds: tuple[str, ...]) -> bytes:
+    """One statement that applies a batch of key-value writes of distinct keys (``kinds``: the
+    statement kind of each op, as in :func:`queries`) and returns one row with each op's
+    ``ver`` (NULL when it wrote nothing). When an op's condition fails, the statement divides by
+    zero (SQLSTATE 22012) after every write ran, so PostgreSQL rolls the whole statement back:
+    all or nothing in one round trip, without a transaction block. The caller maps that error to
+    ConflictError. Data-modifying CTEs all see one snapshot, so two ops on one key are not
+    fused (the caller runs such a batch as a transaction)."""
+    ctes = ", ".join(f"o{i} AS ({_FUSED_OPS[kind].format(kv=kv)})" for i, kind in enumerate(kinds))
+    columns = ", ".join(f"(SELECT ver FROM o{i})" for i in range(len(kinds)))
+    checks = " AND ".join(
+        f"EXISTS (SELECT 1 FROM o{i})" for i, kind in enumerate(kinds) if kind in CONDITIONAL
+    )
+    guard = f", 1 / (CASE WHEN {checks} THEN 1 ELSE 0 END)" if checks else ""
+    return f"WITH {ctes} SELECT {columns}{guard}".encode()

@@ -9,8 +9,10 @@ UTF-8 byte order whatever the database collation, value, version), a blob table
 table. ``schema=`` puts them in that schema (created if missing).
 
 Guarantees: every put and delete is one statement (create-only is ``INSERT … ON CONFLICT DO
-NOTHING``, compare-and-set is ``UPDATE … WHERE version = …``), a batch is one transaction
-(``atomic_batch``), a blob is written in one transaction and becomes visible only when complete.
+NOTHING``, compare-and-set is ``UPDATE … WHERE version = …``), a batch is all or nothing
+(``atomic_batch``): a batch of distinct keys (what a checkpoint commit writes) is one statement
+of data-modifying CTEs that rolls back whole when a condition fails, any other batch one
+transaction; a blob is written in one transaction and becomes visible only when complete.
 ``durable`` runs with ``synchronous_commit = on`` (acknowledged after the WAL is flushed; the
 server's ``fsync`` setting must be on), ``relaxed`` with ``synchronous_commit = off`` (a crash
 of the server may lose the last few hundred milliseconds of acknowledged writes, never corrupt).

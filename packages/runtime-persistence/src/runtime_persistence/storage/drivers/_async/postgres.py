@@ -15,11 +15,12 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from psycopg import sql
-from runtime_core import ConflictError, Durability, KeepupError, ValidationError
+from runtime_core import ConflictError, Delete, Durability, KeepupError, Put, ValidationError
 
 from runtime_persistence.storage.drivers import _postgres_sql as pg
 from runtime_persistence.storage.drivers._async._sql import AsyncSqlDriver
 from runtime_persistence.storage.drivers._async.migrations import AsyncMigrationRunner
+from runtime_persistence.storage.drivers._common import check_batch
 from runtime_persistence.storage.drivers._schema import SchemaStatus
 from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, one_line, unavailable
 from runtime_persistence.storage.stores import redact_url
@@ -68,6 +69,8 @@ class AsyncPostgresDriver(AsyncSqlDriver):
                 f"malformed PostgreSQL store URL {redact_url(url)}: {one_line(exc, url)}"
             ) from None
         names = pg.table_names(self._prefix, self._schema)
+        self._names_plain = names
+        self._fused: dict[tuple[str, ...], bytes] = {}
         self._q = dict(pg.queries(names))
         self._scans = pg.scans(names)
         self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
@@ -166,29 +169,89 @@ class AsyncPostgresDriver(AsyncSqlDriver):
     def _drop_statements(self) -> list[str]:
         return pg.drop_statements(pg.table_names(self._prefix, self._schema))
 
+    def _statement(self, op: Put | Delete) -> tuple[str, tuple[Any, ...]]:
+        """The kind of statement (a key of ``_postgres_sql.queries``) of one key-value write and
+        its parameters; it returns a row exactly when the write happened (see :meth:`_outcome`)."""
+        k = op.key.encode()
+        if isinstance(op, Delete):
+            if op.if_version is None:
+                return "delete", (op.namespace, k)
+            return "delete_if", (op.namespace, k, op.if_version)
+        if op.if_absent:
+            return "insert", (op.namespace, k, bytes(op.value))
+        if op.if_version is not None:
+            return "update_if", (bytes(op.value), op.namespace, k, op.if_version)
+        return "upsert", (op.namespace, k, bytes(op.value))
+
+    @staticmethod
+    def _outcome(op: Put | Delete, ver: Any) -> int | bool:
+        """What a write returns (a put: the new version; a delete: whether the key existed), or
+        ConflictError when its condition failed (its statement returned no ``ver``)."""
+        if isinstance(op, Delete):
+            if op.if_version is not None and ver is None:
+                raise ConflictError(
+                    f"key {op.key!r} in {op.namespace!r} is no longer at version {op.if_version}"
+                )
+            return ver is not None
+        if ver is None:
+            if op.if_absent:
+                raise ConflictError(f"key {op.key!r} already exists in {op.namespace!r}")
+            raise ConflictError(f"key {op.key!r} in {op.namespace!r} is no longer at version {op.if_version}")
+        return int(ver)
+
     async def _put(
         self, handle: Any, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
     ) -> int:
-        k = key.encode()
-        if if_absent:
-            if await self._row(handle, self._q["insert"], (namespace, k, value)) is None:
-                raise ConflictError(f"key {key!r} already exists in {namespace!r}")
-            return 1
-        if if_version is not None:
-            row = await self._row(handle, self._q["update_if"], (value, namespace, k, if_version))
-            if row is None:
-                raise ConflictError(f"key {key!r} in {namespace!r} is no longer at version {if_version}")
-            return int(row[0])
-        row = await self._row(handle, self._q["upsert"], (namespace, k, value))
-        assert row is not None
-        return int(row[0])
+        op = Put(namespace, key, value, if_absent=if_absent, if_version=if_version)
+        kind, params = self._statement(op)
+        row = await self._row(handle, self._q[kind], params)
+        return int(self._outcome(op, None if row is None else row[0]))
 
     async def _delete(self, handle: Any, namespace: str, key: str, if_version: int | None) -> bool:
-        if if_version is None:
-            return await self._row(handle, self._q["delete"], (namespace, key.encode())) is not None
-        if await self._row(handle, self._q["delete_if"], (namespace, key.encode(), if_version)) is None:
-            raise ConflictError(f"key {key!r} in {namespace!r} is no longer at version {if_version}")
-        return True
+        op = Delete(namespace, key, if_version=if_version)
+        kind, params = self._statement(op)
+        row = await self._row(handle, self._q[kind], params)
+        return bool(self._outcome(op, None if row is None else row[0]))
+
+    async def batch(self, ops: Sequence[Put | Delete]) -> list[int | bool]:
+        """All or nothing; a lost condition raises ConflictError and rolls back every op of the
+        batch. A batch of distinct keys (every commit of a checkpoint) is one statement, one
+        round trip (``_postgres_sql.fused_batch``); any other runs as a transaction of one
+        statement per op."""
+        check_batch(ops, self._max_value_size)
+        if not ops:
+            return []
+        if len(ops) > pg.FUSED_MAX_OPS or len({(op.namespace, op.key) for op in ops}) < len(ops):
+            return await super().batch(ops)
+        kinds: list[str] = []
+        params: list[Any] = []
+        for op in ops:
+            kind, bound = self._statement(op)
+            kinds.append(kind)
+            params.extend(bound)
+        key = tuple(kinds)
+        statement = self._fused.get(key)
+        if statement is None:
+            statement = self._fused[key] = pg.fused_batch(self._names_plain["kv"], key)
+
+        async def work(conn: Any) -> Any:
+            try:
+                return await self._row(conn, statement, params)
+            except psycopg.errors.DivisionByZero:
+                return None
+
+        row = await self._retrying("batch", work, transaction=False)
+        if row is None:  # a condition failed and the statement was rolled back: say which
+            for op in ops:
+                if isinstance(op, Put) and op.if_absent:
+                    if await self.get(op.namespace, op.key) is not None:
+                        self._outcome(op, None)
+                elif op.if_version is not None:
+                    entry = await self.get(op.namespace, op.key)
+                    if entry is None or entry.version != op.if_version:
+                        self._outcome(op, None)
+            raise ConflictError("a condition of the batch failed (nothing was written)")
+        return [self._outcome(op, ver) for op, ver in zip(ops, row, strict=False)]
 
     async def _insert_blob(self, handle: Any, digest: str, upload: int, size: int) -> datetime | None:
         row = await self._row(handle, self._q["insert_blob"], (digest, upload, size))
