@@ -138,6 +138,7 @@ _SUBMODULES = frozenset(
         "_async",
         "_collect",
         "_export_format",
+        "_layout",
         "_links",
         "_records",
         "_shared",
