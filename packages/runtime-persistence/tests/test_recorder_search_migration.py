@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -61,8 +62,9 @@ def search_table_exists(kind: str, url: str, prefix: str) -> bool:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_store_at_schema_2_with_messages_is_migrated_and_its_messages_found(
-    monkeypatch: pytest.MonkeyPatch, kind: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
 ) -> None:
+    monkeypatch.setenv("KEEPUP_HOME", str(tmp_path))  # where the backup before the migration goes
     env, sql_module, index_class = KINDS[kind]
     server = os.environ.get(env)
     if not server:

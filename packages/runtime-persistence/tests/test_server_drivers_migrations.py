@@ -10,10 +10,12 @@ import importlib.util
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from runtime_core import Entry, StorageError
+from runtime_persistence.storage.backup import verify_backup
 from runtime_persistence.storage.stores import open_store, open_store_async
 from runtime_persistence.testing import Portal, blocking, driver_params, server_url
 from runtime_persistence.testing.backends import split_mode
@@ -125,8 +127,9 @@ def _applied(name: str, prefix: str) -> list[int]:
 
 
 def test_the_oldest_schema_with_data_is_migrated_and_every_record_reads_back(
-    server: tuple[str, str, str], open_: Callable[..., Any]
+    server: tuple[str, str, str], open_: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("KEEPUP_HOME", str(tmp_path))  # where the backup before the migration goes
     name, url, prefix = server
     records = _records()
     _build_oldest(name, prefix, records)
@@ -148,6 +151,10 @@ def test_the_oldest_schema_with_data_is_migrated_and_every_record_reads_back(
     finally:
         driver.close()
     assert _applied(name, prefix) == list(range(1, status.latest + 1))
+    # the store was backed up first, at the oldest schema (no blob tables yet)
+    [backup] = (tmp_path / "backups").glob("*.kbak")
+    report = verify_backup(backup)
+    assert report.ok and (report.records, report.blobs) == (len(records), 0)
 
 
 def test_reopening_an_up_to_date_store_applies_nothing(

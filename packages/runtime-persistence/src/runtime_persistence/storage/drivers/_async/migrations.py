@@ -68,6 +68,7 @@ class AsyncMigrationRunner(MigrationPlan):
         store: str = "the store",
         begin: Callable[[Any], Any] | None = None,
         lock: Callable[[Any], Any] | None = None,
+        before: Callable[[SchemaStatus], Any] | None = None,
     ) -> list[Migration]:
         """Bring the schema up to date and return the migrations applied (oldest first).
 
@@ -80,7 +81,11 @@ class AsyncMigrationRunner(MigrationPlan):
         With ``lock`` instead, nothing is committed before the lock is held: ``lock(cursor)`` runs
         first, then the migrations table is created, the history read and the pending migrations
         applied, all in that one transaction, which the final commit ends (releasing a
-        transaction-scoped lock)."""
+        transaction-scoped lock).
+
+        ``before(status)`` runs once the lock is held and the history read, when migrations are
+        pending, before the first is applied (the server drivers take their backup there, so only
+        the opener that migrates takes one); an error from it rolls back and applies nothing."""
         if read_only:
             self.refuse_read_only(await self.status(connection, store), store)
             return []
@@ -96,6 +101,8 @@ class AsyncMigrationRunner(MigrationPlan):
             if begin is not None:
                 await begin(cursor)
             status = self.status_of(await self.applied(cursor), store)
+            if before is not None and status.pending:
+                await before(status)
             for migration in status.pending:
                 await self._apply(cursor, migration)
             await connection.commit()

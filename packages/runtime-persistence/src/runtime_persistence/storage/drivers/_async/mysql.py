@@ -219,7 +219,8 @@ class AsyncMysqlDriver(AsyncSqlDriver):
     async def _migrate(self, conn: Any) -> None:
         """Create or migrate the tables, one opener at a time (a named server lock)."""
         if self._read_only:
-            await self._runner().migrate(conn, read_only=True, store=self._url)
+            if self._check_schema:
+                await self._runner().migrate(conn, read_only=True, store=self._url)
             return
         lock = my.migration_lock(self._params["database"], self._prefix)
         await conn.autocommit(False)
@@ -229,11 +230,17 @@ class AsyncMysqlDriver(AsyncSqlDriver):
             if not got or got[0] != 1:
                 raise StorageError(f"another process has been migrating {self._url} for a minute; try again")
             try:
-                await self._runner().migrate(conn, store=self._url)
+                await self._runner().migrate(conn, store=self._url, before=self._backup_first)
             finally:
                 await cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
                 await conn.commit()
         await conn.autocommit(True)
+
+    @staticmethod
+    def _blocking_class() -> Any:
+        from runtime_persistence.storage.drivers._sync.mysql import MysqlDriver
+
+        return MysqlDriver
 
     def _runner(self) -> AsyncMigrationRunner:
         return AsyncMigrationRunner(

@@ -116,9 +116,20 @@ class AsyncPostgresDriver(AsyncSqlDriver):
         commit or rollback releases it on the server connection that took it (a session lock
         leaks behind PgBouncer in transaction mode, where the unlock may reach another one)."""
         if self._read_only:
-            await self._runner().migrate(conn, read_only=True, store=self._url)
+            if self._check_schema:
+                await self._runner().migrate(conn, read_only=True, store=self._url)
         else:
-            await self._runner().migrate(conn, store=self._url, lock=self._migration_lock)
+            runner = self._runner()
+            await runner.migrate(conn, store=self._url, lock=self._migration_lock, before=self._backup_first)
+
+    def _reader_options(self) -> dict[str, Any]:
+        return {**super()._reader_options(), "schema": self._schema}
+
+    @staticmethod
+    def _blocking_class() -> Any:
+        from runtime_persistence.storage.drivers._sync.postgres import PostgresDriver
+
+        return PostgresDriver
 
     async def _migration_lock(self, cursor: psycopg.AsyncCursor[Any]) -> None:
         key = hashlib.blake2b(f"keepup:{self._schema}:{self._prefix}".encode(), digest_size=8).digest()

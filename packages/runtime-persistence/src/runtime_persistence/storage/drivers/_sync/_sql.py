@@ -49,6 +49,8 @@ from runtime_persistence.storage.drivers._common import (
     check_scan,
     key_bounds,
 )
+from runtime_persistence.storage.drivers._schema import SchemaStatus
+from runtime_persistence.storage.drivers._server_backup import backup_before_migration
 from runtime_persistence.storage.drivers._servers import (
     Rechunker,
     check_server_url,
@@ -85,6 +87,8 @@ class SqlDriver:
     _q: dict[str, Any]
     _scans: dict[tuple[bool, bool, bool], Any]
     _errors: tuple[type[BaseException], ...]
+    _options: dict[str, Any] = {}
+    _check_schema = True  # False only on the reader of a pre-migration backup (see _backup_first)
 
     def __init__(
         self,
@@ -109,8 +113,35 @@ class SqlDriver:
         check_server_url(url, cls._KIND)
         keywords = dataclasses.asdict(cls._parse_options(url, options))
         driver: Any = cls(url, durability=durability, **keywords)
+        driver._options = keywords
         driver._open()
         return driver  # type: ignore[no-any-return]
+
+    # the backup before a migration ---------------------------------------------------------------
+    def _backup_first(self, status: SchemaStatus) -> None:
+        """The migration runner's ``before`` hook: a store that holds data (schema version > 0)
+        is backed up (a verified ``.kbak``, see ``_server_backup.py``) before it is migrated; it
+        runs under the migration lock, so only the opener that migrates takes it."""
+        if status.current > 0:
+            args = (self._open_reader, self._raw_url, status.current)
+            backup_before_migration(*args)
+
+    def _open_reader(self) -> Any:
+        """A blocking, read-only instance of this store that leaves its (old) schema unchecked:
+        what the backup before a migration reads through."""
+        options = {**self._options, **self._reader_options()}
+        reader = self._blocking_class()(self._raw_url, durability=self._durability, **options)
+        reader._check_schema = False
+        reader._open()  # the blocking class: no await, in either twin
+        return reader
+
+    def _reader_options(self) -> dict[str, Any]:
+        return {"prefix": self._prefix, "read_only": True, "pool_size": 1}
+
+    @staticmethod
+    def _blocking_class() -> Any:
+        """The blocking driver class of this store (the reader of a pre-migration backup)."""
+        raise NotImplementedError
 
     # hooks ---------------------------------------------------------------------------------------
     @staticmethod

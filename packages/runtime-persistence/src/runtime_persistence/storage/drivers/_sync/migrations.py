@@ -66,6 +66,7 @@ class MigrationRunner(MigrationPlan):
         store: str = "the store",
         begin: Callable[[Any], Any] | None = None,
         lock: Callable[[Any], Any] | None = None,
+        before: Callable[[SchemaStatus], Any] | None = None,
     ) -> list[Migration]:
         """Bring the schema up to date and return the migrations applied (oldest first).
 
@@ -78,7 +79,11 @@ class MigrationRunner(MigrationPlan):
         With ``lock`` instead, nothing is committed before the lock is held: ``lock(cursor)`` runs
         first, then the migrations table is created, the history read and the pending migrations
         applied, all in that one transaction, which the final commit ends (releasing a
-        transaction-scoped lock)."""
+        transaction-scoped lock).
+
+        ``before(status)`` runs once the lock is held and the history read, when migrations are
+        pending, before the first is applied (the server drivers take their backup there, so only
+        the opener that migrates takes one); an error from it rolls back and applies nothing."""
         if read_only:
             self.refuse_read_only(self.status(connection, store), store)
             return []
@@ -94,6 +99,8 @@ class MigrationRunner(MigrationPlan):
             if begin is not None:
                 begin(cursor)
             status = self.status_of(self.applied(cursor), store)
+            if before is not None and status.pending:
+                before(status)
             for migration in status.pending:
                 self._apply(cursor, migration)
             connection.commit()

@@ -214,7 +214,8 @@ class MysqlDriver(SqlDriver):
     def _migrate(self, conn: Any) -> None:
         """Create or migrate the tables, one opener at a time (a named server lock)."""
         if self._read_only:
-            self._runner().migrate(conn, read_only=True, store=self._url)
+            if self._check_schema:
+                self._runner().migrate(conn, read_only=True, store=self._url)
             return
         lock = my.migration_lock(self._params["database"], self._prefix)
         conn.autocommit(False)
@@ -224,11 +225,17 @@ class MysqlDriver(SqlDriver):
             if not got or got[0] != 1:
                 raise StorageError(f"another process has been migrating {self._url} for a minute; try again")
             try:
-                self._runner().migrate(conn, store=self._url)
+                self._runner().migrate(conn, store=self._url, before=self._backup_first)
             finally:
                 cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
                 conn.commit()
         conn.autocommit(True)
+
+    @staticmethod
+    def _blocking_class() -> Any:
+        from runtime_persistence.storage.drivers._sync.mysql import MysqlDriver
+
+        return MysqlDriver
 
     def _runner(self) -> MigrationRunner:
         return MigrationRunner(my.migrations(self._prefix), table=self._names["migrations"], placeholder="%s")
