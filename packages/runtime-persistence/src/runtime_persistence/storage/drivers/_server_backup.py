@@ -55,7 +55,7 @@ def backup_before_migration(open_reader: Callable[[], Any], url: str, current: i
         finally:
             reader.close()
     except (OSError, KeepupError) as exc:
-        why = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
         raise StorageError(
             f"the store {redact_url(url)} needs a schema migration, and the backup taken before it could "
             f"not be written to {folder}: {why}; nothing was migrated (free space or fix the folder's "
