@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -287,6 +288,57 @@ def test_sigterm_flushes_and_leaves_a_final_checkpoint(tmp_path: Path, publisher
     head = Checkpoints(driver).latest(thread_id)
     assert head is not None and head.label == "final" and len(head.state["messages"]) == 100
     driver.close()
+
+
+def test_the_entry_point_with_a_keyring_records_encrypted(tmp_path: Path, publisher: Publisher) -> None:
+    """``--keyring FILE``: the messages, the recorder state and the final checkpoint are
+    encrypted (no message text in the store's rows but the full-text index's, plaintext by
+    design), and a keyring reader reads them."""
+    from runtime_persistence.storage.encryption import read_keyring_file, write_keyring_file
+    from runtime_persistence.storage.serialization import EnvelopeSerializer
+
+    ring_file = tmp_path / "keyring.toml"
+    write_keyring_file(ring_file, {"k1": bytes(range(32))}, "k1")
+    url = f"sqlite:///{tmp_path}/rec.db"
+    proc = start_recorder(
+        url, f"zmq://127.0.0.1:{publisher.port}", "--batch-delay", "30", "--keyring", str(ring_file)
+    )
+    try:
+        recovered_report(proc)
+        time.sleep(0.5)  # the subscription reaches the publisher
+        for seq in range(1, 21):
+            publisher.send("t", body("term", seq, f"sealed pelicanrune {seq}", "ending"))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["stats"]["messages"] == 20
+    with sqlite3.connect(tmp_path / "rec.db") as conn:  # every row of every table but the FTS index's
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        cells = [
+            c
+            for t in tables
+            if not t.startswith("keepup_message_words")
+            for row in conn.execute(f'SELECT * FROM "{t}"')
+            for c in row
+        ]
+    assert len(cells) > 20
+    texts = [c.encode() if isinstance(c, str) else c for c in cells if isinstance(c, (str, bytes))]
+    assert not [t for t in texts if b"pelicanrune" in t]
+    ring = EnvelopeSerializer(keyring=read_keyring_file(ring_file))
+    driver = open_store(url)
+    try:
+        store = MessageStore(driver, index=None, serializer=ring)
+        assert len(store.search("pelicanrune", limit=50)) == 20
+        thread_id = store.thread_of("ending")
+        assert thread_id is not None
+        head = Checkpoints(driver, serializer=ring).latest(thread_id)
+        assert head is not None and len(head.state["messages"]) == 20
+    finally:
+        driver.close()
 
 
 def test_after_sigkill_the_recorder_resumes_from_the_store_and_says_so(

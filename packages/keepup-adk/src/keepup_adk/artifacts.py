@@ -22,7 +22,7 @@ from google.adk.artifacts import artifact_util
 from google.adk.artifacts.base_artifact_service import ArtifactVersion, BaseArtifactService, ensure_part
 from google.adk.errors.input_validation_error import InputValidationError
 from google.genai import types
-from runtime_core import AsyncDriver, NotFoundError, ValidationError
+from runtime_core import AsyncDriver, NotFoundError, Serializer, ValidationError
 from runtime_persistence import AsyncArtifacts
 
 from keepup_adk._store import StoreHandle
@@ -49,17 +49,22 @@ class KeepupArtifactService(BaseArtifactService):
 
     Behaves like ADK's ``InMemoryArtifactService``, and also survives restarts and is shared by
     every process on the store. A filename Keepup cannot key (a backslash, ``..`` segments, a
-    drive letter, over 200 characters) raises ``InputValidationError``."""
+    drive letter, over 200 characters) raises ``InputValidationError``. ``serializer``: on an
+    encrypted store, the runtime's (the one with its keyring)."""
 
-    def __init__(self, store: str | AsyncDriver) -> None:
+    def __init__(self, store: str | AsyncDriver, *, serializer: Serializer | None = None) -> None:
         self._store = StoreHandle(store)
+        self._ser = serializer
 
     async def close(self) -> None:
         await self._store.close()
 
     async def _artifacts(self) -> AsyncArtifacts:
         return AsyncArtifacts(
-            await self._store.driver(), case_sensitive_keys=True, restart_versions_after_delete=True
+            await self._store.driver(),
+            case_sensitive_keys=True,
+            restart_versions_after_delete=True,
+            serializer=self._ser,
         )
 
     def _place(self, app_name: str, user_id: str, filename: str, session_id: str | None) -> str:

@@ -38,7 +38,7 @@ from google.adk.sessions.base_session_service import (
 from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
 from pydantic_core import to_jsonable_python
-from runtime_core import AsyncDriver, ConflictError, CorruptionError, new_id
+from runtime_core import AsyncDriver, ConflictError, CorruptionError, Serializer, new_id
 from runtime_persistence import AsyncMessageLog
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
@@ -109,11 +109,16 @@ class KeepupSessionService(BaseSessionService):
 
     Behaves like ADK's ``InMemorySessionService`` (state scopes ``app:``, ``user:``, session and
     ``temp:``, state deltas, events, ``GetSessionConfig``), and also survives restarts and is
-    shared by every process on the store."""
+    shared by every process on the store.
 
-    def __init__(self, store: str | AsyncDriver) -> None:
+    ``serializer``: seals every record (sessions, shared state, events); by default the plain
+    envelope serializer. On an encrypted store pass the runtime's (``runtime.serializer``, the
+    one with its keyring): records are then encrypted, and a plaintext or misplaced one is
+    refused with CorruptionError."""
+
+    def __init__(self, store: str | AsyncDriver, *, serializer: Serializer | None = None) -> None:
         self._store = StoreHandle(store)
-        self._ser = EnvelopeSerializer()
+        self._ser: Serializer = serializer if serializer is not None else EnvelopeSerializer()
 
     async def close(self) -> None:
         await self._store.close()
@@ -161,7 +166,7 @@ class KeepupSessionService(BaseSessionService):
         if found is None:
             return None
         record = found[0]
-        log = AsyncMessageLog(await self._store.driver())
+        log = AsyncMessageLog(await self._store.driver(), serializer=self._ser)
         wanted = config.num_recent_events if config else None
         texts = [] if wanted == 0 else await log.last(record.log_id, wanted)
         events = [Event.model_validate_json(text) for text in texts]
@@ -212,7 +217,7 @@ class KeepupSessionService(BaseSessionService):
         driver = await self._store.driver()
         record = found[0]
         await driver.delete(SESSION_NS, _session_key(app_name, user_id, session_id))
-        await AsyncMessageLog(driver).clear(record.log_id)
+        await AsyncMessageLog(driver, serializer=self._ser).clear(record.log_id)
         while True:
             page = [e async for e in driver.scan(EVENT_NS, prefix=f"{record.log_id}/", limit=_PAGE)]
             if not page:
@@ -254,7 +259,7 @@ class KeepupSessionService(BaseSessionService):
         await super().append_event(session=session, event=event)
         session.last_update_time = event.timestamp
         stored_text = event.model_dump_json(exclude_none=True)  # temp: keys trimmed by the base
-        await AsyncMessageLog(driver).append(record.log_id, [stored_text])
+        await AsyncMessageLog(driver, serializer=self._ser).append(record.log_id, [stored_text])
         app_delta, user_delta, session_delta = _split_deltas(
             event.actions.state_delta if event.actions and event.actions.state_delta else {}
         )

@@ -121,7 +121,7 @@ class Services:
         """What ``keepup recorder`` records (opened on first use: on SQLite it opens the FTS5
         index beside the store)."""
         if self._messages is None:
-            self._messages = AsyncMessageStore(self.driver)
+            self._messages = AsyncMessageStore(self.driver, serializer=self.serializer)
         return self._messages
 
     async def close(self) -> None:

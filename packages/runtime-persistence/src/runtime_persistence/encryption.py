@@ -141,26 +141,29 @@ RECORD_NAMESPACES: tuple[str, ...] = (
     TASK_EXTERNAL_NS,
     PACK_NS,
     TASK_INDEX_NS,
+    # the recorder's MessageStore (its id, conversation and thread index rows are raw offsets
+    # and thread ids, not envelopes: encrypt_records counts them as such and leaves them)
+    MESSAGE_NS,
+    MESSAGE_CHUNK_NS,
+    MESSAGE_STATE_NS,
+    MESSAGE_ID_NS,
+    MESSAGE_CONV_NS,
+    MESSAGE_THREAD_NS,
+    # keepup-adk's session service (its namespaces, spelled here: this package does not
+    # import the adapter)
+    "adk.session",
+    "adk.state",
+    "adk.event",
 )
 """Every namespace whose values Keepup writes as records or index markers, read by repositories
 that take a keyring. Not here: the checkpoint blob namespace (``ckpt.blob``) and the blob area,
 whose names are digests of their bytes (:func:`encrypt_store` handles checkpoint blobs
 separately, see the module docstring), and :data:`UNENCRYPTED_NAMESPACES`."""
 
-UNENCRYPTED_NAMESPACES: dict[str, str] = {
-    MESSAGE_NS: "the recorder's MessageStore has no keyring option yet",
-    MESSAGE_ID_NS: "the recorder's MessageStore has no keyring option yet",
-    MESSAGE_CONV_NS: "the recorder's MessageStore has no keyring option yet",
-    MESSAGE_THREAD_NS: "the recorder's MessageStore has no keyring option yet",
-    MESSAGE_STATE_NS: "the recorder's MessageStore has no keyring option yet",
-    MESSAGE_CHUNK_NS: "the recorder's MessageStore has no keyring option yet",
-    "adk.session": "keepup-adk's session service has no keyring option yet",
-    "adk.state": "keepup-adk's session service has no keyring option yet",
-    "adk.event": "keepup-adk's session service has no keyring option yet",
-}
-"""Namespaces whose records ``store encrypt`` leaves as they are, and why: their only readers
-build a serializer without a keyring, so encrypting them would lock those readers out. Their
-content stays in plaintext (docs/security.md, what is still open)."""
+UNENCRYPTED_NAMESPACES: dict[str, str] = {}
+"""Namespaces whose records ``store encrypt`` leaves as they are, and why (a reader that cannot
+take a keyring would be locked out of encrypted records). None today: every record writer takes
+the runtime's serializer."""
 
 
 def encrypt_store(

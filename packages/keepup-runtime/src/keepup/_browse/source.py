@@ -80,6 +80,7 @@ class StoreSource:
     ) -> None:
         self.driver = driver
         self.home = home
+        self.serializer = serializer
         # with a keyring (an encrypted store) every repository reads and writes through it
         self.leases = AsyncLeases(driver, serializer=serializer)
         self.checkpoints = AsyncCheckpoints(driver, leases=self.leases, serializer=serializer)
@@ -176,7 +177,7 @@ class StoreSource:
     async def search(self, query: str, *, limit: int = 200) -> list[SearchHit]:
         """Recorded messages matching ``query``, best first: what ``keepup recorder`` recorded
         (ranked, :func:`search_recorded`), then the event log's matches (:func:`search_messages`)."""
-        messages = AsyncMessageStore(self.driver)
+        messages = AsyncMessageStore(self.driver, serializer=self.serializer)
         try:
             hits = await search_recorded(messages, query, limit=limit)
         finally:

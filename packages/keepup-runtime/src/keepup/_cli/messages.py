@@ -31,7 +31,8 @@ ConversationOption = Annotated[
 def _store(ctx: typer.Context) -> MessageStore:
     from runtime_persistence import MessageStore
 
-    store = MessageStore(runtime_of(ctx).driver)
+    runtime = runtime_of(ctx)
+    store = MessageStore(runtime.driver, serializer=runtime.serializer)
     ctx.call_on_close(store.close)
     return store
 

@@ -82,7 +82,7 @@ def recorder(
     )
     messages_source = open_source(source)
     runtime = runtime_of(ctx)
-    store = MessageStore(runtime.driver)
+    store = MessageStore(runtime.driver, serializer=runtime.serializer)
     console = err_console()
     last = [time.monotonic()]
 

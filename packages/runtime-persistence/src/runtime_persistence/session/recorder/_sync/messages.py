@@ -39,6 +39,7 @@ from runtime_core import (
     Entry,
     NotFoundError,
     Put,
+    Serializer,
     ValidationError,
 )
 
@@ -98,12 +99,25 @@ def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 class MessageStore:
     """Recorded messages over any driver. ``index``: the full-text index (by default the one
     :func:`search_index_for` finds for the driver: FTS5 on SQLite, a tsvector table on
-    PostgreSQL, a FULLTEXT table on MySQL, none elsewhere, where search scans). Closing the store closes the index, not the driver."""
+    PostgreSQL, a FULLTEXT table on MySQL, none elsewhere, where search scans). Closing the store closes the index, not the driver.
 
-    def __init__(self, driver: Driver, *, index: SearchIndex | None = _AUTO) -> None:
+    ``serializer``: seals every record (messages, chunks, the recorder state); by default the
+    plain :class:`EnvelopeSerializer`. On an encrypted store pass the runtime's (the one with its
+    keyring): records are then encrypted, and a plaintext or misplaced one is refused with
+    CorruptionError. The id, conversation and thread index rows hold only offsets and thread ids
+    (raw bytes, not envelopes), and the full-text index holds the words of every message in
+    plaintext by design (docs/security.md)."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        *,
+        index: SearchIndex | None = _AUTO,
+        serializer: Serializer | None = None,
+    ) -> None:
         self._driver = driver
         self._index: SearchIndex | None = search_index_for(driver) if index is _AUTO else index
-        self._ser = EnvelopeSerializer()
+        self._ser: Serializer = serializer if serializer is not None else EnvelopeSerializer()
         # a message is encoded by msgspec as its own struct (fast, and decoded back only into
         # that type), then sealed in the checksummed envelope as bytes
         self._encoder = msgspec.msgpack.Encoder()
