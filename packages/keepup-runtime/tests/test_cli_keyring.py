@@ -61,7 +61,8 @@ def _plain_store(tmp_path: Path) -> str:
     cps = Checkpoints(driver)
     t = cps.create_thread("secret thread")
     cps.save(t.id, {"messages": ["a secret"], "doc": "a secret document " * 100})  # a blob
-    cps.save(t.id, {"messages": [f"a secret {i}" for i in range(40)]})  # chunks
+    # about 48 KB of messages: a list stored in several chunks (sealed 16 KB pieces and a tail)
+    cps.save(t.id, {"messages": [f"a secret {i} " + "x" * 1200 for i in range(40)]})
     driver.close()
     return url
 
