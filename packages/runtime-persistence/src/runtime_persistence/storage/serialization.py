@@ -679,7 +679,9 @@ class EnvelopeSerializer:
                 raise CorruptionError("record key id is not UTF-8") from None
             if self._keyring is None:
                 raise ValidationError(
-                    f"the record is encrypted (key id {key_id!r}); read it with a serializer that has a keyring"
+                    f"the record is encrypted (key id {key_id!r}); read it with a serializer that has a "
+                    "keyring (the keepup command: --keyring FILE, $KEEPUP_KEYRING, or keyring.toml in the "
+                    "Keepup home)"
                 )
             payload = self._keyring._decrypt(key_id, bytes(payload), header + place)
         return codec, compression, payload
