@@ -27,6 +27,7 @@ __all__ = [
     "EXPORT_VERSION",
     "LEN",
     "MAX_FRAME",
+    "PART_BYTES",
     "READS_VERSIONS",
     "SECTIONS_VERSION",
     "ExportReport",
@@ -52,7 +53,13 @@ READS_VERSIONS = (1, 2, 3)
 """Version 2 added the ``artifact`` and ``snapshots`` frames; version 3 the sections of other
 repositories (sessions, tasks, events) after the threads, named in the header's ``with``. A file
 without sections is still written as version 2; a version 1 file reads as before."""
-MAX_FRAME = 1 << 31
+MAX_FRAME = 64 << 20
+"""The largest frame an import reads by default (``import_threads(max_frame=...)`` changes it): a
+longer frame is refused before it is read. Blob and snapshot data larger than :data:`PART_BYTES`
+is written in parts, so every frame an export writes stays far below it."""
+PART_BYTES = 16 << 20
+"""The most blob or snapshot-pack data one frame of an export holds; larger data is written as
+its first frame (with ``parts`` and ``size``) followed by ``part`` frames."""
 LEN = struct.Struct(">I")
 
 SnapshotSource = Callable[[str], Any]
@@ -123,9 +130,10 @@ class FrameWriter:
 class FrameReader:
     """Verifies the frames of an export stream as they are read (magic, lengths, running checksum)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self._running = hashlib.sha256()
         self._count = 0
+        self._max = max_frame
 
     def magic(self, data: bytes) -> None:
         if data != EXPORT_MAGIC:
@@ -136,8 +144,11 @@ class FrameReader:
         if len(head) < LEN.size:
             raise CorruptionError("the export file is truncated: it ends before its end frame")
         (length,) = LEN.unpack(head)
-        if length >= MAX_FRAME:
-            raise CorruptionError(f"an export frame claims {length} bytes")
+        if length > self._max:
+            raise CorruptionError(
+                f"an export frame claims {length} bytes, over the {self._max}-byte frame limit "
+                "(import_threads(max_frame=...) raises it for a trusted file)"
+            )
         return int(length)
 
     def frame(self, head: bytes, envelope: bytes, length: int) -> tuple[dict[str, Any], bool]:

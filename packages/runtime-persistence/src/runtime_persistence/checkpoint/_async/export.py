@@ -30,6 +30,8 @@ from runtime_persistence.checkpoint._export_format import (
     EXPORT_MAGIC,
     EXPORT_VERSION,
     LEN,
+    MAX_FRAME,
+    PART_BYTES,
     READS_VERSIONS,
     SECTIONS_VERSION,
     ExportReport,
@@ -137,6 +139,7 @@ async def export_threads(
     snapshots: SnapshotSource | None = None,
     artifacts: bool = True,
     sections: Sequence[AsyncExportSection] = (),
+    part_bytes: int = PART_BYTES,
 ) -> ExportReport:
     """Write ``thread_ids`` (default: every thread) with all their checkpoints, pending writes,
     pins, fork links and the blobs their states need to ``dest`` (a path or a binary file); with
@@ -145,13 +148,17 @@ async def export_threads(
     workspace snapshots they name, as one git pack per workspace, so the files restore on a
     fresh home. A snapshot that cannot be found is listed in the report's ``missing_snapshots``.
     Each of ``sections`` (see :class:`AsyncExportSection`) adds its records after the threads:
-    those that belong with ``thread_ids``, or all of them when no thread is named.
+    those that belong with ``thread_ids``, or all of them when no thread is named. Blob and
+    snapshot data over ``part_bytes`` is written in parts of at most that size, read from the
+    store a chunk at a time, so no frame (and no buffer of the export) is larger.
 
     Reads a consistent view of each thread as of its head when the thread is reached; checkpoints
     saved meanwhile after that head are not included. Raises NotFoundError for an unknown thread."""
     driver = checkpoints.driver
     ser = checkpoints._ser
     ids = list(thread_ids) if thread_ids is not None else [e.key async for e in driver.scan(THREAD_NS)]
+    if part_bytes < 1:
+        raise ValueError("part_bytes must be positive")
     for tid in ids:
         validate_id(tid, "thread id")
     exported = set(ids)
@@ -176,10 +183,16 @@ async def export_threads(
             return
         written.add(ref)
         if ref[0] == LOC_AREA:
-            data = await driver.get_blob(ref_digest(ref))
-        else:
+            spool = await _file(spool_file)
+            try:
+                async for chunk in driver.open_blob(ref_digest(ref)):
+                    await _file(spool.write, chunk)
+                await _parted(fh, out, spool, part_bytes, "blob", ref=ref)
+            finally:
+                await _file(spool.close)
+        else:  # a key-value blob: small (KV_BLOB_MAX)
             data = await checkpoints._channels.read_blob(ref)
-        await _file(fh.write, out.frame("blob", ref=ref, data=data))
+            await _file(fh.write, out.frame("blob", ref=ref, data=data))
         blobs += 1
 
     async with _opened(dest, "w") as fh:
@@ -251,10 +264,14 @@ async def export_threads(
                     packed, lost = await _file(_pack_snapshots, snapshots, workspace, commits)
                     missing.extend(lost)
                     if packed is not None:
-                        found, data = packed
-                        await _file(
-                            fh.write, out.frame("snapshots", workspace=workspace, commits=found, data=data)
-                        )
+                        found, path = packed
+                        try:
+                            async with _opened(path, "r") as pack:
+                                await _parted(
+                                    fh, out, pack, part_bytes, "snapshots", workspace=workspace, commits=found
+                                )
+                        finally:
+                            await _file(path.unlink)
                         packs += 1
             await _file(fh.write, out.frame("thread_end", id=trec.id))
         wanted = frozenset(ids) if thread_ids is not None else None
@@ -271,10 +288,27 @@ async def export_threads(
     return ExportReport(len(plan), done, blobs, out.bytes, packs, arts, tuple(missing), records)
 
 
+async def _parted(
+    fh: IO[bytes], out: FrameWriter, src: IO[bytes], part_bytes: int, kind: str, **fields: Any
+) -> None:
+    """Write the data of ``src`` (a local file) as one ``kind`` frame with ``fields``, or, when it
+    is over ``part_bytes``, as that frame with the first part (and ``parts``, ``size``) followed
+    by ``part`` frames: no frame holds more than ``part_bytes`` of data."""
+    size = await _file(src.seek, 0, 2)
+    await _file(src.seek, 0)
+    parts = max(1, -(-size // part_bytes))
+    counts = {"parts": parts, "size": size} if parts > 1 else {}
+    first = await _file(src.read, part_bytes)
+    await _file(fh.write, out.frame(kind, **fields, data=first, **counts))
+    for index in range(1, parts):
+        data = await _file(src.read, part_bytes)
+        await _file(fh.write, out.frame("part", part=index, data=data))
+
+
 def _pack_snapshots(
     snapshots: SnapshotSource, workspace: str, commits: list[str]
-) -> tuple[tuple[list[str], bytes] | None, list[str]]:
-    """One pack holding every snapshot of ``commits`` that the shadow repository of ``workspace``
+) -> tuple[tuple[list[str], Path] | None, list[str]]:
+    """One pack file (the caller removes it) holding every snapshot of ``commits`` that the shadow repository of ``workspace``
     has (or fetches from its store), and the commits it could not find."""
     try:
         shadow = snapshots(workspace)
@@ -289,11 +323,7 @@ def _pack_snapshots(
             lost.append(commit)
     if not found:
         return None, lost
-    path = shadow._pack_file(found, [])
-    try:
-        return (found, path.read_bytes()), lost
-    finally:
-        path.unlink()
+    return (found, shadow._pack_file(found, [])), lost
 
 
 async def _export_artifact(
@@ -325,10 +355,13 @@ async def _export_artifact(
     return 1
 
 
-async def _frames(fh: IO[bytes], copy: IO[bytes] | None = None) -> AsyncIterator[dict[str, Any]]:
+async def _frames(
+    fh: IO[bytes], copy: IO[bytes] | None = None, max_frame: int = MAX_FRAME
+) -> AsyncIterator[dict[str, Any]]:
     """Verified frames of an export stream, ending with the (verified) end frame; every byte read
-    is also written to ``copy`` when given."""
-    reader = FrameReader()
+    is also written to ``copy`` when given. A frame longer than ``max_frame`` is refused before
+    it is read."""
+    reader = FrameReader(max_frame)
 
     async def read(n: int) -> bytes:
         data = await _file(fh.read, n)
@@ -349,6 +382,78 @@ async def _frames(fh: IO[bytes], copy: IO[bytes] | None = None) -> AsyncIterator
         yield frame
 
 
+_READ = 1 << 20
+
+
+async def _whole(frames: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """The frames with parted data put back together on disk: a ``blob`` or ``snapshots`` frame
+    with ``parts`` is yielded once its ``part`` frames are read, with ``spool`` (a private
+    temporary file holding the whole data, at its start; closed when the next frame is asked
+    for). Refuses missing, extra and out-of-order parts and a ``size`` that does not add up
+    (CorruptionError)."""
+    async for frame in frames:
+        kind = frame["k"]
+        if kind == "part":
+            raise CorruptionError("an export has a part frame that no blob or snapshots frame announced")
+        parts = frame.get("parts")
+        if parts is None:
+            yield frame
+            continue
+        size = frame.get("size")
+        first = frame.get("data")
+        if (
+            kind not in ("blob", "snapshots")
+            or isinstance(parts, bool)
+            or not isinstance(parts, int)
+            or parts < 2
+            or isinstance(size, bool)
+            or not isinstance(size, int)
+            or size < 0
+            or not isinstance(first, bytes)
+        ):
+            raise CorruptionError(f"a {kind} frame announces malformed parts")
+        spool = await _file(spool_file)
+        try:
+            await _file(spool.write, first)
+            total = len(first)
+            for index in range(1, parts):
+                part = await anext(frames, None)
+                if part is None or part["k"] != "part":
+                    raise CorruptionError(
+                        f"a {kind} frame announces {parts} parts but part {index} is missing"
+                    )
+                data = part.get("data")
+                if part.get("part") != index or not isinstance(data, bytes):
+                    raise CorruptionError(f"part {index} of a {kind} frame is out of order or malformed")
+                total += len(data)
+                if total > size:
+                    raise CorruptionError(
+                        f"the parts of a {kind} frame hold more than its size of {size} bytes"
+                    )
+                await _file(spool.write, data)
+            if total != size:
+                raise CorruptionError(
+                    f"the parts of a {kind} frame hold {total} bytes, not its size of {size}"
+                )
+            await _file(spool.seek, 0)
+            yield {**frame, "spool": spool}
+        finally:
+            await _file(spool.close)
+
+
+async def _spool_chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    await _file(spool.seek, 0)
+    while chunk := await _file(spool.read, _READ):
+        yield chunk
+
+
+async def _spool_digest(spool: IO[bytes]) -> bytes:
+    h = hashlib.sha256()
+    async for chunk in _spool_chunks(spool):
+        h.update(chunk)
+    return h.digest()
+
+
 class _Import:
     """One import: :meth:`stage` reads the untrusted file once, verifies every frame and the end
     checksum, refuses anything that names what the file does not carry, and stores only
@@ -360,7 +465,9 @@ class _Import:
         checkpoints: AsyncCheckpoints,
         progress: Progress | None,
         sections: Sequence[AsyncExportSection] = (),
+        max_frame: int = MAX_FRAME,
     ) -> None:
+        self.max_frame = max_frame
         self.checkpoints = checkpoints
         self.driver = checkpoints.driver
         self.ser = checkpoints._ser
@@ -377,7 +484,7 @@ class _Import:
         seen_threads: set[str] = set()
         current: tuple[ThreadRecord, Head | None] | None = None
         ids: set[str] = set()
-        async for frame in _frames(fh, copy):
+        async for frame in _whole(_frames(fh, copy, self.max_frame)):
             kind = frame["k"]
             if kind == "header":
                 self._header(frame)
@@ -395,8 +502,7 @@ class _Import:
                         f"thread {tid} already exists in the target store; nothing was imported"
                     )
             elif kind == "blob":
-                ref, data = _blob(frame)
-                await self._put_blob(ref, data)
+                ref = await self._blob(frame)
                 carried.add(ref)
             elif kind == "checkpoint":
                 if current is None:
@@ -447,8 +553,8 @@ class _Import:
                         "store with other content; nothing was imported"
                     )
             elif kind == "snapshots":
-                _, data = snapshot_section(frame)
-                await self.driver.put_blob(data)
+                snapshot_section(frame)
+                await self._put_pack(frame)
             elif kind == "thread_end":
                 if current is None or frame.get("id") != current[0].id:
                     raise CorruptionError("a thread_end frame does not close the open thread")
@@ -495,23 +601,44 @@ class _Import:
         self.listed = set(listed)
         self.carried = frozenset(carried)
 
-    async def _put_blob(self, ref: bytes, data: bytes) -> None:
+    async def _blob(self, frame: dict[str, Any]) -> bytes:
+        """Verify a ``blob`` frame's data against its ref and store it; its ref."""
+        ref, data = _blob_ref(frame)
+        spool: IO[bytes] | None = frame.get("spool")
+        if spool is None:
+            if hashlib.sha256(data).digest() != ref[1:]:
+                raise CorruptionError(f"blob {ref_digest(ref)} in the export does not match its digest")
+        elif ref[0] == LOC_KV:
+            raise CorruptionError("a key-value blob frame has parts (key-value blobs are small)")
+        elif await _spool_digest(spool) != ref[1:]:
+            raise CorruptionError(f"blob {ref_digest(ref)} in the export does not match its digest")
         if ref[0] == LOC_KV:
             await self.driver.batch([self.checkpoints._channels.kv_put_for(ref, data)])
-        else:
+        elif spool is None:
             await self.driver.put_blob(data, ref_digest(ref))
+        else:
+            info = await self.driver.put_blob_stream(_spool_chunks(spool))
+            if info.digest != ref_digest(ref):  # pragma: no cover - the spool was verified above
+                raise CorruptionError(f"blob {ref_digest(ref)} changed while it was stored")
+        return ref
+
+    async def _put_pack(self, frame: dict[str, Any]) -> Any:
+        spool: IO[bytes] | None = frame.get("spool")
+        if spool is None:
+            return await self.driver.put_blob(frame["data"])
+        return await self.driver.put_blob_stream(_spool_chunks(spool))
 
     async def commit(self, fh: IO[bytes]) -> None:
         current: tuple[ThreadRecord, Head | None] | None = None
         lane_heads: dict[str, Head] = {}
         ser = self.ser
-        async for frame in _frames(fh):
+        async for frame in _whole(_frames(fh, None, self.max_frame)):
             kind = frame["k"]
             if kind == "thread":
                 current = thread_section(frame)
             elif kind == "blob":
                 self.blobs += 1
-                self.size += len(frame["data"])
+                self.size += frame.get("size", len(frame["data"]))
             elif kind == "checkpoint" and current is not None:
                 rec, writes = _checkpoint(frame, current[0].id)
                 slot = slot_key(lane_of(rec), rec.seq)
@@ -583,8 +710,8 @@ class _Import:
         self.arts += 1
 
     async def _snapshots(self, frame: dict[str, Any]) -> None:
-        commits, data = snapshot_section(frame)
-        info = await self.driver.put_blob(data)
+        commits, _ = snapshot_section(frame)
+        info = await self._put_pack(frame)
         now = self.checkpoints._clock.now()
         for commit in commits:
             record = PackRecord(PACK_FORMAT, commit, info.digest, info.size, [], now)
@@ -595,15 +722,14 @@ class _Import:
         self.packs += 1
 
 
-def _blob(frame: dict[str, Any]) -> tuple[bytes, bytes]:
+def _blob_ref(frame: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The ref and (first part of the) data of a ``blob`` frame, not yet verified."""
     ref = frame.get("ref")
     data = frame.get("data")
     if not isinstance(ref, bytes) or len(ref) != 33 or not isinstance(data, bytes):
         raise CorruptionError("a blob frame is malformed")
     if ref[0] not in (LOC_KV, LOC_AREA):
         raise CorruptionError("a blob frame names an unknown location")
-    if hashlib.sha256(data).digest() != ref[1:]:
-        raise CorruptionError(f"blob {ref_digest(ref)} in the export does not match its digest")
     return ref, data
 
 
@@ -641,6 +767,7 @@ async def import_threads(
     *,
     progress: Progress | None = None,
     sections: Sequence[AsyncExportSection] = (),
+    max_frame: int = MAX_FRAME,
 ) -> ExportReport:
     """Read an export made by :func:`export_threads` into ``checkpoints``' store, keeping every id,
     with the artifact versions and workspace snapshots it carries (snapshots go to the store's
@@ -654,8 +781,12 @@ async def import_threads(
     content-addressed blobs are stored meanwhile. Then the records are written from that copy.
     Raises CorruptionError for a damaged, truncated, foreign or forged file and ConflictError
     when a thread (or an artifact version with other content) already exists in the target, in
-    both cases before any record is written; ValidationError for an unsupported format version."""
-    job = _Import(checkpoints, progress, sections)
+    both cases before any record is written; ValidationError for an unsupported format version.
+
+    Memory stays bounded by the frame cap: a frame longer than ``max_frame`` (default
+    :data:`MAX_FRAME`, 64 MiB) is refused before it is read, and blob or snapshot data an export
+    wrote in parts is put together in a private temporary file, not in memory."""
+    job = _Import(checkpoints, progress, sections, max_frame)
     spool = await _file(spool_file)
     try:
         async with _opened(src, "r") as fh:
