@@ -8,8 +8,10 @@ blob once per file), its ``checkpoint`` frames in order (with their pending writ
 ``fork`` frames and a ``thread_end``; last an ``end`` frame holding the frame count and the
 SHA-256 of every byte before it.
 
-Both directions stream: memory holds one frame (one checkpoint record or one blob) at a time,
-plus the set of blob digests already written. Import writes bottom-up like a save (blobs, then
+Both directions stream: memory holds one frame (one checkpoint record, one blob, or one part
+of a blob or snapshot pack over 16 MiB, which is written as ``part`` frames) at a time, plus
+the set of blob digests already written; an import refuses a frame over its ``max_frame`` cap
+(64 MiB) before reading it and puts parts together in a temporary file. Import writes bottom-up like a save (blobs, then
 records, then the head, then the thread record last), so a thread appears only once all of its
 frames were read and verified; a damaged or truncated file raises CorruptionError and leaves
 only unreferenced records and blobs behind, which gc removes.
