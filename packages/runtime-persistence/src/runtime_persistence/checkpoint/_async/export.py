@@ -157,8 +157,8 @@ async def export_threads(
     driver = checkpoints.driver
     ser = checkpoints._ser
     ids = list(thread_ids) if thread_ids is not None else [e.key async for e in driver.scan(THREAD_NS)]
-    if part_bytes < 1:
-        raise ValueError("part_bytes must be positive")
+    if not 1 <= part_bytes <= MAX_FRAME // 2:
+        raise ValueError(f"part_bytes must be between 1 and {MAX_FRAME // 2} (an import's frame cap)")
     for tid in ids:
         validate_id(tid, "thread id")
     exported = set(ids)
