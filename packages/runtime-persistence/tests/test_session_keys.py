@@ -112,3 +112,43 @@ def test_processes_racing_on_the_same_keys_all_get_one_session_per_key(backend: 
             assert len({r[key] for r in results}) == 1
             assert sessions.by_key(key).id == results[0][key]
         assert len(sessions.list(limit=100)) == len(keys)
+
+
+class _ReadsTheKeyMidCreation:
+    """A driver that, right after the creator's key record is stored, lets another caller read
+    that key (the interleaving two processes racing on one key can produce)."""
+
+    def __init__(self, driver: Any, on_key: Any) -> None:
+        self._driver = driver
+        self._on_key = on_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._driver, name)
+
+    def put(self, namespace: str, key: str, value: bytes, **kwargs: Any) -> Any:
+        done = self._driver.put(namespace, key, value, **kwargs)
+        if namespace == SESSION_KEY_NS and self._on_key is not None:
+            on_key, self._on_key = self._on_key, None
+            on_key(key)
+        return done
+
+
+def test_a_caller_reading_the_key_mid_creation_neither_breaks_nor_replaces_the_session(
+    tmp_path: Path,
+) -> None:
+    """The creator's call succeeds with its own name and metadata, and the other caller gets that
+    same session (it once wrote a bare record under the key's id first, and the creator then
+    failed with ConflictError)."""
+    driver = open_store(f"sqlite:///{tmp_path / 'k.db'}")
+    try:
+        other = Sessions(driver)
+        seen: list[Any] = []
+        creator = Sessions(_ReadsTheKeyMidCreation(driver, lambda key: seen.append(other.get_or_create(key))))
+        made, created = creator.get_or_create("conversation-7", "chat", metadata={"user": "ann"})
+        assert created and made.name == "chat" and made.metadata == {"user": "ann"}
+        [(found, found_created)] = seen
+        assert not found_created and found == made
+        assert other.by_key("conversation-7") == made
+        assert [s.id for s in other.list()] == [made.id]
+    finally:
+        driver.close()

@@ -339,9 +339,12 @@ class Sessions(Repository[Session]):
         it. ``name`` and ``metadata`` apply only to a session this call creates. Raises
         ValidationError (nothing written) for a bad key, name or metadata.
 
-        The key record is written create-only before the session record, under the session id
-        it names; a caller that finds a key whose session record is missing (its creator
-        stopped in between) writes that record itself, create-only, so no key is left dangling."""
+        The session record is written first, then the key record naming it, create-only: a key
+        always names a stored session. A caller that loses the race for the key withdraws the
+        session it wrote (nothing names it) and returns the winner's. A crash between the two
+        writes leaves a session without a key, which goes stale and is swept like any other.
+        (Stores written by earlier versions wrote the key first: a key whose session record is
+        missing gets that record written by whoever reads it, create-only.)"""
         key = validate_key(key)
         now = self._clock.now()
         fresh = Session(
@@ -349,15 +352,19 @@ class Sessions(Repository[Session]):
         )
         data = self._ser.dumps(fresh, at=(SESSION_NS, fresh.id))
         link = SessionKey(key, fresh.id)
+        index_entry = self._index_entry(fresh)
+        self._driver.put(SESSION_STATUS_NS, index_entry, MARK)
+        self._driver.put(SESSION_NS, fresh.id, data, if_absent=True)
         try:
             self._driver.put(
                 SESSION_KEY_NS, key, self._ser.dumps(link, at=(SESSION_KEY_NS, key)), if_absent=True
             )
         except ConflictError:
+            # another caller holds the key: withdraw this session, which nothing names
+            self._driver.delete(SESSION_NS, fresh.id)
+            self._driver.delete(SESSION_STATUS_NS, index_entry)
             found = self.by_key(key)
             return found, False
-        self._driver.put(SESSION_STATUS_NS, self._index_entry(fresh), MARK)
-        self._driver.put(SESSION_NS, fresh.id, data, if_absent=True)
         return fresh, True
 
     def by_key(self, key: str) -> Session:
