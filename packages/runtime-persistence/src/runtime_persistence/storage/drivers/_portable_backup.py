@@ -32,10 +32,14 @@ from runtime_persistence.storage._backup_stream import (
     read_frames,
 )
 from runtime_persistence.storage.drivers._sqlite_backup import (
+    _VERIFIED,
     BackupInfo,
     VerifyReport,
+    _private,
+    _stamp,
     check_record,
 )
+from runtime_persistence.storage.drivers._sqlite_backup import _record as _record_verified
 from runtime_persistence.storage.serialization import MAGIC as _ENVELOPE
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.storage.stores import redact_url
@@ -52,7 +56,6 @@ __all__ = [
 
 BACKUP_SUFFIX = ".kbak"
 RESTORE_NS = "keepup.restore"  # holds ``in-progress`` while a restore runs; never backed up
-_VERIFIED = ".verified"
 
 
 @runtime_checkable
@@ -149,11 +152,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _private(path: Path) -> None:
-    with contextlib.suppress(OSError):  # best effort: a filesystem without modes
-        path.chmod(0o600)
-
-
 Consistent = Callable[[Driver], contextlib.AbstractContextManager[tuple[Driver, bool]]]
 
 
@@ -239,26 +237,6 @@ def _verify(source: Path, serializer: EnvelopeSerializer | None) -> tuple[Verify
     except OSError as exc:
         problems["file"] = f"cannot read it: {exc.strerror or exc}"
     return VerifyReport(str(source), records, envelopes, blobs, problems), largest
-
-
-def _record_verified(backup: Path, report: VerifyReport) -> None:
-    side = backup.with_name(backup.name + _VERIFIED)
-    side.write_text(
-        json.dumps(
-            {
-                "verified_at": datetime.now(UTC).isoformat(),
-                "ok": report.ok,
-                "records": report.records,
-                "blobs": report.blobs,
-                "problems": report.problems,
-            }
-        )
-    )
-    _private(side)
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def list_store_backups(url: str, folder: str | os.PathLike[str]) -> list[BackupInfo]:
