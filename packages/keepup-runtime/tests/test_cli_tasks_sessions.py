@@ -174,7 +174,11 @@ def test_every_session_verb(cli: Cli) -> None:
         runtime.sessions.link(live.id, thread_id=thread)
     listed = cli.json("session list")["sessions"]
     assert [s["id"] for s in listed] == [live.id, done.id, old.id]
-    shown = cli.json("session show", live.id[:13])["session"]
+    # ids made within one millisecond share their first 13 characters: type a prefix as long as
+    # needed to be unique (at least 6), as a user reading `session list` would
+    ids = [s["id"] for s in listed]
+    n = next(n for n in range(6, 37) if sum(i.startswith(live.id[:n]) for i in ids) == 1)
+    shown = cli.json("session show", live.id[:n].upper())["session"]
     assert shown["thread_ids"] == [thread] and shown["format_version"] == 2
     assert {s["id"]: s["due"] for s in listed} == {live.id: None, done.id: None, old.id: None}
     due = cli.json("session list", "--stale-after", "1h", "--purge-after", "2h")["sessions"]
