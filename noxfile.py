@@ -129,6 +129,7 @@ def arch(session: nox.Session) -> None:
     session.run("python", "scripts/check_unbound_records.py")
     session.run("python", "scripts/gen_facade.py", "--check")
     session.run("python", "scripts/gen_sync.py", "--check")
+    session.run("python", "scripts/gen_cli_help.py", "--check")  # the fast path's --help
 
 
 @nox.session

@@ -45,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     rounds = max(5, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPUP_")}
+        # Without PYTHONDONTWRITEBYTECODE, so the warm-up round writes the .pyc files an installed
+        # package has; with it every round would compile every module again.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("KEEPUP_") and k != "PYTHONDONTWRITEBYTECODE"
+        }
         env["KEEPUP_HOME"] = str(home)
         from keepup.runtime import open_runtime
 

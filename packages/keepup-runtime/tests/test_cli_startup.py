@@ -1,7 +1,9 @@
 """Start-up: ``import keepup`` is lazy, and the ``keepup`` command loads only what it runs.
 
 ``keepup --help`` (and completion) import no store package at all; a command imports its own
-group only, never rich.markdown or the server drivers' client libraries."""
+group only, never rich.markdown or the server drivers' client libraries. ``keepup --help``,
+``--version`` and ``thread list`` run on the fast path (keepup._cli.fast): without typer or click,
+and ``--help`` and ``thread list`` without importlib.metadata either."""
 
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ HEAVY_FOR_HELP = [
     "runtime_execution",
     "keepup.runtime",
     "keepup._cli.checkpoints",
+    "typer",
+    "click",
+    "importlib.metadata",
+    "shutil",
 ]
 DRIVERS = ["psycopg", "psycopg_pool", "pymysql", "aiomysql", "redis", "pymongo", "motor", "rich.markdown"]
 # Costs a command pays only when it needs them: typer >= 0.29 validates every parameter through
@@ -32,6 +38,12 @@ HEAVY_FOR_A_COMMAND = ["pydantic", "pydantic_core", "jsonschema"]
 # export, encryption, the recorder, the codecs of blobs and exports, the terminal UI, and
 # entry-point metadata. The package __init__ files and the Runtime are lazy so that it stays so.
 NOT_FOR_THREAD_LIST = [
+    "typer",
+    "click",
+    "keepup._cli.root",
+    "keepup._cli.command",
+    "keepup._cli.threads",
+    "socket",
     "asyncio",
     "importlib.metadata",
     "zstandard",
@@ -98,9 +110,16 @@ def test_import_keepup_loads_no_library_package() -> None:
 
 
 def test_help_loads_no_store_package(tmp_path: Path) -> None:
-    for args in (["--help"], ["--version"], ["-h"]):
+    for args in (["--help"], ["-h"]):
         loaded = loaded_after(args, tmp_path)
         assert not {m for m in loaded if m in HEAVY_FOR_HELP or m.split(".")[0] in HEAVY_FOR_HELP}, args
+        assert "keepup._cli.fast" in loaded
+    # --version reads the versions through importlib.metadata (which imports shutil)
+    version_too = [m for m in HEAVY_FOR_HELP if m not in ("importlib.metadata", "shutil")]
+    loaded = loaded_after(["--version"], tmp_path)
+    assert not {m for m in loaded if m in version_too or m.split(".")[0] in version_too}
+    # What the fast path does not run, typer does.
+    assert "typer" in loaded_after(["thread", "--help"], tmp_path)
 
 
 def test_a_command_loads_neither_rich_markdown_nor_server_drivers(tmp_path: Path) -> None:
@@ -108,7 +127,8 @@ def test_a_command_loads_neither_rich_markdown_nor_server_drivers(tmp_path: Path
 
     with open_runtime(home=tmp_path) as runtime:
         runtime.checkpoints.create_thread("t")
-    loaded = loaded_after(["thread", "list"], tmp_path)
+    # Through typer (the fast path takes no repeated option): the typer command loads as little.
+    loaded = loaded_after(["thread", "list", "--json", "--json"], tmp_path)
     assert "keepup._cli.threads" in loaded
     assert not {m for m in loaded if m in DRIVERS or m.split(".")[0] in DRIVERS}
     assert not {m for m in loaded if m.split(".")[0] in HEAVY_FOR_A_COMMAND}, (
@@ -127,7 +147,7 @@ def test_thread_list_loads_only_the_checkpoint_repository_and_its_store(tmp_path
     with open_runtime(home=tmp_path) as runtime:
         runtime.checkpoints.create_thread("t")
     loaded = loaded_after(["thread", "list"], tmp_path)
-    assert {"keepup._cli.threads", "runtime_persistence.checkpoint._sync.checkpoints"} <= loaded
+    assert {"keepup._cli.thread_list", "runtime_persistence.checkpoint._sync.checkpoints"} <= loaded
     assert "runtime_persistence.storage.drivers.sqlite" in loaded
     assert _under(loaded, NOT_FOR_THREAD_LIST) == []
 

@@ -1,87 +1,47 @@
 """The ``keepup`` command: inspect, restore, fork and prune what agent runs stored.
 
-Every group lives in its own private module under :mod:`keepup._cli`, imported only when it runs
-(:data:`keepup._cli.command.LAZY_COMMANDS`); errors become exit codes in
-:mod:`keepup._cli.exit_codes` only. ``main`` is the console-script entry point."""
+``main`` is the console-script entry point. It runs a few hot read-only command lines (``keepup
+--help``, ``--version``, ``thread list`` and its options) through a hand-written parser that
+imports neither typer nor click (:mod:`keepup._cli.fast`), and hands every other command line,
+and any it does not fully understand, to the typer app (:mod:`keepup._cli.root`, here as
+``app``). Every group lives in its own private module under :mod:`keepup._cli`, imported only
+when it runs (:data:`keepup._cli.command.LAZY_COMMANDS`); errors become exit codes in
+:mod:`keepup._cli.exit_codes` only."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from keepup._cli.command import KeepupGroup
-from keepup._cli.context import CliContext
+    app: typer.Typer
 
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    cls=KeepupGroup,
-    name="keepup",
-    help="Keepup: checkpoints, artifacts and workspace snapshots of agent runs.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+__all__ = ["app", "main", "typer_main"]
 
 
-VERSIONED = ("keepup-runtime", "runtime-core", "runtime-persistence", "runtime-execution")
+def __getattr__(name: str) -> Any:
+    # The typer app on first use: `keepup thread list` and `keepup --help` never load typer.
+    if name == "app":
+        from keepup._cli.root import app
 
-
-def _print_version(value: bool) -> None:
-    if not value:
-        return
-    from importlib.metadata import PackageNotFoundError, version
-
-    def of(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
-
-    first, *rest = VERSIONED
-    sys.stdout.write(f"keepup {of(first)} ({', '.join(f'{n} {of(n)}' for n in rest)})\n")
-    raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            envvar="KEEPUP_STORE_URL",
-            metavar="URL",
-            help="Store URL (sqlite:////abs/path.db, sqlite:///relative.db, postgresql://…, …); default: keepup.db in $KEEPUP_HOME.",
-        ),
-    ] = None,
-    keyring: Annotated[
-        str | None,
-        typer.Option(
-            "--keyring",
-            envvar="KEEPUP_KEYRING",
-            metavar="FILE",
-            help="Keyring file of an encrypted store (docs/security.md); default: keyring.toml in $KEEPUP_HOME if it exists.",
-        ),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            "-V",
-            is_eager=True,
-            callback=_print_version,
-            help="Print the versions of keepup and its packages, and exit.",
-        ),
-    ] = False,
-) -> None:
-    ctx.obj = CliContext(store=store or None, keyring=keyring or None)
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Run the ``keepup`` command on ``sys.argv`` and exit with its exit code."""
-    typer.main.get_command(app).main(prog_name="keepup")
+    from keepup._cli.fast import run
+
+    code = run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    typer_main()
+
+
+def typer_main() -> None:
+    """Run ``sys.argv`` through the typer app alone (what :func:`main` falls back to)."""
+    from keepup._cli.root import typer_main as run_typer
+
+    run_typer()

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +18,7 @@ import typer.main
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from keepup._cli.exit_codes import CliFailure, ExitCode, describe, exit_code_for
+from keepup._cli.exit_codes import CliFailure, ExitCode, report
 
 __all__ = ["LAZY_COMMANDS", "PLUGIN_COMMANDS", "PLUGIN_GROUP", "KeepupGroup", "tidy_help"]
 
@@ -246,11 +244,7 @@ class KeepupGroup(TyperGroup):
                 sys.exit(int(ExitCode.DECLINED))
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            if os.environ.get("KEEPUP_DEBUG"):
-                traceback.print_exception(exc, file=sys.stderr)
-            sys.stderr.write(describe(exc) + "\n")
-            sys.stderr.flush()
-            code = int(exit_code_for(exc))
+            code = report(exc)
             if standalone_mode:
                 sys.exit(code)
             return code

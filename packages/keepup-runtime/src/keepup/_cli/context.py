@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:  # typer only in annotations: the fast path (keepup._cli.fast) runs without it
+    import typer
 
-if TYPE_CHECKING:
     from keepup.runtime import Runtime
 
 __all__ = [
@@ -96,12 +96,20 @@ class CliContext:
         under the Keepup home) once; it is closed when the command ends. Commands that only read
         open it read-only where the store can be."""
         if self._runtime is None:
+            self.open_for(_command_of(ctx))
+            ctx.find_root().call_on_close(self._close)
+        assert self._runtime is not None
+        return self._runtime
+
+    def open_for(self, command: str) -> Runtime:
+        """Open the runtime for ``command`` (``GROUP VERB``) once, as :meth:`runtime` does; the
+        caller closes it with :meth:`close`."""
+        if self._runtime is None:
             from runtime_core import NotFoundError
 
             from keepup.runtime import keepup_home, open_runtime, resolved_store_url
 
             url = resolved_store_url(self.store)
-            command = _command_of(ctx)
             read_only = read_only_url(url) if command in READ_ONLY_COMMANDS else None
             if command in STORELESS_COMMANDS:
                 # Snapshots live in the home's shadow folder, not in the store: leave it alone.
@@ -116,8 +124,11 @@ class CliContext:
                         f"no store at {url} (commands that only read never create one; "
                         f"`keepup demo` makes one, --store names another){_absolute_hint(url)}"
                     ) from None
-            ctx.find_root().call_on_close(self._close)
         return self._runtime
+
+    def close(self) -> None:
+        """Close the runtime if it was opened."""
+        self._close()
 
     def _close(self) -> None:
         if self._runtime is not None:

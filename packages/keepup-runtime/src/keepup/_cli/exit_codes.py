@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["CliFailure", "Declined", "ExitCode", "Unhealthy", "describe", "exit_code_for"]
+__all__ = ["CliFailure", "Declined", "ExitCode", "Unhealthy", "describe", "exit_code_for", "report"]
 
 
 class ExitCode(IntEnum):
@@ -125,3 +125,18 @@ def describe(error: BaseException) -> str:
         f"keepup: internal error: {type(error).__name__}: {message} "
         "(this is a bug in keepup; rerun with KEEPUP_DEBUG=1 to see the traceback)"
     )
+
+
+def report(error: BaseException) -> int:
+    """Print ``error`` as the command's one line on stderr (its traceback first when
+    ``KEEPUP_DEBUG`` is set) and return its exit code: how every command ends on an error."""
+    import os
+    import sys
+
+    if os.environ.get("KEEPUP_DEBUG"):
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    sys.stderr.write(describe(error) + "\n")
+    sys.stderr.flush()
+    return int(exit_code_for(error))

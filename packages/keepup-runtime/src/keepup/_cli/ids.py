@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import typer
 from runtime_core import Driver, NotFoundError, ValidationError
 from runtime_persistence.checkpoints import CKPT_ID_NS, THREAD_NS
 
 from keepup._cli.context import runtime_of
 from keepup._cli.exit_codes import CliFailure, ExitCode
+
+if TYPE_CHECKING:  # typer only in annotations: the fast path (keepup._cli.fast) runs without it
+    import typer
 
 __all__ = [
     "CHECKPOINT",
@@ -30,6 +32,7 @@ __all__ = [
     "abbreviate",
     "resolve",
     "resolve_arg",
+    "resolve_with",
     "resolver",
 ]
 
@@ -124,10 +127,16 @@ def resolve(driver: Driver, kind: IdKind, text: str) -> str:
 def resolve_arg(ctx: typer.Context, kind: IdKind, text: str) -> str:
     """:func:`resolve` on the store of the command being run (malformed input is refused before
     the store is opened)."""
+    return resolve_with(lambda: runtime_of(ctx).driver, kind, text)
+
+
+def resolve_with(driver_of: Callable[[], Driver], kind: IdKind, text: str) -> str:
+    """:func:`resolve` on the driver ``driver_of()`` returns, called only when ``text`` is a
+    well-formed prefix (malformed input is refused before the store is opened)."""
     value = _checked(kind, text)
     if len(value) == _FULL_LENGTH:
         return value
-    return resolve(runtime_of(ctx).driver, kind, value)
+    return resolve(driver_of(), kind, value)
 
 
 def _unique_length(driver: Driver, kind: IdKind, full: str) -> int:
@@ -175,7 +184,10 @@ def resolver(kind: IdKind) -> Callable[[typer.Context, Any], Any]:
     """A typer parameter callback that turns what was typed (one value, a list, or None) into
     full ids of ``kind``."""
 
-    def callback(ctx: typer.Context, value: Any) -> Any:
+    # ``ctx`` is not annotated typer.Context: typer evaluates a callback's annotations in this
+    # module, which does not import typer at run time. Unannotated, typer passes the context as
+    # the first of two parameters, the value as the last.
+    def callback(ctx: Any, value: Any) -> Any:
         if value is None or ctx.resilient_parsing:
             return value
         if isinstance(value, list | tuple):

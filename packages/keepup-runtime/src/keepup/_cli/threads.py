@@ -9,10 +9,11 @@ import typer
 from runtime_core import ValidationError
 
 from keepup._cli.context import runtime_of
-from keepup._cli.ids import CHECKPOINT, THREAD, abbreviate, resolver
-from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
-from keepup._cli.rendering import Column, fields, out_console, print_json, table, when
+from keepup._cli.ids import THREAD, resolver
+from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm
+from keepup._cli.rendering import fields, out_console, print_json, when
 from keepup._cli.shapes import checkpoint_json, lease_json, thread_json
+from keepup._cli.thread_list import MAX_LIMIT, list_threads
 
 __all__ = ["app"]
 
@@ -27,7 +28,9 @@ ThreadArg = Annotated[
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="At most this many.")
+    ] = 50,
     before: Annotated[
         str | None,
         typer.Option(
@@ -42,39 +45,7 @@ def list_(
     json_: JsonOption = False,
 ) -> None:
     """List threads, newest first (--since/--until: by the time they were last updated)."""
-    window = since is not None or until is not None
-    threads = runtime_of(ctx).checkpoints.list_threads(limit=10_000 if window else limit, before=before)
-    if window:
-        threads = within(threads, lambda t: t.updated_at, since, until)[:limit]
-    if json_:
-        print_json({"threads": [thread_json(t) for t in threads]})
-        return
-    if not threads:
-        out_console().print("no threads yet: run `keepup demo` to make one")
-        return
-    driver = runtime_of(ctx).driver
-    tids = abbreviate(driver, THREAD, [t.id for t in threads])
-    cids = abbreviate(driver, CHECKPOINT, [c for t in threads for c in (t.head, t.forked_from)])
-    table(
-        None,
-        [
-            Column("thread", 100, wrap=False),
-            Column("name", 90),
-            Column("head", 40, wrap=False),
-            Column("forked from", 30, wrap=False),
-            Column("updated", 60),
-        ],
-        [
-            (
-                tids[t.id],
-                t.name or "-",
-                None if t.head is None else cids[t.head],
-                None if t.forked_from is None else cids[t.forked_from],
-                when(t.updated_at),
-            )
-            for t in threads
-        ],
-    )
+    list_threads(lambda: runtime_of(ctx), limit=limit, before=before, since=since, until=until, json_=json_)
 
 
 @app.command("show")

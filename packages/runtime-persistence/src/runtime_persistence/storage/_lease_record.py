@@ -5,7 +5,6 @@ Layout: namespace ``lease``, key = thread id, value = the lease in an envelope."
 from __future__ import annotations
 
 import os
-import socket
 from datetime import datetime, timedelta
 
 import msgspec
@@ -34,6 +33,8 @@ def lease_of(rec: LeaseRecord) -> Lease:
 
 def owner() -> str:
     """This process, as a lease names it: ``host:pid``."""
+    import socket  # here, not at the top: a command that only reads never takes a lease
+
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
