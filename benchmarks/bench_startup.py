@@ -11,6 +11,9 @@ Target (issue 18 item 7): ``keepup --help`` and ``keepup thread list`` <= 8x ``p
 
     .venv/bin/python benchmarks/bench_startup.py              # 7 rounds
     .venv/bin/python benchmarks/bench_startup.py --rounds 15
+    # also the same commands on other sources (e.g. main's, exported with git archive), first on
+    # PYTHONPATH, in the same interleaved rounds:
+    .venv/bin/python benchmarks/bench_startup.py --before /tmp/main/packages/*/src
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def cpu_of(command: list[str], env: dict[str, str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds (at least 5)")
+    parser.add_argument(
+        "--before", nargs="*", default=[], metavar="SRC", help="source folders of the code to compare with"
+    )
     args = parser.parse_args(argv)
     rounds = max(5, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,13 +69,19 @@ def main(argv: list[str] | None = None) -> int:
             "keepup --help": [str(KEEPUP), "--help"],
             "keepup thread list": [str(KEEPUP), "thread", "list"],
         }
-        for command in commands.values():  # warm the caches (.pyc files, page cache) once
-            cpu_of(command, env)
+        envs = dict.fromkeys(commands, env)
+        if args.before:
+            before_env = {**env, "PYTHONPATH": os.pathsep.join(args.before)}
+            for name in ("keepup --help", "keepup thread list"):
+                commands[f"{name} (before)"] = commands[name]
+                envs[f"{name} (before)"] = before_env
+        for name, command in commands.items():  # warm the caches (.pyc files, page cache) once
+            cpu_of(command, envs[name])
         load_before = os.getloadavg()
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(rounds):
             for name, command in commands.items():
-                samples[name].append(cpu_of(command, env))
+                samples[name].append(cpu_of(command, envs[name]))
         load_after = os.getloadavg()
     base = samples["python -c pass"]
     print(
@@ -78,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f}"
     )
-    print(f"{'command':<26} {'median CPU':>11} {'x python -c pass (median, min-max)':>38}")
+    print(f"{'command':<35} {'median CPU':>11} {'x python -c pass (median, min-max)':>38}")
     for name, values in samples.items():
         ratios = [v / b for v, b in zip(values, base, strict=True) if b > 0]
         print(
-            f"{name:<26} {statistics.median(values) * 1000:>8.0f} ms "
+            f"{name:<35} {statistics.median(values) * 1000:>8.0f} ms "
             f"{statistics.median(ratios):>14.1f}x  ({min(ratios):.1f}-{max(ratios):.1f})"
         )
     return 0

@@ -44,6 +44,8 @@ NOT_FOR_THREAD_LIST = [
     "keepup._cli.command",
     "keepup._cli.threads",
     "socket",
+    "runtime_persistence.storage.drivers._sqlite_backup",
+    "runtime_persistence.storage._backup_stream",
     "asyncio",
     "importlib.metadata",
     "zstandard",

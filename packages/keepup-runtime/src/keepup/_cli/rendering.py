@@ -10,7 +10,6 @@ rich is imported on first use, not with this module: it is a third of the comman
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -98,6 +97,8 @@ def plain(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     """Write ``data`` to stdout as one JSON document (UTF-8, indented), followed by a newline."""
+    import json  # here: tables never need it
+
     sys.stdout.write(json.dumps(plain(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 

@@ -24,7 +24,6 @@ from runtime_core import (
 )
 
 from runtime_persistence.storage.drivers._migrations import Migration, MigrationRunner, SchemaStatus
-from runtime_persistence.storage.drivers._sqlite_backup import backup_before_migration, damaged_hint
 from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
 from runtime_persistence.storage.private import create_private_file
 
@@ -98,6 +97,9 @@ class _SqliteConnections:
             if not read_only:
                 status = self._runner.status(conn, f"the SQLite store {self._path}")
                 if status.pending and status.current > 0:  # a store with data: keep a way back
+                    # Imported here, not at the top: opening a store (every command) needs no backup code.
+                    from runtime_persistence.storage.drivers._sqlite_backup import backup_before_migration
+
                     backup_before_migration(self._path)
             self._runner.migrate(
                 conn, read_only=read_only, store=f"the SQLite store {self._path}", begin=_begin
@@ -247,5 +249,7 @@ def _storage_error(exc: sqlite3.DatabaseError, path: Path) -> Exception:
     if isinstance(exc, sqlite3.DatabaseError) and (
         "malformed" in text or "not a database" in text or "file is encrypted" in text
     ):
+        from runtime_persistence.storage.drivers._sqlite_backup import damaged_hint
+
         return CorruptionError(f"the SQLite store {path} is damaged: {text}{damaged_hint(path)}")
     return StorageError(f"the SQLite store {path} failed: {text}")
