@@ -59,6 +59,7 @@ NOT_FOR_THREAD_LIST = [
     "runtime_tools",
     "runtime_telemetry",
     "runtime_core.events",
+    "runtime_core.runs",
     "runtime_core.tasks",
     "runtime_core.tools",
     "runtime_persistence.artifact",

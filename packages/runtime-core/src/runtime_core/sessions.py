@@ -6,12 +6,14 @@ import builtins
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runtime_core._validation import check_aware, check_enum, check_metadata, check_name
 from runtime_core.errors import ValidationError
 from runtime_core.ids import validate_id
-from runtime_core.runs import Run, RunStatus
+
+if TYPE_CHECKING:  # annotations only: what reads threads and checkpoints never loads the run records
+    from runtime_core.runs import Run, RunStatus
 
 __all__ = [
     "SESSION_FORMAT_VERSION",
