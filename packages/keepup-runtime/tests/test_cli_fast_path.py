@@ -199,3 +199,60 @@ def test_odd_metadata_goes_to_typer(tmp_path: Path) -> None:
 def test_shell_completion_goes_to_typer(tmp_path: Path) -> None:
     env = {"_KEEPUP_COMPLETE": "bash_complete", "COMP_WORDS": "keepup thr", "COMP_CWORD": "1"}
     same(["thread", "list"], tmp_path, tmp_path, fast=False, env=env)
+
+
+def in_terminal(which: str, args: list[str], home: Path, tmp: Path, columns: int) -> tuple[int, str, bool]:
+    """(exit code, what it printed, whether typer was imported) of ``keepup ARGS`` with stdin,
+    stdout and stderr on a pseudo-terminal ``columns`` wide."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    mark = tmp / f"mark-{which}"
+    main, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {
+        "KEEPUP_HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TERM": "xterm-256color",
+        "KEEPUP_NO_PAGER": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, which, str(mark), *args],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        cwd=tmp,
+        close_fds=True,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    code = proc.wait(timeout=120)
+    return code, b"".join(chunks).decode(errors="replace"), mark.read_text() == "True"
+
+
+@pytest.mark.parametrize("columns", [60, 200])
+def test_on_a_terminal_too(columns: int, tmp_path: Path) -> None:
+    from keepup.runtime import open_runtime
+    from runtime_core.clock import ManualClock
+
+    home = tmp_path / "home"
+    with open_runtime(home=home, clock=ManualClock()) as runtime:  # a year old: no "3 s ago"
+        parent = runtime.checkpoints.create_thread("a thread with a rather long name to wrap")
+        runtime.checkpoints.save(parent.id, {"step": 1}, step=1)
+        runtime.checkpoints.fork(runtime.checkpoints.latest(parent.id).id, name="fork")  # type: ignore[union-attr]
+    for args in (["thread", "list"], ["--help"]):
+        fast = in_terminal("fast", args, home, tmp_path, columns)
+        assert fast[:2] == in_terminal("typer", args, home, tmp_path, columns)[:2], args
+        assert fast[0] == 0 and not fast[2], args
