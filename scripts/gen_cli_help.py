@@ -3,7 +3,7 @@
 that the command's fast path (``keepup._cli.fast``) prints the root help without importing typer.
 
 The fast path lays these out with a copy of click's help layout and adds the plugin commands it
-finds installed; tests/test_cli_fast_path.py checks the result against the typer app's own help.
+finds installed; packages/keepup-runtime/tests/test_cli_fast_path.py checks the result against the typer app's own help.
 After the rows are written, this script renders the help both ways at several widths and fails
 if they differ.
 

@@ -15,7 +15,8 @@ Anything else (another command, a repeated or unknown option, a value out of ran
 option, ``--`` or shell completion, an odd metadata file) returns None before doing anything,
 and :func:`keepup.cli.main` hands the command line to the typer app, which then prints its own
 help, result or usage error. What it runs prints the same bytes on stdout and stderr and exits
-with the same code as the typer app (tests/test_cli_fast_path.py runs both on the same inputs)."""
+with the same code as the typer app (packages/keepup-runtime/tests/test_cli_fast_path.py runs
+both on the same inputs)."""
 
 from __future__ import annotations
 
