@@ -36,8 +36,13 @@ small enough that reading one message (a search hit) decodes only a few kilobyte
 hit cost about 1 ms in the envelope's checks over 1M messages)."""
 LAYOUT_RECORDS = 1
 LAYOUT_CHUNKS = 2
+LAYOUT_INDEXED_IDS = 3
+"""Chunks, and no ``msg.id`` rows: the ids are found through the SQLite search index, which
+indexes each message's id beside its words (derived data, caught up from the chunks before a
+batch is checked against it). Every new store on SQLite with its index; layout 2 elsewhere."""
 MESSAGE_ID_NS = "msg.id"
-"""``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index)."""
+"""``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index; layouts 1
+and 2)."""
 MESSAGE_CONV_NS = "msg.conv"
 """``{sha256(conversation)[:32]}/{offset:016d}`` -> mark: the messages of a conversation (layout
 1: the message's offset; layout 2: the first offset of a chunk holding some of them)."""
@@ -131,7 +136,8 @@ class RecorderState(msgspec.Struct, kw_only=True):
     running: bool = False
     layout: int = LAYOUT_RECORDS
     """How records are stored: 1, a row per record (stores begun before layout 2, whose state
-    has no such field); 2, chunks of up to :data:`CHUNK` records (every store begun since)."""
+    has no such field); 2, chunks of up to :data:`CHUNK` records with an id row per message; 3,
+    chunks, with the ids in the SQLite search index (:data:`LAYOUT_INDEXED_IDS`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data, with ``senders`` as the number of senders."""
@@ -252,6 +258,13 @@ def parse_body(body: bytes) -> WireFields:
 def digest_key(value: str) -> str:
     """A fixed-length key for any string (32 hex digits of its SHA-256)."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def id_digest(value: str) -> int:
+    """A message id as the SQLite search index keys it: the first 8 bytes of its SHA-256 as a
+    signed 64-bit integer (two ids may share one: every hit is checked against the record)."""
+    data = hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(data[:8], "big", signed=True)
 
 
 def offset_key(offset: int) -> str:
