@@ -541,6 +541,22 @@ def test_a_store_object_without_the_index_keeps_the_ids_of_a_layout_3_store(
     bare.close()
 
 
+def test_indexing_a_message_again_replaces_it(message_store: TestStore) -> None:
+    _sqlite_only(message_store)
+    if message_store.is_async:
+        pytest.skip("the sync twin (the same generated logic)")
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=1, text="alpha"), wire(seq=2, text="gamma")])
+    index = store.index
+    assert index is not None
+    first = store.get(1)
+    index.add([msgspec.structs.replace(first, text="beta"), store.get(2)])  # a catch-up over indexed rows
+    assert [o for o, _ in index.search(["beta"], limit=5)] == [1]
+    assert index.search(["alpha"], limit=5) == [] and len(index.search(["gamma"], limit=5)) == 1
+    assert store.get_by_id("alice-1").offset == 1
+    store.close()
+
+
 def test_an_id_the_index_names_wrongly_is_checked_against_the_record(message_store: TestStore) -> None:
     """The index is derived data in the file, not sealed: an entry that names another message
     (a damaged index, or two ids sharing 64 bits of digest) never drops a new message."""

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from runtime_core import ValidationError
@@ -197,14 +197,18 @@ MARK_CLOSE = "]"
 _decoder = msgspec.json.Decoder()
 
 
-class _Wire(msgspec.Struct):
-    """The recognised fields, well typed (any other field is skipped by the decoder)."""
+_Short = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FIELD_CHARS)]
 
-    id: str | None = None
-    sender: str | None = None
-    seq: int | None = None
-    conversation: str | None = None
-    role: str | None = None
+
+class _Wire(msgspec.Struct):
+    """The recognised fields, well typed and within bounds as :func:`_short` wants them (any
+    other field is skipped by the decoder; a body with one out of bounds takes the slow path)."""
+
+    id: _Short | None = None
+    sender: _Short | None = None
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    conversation: _Short | None = None
+    role: _Short | None = None
     text: str | None = None
 
 
@@ -221,21 +225,16 @@ def parse_body(body: bytes) -> WireFields:
     """Read the recognised fields of ``body`` (UTF-8 JSON object). Anything else (not JSON, not
     an object, a field of the wrong type or too long) is not an error: the body is kept as is and
     the field is simply not recognised."""
-    try:  # the common case: an object whose recognised fields are well typed, decoded alone
-        wire = _wire_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        pass
-    else:
-        seq = wire.seq
-        return WireFields(
-            is_json=True,
-            id=_short(wire.id),
-            sender=_short(wire.sender),
-            seq=seq if seq is not None and seq >= 0 else None,
-            conversation=_short(wire.conversation),
-            role=_short(wire.role),
-            text=wire.text,
-        )
+    # the common case: an object whose recognised fields are well typed and within bounds,
+    # decoded alone; a NUL can only be written \u0000 in JSON (a body that may hold one takes
+    # the slow path, which drops such a field)
+    if b"\\u0000" not in body:
+        try:
+            wire = _wire_decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            pass
+        else:
+            return WireFields(True, wire.id, wire.sender, wire.seq, wire.conversation, wire.role, wire.text)
     try:
         data = _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
