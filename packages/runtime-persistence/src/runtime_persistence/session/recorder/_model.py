@@ -4,6 +4,7 @@ by the async source in ``_async/messages.py`` and the sync twin generated from i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -259,6 +260,7 @@ def digest_key(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=16_384)  # a batch's ids are looked up, then indexed: hashed once
 def id_digest(value: str) -> int:
     """A message id as the SQLite search index keys it: the first 8 bytes of its SHA-256 as a
     signed 64-bit integer (two ids may share one: every hit is checked against the record)."""

@@ -218,8 +218,8 @@ class MessageStore:
             if self._memory_ids is None:
                 self._memory_ids = _MemoryIds()
             memory = self._memory_ids
-            while memory.upto < last:
-                page = [m for m in self.read(after=memory.upto, limit=1000)]
+            while memory.upto < last:  # never past the state's end (a crash's stale chunks)
+                page = [m for m in self.read(after=memory.upto, limit=min(1000, last - memory.upto))]
                 if not page:
                     raise CorruptionError(f"the records end before offset {last}, the state's last")
                 memory.add(page)
