@@ -152,10 +152,10 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     ours = result["recorder (group commit)"]
     print(f"  recorder / JSONL fsync per message: {Ratio.of(ours, result['JSONL fsync per message'])}")
     print(f"  recorder / JSONL fsync per {batch}:  {Ratio.of(ours, result[f'JSONL fsync per {batch}'])}")
-    print(f"  ids in the index / id rows (layout 3 / 2): {Ratio.of(ours, result['recorder, id rows (layout 2)'])}")
     print(
-        f"  layout 3 / a row per record (layout 1): {Ratio.of(ours, result['recorder, a row per record'])}"
+        f"  ids in the index / id rows (layout 3 / 2): {Ratio.of(ours, result['recorder, id rows (layout 2)'])}"
     )
+    print(f"  layout 3 / a row per record (layout 1): {Ratio.of(ours, result['recorder, a row per record'])}")
 
 
 # --- 2. search ------------------------------------------------------------------------------------
