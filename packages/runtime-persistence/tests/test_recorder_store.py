@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from runtime_core import ConflictError, CorruptionError, NotFoundError, ValidationError
+from runtime_core import ConflictError, CorruptionError, NotFoundError, StorageError, ValidationError
 from runtime_persistence import (
     Incoming,
     KeywordTagger,
@@ -25,12 +25,16 @@ from runtime_persistence import (
 from runtime_persistence.session.recorder._model import (
     CHUNK,
     LAYOUT_CHUNKS,
+    LAYOUT_INDEXED_IDS,
     MESSAGE_CHUNK_NS,
+    MESSAGE_ID_NS,
     MESSAGE_NS,
     MESSAGE_STATE_NS,
     STATE_KEY,
+    id_digest,
     parse_body,
 )
+from runtime_persistence.session.recorder.search import SqliteSearchIndex
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, store_fixture, unwrap
 
@@ -467,13 +471,109 @@ def test_records_are_stored_in_chunks_from_their_first_offset(
         f"{offset:016d}" for offset in [1, *range(2, 132, 16)]
     ]
     assert not list(message_store.driver.scan(MESSAGE_NS))
-    assert store.state().layout == LAYOUT_CHUNKS
+    assert store.state().layout == (LAYOUT_INDEXED_IDS if message_store.name == "sqlite" else LAYOUT_CHUNKS)
     assert [m.offset for m in store.read(after=60, limit=10)] == list(range(61, 71))
     assert [m.offset for m in store.read(after=70, limit=3, reverse=True)] == [69, 68, 67]
     assert [m.seq for m in store.read(after=129, limit=5)] == [130, 131]
     assert store.get(66).seq == 66 and store.get(131).seq == 131
     with pytest.raises(NotFoundError):
         store.get(132)
+
+
+def _sqlite_only(message_store: TestStore) -> None:
+    if message_store.name != "sqlite":
+        pytest.skip("layout 3: the ids in the SQLite search index")
+
+
+def test_a_sqlite_store_finds_its_ids_in_the_index_not_in_id_rows(message_store: TestStore) -> None:
+    _sqlite_only(message_store)
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=n) for n in range(1, 40)])
+    result = store.append([wire(seq=2), wire(seq=39), wire(seq=40), wire(seq=40)])
+    assert [m.seq for m in result.recorded] == [40] and result.duplicates == 3
+    assert store.state().layout == LAYOUT_INDEXED_IDS
+    assert not list(message_store.driver.scan(MESSAGE_ID_NS))  # no id row per message
+    assert store.get_by_id("alice-17").offset == 17 and store.get_by_id("alice-40").offset == 40
+    with pytest.raises(NotFoundError):
+        store.get_by_id("alice-41")
+    store.close()
+
+
+def test_ids_of_a_batch_that_was_never_indexed_are_still_recorded_once(message_store: TestStore) -> None:
+    """A crash between a batch's commit and its indexing leaves the index behind the store: the
+    next batch catches it up from the chunks before it trusts it."""
+    _sqlite_only(message_store)
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=1)])
+    index = store.index
+    assert isinstance(index, SqliteSearchIndex)
+
+    def fail(messages: Any) -> None:
+        raise StorageError("the recorder died before it indexed this batch")
+
+    index.add = fail  # type: ignore[method-assign]
+    store.append([wire(seq=n) for n in range(2, 6)])  # committed, not indexed
+    assert store.index_error is not None
+    del index.add
+    again: MessageStore = message_store.make(MessageStore)  # the restarted recorder
+    result = again.append([wire(seq=3), wire(seq=5), wire(seq=6)])
+    assert [m.seq for m in result.recorded] == [6] and result.duplicates == 2
+    assert again.index is not None and again.index.indexed_upto() == 6
+    assert again.get_by_id("alice-4").offset == 4
+    store.close()
+    again.close()
+
+
+def test_a_store_object_without_the_index_keeps_the_ids_of_a_layout_3_store(
+    message_store: TestStore,
+) -> None:
+    _sqlite_only(message_store)
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=n) for n in range(1, 21)])
+    bare: MessageStore = message_store.make(MessageStore, index=None)
+    assert bare.get_by_id("alice-20").offset == 20  # found by reading the records
+    result = bare.append([wire(seq=7), wire(seq=21)])
+    assert [m.seq for m in result.recorded] == [21] and result.duplicates == 1
+    assert bare.append([wire(seq=21), wire(seq=22)]).duplicates == 1
+    assert store.append([wire(seq=22), wire(seq=23)]).duplicates == 1  # and the index catches up
+    assert [m.seq for m in store.read(after=20, limit=10)] == [21, 22, 23]
+    store.close()
+    bare.close()
+
+
+def test_indexing_a_message_again_replaces_it(message_store: TestStore) -> None:
+    _sqlite_only(message_store)
+    if message_store.is_async:
+        pytest.skip("the sync twin (the same generated logic)")
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=1, text="alpha"), wire(seq=2, text="gamma")])
+    index = store.index
+    assert index is not None
+    first = store.get(1)
+    index.add([msgspec.structs.replace(first, text="beta"), store.get(2)])  # a catch-up over indexed rows
+    assert [o for o, _ in index.search(["beta"], limit=5)] == [1]
+    assert index.search(["alpha"], limit=5) == [] and len(index.search(["gamma"], limit=5)) == 1
+    assert store.get_by_id("alice-1").offset == 1
+    store.close()
+
+
+def test_an_id_the_index_names_wrongly_is_checked_against_the_record(message_store: TestStore) -> None:
+    """The index is derived data in the file, not sealed: an entry that names another message
+    (a damaged index, or two ids sharing 64 bits of digest) never drops a new message."""
+    _sqlite_only(message_store)
+    if message_store.is_async:
+        pytest.skip("the sync twin (the same generated logic)")
+    store: MessageStore = message_store.make(MessageStore)
+    store.append([wire(seq=1), wire(seq=2)])
+    conn = sqlite3.connect(message_store.driver.path)  # type: ignore[attr-defined]
+    conn.execute("INSERT INTO keepup_message_ids VALUES (?, 1)", (id_digest("alice-3"),))
+    conn.execute("INSERT INTO keepup_message_ids VALUES (?, 9)", (id_digest("alice-4"),))
+    conn.commit()
+    conn.close()
+    result = store.append([wire(seq=3), wire(seq=4)])
+    assert [m.seq for m in result.recorded] == [3, 4] and result.duplicates == 0
+    assert store.get_by_id("alice-3").offset == 3
+    store.close()
 
 
 def test_a_damaged_chunk_is_a_corruption_error(message_store: TestStore, store: MessageStore) -> None:

@@ -4,13 +4,14 @@ by the async source in ``_async/messages.py`` and the sync twin generated from i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from runtime_core import ValidationError
@@ -36,8 +37,13 @@ small enough that reading one message (a search hit) decodes only a few kilobyte
 hit cost about 1 ms in the envelope's checks over 1M messages)."""
 LAYOUT_RECORDS = 1
 LAYOUT_CHUNKS = 2
+LAYOUT_INDEXED_IDS = 3
+"""Chunks, and no ``msg.id`` rows: the ids are found through the SQLite search index, which
+indexes each message's id beside its words (derived data, caught up from the chunks before a
+batch is checked against it). Every new store on SQLite with its index; layout 2 elsewhere."""
 MESSAGE_ID_NS = "msg.id"
-"""``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index)."""
+"""``{sha256(id)[:32]}`` -> the offset of the message with that id (the dedup index; layouts 1
+and 2)."""
 MESSAGE_CONV_NS = "msg.conv"
 """``{sha256(conversation)[:32]}/{offset:016d}`` -> mark: the messages of a conversation (layout
 1: the message's offset; layout 2: the first offset of a chunk holding some of them)."""
@@ -131,7 +137,8 @@ class RecorderState(msgspec.Struct, kw_only=True):
     running: bool = False
     layout: int = LAYOUT_RECORDS
     """How records are stored: 1, a row per record (stores begun before layout 2, whose state
-    has no such field); 2, chunks of up to :data:`CHUNK` records (every store begun since)."""
+    has no such field); 2, chunks of up to :data:`CHUNK` records with an id row per message; 3,
+    chunks, with the ids in the SQLite search index (:data:`LAYOUT_INDEXED_IDS`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data, with ``senders`` as the number of senders."""
@@ -191,14 +198,18 @@ MARK_CLOSE = "]"
 _decoder = msgspec.json.Decoder()
 
 
-class _Wire(msgspec.Struct):
-    """The recognised fields, well typed (any other field is skipped by the decoder)."""
+_Short = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FIELD_CHARS)]
 
-    id: str | None = None
-    sender: str | None = None
-    seq: int | None = None
-    conversation: str | None = None
-    role: str | None = None
+
+class _Wire(msgspec.Struct):
+    """The recognised fields, well typed and within bounds as :func:`_short` wants them (any
+    other field is skipped by the decoder; a body with one out of bounds takes the slow path)."""
+
+    id: _Short | None = None
+    sender: _Short | None = None
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    conversation: _Short | None = None
+    role: _Short | None = None
     text: str | None = None
 
 
@@ -215,21 +226,16 @@ def parse_body(body: bytes) -> WireFields:
     """Read the recognised fields of ``body`` (UTF-8 JSON object). Anything else (not JSON, not
     an object, a field of the wrong type or too long) is not an error: the body is kept as is and
     the field is simply not recognised."""
-    try:  # the common case: an object whose recognised fields are well typed, decoded alone
-        wire = _wire_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        pass
-    else:
-        seq = wire.seq
-        return WireFields(
-            is_json=True,
-            id=_short(wire.id),
-            sender=_short(wire.sender),
-            seq=seq if seq is not None and seq >= 0 else None,
-            conversation=_short(wire.conversation),
-            role=_short(wire.role),
-            text=wire.text,
-        )
+    # the common case: an object whose recognised fields are well typed and within bounds,
+    # decoded alone; a NUL can only be written \u0000 in JSON (a body that may hold one takes
+    # the slow path, which drops such a field)
+    if b"\\u0000" not in body:
+        try:
+            wire = _wire_decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            pass
+        else:
+            return WireFields(True, wire.id, wire.sender, wire.seq, wire.conversation, wire.role, wire.text)
     try:
         data = _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -252,6 +258,14 @@ def parse_body(body: bytes) -> WireFields:
 def digest_key(value: str) -> str:
     """A fixed-length key for any string (32 hex digits of its SHA-256)."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=16_384)  # a batch's ids are looked up, then indexed: hashed once
+def id_digest(value: str) -> int:
+    """A message id as the SQLite search index keys it: the first 8 bytes of its SHA-256 as a
+    signed 64-bit integer (two ids may share one: every hit is checked against the record)."""
+    data = hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(data[:8], "big", signed=True)
 
 
 def offset_key(offset: int) -> str:

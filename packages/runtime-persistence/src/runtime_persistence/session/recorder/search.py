@@ -42,7 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from runtime_core import StorageError
 
-from runtime_persistence.session.recorder._model import RecordedMessage, words
+from runtime_persistence.session.recorder._model import RecordedMessage, id_digest, words
 
 __all__ = [
     "RANK_WINDOW",
@@ -84,12 +84,22 @@ RANK_WINDOW = 5000
 """Search ranks the newest this-many matches of a query (all of them when there are fewer)."""
 
 _FTS_TABLE = "keepup_message_words"
+_IDS_TABLE = "keepup_message_ids"  # id digest -> offset: the dedup index of layout 3
+_IDS_PER_QUERY = 500
 _OLD_FTS_TABLE = "keepup_message_fts"  # raw text under unicode61 (before one tokenizer): dropped
 
 
 class SqliteSearchIndex:
     """An FTS5 index in the SQLite store file at ``path`` (``read_only``: never created or
-    written; a missing table is an empty index)."""
+    written; a missing table is an empty index).
+
+    Beside the words it indexes each message's id (table ``keepup_message_ids``: the id's
+    :func:`~runtime_persistence.session.recorder._model.id_digest` and the message's offset),
+    written in the same transaction as the words, so both reach the same offset
+    (:meth:`indexed_upto`). A store in layout 3 finds its recorded ids there instead of an id row
+    per message in the store (one checksummed driver row each, the larger part of a batch's
+    cost); the store catches the index up from its chunks before it trusts it, and checks every
+    id it finds against the record."""
 
     name = "sqlite-fts5"
 
@@ -116,15 +126,25 @@ class SqliteSearchIndex:
                     f"CREATE VIRTUAL TABLE IF NOT EXISTS {_FTS_TABLE} USING fts5("
                     "words, conversation UNINDEXED, tokenize=\"ascii tokenchars '_'\", prefix='2 3 4')"
                 )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_IDS_TABLE} (digest INTEGER NOT NULL, "
+                    "at INTEGER NOT NULL, PRIMARY KEY (digest, at)) WITHOUT ROWID"
+                )
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the search index in {path}: {exc}") from exc
         self._conn = conn
-        self._exists = read_only is False or self._table_exists()
+        self._exists = read_only is False or self._table_exists(_FTS_TABLE)
+        self._ids_exist = read_only is False or self._table_exists(_IDS_TABLE)
 
-    def _table_exists(self) -> bool:
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`add` writes (False: opened read-only)."""
+        return not self._read_only
+
+    def _table_exists(self, name: str) -> bool:
         row = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (_FTS_TABLE,)
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
         ).fetchone()
         return row is not None
 
@@ -132,18 +152,47 @@ class SqliteSearchIndex:
         if self._read_only or not messages:
             return
         rows = [(m.offset, " ".join(words(m.text or "")), m.conversation) for m in messages]
+        ids = [(id_digest(m.id), m.offset) for m in messages if m.id is not None]
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    f"INSERT OR REPLACE INTO {_FTS_TABLE}(rowid, words, conversation) VALUES (?, ?, ?)",
-                    rows,
-                )
-                self._conn.execute("COMMIT")
+                try:  # new offsets (the common case): a plain insert, cheaper in FTS5
+                    self._write(rows, ids, "INSERT")
+                except sqlite3.IntegrityError:  # some were indexed already (a catch-up)
+                    self._write(rows, ids, "INSERT OR REPLACE")
             except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
                 raise StorageError(f"cannot write the search index in {self._path}: {exc}") from exc
+
+    def _write(self, rows: list[tuple[int, str, str | None]], ids: list[tuple[int, int]], verb: str) -> None:
+        """One transaction of index rows (rolled back whole on any error)."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                f"{verb} INTO {_FTS_TABLE}(rowid, words, conversation) VALUES (?, ?, ?)", rows
+            )
+            self._conn.executemany(f"INSERT OR IGNORE INTO {_IDS_TABLE}(digest, at) VALUES (?, ?)", ids)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def offsets_of(self, digests: Sequence[int]) -> list[tuple[int, int]]:
+        """``(digest, offset)`` of every indexed message whose id has one of ``digests`` (see
+        :func:`~runtime_persistence.session.recorder._model.id_digest`)."""
+        if not self._ids_exist or not digests:
+            return []
+        found: list[tuple[int, int]] = []
+        with self._lock:
+            try:
+                for start in range(0, len(digests), _IDS_PER_QUERY):
+                    part = digests[start : start + _IDS_PER_QUERY]
+                    marks = ",".join("?" * len(part))
+                    found += self._conn.execute(
+                        f"SELECT digest, at FROM {_IDS_TABLE} WHERE digest IN ({marks})", part
+                    ).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot read the id index in {self._path}: {exc}") from exc
+        return [(int(d), int(o)) for d, o in found]
 
     def indexed_upto(self) -> int:
         if not self._exists:

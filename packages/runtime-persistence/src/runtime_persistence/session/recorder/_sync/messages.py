@@ -6,7 +6,8 @@ the sync :class:`MessageStore` is generated from it by scripts/gen_sync.py.
 Layout (see ``_model.py``)::
 
     msg.chunk   {offset:016d}                    up to 16 consecutive records, from this offset
-    msg.id      {sha256(id)[:32]}                the offset of the message with that id (dedup)
+    msg.id      {sha256(id)[:32]}                the offset of the message with that id (dedup;
+                                                 layouts 1 and 2)
     msg.conv    {sha256(conversation)[:32]}/{offset:016d}   a conversation's offsets in a batch
     msg.thread  {sha256(conversation)[:32]}      the conversation's checkpoint thread
     msg.state   recorder                         the RecorderState, compare-and-set per batch
@@ -23,7 +24,15 @@ Records are stored in chunks (layout 2): a batch of 1000 messages is 63 chunk ro
 and a row per conversation in it (listing its offsets), not three rows and an envelope per
 message. Stores begun before
 chunks (their state has no ``layout``: layout 1) keep a row per record under ``msg``, read and
-written as before."""
+written as before.
+
+Layout 3 (every new store on SQLite with its search index) has no id rows: the SQLite search
+index keeps each message's id beside its words (derived data, like the words). Before a batch is
+checked for recorded ids, the index is caught up from the chunks to the state's last offset
+(after a crash between a batch and its indexing), the batch's ids are looked up in one query,
+and each id found is checked against the record it names. A store object without that index
+(``index=None``, or the store copied to another backend) keeps the ids of a layout-3 store in
+memory instead, read from the chunks once."""
 
 from __future__ import annotations
 
@@ -40,12 +49,14 @@ from runtime_core import (
     NotFoundError,
     Put,
     Serializer,
+    StorageError,
     ValidationError,
 )
 
 from runtime_persistence.session.recorder._model import (
     CHUNK,
     LAYOUT_CHUNKS,
+    LAYOUT_INDEXED_IDS,
     LAYOUT_RECORDS,
     MARK,
     MAX_BATCH,
@@ -66,6 +77,7 @@ from runtime_persistence.session.recorder._model import (
     check_query,
     digest_key,
     highlight,
+    id_digest,
     key_offset,
     match_count,
     matches_all,
@@ -75,7 +87,12 @@ from runtime_persistence.session.recorder._model import (
     sequence_step,
     unpack_offsets,
 )
-from runtime_persistence.session.recorder.search import RANK_WINDOW, SearchIndex, search_index_for
+from runtime_persistence.session.recorder.search import (
+    RANK_WINDOW,
+    SearchIndex,
+    SqliteSearchIndex,
+    search_index_for,
+)
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = ["MessageStore"]
@@ -89,6 +106,26 @@ _CACHED_CHUNKS = 64
 
 class _IdTaken(Exception):
     """The optimistic batch met an id that is already recorded."""
+
+
+class _MemoryIds:
+    """The recorded ids of a layout-3 store held by a store object without its SQLite index:
+    id digest -> offsets, read from the chunks up to ``upto``."""
+
+    def __init__(self) -> None:
+        self.upto = 0
+        self.offsets: dict[int, list[int]] = {}
+
+    def add(self, messages: Sequence[RecordedMessage]) -> None:
+        for message in messages:
+            if message.offset <= self.upto:
+                continue
+            if message.id is not None:
+                self.offsets.setdefault(id_digest(message.id), []).append(message.offset)
+            self.upto = message.offset
+
+    def offsets_of(self, digests: Sequence[int]) -> list[tuple[int, int]]:
+        return [(d, o) for d in digests for o in self.offsets.get(d, ())]
 
 
 def _off_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -129,6 +166,7 @@ class MessageStore:
         self._chunks: dict[str, list[RecordedMessage]] = {}
         self._layout: int | None = None
         self._indexed: int | None = None
+        self._memory_ids: _MemoryIds | None = None
         self.index_error: Exception | None = None
 
     @property
@@ -139,18 +177,67 @@ class MessageStore:
     # state -----------------------------------------------------------------------------------
     def _state_entry(self) -> tuple[RecorderState, int | None]:
         entry = self._driver.get(MESSAGE_STATE_NS, STATE_KEY)
-        if entry is None:
-            return RecorderState(layout=LAYOUT_CHUNKS), None  # a new store: chunks
+        if entry is None:  # a new store: chunks, with the ids in the SQLite index if it has one
+            return RecorderState(layout=LAYOUT_INDEXED_IDS if self._sqlite_ids() else LAYOUT_CHUNKS), None
         try:
             state = msgspec.convert(
                 self._ser.loads(entry.value, at=(MESSAGE_STATE_NS, STATE_KEY)), RecorderState
             )
         except msgspec.ValidationError as exc:
             raise CorruptionError(f"the recorder state does not decode: {exc}") from None
-        if state.layout not in (LAYOUT_RECORDS, LAYOUT_CHUNKS):
+        if state.layout not in (LAYOUT_RECORDS, LAYOUT_CHUNKS, LAYOUT_INDEXED_IDS):
             raise CorruptionError(f"the recorder state names an unknown record layout {state.layout!r:.20}")
         self._layout = state.layout
         return state, entry.version
+
+    def _sqlite_ids(self) -> SqliteSearchIndex | None:
+        """The SQLite index that keeps this store's ids (layout 3), if this store object writes
+        through one (and its driver's batches are atomic)."""
+        index = self._index
+        if isinstance(index, SqliteSearchIndex) and index.writable and self._driver.atomic_batch:
+            return index
+        return None
+
+    def _recorded_ids(self, ids: Sequence[str], state: RecorderState) -> set[str]:
+        """Which of ``ids`` a layout-3 store has recorded before ``state.next_offset``: looked up
+        in the SQLite index (caught up from the chunks first) or, without it, in the ids held in
+        memory; each one found is checked against its record."""
+        last = state.next_offset - 1
+        lookup: Callable[[Sequence[int]], list[tuple[int, int]]]
+        index = self._sqlite_ids()
+        if index is not None:
+            upto = self._indexed if self._indexed is not None else _off_loop(index.indexed_upto)
+            if upto < last:  # a batch was committed but never indexed (a crash, another writer)
+                self.catch_up_index()
+                upto = _off_loop(index.indexed_upto)
+                if upto < last:
+                    raise StorageError(f"the id index reaches offset {upto}, the store {last}")
+                self._indexed = upto
+            lookup = index.offsets_of
+        else:
+            if self._memory_ids is None:
+                self._memory_ids = _MemoryIds()
+            memory = self._memory_ids
+            while memory.upto < last:  # never past the state's end (a crash's stale chunks)
+                page = [m for m in self.read(after=memory.upto, limit=min(1000, last - memory.upto))]
+                if not page:
+                    raise CorruptionError(f"the records end before offset {last}, the state's last")
+                memory.add(page)
+            lookup = memory.offsets_of
+        if not ids:
+            return set()
+        by_digest: dict[int, list[str]] = {}
+        for message_id in ids:
+            by_digest.setdefault(id_digest(message_id), []).append(message_id)
+        found = lookup(list(by_digest)) if index is None else _off_loop(lookup, list(by_digest))
+        taken: set[str] = set()
+        for digest, offset in found:
+            if offset > last:
+                continue  # not covered by the state (only a damaged index names one)
+            record = self._load(offset)
+            if record is not None and record.id is not None and record.id in by_digest.get(digest, ()):
+                taken.add(record.id)
+        return taken
 
     def _layout_of_store(self) -> int:
         """The store's record layout (fixed once its state exists; an empty store reads as
@@ -218,10 +305,19 @@ class MessageStore:
         seen: set[str] = set()
         recorded: list[RecordedMessage] = []
         duplicates = gaps = size = 0
-        for item in incoming:
-            fields = parse_body(item.body)
+        parsed = [parse_body(item.body) for item in incoming]
+        indexed_ids = state.layout == LAYOUT_INDEXED_IDS
+        taken: set[str] = set()
+        if indexed_ids:  # the ids are in the index: one lookup for the batch, no id rows
+            taken = self._recorded_ids([f.id for f in parsed if f.id is not None], state)
+            check_ids = False
+        for item, fields in zip(incoming, parsed, strict=True):
             if fields.id is not None:
-                if fields.id in seen or (check_ids and self._taken(fields.id)):
+                if (
+                    fields.id in seen
+                    or (indexed_ids and fields.id in taken)
+                    or (check_ids and self._taken(fields.id))
+                ):
                     duplicates += 1
                     continue
                 seen.add(fields.id)
@@ -268,7 +364,7 @@ class MessageStore:
             offset += 1
             size += len(item.body)
         ops: list[Put | Delete] = []
-        if state.layout == LAYOUT_CHUNKS:
+        if state.layout != LAYOUT_RECORDS:
             if recorded and not self._driver.atomic_batch:
                 ops.extend(self._stale_chunks(state.next_offset))
             ops.extend(self._chunk_ops(recorded))
@@ -282,7 +378,7 @@ class MessageStore:
                 if message.conversation is not None:
                     key = f"{digest_key(message.conversation)}/{offset_key(message.offset)}"
                     ops.append(Put(MESSAGE_CONV_NS, key, MARK))
-        for message in recorded:
+        for message in recorded if not indexed_ids else ():
             if message.id is not None:
                 id_key = digest_key(message.id)
                 ops.append(Put(MESSAGE_ID_NS, id_key, str(message.offset).encode(), if_absent=not check_ids))
@@ -298,7 +394,7 @@ class MessageStore:
             try:
                 self._driver.batch(ops)
             except ConflictError:
-                if not check_ids:
+                if not check_ids and not indexed_ids:
                     raise _IdTaken from None  # an id is recorded already (or the state moved): look
                 raise ConflictError(
                     "the recorder state moved under us: is another recorder writing this store?"
@@ -333,6 +429,9 @@ class MessageStore:
         return [Delete(MESSAGE_CHUNK_NS, entry.key) for entry in stale]
 
     def _index_messages(self, messages: Sequence[RecordedMessage]) -> None:
+        memory = self._memory_ids
+        if memory is not None and messages and memory.upto == messages[0].offset - 1:
+            memory.add(messages)
         if self._index is None or not messages:
             return
         try:
@@ -432,12 +531,37 @@ class MessageStore:
         """The message whose body carried ``id``. NotFoundError."""
         if not isinstance(message_id, str) or not message_id:
             raise ValidationError("a message id is a non-empty string")
+        if self._layout_of_store() == LAYOUT_INDEXED_IDS:
+            return self._get_by_indexed_id(message_id)
         found = self._driver.get(MESSAGE_ID_NS, digest_key(message_id))
         if found is not None:
             message = self.get(int(found.value))
             if message.id == message_id:
                 return message
         raise NotFoundError(f"no message with id {message_id!r:.80}")
+
+    def _get_by_indexed_id(self, message_id: str) -> RecordedMessage:
+        """Layout 3: the message with ``message_id``, through the ids the index (or this object's
+        memory) holds, then the records it has not reached."""
+        digest = id_digest(message_id)
+        upto, found = 0, []
+        if isinstance(self._index, SqliteSearchIndex):
+            upto = _off_loop(self._index.indexed_upto)
+            found = _off_loop(self._index.offsets_of, [digest])
+        elif self._memory_ids is not None:
+            upto, found = self._memory_ids.upto, self._memory_ids.offsets_of([digest])
+        for _, offset in found:
+            message = self._load(offset)
+            if message is not None and message.id == message_id:
+                return message
+        while True:
+            page = [m for m in self.read(after=upto, limit=1000)]
+            for message in page:
+                if message.id == message_id:
+                    return message
+            if len(page) < 1000:
+                raise NotFoundError(f"no message with id {message_id!r:.80}")
+            upto = page[-1].offset
 
     def read(
         self, *, after: int = 0, limit: int = 100, conversation: str | None = None, reverse: bool = False
@@ -454,7 +578,7 @@ class MessageStore:
     ) -> Iterator[RecordedMessage]:
         if limit == 0:
             return
-        if self._layout_of_store() == LAYOUT_CHUNKS:
+        if self._layout_of_store() != LAYOUT_RECORDS:
             left = limit
             for message in self._read_chunks(after, conversation, reverse):
                 yield message
