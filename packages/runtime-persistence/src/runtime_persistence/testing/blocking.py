@@ -11,21 +11,37 @@ items of a returned tuple are wrapped one by one.
 
 The portal's loop runs in asyncio debug mode with a slow-callback threshold: every callback that
 holds the loop longer than ``slow_callback`` (a blocking call inside async code) is recorded in
-:attr:`Portal.slow_callbacks`, and the suites fail on any."""
+:attr:`Portal.slow_callbacks`, and the suites fail on any. The default threshold is 0.25 s of wall
+time, stretched by the machine's load per core when the portal starts (:func:`slow_threshold`): a
+loop thread waiting for a core on a machine loaded 10 times over is not blocked by its own code."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
+import os
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["Portal", "blocking", "unwrap"]
+__all__ = ["Portal", "blocking", "slow_threshold", "unwrap"]
 
 _T = TypeVar("_T")
-_SLOW = 0.25  # seconds a callback may hold the loop before it counts as blocking
+_SLOW = 0.25  # seconds a callback may hold the loop before it counts as blocking, on a quiet machine
+
+
+def slow_threshold(base: float = _SLOW, *, load: float | None = None, cpus: int | None = None) -> float:
+    """``base`` seconds, times the 1-minute load average per core when that is above 1 (the wall
+    time a callback of ``base`` seconds of work takes when every core is shared ``load / cpus``
+    ways). ``load`` and ``cpus`` default to the machine's."""
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform
+            load = 0.0
+    cpus = cpus or os.cpu_count() or 1
+    return base * max(1.0, load / cpus)
 
 
 class _SlowCallbackLog(logging.Handler):
@@ -42,7 +58,9 @@ class _SlowCallbackLog(logging.Handler):
 class Portal:
     """An event loop on a background thread, in debug mode, that sync code submits coroutines to."""
 
-    def __init__(self, *, slow_callback: float = _SLOW) -> None:
+    def __init__(self, *, slow_callback: float | None = None) -> None:
+        if slow_callback is None:
+            slow_callback = slow_threshold()
         self.loop = asyncio.new_event_loop()
         self.loop.set_debug(True)
         self.loop.slow_callback_duration = slow_callback

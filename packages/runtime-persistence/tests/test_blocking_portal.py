@@ -1,0 +1,37 @@
+"""The portal that runs async twins under the sync suites catches a blocking call inside async
+code, and its default threshold stretches with the machine's load, not with the code's speed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from runtime_persistence.testing.blocking import Portal, slow_threshold
+
+
+def test_the_threshold_is_a_quarter_second_on_a_quiet_machine_and_stretches_with_load_per_core() -> None:
+    assert slow_threshold(load=0.3, cpus=2) == pytest.approx(0.25)
+    assert slow_threshold(load=2.0, cpus=2) == pytest.approx(0.25)
+    assert slow_threshold(load=20.0, cpus=2) == pytest.approx(2.5)
+    assert slow_threshold(0.1, load=12.0, cpus=4) == pytest.approx(0.3)
+
+
+def test_a_blocking_call_in_a_coroutine_is_recorded_and_an_await_is_not() -> None:
+    portal = Portal()
+    try:
+        threshold = portal.loop.slow_callback_duration
+        assert threshold >= 0.25
+
+        async def blocks() -> None:
+            time.sleep(threshold * 2)  # the bug the portal is there to catch
+
+        async def awaits() -> None:
+            await asyncio.sleep(threshold * 2)
+
+        portal.call(awaits())
+        assert portal.slow_callbacks == []
+        portal.call(blocks())
+        assert len(portal.slow_callbacks) == 1
+    finally:
+        portal.close()
