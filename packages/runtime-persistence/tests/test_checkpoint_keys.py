@@ -339,3 +339,12 @@ def test_keyed_writes_stored_one_row_per_write_by_earlier_versions_still_read(sy
     assert got == [("t", "a", "old-0"), ("t", "b", "old-1"), ("t", "c", "new-2"), ("u", "a", "u-0")]
     store.delete_checkpoints([cp.id])
     assert _keyed_rows(sync_store.driver) == []
+
+
+def test_a_special_write_stored_before_the_tasks_packed_row_stays_first(store: Checkpoints) -> None:
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    store.put_keyed_writes(thread.id, "k", "t", [("__interrupt__", "first")], special=SPECIAL)
+    store.put_keyed_writes(thread.id, "k", "t", [("out", 1), ("__interrupt__", "late")], special=SPECIAL)
+    got = [(w.channel, w.value, w.index) for w in store.get(cp.id).pending_writes]
+    assert got == [("__interrupt__", "first", -3), ("out", 1, 0)]

@@ -151,9 +151,11 @@ class KeyedWritePack(msgspec.Struct, array_like=True, frozen=True):
     """The writes (index, channel, value) of one ``put_keyed_writes`` call of a task, in one row
     at :func:`keyed_pack_key`: a task's first writes after a checkpoint (LangGraph writes all of
     a task's channels in one call) are read back as one entry instead of one per write. Written
-    create-only, once per (checkpoint key, task), and never changed; the task's later writes go
-    to per-index :class:`KeyedWrite` rows, which win over the pack for an index both hold (only
-    a replacing batch of special channels writes an index the pack has)."""
+    create-only, without reading first, once per (checkpoint key, task), and never changed; the
+    task's later writes go to per-index :class:`KeyedWrite` rows. A per-index row wins over the
+    pack for an index both hold: it was written before the pack (by a replacing batch of
+    special channels, or by a version that stored one row per write: first write wins), or
+    after it by a replacing batch (regular later writes skip the indexes the pack holds)."""
 
     checkpoint_key: str
     task_id: str

@@ -264,36 +264,33 @@ class _AsyncKeyed(_AsyncCore):
         if not rows:
             return
         await self._thread_rec(thread_id)
+        if replace:  # special channels only: replace what those indexes held
+            await self._driver.batch(
+                self._keyed_rows(lane_, checkpoint_key, task_id, task_path, now, rows, create=False)
+            )
+            return
+        # the task's first writes: one create-only packed row, written without reading first
+        # (per-index rows stored before it win over it when read, as first-write-wins wants)
+        pkey = keyed_pack_key(lane_, checkpoint_key, task_id)
+        pack = KeyedWritePack(
+            checkpoint_key, task_id, task_path, now, [(i, ch, v) for i, (ch, v) in sorted(rows.items())]
+        )
+        try:
+            await self._driver.batch(
+                [Put(CKPT_WRITE_NS, pkey, self._ser.dumps(pack, at=(CKPT_WRITE_NS, pkey)), if_absent=True)]
+            )
+            return
+        except ConflictError:
+            pass  # the task wrote before (or a concurrent retry of it did): the rest, one per index
         for _ in range(10):
-            ops: list[Put | _DeleteOp]
-            if replace:  # special channels only: replace what those indexes held
-                ops = self._keyed_rows(lane_, checkpoint_key, task_id, task_path, now, rows, create=False)
-            else:
-                taken, packed = await self._existing(lane_, checkpoint_key, task_id)
-                fresh = {i: w for i, w in rows.items() if i not in taken}
-                if not fresh:
-                    return
-                if packed:  # the task's first writes are stored: the rest go one per index
-                    ops = self._keyed_rows(lane_, checkpoint_key, task_id, task_path, now, fresh, create=True)
-                else:
-                    pkey = keyed_pack_key(lane_, checkpoint_key, task_id)
-                    pack = KeyedWritePack(
-                        checkpoint_key,
-                        task_id,
-                        task_path,
-                        now,
-                        [(i, ch, v) for i, (ch, v) in sorted(fresh.items())],
-                    )
-                    ops = [
-                        Put(
-                            CKPT_WRITE_NS,
-                            pkey,
-                            self._ser.dumps(pack, at=(CKPT_WRITE_NS, pkey)),
-                            if_absent=True,
-                        )
-                    ]
+            taken = await self._existing(lane_, checkpoint_key, task_id)
+            fresh = {i: w for i, w in rows.items() if i not in taken}
+            if not fresh:
+                return
             try:
-                await self._driver.batch(ops)
+                await self._driver.batch(
+                    self._keyed_rows(lane_, checkpoint_key, task_id, task_path, now, fresh, create=True)
+                )
                 return
             except ConflictError:
                 continue  # a concurrent retry of the same task wrote first: keep its writes
@@ -319,20 +316,17 @@ class _AsyncKeyed(_AsyncCore):
             )
         return out
 
-    async def _existing(self, lane_: str, checkpoint_key: str, task_id: str) -> tuple[set[int], bool]:
-        """The indexes a task's stored writes after ``checkpoint_key`` hold, and whether its pack
-        is one of them."""
+    async def _existing(self, lane_: str, checkpoint_key: str, task_id: str) -> set[int]:
+        """The indexes a task's stored writes after ``checkpoint_key`` hold."""
         prefix = keyed_pack_key(lane_, checkpoint_key, task_id)[:-1]
         taken: set[int] = set()
-        packed = False
         async for entry in self._driver.scan(CKPT_WRITE_NS, prefix=prefix):
             if is_keyed_pack_key(entry.key):
-                packed = True
                 pack = self._load(entry.value, KeyedWritePack, CKPT_WRITE_NS, entry.key)
                 taken.update(i for i, _, _ in pack.writes)
             else:
                 taken.add(int(entry.key.rsplit("/", 1)[1]) - 2**31)
-        return taken, packed
+        return taken
 
     # listing across threads ----------------------------------------------------------------------
     async def list_all(

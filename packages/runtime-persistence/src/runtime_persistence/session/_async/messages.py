@@ -152,7 +152,7 @@ class AsyncMessageLog:
         newest_first: list[list[Any]] = []
         held = 0
         before: str | None = None
-        page_size = 8
+        page_size = 1  # a packed last chunk often holds them all; then as many as seem needed
         while held < n:
             page = [
                 e
@@ -166,10 +166,11 @@ class AsyncMessageLog:
                 held += len(items)
                 if held >= n:
                     break
-            if len(page) < page_size:
+            if len(page) < page_size or held >= n:
                 break
             before = page[-1].key
-            page_size = min(page_size * 2, MESSAGE_PAGE)
+            per_chunk = max(1, held // len(newest_first))
+            page_size = min(max(2, -(-(n - held) // per_chunk)), MESSAGE_PAGE)
         flat = [item for items in reversed(newest_first) for item in items]
         return flat[-n:]
 
