@@ -6,11 +6,15 @@ threads, and deleting a run's newest checkpoints with the head moved back."""
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runtime_core import ConflictError, NotFoundError, ValidationError
 from runtime_persistence import Checkpoints, export_threads, import_threads, open_store
+from runtime_persistence.checkpoint._records import CKPT_WRITE_NS, KeyedWrite, keyed_write_key
+from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, store_fixture
 
 keyed_store = store_fixture(modes=("sync", "async"))
@@ -285,3 +289,62 @@ def test_history_follows_parent_links_past_a_branch(store: Checkpoints) -> None:
     assert [cp.id for cp in store.history(e.id)] == [e.id, d.id, a.id]
     assert [cp.id for cp in store.history(c.id)] == [c.id, b.id, a.id]
     assert [cp.id for cp in store.replay(a.id, e.id)] == [a.id, d.id, e.id]
+
+
+sync_store = store_fixture()
+
+
+def _keyed_rows(driver: Any) -> list[str]:
+    return [e.key for e in driver.scan(CKPT_WRITE_NS)]
+
+
+def test_the_writes_of_one_task_call_are_one_stored_row(sync_store: TestStore) -> None:
+    store: Checkpoints = sync_store.make(Checkpoints)
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    store.put_keyed_writes(thread.id, "k", "t", [("a", 1), ("b", [2]), ("__error__", "e")], special=SPECIAL)
+    assert len(_keyed_rows(sync_store.driver)) == 1  # one row to read back, not one per write
+    store.put_keyed_writes(thread.id, "k", "t", [("a", "retry"), ("b", "retry"), ("c", 3)], special=SPECIAL)
+    got = [(w.channel, w.value, w.index) for w in store.get(cp.id).pending_writes]
+    assert got == [("__error__", "e", -1), ("a", 1, 0), ("b", [2], 1), ("c", 3, 2)]
+
+
+def test_a_replacing_special_write_wins_over_the_tasks_packed_row(sync_store: TestStore) -> None:
+    store: Checkpoints = sync_store.make(Checkpoints)
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    store.put_keyed_writes(thread.id, "k", "t", [("out", 1), ("__interrupt__", "one")], special=SPECIAL)
+    store.put_keyed_writes(thread.id, "k", "t", [("__interrupt__", "two")], special=SPECIAL)
+    store.put_keyed_writes(thread.id, "k", "t", [("out", 9), ("__interrupt__", "three")], special=SPECIAL)
+    got = [(w.channel, w.value) for w in store.get(cp.id).pending_writes]
+    assert got == [("__interrupt__", "two"), ("out", 1)]
+    copy = store.copy_thread(thread.id)
+    assert [(w.channel, w.value) for w in store.latest(copy.id).pending_writes] == got  # type: ignore[union-attr]
+
+
+def test_keyed_writes_stored_one_row_per_write_by_earlier_versions_still_read(sync_store: TestStore) -> None:
+    """Stores written before packed rows existed hold one ``KeyedWrite`` row per write."""
+    store: Checkpoints = sync_store.make(Checkpoints)
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    ser = EnvelopeSerializer()
+    now = datetime.now(UTC)
+    for i, (channel, value) in enumerate([("a", "old-0"), ("b", "old-1")]):
+        key = keyed_write_key(thread.id, "k", "t", i)
+        row = KeyedWrite("k", "t", "", i, channel, value, now)
+        sync_store.driver.put(CKPT_WRITE_NS, key, ser.dumps(row, at=(CKPT_WRITE_NS, key)))
+    store.put_keyed_writes(thread.id, "k", "t", [("a", "new-0"), ("b", "new-1"), ("c", "new-2")])
+    store.put_keyed_writes(thread.id, "k", "u", [("a", "u-0")])
+    got = [(w.task_id, w.channel, w.value) for w in store.get(cp.id).pending_writes]
+    assert got == [("t", "a", "old-0"), ("t", "b", "old-1"), ("t", "c", "new-2"), ("u", "a", "u-0")]
+    store.delete_checkpoints([cp.id])
+    assert _keyed_rows(sync_store.driver) == []
+
+
+def test_a_special_write_stored_before_the_tasks_packed_row_stays_first(store: Checkpoints) -> None:
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    store.put_keyed_writes(thread.id, "k", "t", [("__interrupt__", "first")], special=SPECIAL)
+    store.put_keyed_writes(thread.id, "k", "t", [("out", 1), ("__interrupt__", "late")], special=SPECIAL)
+    got = [(w.channel, w.value, w.index) for w in store.get(cp.id).pending_writes]
+    assert got == [("__interrupt__", "first", -3), ("out", 1, 0)]

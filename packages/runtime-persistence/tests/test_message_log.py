@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from runtime_core import ConflictError, CorruptionError, ValidationError, new_id
 from runtime_persistence import MessageLog, open_store
+from runtime_persistence.session._message_records import MessageChunk, message_key
 from runtime_persistence.session.messages import MESSAGE_NS
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 from runtime_persistence.testing import TestStore, open_test_store, store_fixture
@@ -219,3 +220,35 @@ def test_appends_from_four_processes_lose_nothing_and_keep_each_append_together(
         for w in range(4):
             mine = [x for x in items if x.startswith(f"{w}-") and x.endswith("-a")]
             assert mine == [f"{w}-{i}-a" for i in range(25)]
+
+
+def test_consecutive_small_appends_share_a_chunk_and_pop_from_it(log_store: TestStore) -> None:
+    log: MessageLog = log_store.make(MessageLog)
+    sid = new_id()
+    for i in range(10):
+        log.append(sid, [f"q{i}", f"a{i}"])
+    assert len(list(log_store.driver.scan(MESSAGE_NS, prefix=f"{sid}/"))) == 1  # one row to read back
+    assert log.last(sid, 3) == ["a8", "q9", "a9"]
+    assert log.pop(sid) == "a9"
+    log.append(sid, ["x" * 20_000])  # too large to join: a chunk of its own
+    log.append(sid, ["after"])
+    assert log.last(sid, 4) == ["a8", "q9", "x" * 20_000, "after"]
+    assert len(log.last(sid)) == 21
+
+
+def test_a_log_written_one_chunk_per_append_reads_and_grows(log_store: TestStore) -> None:
+    """Logs written before chunks were packed hold one chunk per append."""
+    log: MessageLog = log_store.make(MessageLog)
+    sid = new_id()
+    ser = EnvelopeSerializer()
+    for seq, items in enumerate([["a", "b"], ["c"]]):
+        key = message_key(sid, seq)
+        log_store.driver.put(
+            MESSAGE_NS, key, ser.dumps(MessageChunk(1, sid, seq, items), at=(MESSAGE_NS, key))
+        )
+    log.append(sid, ["d", "e"])
+    assert log.last(sid) == ["a", "b", "c", "d", "e"]
+    assert log.last(sid, 2) == ["d", "e"]
+    assert log.pop(sid) == "e"
+    log.clear(sid)
+    assert log.last(sid) == []

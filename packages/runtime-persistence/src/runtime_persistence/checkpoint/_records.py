@@ -28,16 +28,20 @@ __all__ = [
     "Head",
     "IdEntry",
     "KeyedWrite",
+    "KeyedWritePack",
     "Record",
     "ThreadKey",
     "ThreadRecord",
     "WriteRecord",
     "ckpt_key_key",
+    "is_keyed_pack_key",
     "is_record_key",
+    "keyed_pack_key",
     "keyed_write_key",
     "keyed_write_prefix",
     "lane",
     "lane_of",
+    "merge_keyed",
     "meta_index_keys",
     "meta_index_prefix",
     "slot_key",
@@ -143,6 +147,23 @@ class KeyedWrite(msgspec.Struct, array_like=True, frozen=True):
     created_at: datetime
 
 
+class KeyedWritePack(msgspec.Struct, array_like=True, frozen=True):
+    """The writes (index, channel, value) of one ``put_keyed_writes`` call of a task, in one row
+    at :func:`keyed_pack_key`: a task's first writes after a checkpoint (LangGraph writes all of
+    a task's channels in one call) are read back as one entry instead of one per write. Written
+    create-only, without reading first, once per (checkpoint key, task), and never changed; the
+    task's later writes go to per-index :class:`KeyedWrite` rows. A per-index row wins over the
+    pack for an index both hold: it was written before the pack (by a replacing batch of
+    special channels, or by a version that stored one row per write: first write wins), or
+    after it by a replacing batch (regular later writes skip the indexes the pack holds)."""
+
+    checkpoint_key: str
+    task_id: str
+    task_path: str
+    created_at: datetime
+    writes: list[tuple[int, str, Any]]
+
+
 def _h(text: str, n: int = 32) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
 
@@ -177,6 +198,34 @@ def keyed_write_prefix(lane_: str, checkpoint_key: str) -> str:
 def keyed_write_key(lane_: str, checkpoint_key: str, task_id: str, index: int) -> str:
     """Sorts by task, then by index (negative indexes, the special channels, first)."""
     return f"{keyed_write_prefix(lane_, checkpoint_key)}{_h(task_id, 24)}/{index + 2**31:010d}"
+
+
+def keyed_pack_key(lane_: str, checkpoint_key: str, task_id: str) -> str:
+    """The key of a task's :class:`KeyedWritePack` (sorts after its per-index rows)."""
+    return f"{keyed_write_prefix(lane_, checkpoint_key)}{_h(task_id, 24)}/p"
+
+
+def is_keyed_pack_key(key: str) -> bool:
+    """Whether a key of ``CKPT_WRITE_NS`` holds a :class:`KeyedWritePack` (else a
+    :class:`KeyedWrite`; keys written before packs existed are all of that kind)."""
+    return key.endswith("/p")
+
+
+def merge_keyed(rows: list[KeyedWrite | KeyedWritePack]) -> list[KeyedWrite]:
+    """The pending writes the keyed rows of one checkpoint hold, one per (task, index), sorted
+    by task path, task and index: a per-index row wins over a pack holding the same index."""
+    singles = [row for row in rows if isinstance(row, KeyedWrite)]
+    taken = {(w.task_id, w.index) for w in singles}
+    out = singles
+    for pack in rows:
+        if isinstance(pack, KeyedWritePack):
+            out.extend(
+                KeyedWrite(pack.checkpoint_key, pack.task_id, pack.task_path, i, ch, v, pack.created_at)
+                for i, ch, v in pack.writes
+                if not taken or (pack.task_id, i) not in taken
+            )
+    out.sort(key=lambda w: (w.task_path, w.task_id, w.index))
+    return out
 
 
 def meta_index_prefix(field: str, value: Any) -> str:

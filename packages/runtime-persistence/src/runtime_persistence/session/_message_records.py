@@ -16,13 +16,16 @@ SEQ_DIGITS = 12
 MAX_SEQ = 10**SEQ_DIGITS - 1
 MESSAGE_PAGE = 256
 MESSAGE_MAX_TRIES = 10_000
+PACK_BYTES = 16 << 10  # an append joins the last chunk while the result stays this small
+PACK_SLACK = 256  # room for the envelope when the store's record limit is smaller
 _SEQ_SLACK = 64  # room for the envelope around a chunk measured before it is written
 
 
 class MessageChunk(msgspec.Struct, frozen=True):
-    """The items one append added to a session's message log (namespace ``session.message``,
-    key ``{session_id}/{seq}``), oldest first. Written create-only; a pop rewrites only the last
-    chunk of a log, by compare-and-set."""
+    """Items of a session's message log (namespace ``session.message``, key
+    ``{session_id}/{seq}``), oldest first: those of one append, or of consecutive small appends.
+    Written create-only; an append that joins it or a pop rewrites only the last chunk of a log,
+    by compare-and-set."""
 
     format: int
     session_id: str

@@ -35,12 +35,15 @@ from runtime_persistence.checkpoint._records import (
     Head,
     IdEntry,
     KeyedWrite,
+    KeyedWritePack,
     Record,
     ThreadRecord,
     WriteRecord,
+    is_keyed_pack_key,
     is_record_key,
     keyed_write_prefix,
     lane_of,
+    merge_keyed,
     slot_key,
     thread_of_lane,
 )
@@ -258,15 +261,22 @@ class _AsyncCore:
         for w in sorted(writes, key=lambda w: w.created_at):
             pending.append((w, (await self._channels.decode({"v": w.value}))["v"]))
         if rec.key is not None:
-            keyed = [
-                self._load(e.value, KeyedWrite, CKPT_WRITE_NS, e.key)
-                async for e in self._driver.scan(
-                    CKPT_WRITE_NS, prefix=keyed_write_prefix(lane_of(rec), rec.key)
-                )
-            ]
-            keyed.sort(key=lambda w: (w.task_path, w.task_id, w.index))
-            pending.extend((w, w.value) for w in keyed)
+            pending.extend((w, w.value) for w in await self._keyed_writes_of(rec))
         return build_checkpoint(rec, pending, state)
+
+    async def _keyed_writes_of(self, rec: Record) -> builtins.list[KeyedWrite]:
+        """The pending writes stored by ``rec``'s external key (per-index rows and packs)."""
+        if rec.key is None:
+            return []
+        prefix = keyed_write_prefix(lane_of(rec), rec.key)
+        return merge_keyed(
+            [self._keyed_row(e.key, e.value) async for e in self._driver.scan(CKPT_WRITE_NS, prefix=prefix)]
+        )
+
+    def _keyed_row(self, key: str, value: bytes) -> KeyedWrite | KeyedWritePack:
+        if is_keyed_pack_key(key):
+            return self._load(value, KeyedWritePack, CKPT_WRITE_NS, key)
+        return self._load(value, KeyedWrite, CKPT_WRITE_NS, key)
 
     async def _validated(self, rec: Record, writes: Sequence[WriteRecord] = ()) -> Checkpoint:
         """Like :meth:`_checkpoint`, with every check of the public records (for data that

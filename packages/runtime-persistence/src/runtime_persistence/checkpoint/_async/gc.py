@@ -36,8 +36,10 @@ from runtime_persistence.checkpoint._records import (
     THREAD_NS,
     IdEntry,
     KeyedWrite,
+    KeyedWritePack,
     Record,
     WriteRecord,
+    is_keyed_pack_key,
     is_record_key,
     lane_of,
     slot_key,
@@ -187,7 +189,12 @@ async def collect(
     async for entry in driver.scan(CKPT_WRITE_NS):
         if (
             thread_of_lane(entry.key) not in threads
-            and _decode(ser, entry.value, KeyedWrite, CKPT_WRITE_NS, entry.key).created_at < cutoff
+            and (
+                _decode(ser, entry.value, KeyedWritePack, CKPT_WRITE_NS, entry.key).created_at
+                if is_keyed_pack_key(entry.key)
+                else _decode(ser, entry.value, KeyedWrite, CKPT_WRITE_NS, entry.key).created_at
+            )
+            < cutoff
         ):
             orphan_writes.append(entry.key)
     stale_meta: list[str] = []

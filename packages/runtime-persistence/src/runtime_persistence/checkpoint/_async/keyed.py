@@ -37,10 +37,13 @@ from runtime_persistence.checkpoint._records import (
     Head,
     IdEntry,
     KeyedWrite,
+    KeyedWritePack,
     Record,
     ThreadKey,
     ThreadRecord,
     ckpt_key_key,
+    is_keyed_pack_key,
+    keyed_pack_key,
     keyed_write_key,
     keyed_write_prefix,
     lane,
@@ -228,15 +231,6 @@ class _AsyncKeyed(_AsyncCore):
             return None
         return head.id, (await self._record_of(head.id)).key
 
-    async def _keyed_writes_of(self, rec: Record) -> builtins.list[KeyedWrite]:
-        if rec.key is None:
-            return []
-        prefix = keyed_write_prefix(lane_of(rec), rec.key)
-        return [
-            self._load(e.value, KeyedWrite, CKPT_WRITE_NS, e.key)
-            async for e in self._driver.scan(CKPT_WRITE_NS, prefix=prefix)
-        ]
-
     # pending writes by checkpoint key ------------------------------------------------------------
     async def put_keyed_writes(
         self,
@@ -262,39 +256,77 @@ class _AsyncKeyed(_AsyncCore):
         now = self._clock.now()
         placeholder = new_id()
         replace = bool(writes) and all(ch in special for ch, _ in writes)
-        rows: dict[str, KeyedWrite] = {}
+        rows: dict[int, tuple[str, Any]] = {}
         for i, (channel, value) in enumerate(writes):
             index = special.get(channel, i)
             PendingWrite(placeholder, task_id, channel, value, now, task_path, index)  # validates
-            rows[keyed_write_key(lane_, checkpoint_key, task_id, index)] = KeyedWrite(
-                checkpoint_key, task_id, task_path, index, channel, value, now
-            )
+            rows[index] = (channel, value)
         if not rows:
             return
         await self._thread_rec(thread_id)
+        if replace:  # special channels only: replace what those indexes held
+            await self._driver.batch(
+                self._keyed_rows(lane_, checkpoint_key, task_id, task_path, now, rows, create=False)
+            )
+            return
+        # the task's first writes: one create-only packed row, written without reading first
+        # (per-index rows stored before it win over it when read, as first-write-wins wants)
+        pkey = keyed_pack_key(lane_, checkpoint_key, task_id)
+        pack = KeyedWritePack(
+            checkpoint_key, task_id, task_path, now, [(i, ch, v) for i, (ch, v) in sorted(rows.items())]
+        )
+        try:
+            await self._driver.batch(
+                [Put(CKPT_WRITE_NS, pkey, self._ser.dumps(pack, at=(CKPT_WRITE_NS, pkey)), if_absent=True)]
+            )
+            return
+        except ConflictError:
+            pass  # the task wrote before (or a concurrent retry of it did): the rest, one per index
         for _ in range(10):
-            if not replace:
-                for key in [k async for k in self._existing(sorted(rows))]:
-                    rows.pop(key)
-                if not rows:
-                    return
-            ops: list[Put | _DeleteOp] = [
-                Put(CKPT_WRITE_NS, k, self._ser.dumps(w, at=(CKPT_WRITE_NS, k)), if_absent=not replace)
-                for k, w in rows.items()
-            ]
+            taken = await self._existing(lane_, checkpoint_key, task_id)
+            fresh = {i: w for i, w in rows.items() if i not in taken}
+            if not fresh:
+                return
             try:
-                await self._driver.batch(ops)
+                await self._driver.batch(
+                    self._keyed_rows(lane_, checkpoint_key, task_id, task_path, now, fresh, create=True)
+                )
                 return
             except ConflictError:
                 continue  # a concurrent retry of the same task wrote first: keep its writes
         raise ConflictError(f"pending writes of task {task_id!r:.80} kept conflicting; try again")
 
-    async def _existing(self, keys: Sequence[str]) -> Any:
-        prefix = keys[0].rsplit("/", 1)[0] + "/"
-        wanted = set(keys)
+    def _keyed_rows(
+        self,
+        lane_: str,
+        checkpoint_key: str,
+        task_id: str,
+        task_path: str,
+        now: Any,
+        rows: Mapping[int, tuple[str, Any]],
+        *,
+        create: bool,
+    ) -> builtins.list[Put | _DeleteOp]:
+        out: list[Put | _DeleteOp] = []
+        for index, (channel, value) in rows.items():
+            key = keyed_write_key(lane_, checkpoint_key, task_id, index)
+            row = KeyedWrite(checkpoint_key, task_id, task_path, index, channel, value, now)
+            out.append(
+                Put(CKPT_WRITE_NS, key, self._ser.dumps(row, at=(CKPT_WRITE_NS, key)), if_absent=create)
+            )
+        return out
+
+    async def _existing(self, lane_: str, checkpoint_key: str, task_id: str) -> set[int]:
+        """The indexes a task's stored writes after ``checkpoint_key`` hold."""
+        prefix = keyed_pack_key(lane_, checkpoint_key, task_id)[:-1]
+        taken: set[int] = set()
         async for entry in self._driver.scan(CKPT_WRITE_NS, prefix=prefix):
-            if entry.key in wanted:
-                yield entry.key
+            if is_keyed_pack_key(entry.key):
+                pack = self._load(entry.value, KeyedWritePack, CKPT_WRITE_NS, entry.key)
+                taken.update(i for i, _, _ in pack.writes)
+            else:
+                taken.add(int(entry.key.rsplit("/", 1)[1]) - 2**31)
+        return taken
 
     # listing across threads ----------------------------------------------------------------------
     async def list_all(

@@ -23,12 +23,10 @@ from runtime_persistence.checkpoint._records import (
     THREAD_NS,
     Head,
     IdEntry,
-    KeyedWrite,
     Record,
     ThreadKey,
     ThreadRecord,
     is_record_key,
-    keyed_write_key,
     keyed_write_prefix,
     lane,
     slot_key,
@@ -243,12 +241,12 @@ class _AsyncThreads(_AsyncKeyed):
                     wkey = write_key(slot, w.task_id, w.channel)
                     ops.append(Put(CKPT_NS, wkey, self._ser.dumps(w, at=(CKPT_NS, wkey))))
                 if rec.key is not None:
-                    async for e in self._driver.scan(
-                        CKPT_WRITE_NS, prefix=keyed_write_prefix(src_lane, rec.key)
-                    ):
-                        kw = self._load(e.value, KeyedWrite, CKPT_WRITE_NS, e.key)
-                        kkey = keyed_write_key(dst_lane, rec.key, kw.task_id, kw.index)
-                        ops.append(Put(CKPT_WRITE_NS, kkey, self._ser.dumps(kw, at=(CKPT_WRITE_NS, kkey))))
+                    src_prefix = keyed_write_prefix(src_lane, rec.key)
+                    dst_prefix = keyed_write_prefix(dst_lane, rec.key)
+                    async for e in self._driver.scan(CKPT_WRITE_NS, prefix=src_prefix):
+                        row = self._keyed_row(e.key, e.value)
+                        kkey = dst_prefix + e.key[len(src_prefix) :]  # the same task and index
+                        ops.append(Put(CKPT_WRITE_NS, kkey, self._ser.dumps(row, at=(CKPT_WRITE_NS, kkey))))
                 await self._driver.batch(ops)
                 head = Head(copy_id, rec.seq, rec.step, rec.created_at)
             if head is not None:

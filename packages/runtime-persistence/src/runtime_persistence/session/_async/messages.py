@@ -5,13 +5,17 @@ clear, atomic across processes on every driver. Written once as async code in
 
 Layout::
 
-    session.message  {session_id}/{seq}   one chunk per append: the items it added, in order
+    session.message  {session_id}/{seq}   one chunk: the items of one or more appends, in order
 
 Chunk numbers are zero-padded, so key order is log order and "the last n items" is a reverse
 scan that stops as soon as it holds n items, however long the log. An append reads the last
-chunk number and writes the next one create-only: two writers that pick the same number
-collide, and the loser retries with the next, so concurrent appends from any number of processes
-never overwrite each other and the items of one append stay together. A pop removes the newest
+chunk. While that chunk is small (under :data:`PACK_BYTES` stored) the append rewrites it with
+its items added, by compare-and-set on its version, so a log of many small appends (a chat's
+turns) is read back from few rows; otherwise it writes the next chunk number create-only. Two
+writers that read the same last chunk collide, and the loser reads the tail again and retries,
+so concurrent appends from any number of processes never overwrite each other and the items of
+one append stay together. Logs written one chunk per append (before chunks were packed) read
+and grow unchanged. A pop removes the newest
 item by compare-and-set on the last chunk (rewritten without it, or deleted), so two pops never
 return the same item. Clear deletes the chunks that existed when it started.
 
@@ -30,13 +34,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from runtime_core import AsyncDriver, ConflictError, CorruptionError, Delete, Serializer, ValidationError
+from runtime_core import (
+    AsyncDriver,
+    ConflictError,
+    CorruptionError,
+    Delete,
+    Entry,
+    Serializer,
+    ValidationError,
+)
 
 from runtime_persistence.session._message_records import (
     CHUNK_FORMAT,
     MESSAGE_MAX_TRIES,
     MESSAGE_NS,
     MESSAGE_PAGE,
+    PACK_BYTES,
+    PACK_SLACK,
     MessageChunk,
     check_count,
     check_session_id,
@@ -80,7 +94,22 @@ class AsyncMessageLog:
         for _ in range(MESSAGE_MAX_TRIES):
             if not pending:
                 return added
-            seq = await self._next_seq(session_id)
+            tail = await self._tail(session_id)
+            seq = seq_of(tail.key) + 1 if tail is not None else 0
+            if tail is not None and len(pending) == 1 and len(tail.value) < PACK_BYTES:
+                # a small append joins the last chunk (compare-and-set): the log keeps few rows
+                last = self._chunk(session_id, tail.key, tail.value)
+                merged = MessageChunk(CHUNK_FORMAT, session_id, last.seq, [*last.items, *pending[0]])
+                try:
+                    data = self._ser.dumps(merged, at=(MESSAGE_NS, tail.key))
+                except ValidationError:  # over the serializer's record limit: a chunk of its own
+                    data = b""
+                if 0 < len(data) <= min(PACK_BYTES, self._driver.max_value_size - PACK_SLACK):
+                    try:
+                        await self._driver.put(MESSAGE_NS, tail.key, data, if_version=tail.version)
+                    except ConflictError:
+                        continue  # another append or a pop changed it: read the tail again
+                    return added
             while pending:
                 chunk = MessageChunk(CHUNK_FORMAT, session_id, seq, pending[0])
                 try:
@@ -123,7 +152,7 @@ class AsyncMessageLog:
         newest_first: list[list[Any]] = []
         held = 0
         before: str | None = None
-        page_size = 8
+        page_size = 1  # a packed last chunk often holds them all; then as many as seem needed
         while held < n:
             page = [
                 e
@@ -137,10 +166,11 @@ class AsyncMessageLog:
                 held += len(items)
                 if held >= n:
                     break
-            if len(page) < page_size:
+            if len(page) < page_size or held >= n:
                 break
             before = page[-1].key
-            page_size = min(page_size * 2, MESSAGE_PAGE)
+            per_chunk = max(1, held // len(newest_first))
+            page_size = min(max(2, -(-(n - held) // per_chunk)), MESSAGE_PAGE)
         flat = [item for items in reversed(newest_first) for item in items]
         return flat[-n:]
 
@@ -177,7 +207,8 @@ class AsyncMessageLog:
 
     async def clear(self, session_id: str) -> None:
         """Remove every item the log held when the call started. Items appended while it runs
-        may stay (as if appended after it)."""
+        may stay (as if appended after it) or, when they joined the chunk that was the last one
+        when it started, go with it (as if appended before it)."""
         session_id = check_session_id(session_id)
         before = message_key(session_id, await self._next_seq(session_id))
         after: str | None = None
@@ -211,8 +242,12 @@ class AsyncMessageLog:
             raise CorruptionError(f"message log record {key!r} does not belong under that key")
         return chunk
 
-    async def _next_seq(self, session_id: str) -> int:
+    async def _tail(self, session_id: str) -> Entry | None:
         tail = [
             e async for e in self._driver.scan(MESSAGE_NS, prefix=f"{session_id}/", reverse=True, limit=1)
         ]
-        return seq_of(tail[0].key) + 1 if tail else 0
+        return tail[0] if tail else None
+
+    async def _next_seq(self, session_id: str) -> int:
+        tail = await self._tail(session_id)
+        return seq_of(tail.key) + 1 if tail is not None else 0
