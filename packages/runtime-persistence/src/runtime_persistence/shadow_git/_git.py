@@ -206,6 +206,9 @@ class _GitRunner:
             "-c", "core.quotepath=off",
             "-c", "core.symlinks=true",
             "-c", "core.untrackedCache=true",
+            # index writes hold only the entries that changed; the rest stays in a shared index
+            # file, rewritten when over 20 % of the entries changed (git's default)
+            "-c", "core.splitIndex=true",
             "-c", "core.precomposeUnicode=true",
             "-c", f"core.sharedRepository={_SHARED_REPOSITORY}",
             "-c", "gc.auto=0",

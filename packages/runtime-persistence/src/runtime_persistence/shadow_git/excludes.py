@@ -1,24 +1,28 @@
 """What snapshots leave out, and the step that stages the workspace honouring it.
 
-Left out: secret files (:data:`SECRET_EXCLUDES`, as exclude pathspecs of every ``git add``, which
+Left out: secret files (:data:`SECRET_EXCLUDES`, refused by path before git reads them, which
 no rule of the workspace can undo, unless ``allow_secrets`` names them), the workspace's
 ``.gitignore`` rules (git reads them from the work tree), built-in patterns
 (:data:`DEFAULT_EXCLUDES`: virtualenvs, ``node_modules``, build output, caches, secrets),
 extra patterns given by the caller, the workspace's ``.git/info/exclude``, Git LFS patterns
 (``filter=lfs`` in ``.gitattributes``), files over the size cap, nested repositories (a folder
 holding ``.git``) and unreadable folders. A scan of the workspace (never following symlinks, never
-entering pruned folders or nested repositories) finds the last four; they are written into the
+entering pruned folders or nested repositories, listing again only folders whose times moved) and
+the sizes of the files git lists as new or changed find the last four; they are written into the
 shadow repository's ``info/exclude`` on every snapshot."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import fnmatch
 import hashlib
 import os
 import re
+import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -229,6 +233,34 @@ class WorkspaceScan:
     let in by ``allow_secrets`` are not listed."""
 
 
+_Stamp = tuple[int, int, int, int]
+
+# What every staging asks git: tracked files changed or deleted (-m lists both), new files not
+# ignored. ``--exclude-standard``: the workspace's .gitignore files and the generated excludes.
+# ``-t`` tags each path: ``C`` tracked and changed, ``?`` new.
+_CHANGED_LISTING = ("ls-files", "-z", "-t", "--modified", "--others", "--exclude-standard")
+
+_FOLDER_MARGIN_NS = 2_000_000_000
+"""A folder whose modification or change time is this close to a scan's start (nanoseconds) is
+listed again by the next scan even if its times did not move (a change within one clock tick of
+the file system, or on a coarse-grained one, can leave them as they were)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Folder:
+    """What the scan took from one folder's entries, and the folder's stat data then (None: too
+    recent to trust, list it again next time)."""
+
+    stamp: _Stamp | None
+    nested: bool = False
+    folders: tuple[str, ...] = ()
+    files: int = 0
+    ignore_files: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    reinclude: tuple[str, ...] = ()
+
+
 def _escape_pattern(path: str) -> str:
     """``path`` as a gitignore pattern that matches exactly that path from the workspace root."""
     out = re.sub(r"([\\*?\[\]])", r"\\\1", path)
@@ -266,46 +298,92 @@ class _Excludes(_GitRunner):
     _last_scan: WorkspaceScan
     _scanned: bool
     _reinclude: builtins.list[str]
+    _folders: dict[str, _Folder]  # the last scan's folders, by path relative to the workspace
+    _folder_margin_ns: int
 
-    def _stage(self, *, spawn: bool = False, deadline: float | None) -> subprocess.Popen[bytes] | None:
-        """``git add -u``: every tracked file brought up to the working tree (tracked files are
-        never secret: staging never adds one, and :meth:`_untrack_excluded` drops any that an
-        older Keepup or a withdrawn ``allow_secrets`` left); started and returned with ``spawn``,
-        else run to the end. New files are :meth:`_stage_untracked`'s."""
-        args = ["add", "-u"]
+    def _changed_listing(self, *, spawn: bool, deadline: float | None) -> subprocess.Popen[bytes] | bytes:
+        """``git ls-files -m -o``: every tracked file whose stat data (or, when that cannot tell,
+        its content: git's racy-entry check) no longer matches the index, deleted ones included,
+        and every new file not ignored. One process that reads the index and writes nothing;
+        started and returned with ``spawn``, else run to the end and its output returned."""
         if spawn:
-            return self._spawn(args, stdin=False, deadline=deadline)
-        self._git(args, deadline=deadline)
-        return None
+            return self._spawn(_CHANGED_LISTING, stdin=False, deadline=deadline)
+        return self._git(_CHANGED_LISTING, deadline=deadline).stdout
 
-    def _stage_untracked(self, deadline: float | None) -> None:
-        """Add the new files: those git lists as untracked and not ignored (the workspace's rules
-        and the generated excludes), less every secret file, which is refused here by its path
-        before git reads it, so no ignore rule of the workspace can bring one back.
+    def _changed_paths(
+        self, listing: bytes, scan: WorkspaceScan
+    ) -> tuple[builtins.list[bytes], builtins.list[bytes], builtins.list[str]]:
+        """From a :meth:`_changed_listing`: the paths to stage, the tracked paths now beyond a
+        symlink (to remove from the index), and the files over the size cap (left out, to be
+        excluded).
 
-        This replaces ``git add -A -- . <secret exclude pathspecs>``, which matched every path of
-        the workspace against each secret pattern in git (3 to 6 times the cost of the add)."""
-        out = self._git(["ls-files", "-z", "--others", "--exclude-standard"], deadline=deadline).stdout
+        Every secret file is refused here by its path, before git reads it, so no ignore rule of
+        the workspace can bring one back (tracked files are never secret: staging never adds one,
+        and :meth:`_untrack_excluded` drops any that an older Keepup or a withdrawn
+        ``allow_secrets`` left). A path inside a folder that holds ``.git`` but is not one of the
+        scan's nested repositories (made after the scan, or while the listing ran beside it)
+        raises StorageError: the caller scans again, to report and exclude it."""
         allowed = self._allow_secrets
-        new: builtins.list[bytes] = []
-        for raw in out.split(b"\x00"):
+        cap = self._max_file_size
+        folders: dict[str, str] = {}
+        stage: builtins.list[bytes] = []
+        beyond_link: builtins.list[bytes] = []
+        oversized: builtins.list[str] = []
+        for item in listing.split(b"\x00"):
+            tag, raw = item[:2], item[2:]
             if not raw:
                 continue
             if raw.endswith(b"/"):  # a nested repository, which git lists as a folder
-                if os.fsdecode(raw[:-1]) not in self._last_scan.nested_repositories:
-                    # made after the scan: the caller scans again, to report and exclude it
+                if os.fsdecode(raw[:-1]) not in scan.nested_repositories:
                     raise StorageError(f"a nested repository appeared while staging: {raw!r:.200}")
                 continue
             path = os.fsdecode(raw)
             if _is_secret(path) and not (allowed and _under(path, allowed)):
                 continue
-            new.append(raw)
-        if new:
-            self._git(
-                ["update-index", "--add", "--remove", "-z", "--stdin"],
-                stdin=b"\x00".join(new) + b"\x00",
-                deadline=deadline,
-            )
+            above = self._folder_kind(path, folders)
+            if above == "repository":
+                raise StorageError(f"a nested repository appeared while staging: {raw!r:.200}")
+            if above == "link":
+                if tag == b"C ":  # tracked, and its folder is now a symlink (or a file)
+                    beyond_link.append(raw)
+                continue
+            if cap:
+                try:
+                    st = os.lstat(os.path.join(self._root, path))
+                except OSError:
+                    pass  # deleted (staged as a removal), or git reports what it cannot read
+                else:
+                    if stat.S_ISREG(st.st_mode) and st.st_size > cap:
+                        oversized.append(path)
+                        continue
+            stage.append(raw)
+        return stage, beyond_link, oversized
+
+    def _folder_kind(self, path: str, memo: dict[str, str]) -> str:
+        """What the folders above ``path`` are: ``"link"`` when one is a symlink or not a folder,
+        ``"repository"`` when one holds ``.git``, else ``""`` (answers kept in ``memo``)."""
+        parts = path.split("/")[:-1]
+        prefix = ""
+        for part in parts:
+            prefix = f"{prefix}/{part}" if prefix else part
+            kind = memo.get(prefix)
+            if kind is None:
+                folder = os.path.join(self._root, prefix)
+                try:
+                    st = os.lstat(folder)
+                except OSError:
+                    kind = "link"  # gone: whatever was in it is removed
+                else:
+                    if not stat.S_ISDIR(st.st_mode):
+                        kind = "link"
+                    elif os.path.lexists(os.path.join(folder, ".git")):
+                        kind = "repository"
+                    else:
+                        kind = ""
+                memo[prefix] = kind
+            if kind:
+                return kind
+        return ""
 
     def _stage_allowed(self, deadline: float | None) -> None:
         """Stage what the secret pathspecs left out but must be in: templates such as
@@ -344,24 +422,29 @@ class _Excludes(_GitRunner):
     def _index_tree_once(self, deadline: float | None) -> str:
         """One pass of :meth:`_index_tree`.
 
-        The scan of the workspace runs while ``git add`` does (both mostly wait on the file
-        system). In the usual case the scan finds the same exclusions as last time and nothing more
-        is done; when they changed, the excludes are rewritten, newly excluded files untracked and
-        ``git add`` run again (stopped at once if it may be hashing a file that is now excluded)."""
+        ``git ls-files -m -o`` lists what changed (git compares every tracked file's stat data
+        with the index and walks the folders for new files) while the scan of the workspace runs;
+        only the listed paths are staged, through one ``git update-index``, so nothing changed
+        means no index write at all. When the scan finds the exclusions changed (or an ignore file
+        changed), the excludes are rewritten and newly excluded files untracked first, and the
+        listing is taken again. Files the listing shows over the size cap are excluded, and
+        untracked if they were tracked, instead of staged."""
         exclude = self._git_dir / "info" / "exclude"
         try:
             previous_text = exclude.read_text("utf-8", "surrogateescape")
         except OSError:
             previous_text = None
         previous_scan = self._last_scan if self._scanned else None
-        add: subprocess.Popen[bytes] | None = None
+        early: subprocess.Popen[bytes] | None = None
         if previous_text is not None and previous_scan is not None:
-            add = self._stage(spawn=True, deadline=deadline)
+            spawned = self._changed_listing(spawn=True, deadline=deadline)
+            assert isinstance(spawned, subprocess.Popen)
+            early = spawned
         try:
             scan, fingerprint = self._scan(deadline)
         except BaseException:
-            if add is not None:
-                self._kill(add)
+            if early is not None:
+                self._kill(early)
             raise
         if previous_scan is not None:
             appeared = sorted(set(scan.nested_repositories) - set(previous_scan.nested_repositories))
@@ -369,56 +452,57 @@ class _Excludes(_GitRunner):
                 self._telemetry.event(
                     "shadow_git.nested_repositories_appeared", workspace=str(self._root), paths=appeared
                 )
-        self._last_scan = scan
-        self._scanned = True
-        text = self._exclude_text(scan)
         marker = self._git_dir / "keepup-excludes.fingerprint"
-        # "staging 2": repositories staged by ``add -A`` with secret pathspecs untrack once more
-        digest = hashlib.sha256(
-            b"staging 2\x00" + text.encode("utf-8", "surrogateescape") + fingerprint
-        ).hexdigest()
         try:
-            same_digest = marker.read_text() == digest
+            marked = marker.read_text()
         except OSError:
-            same_digest = False
-        if text == previous_text:
-            if add is None:
-                if not same_digest:  # before ``add -u`` reads a tracked file that is now excluded
-                    self._untrack_excluded(deadline)
-                self._stage(deadline=deadline)
-            else:
-                self._wait(add, ["add", "-u"], deadline=deadline)
-            self._stage_untracked(deadline)
-            self._stage_allowed(deadline)
-            if not same_digest:  # an ignore file changed: drop tracked files it now ignores
-                self._untrack_excluded(deadline)
-                _write_private(marker, digest.encode())
+            marked = ""
+        text = self._exclude_text(scan)
+        if early is not None and text == previous_text and marked == self._marker_digest(text, fingerprint):
+            listing = self._wait(early, _CHANGED_LISTING, deadline=deadline).stdout
         else:
-            if add is not None:
-                grew = previous_scan is None or any(
-                    not set(new) <= set(old)
-                    for new, old in (
-                        (scan.oversized, previous_scan.oversized),
-                        (scan.lfs_patterns, previous_scan.lfs_patterns),
-                        (scan.nested_repositories, previous_scan.nested_repositories),
-                        (scan.unreadable, previous_scan.unreadable),
-                    )
-                )
-                if grew:  # it may be hashing (or failing on) something now excluded: stop it
-                    self._kill(add)
-                else:
-                    # its work is reused by the ``git add`` below, which decides; a failure here
-                    # (a folder that changed meanwhile) is not the snapshot's failure
-                    with contextlib.suppress(StorageError):
-                        self._wait(add, ["add", "-u"], deadline=deadline)
-            _private_dir(exclude.parent)
+            if early is not None:  # taken under the old excludes: take it again
+                self._kill(early)
+            if text != previous_text:
+                _private_dir(exclude.parent)
+                _write_private(exclude, text.encode("utf-8", "surrogateescape"))
+            self._untrack_excluded(deadline)  # before the listing, which would stage them again
+            _write_private(marker, self._marker_digest(text, fingerprint).encode())
+            out = self._changed_listing(spawn=False, deadline=deadline)
+            assert isinstance(out, bytes)
+            listing = out
+        stage, beyond_link, grown = self._changed_paths(listing, scan)
+        if grown:  # over the size cap: excluded from now on, and untracked if they were tracked
+            scan = dataclasses.replace(scan, oversized=tuple(sorted({*scan.oversized, *grown})))
+            text = self._exclude_text(scan)
             _write_private(exclude, text.encode("utf-8", "surrogateescape"))
             self._untrack_excluded(deadline)
-            self._stage(deadline=deadline)
-            self._stage_untracked(deadline)
-            self._stage_allowed(deadline)
-            _write_private(marker, digest.encode())
+            _write_private(marker, self._marker_digest(text, fingerprint).encode())
+        self._last_scan = scan
+        self._scanned = True
+        if beyond_link:  # ``--remove`` refuses them
+            self._git(
+                ["update-index", "--force-remove", "-z", "--stdin"],
+                stdin=b"\x00".join(beyond_link) + b"\x00",
+                deadline=deadline,
+            )
+        if stage:
+            self._git(
+                ["update-index", "--add", "--remove", "--replace", "-z", "--stdin"],
+                stdin=b"\x00".join(stage) + b"\x00",
+                deadline=deadline,
+            )
+        self._stage_allowed(deadline)
         return self._write_tree(deadline)
+
+    @staticmethod
+    def _marker_digest(text: str, fingerprint: bytes) -> str:
+        """What the marker file holds once :meth:`_untrack_excluded` has run for these excludes
+        and these ignore files ("staging 2": repositories staged by ``add -A`` with secret
+        pathspecs untrack once more)."""
+        return hashlib.sha256(
+            b"staging 2\x00" + text.encode("utf-8", "surrogateescape") + fingerprint
+        ).hexdigest()
 
     def _write_tree(self, deadline: float | None) -> str:
         """The tree id of the shadow index (written to the object store)."""
@@ -485,81 +569,148 @@ class _Excludes(_GitRunner):
 
     def _scan(self, deadline: float | None) -> tuple[WorkspaceScan, bytes]:
         """Walk the workspace without following symlinks or entering pruned folders and nested
-        repositories; return what must be excluded and a fingerprint of the ignore files seen."""
+        repositories; return what must be excluded and a fingerprint of the ignore files seen.
+
+        A folder is listed again only when its stat data (device, inode, modification and change
+        times) differs from when it was last listed: adding, removing or renaming an entry, or a
+        change of its permissions, moves them. Its entries' names are all the scan decides on
+        (nested repositories, secrets, pruned folders, ignore and attributes files), so an
+        unchanged folder's earlier listing holds. A folder changed less than
+        ``_folder_margin_ns`` before the scan started is not reused next time (a change within
+        the same clock tick would leave its times as they were). File contents are not the
+        scan's: git's listing compares every tracked file's stat data; the scan re-reads the
+        ignore and attributes files' stat data, and sizes only the files that were over the cap
+        and the secret paths let in (the listing's new and changed files are sized by
+        :meth:`_changed_paths`)."""
         nested: builtins.list[str] = []
-        oversized: builtins.list[str] = []
         unreadable: builtins.list[str] = []
         attributes: builtins.list[str] = []
         secrets: builtins.list[str] = []
         reinclude: set[str] = set()
-        allowed = self._allow_secrets
         fingerprint = hashlib.sha256()
-        cap = self._max_file_size
         files = 0
+        root = str(self._root)
+        limit = time.time_ns() - self._folder_margin_ns
+        known = self._folders
+        folders: dict[str, _Folder] = {}
         stack: builtins.list[str] = [""]
         while stack:
             rel = stack.pop()
-            folder = os.path.join(self._root, rel) if rel else str(self._root)
+            folder = os.path.join(root, rel) if rel else root
+            if deadline is not None and _now() > deadline:
+                raise BudgetExceededError(
+                    f"scanning the workspace {root!r} took longer than the {self._budget}s budget"
+                )
             try:
-                with os.scandir(folder) as it:
-                    entries = list(it)
+                st = os.stat(folder, follow_symlinks=False)
             except OSError:
                 if rel:
                     unreadable.append(rel)
                 continue
-            if rel and any(e.name == ".git" for e in entries):
+            stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            entry = known.get(rel)
+            if entry is None or entry.stamp != stamp:
+                entry = self._list_folder(rel, folder, stamp)
+                if entry is None:
+                    if rel:
+                        unreadable.append(rel)
+                    continue
+                if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit:
+                    entry = dataclasses.replace(entry, stamp=None)  # too recent to trust next time
+            folders[rel] = entry
+            if entry.nested:
                 nested.append(rel)
                 continue
-            if deadline is not None and _now() > deadline:
-                raise BudgetExceededError(
-                    f"scanning the workspace {str(self._root)!r} took longer than the {self._budget}s budget"
-                )
-            folder_parts = rel.lower().split("/") if rel else []
-            secret_folder = _in_secret_folder(folder_parts)  # once per folder, not per file
-            for entry in entries:
-                name = entry.name
-                if name == ".git":
-                    continue
-                path = f"{rel}/{name}" if rel else name
+            files += entry.files
+            stack.extend(entry.folders)
+            secrets.extend(entry.secrets)
+            reinclude.update(entry.reinclude)
+            attributes.extend(entry.attributes)
+            for path in entry.ignore_files:
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if name not in _PRUNED_DIRS:
-                            stack.append(path)
-                        continue
-                    if not entry.is_file(follow_symlinks=False):
-                        continue
-                    files += 1
-                    if name in (".gitignore", ".gitattributes"):
-                        st = entry.stat(follow_symlinks=False)
-                        fingerprint.update(
-                            f"{path}\x00{st.st_size}\x00{st.st_mtime_ns}\x00".encode(
-                                "utf-8", "surrogateescape"
-                            )
-                        )
-                        if name == ".gitattributes":
-                            attributes.append(path)
-                        continue
-                    if secret_folder or _secret_name(name.lower(), folder_parts):
-                        if allowed and _under(path, allowed):
-                            reinclude.update(a for a in allowed if path == a or path.startswith(a + "/"))
-                        elif name.lower() in SECRET_KEPT_NAMES:
-                            reinclude.add(path)
-                        else:
-                            secrets.append(path)
-                            continue
-                    if cap and entry.stat(follow_symlinks=False).st_size > cap:
-                        oversized.append(path)
+                    fst = os.stat(os.path.join(root, path), follow_symlinks=False)
                 except OSError:
                     continue
+                fingerprint.update(
+                    f"{path}\x00{fst.st_size}\x00{fst.st_mtime_ns}\x00{fst.st_ctime_ns}\x00".encode(
+                        "utf-8", "surrogateescape"
+                    )
+                )
+        self._folders = folders
+        cap = self._max_file_size
+        oversized: set[str] = set()
+        if cap:
+            previous = self._last_scan.oversized if self._scanned else ()
+            for path in (*previous, *reinclude):
+                try:
+                    fst = os.stat(os.path.join(root, path), follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(fst.st_mode) and fst.st_size > cap:
+                    oversized.add(path)
         lfs = self._lfs_patterns(attributes)
         nested.sort()
-        oversized.sort()
         unreadable.sort()
         secrets.sort()
         self._reinclude = sorted(reinclude)
         return WorkspaceScan(
-            tuple(nested), tuple(oversized), tuple(lfs), tuple(unreadable), files, tuple(secrets)
+            tuple(nested), tuple(sorted(oversized)), tuple(lfs), tuple(unreadable), files, tuple(secrets)
         ), fingerprint.digest()
+
+    def _list_folder(self, rel: str, folder: str, stamp: _Stamp) -> _Folder | None:
+        """What the scan takes from one folder's entries (None: it cannot be listed)."""
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            return None
+        if rel and any(e.name == ".git" for e in entries):
+            return _Folder(stamp, nested=True)
+        allowed = self._allow_secrets
+        folder_parts = rel.lower().split("/") if rel else []
+        secret_folder = _in_secret_folder(folder_parts)  # once per folder, not per file
+        subfolders: builtins.list[str] = []
+        ignore_files: builtins.list[str] = []
+        attributes: builtins.list[str] = []
+        secrets: builtins.list[str] = []
+        reinclude: set[str] = set()
+        files = 0
+        for entry in entries:
+            name = entry.name
+            if name == ".git":
+                continue
+            path = f"{rel}/{name}" if rel else name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if name not in _PRUNED_DIRS:
+                        subfolders.append(path)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            files += 1
+            if name in (".gitignore", ".gitattributes"):
+                ignore_files.append(path)
+                if name == ".gitattributes":
+                    attributes.append(path)
+                continue
+            if secret_folder or _secret_name(name.lower(), folder_parts):
+                if allowed and _under(path, allowed):
+                    reinclude.update(a for a in allowed if path == a or path.startswith(a + "/"))
+                elif name.lower() in SECRET_KEPT_NAMES:
+                    reinclude.add(path)
+                else:
+                    secrets.append(path)
+        return _Folder(
+            stamp,
+            folders=tuple(subfolders),
+            files=files,
+            ignore_files=tuple(ignore_files),
+            attributes=tuple(attributes),
+            secrets=tuple(secrets),
+            reinclude=tuple(sorted(reinclude)),
+        )
 
     def _lfs_patterns(self, attribute_files: builtins.list[str]) -> builtins.list[str]:
         patterns: builtins.list[str] = []

@@ -44,6 +44,7 @@ from runtime_core import (
 from runtime_persistence.shadow_git._git import DEFAULT_TIME_BUDGET
 from runtime_persistence.shadow_git.diff import _Diff
 from runtime_persistence.shadow_git.excludes import (
+    _FOLDER_MARGIN_NS,
     DEFAULT_EXCLUDES,
     DEFAULT_MAX_FILE_SIZE,
     SECRET_EXCLUDES,
@@ -138,6 +139,8 @@ class ShadowGit(_Restore, _Refs, _Diff, _Sharing):
         self._reinclude = []
         self._last_scan = WorkspaceScan()
         self._scanned = False
+        self._folders = {}
+        self._folder_margin_ns = _FOLDER_MARGIN_NS
         self._shared = shared
         self._init_touched(bool(trust_changed_paths))
         self._ensure_repository()

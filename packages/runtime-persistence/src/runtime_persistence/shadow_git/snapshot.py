@@ -12,6 +12,7 @@ import contextlib
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from runtime_core import SnapshotInfo, ValidationError
 
@@ -33,6 +34,67 @@ def _split_trailer(body: str) -> tuple[str, int]:
             files = int(lines[-1][len(_TRAILER_FILES) :].strip())
         text = "\n".join(lines[:-1]).rstrip("\n")
     return text, files
+
+
+_HASH = 20  # SHA-1 repositories (``git init`` without ``--object-format``)
+
+
+def _index_count(data: bytes) -> int:
+    if len(data) < 12 or data[:4] != b"DIRC":
+        raise ValueError("not an index file")
+    return int.from_bytes(data[8:12], "big")
+
+
+def _ewah_ones(data: bytes, at: int) -> tuple[int, int]:
+    """The number of set bits of the EWAH bitmap serialized at ``data[at:]`` (git's
+    ``ewah/ewah_io.c``), and where it ends."""
+    words = int.from_bytes(data[at + 4 : at + 8], "big")
+    start = at + 8
+    ones = i = 0
+    while i < words:
+        rlw = int.from_bytes(data[start + 8 * i : start + 8 * i + 8], "big")
+        literal = rlw >> 33
+        if rlw & 1:
+            ones += ((rlw >> 1) & 0xFFFFFFFF) * 64
+        for k in range(literal):
+            word = data[start + 8 * (i + 1 + k) : start + 8 * (i + 2 + k)]
+            if len(word) != 8:
+                raise ValueError("truncated bitmap")
+            ones += int.from_bytes(word, "big").bit_count()
+        i += 1 + literal
+    return ones, start + 8 * words + 4
+
+
+def _split_index_entries(data: bytes, git_dir: Path) -> int:
+    """The entries of the index whose file holds ``data`` (see :meth:`_Snapshots._index_entries`)."""
+    count = _index_count(data)
+    version = int.from_bytes(data[4:8], "big")
+    if version not in (2, 3):
+        raise ValueError(f"index version {version}")
+    at = 12
+    for _ in range(count):  # v2/v3 entries: 62 bytes (64 extended), the name, NUL padding to 8
+        flags = int.from_bytes(data[at + 60 : at + 62], "big")
+        head = 64 if (version == 3 and flags & 0x4000) else 62
+        length = flags & 0xFFF
+        if length == 0xFFF:
+            length = data.index(b"\x00", at + head) - at - head
+        at += (head + length + 8) & ~7
+    end = len(data) - _HASH
+    while at + 8 <= end:
+        signature = data[at : at + 4]
+        size = int.from_bytes(data[at + 4 : at + 8], "big")
+        if signature == b"link":
+            body = at + 8
+            base = data[body : body + _HASH].hex()
+            if base.strip("0") == "" or size <= _HASH:
+                return count
+            deleted, after = _ewah_ones(data, body + _HASH)
+            replaced, _ = _ewah_ones(data, after)
+            with open(git_dir / f"sharedindex.{base}", "rb") as fh:
+                shared = _index_count(fh.read(12))
+            return shared - deleted + count - replaced
+        at += 8 + size
+    return count
 
 
 class _Snapshots(_Touched):
@@ -152,14 +214,17 @@ class _Snapshots(_Touched):
         return old, old_tree
 
     def _index_entries(self) -> int:
+        """How many files the shadow index holds, read from its file(s): with git's split index
+        (``core.splitIndex``), the shared index's count, less the entries the split index deletes,
+        plus those it adds (0 when it cannot be read)."""
         try:
-            with open(self._git_dir / "index", "rb") as fh:
-                header = fh.read(12)
+            data = (self._git_dir / "index").read_bytes()
         except OSError:
             return 0
-        if len(header) < 12 or header[:4] != b"DIRC":
+        try:
+            return _split_index_entries(data, self._git_dir)
+        except (OSError, ValueError, IndexError):
             return 0
-        return int.from_bytes(header[8:12], "big")
 
     def _check_message(self, message: str) -> str:
         if not isinstance(message, str):

@@ -1,10 +1,11 @@
 """Snapshots that stage only the paths the workspace tools reported changing.
 
-A full snapshot brings the whole shadow index up to the workspace: ``git add -A`` over every file
-plus a scan of every folder, whose cost grows with the workspace. When the workspace tools tell
-the shadow repository which paths they changed (:class:`runtime_core.ChangedPaths`, wired by the
-facade), a snapshot can stage just those paths instead, and a snapshot with nothing reported
-writes nothing at all.
+A full snapshot brings the whole shadow index up to the workspace: git compares every tracked
+file's stat data with the index and walks every folder for new files, and the scan of the
+workspace checks every folder whose times moved; that cost grows with the workspace. When the
+workspace tools tell the shadow repository which paths they changed
+(:class:`runtime_core.ChangedPaths`, wired by the facade), a snapshot can stage just those paths
+instead, and a snapshot with nothing reported writes nothing at all.
 
 That is only right when nothing else changed the workspace, which Keepup cannot see: an editor, a
 build, a ``git checkout``, another process. So reports are **trusted only when the caller says so**
