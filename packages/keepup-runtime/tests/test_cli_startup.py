@@ -37,6 +37,7 @@ HEAVY_FOR_A_COMMAND = ["pydantic", "pydantic_core", "jsonschema"]
 # the runner and tools, the other repositories (sessions, tasks, events, artifacts, snapshots),
 # export, encryption, the recorder, the codecs of blobs and exports, the terminal UI, and
 # entry-point metadata. The package __init__ files and the Runtime are lazy so that it stays so.
+# (xxhash is needed: the SQLite driver verifies every row it reads with its XXH3 checksum.)
 NOT_FOR_THREAD_LIST = [
     "typer",
     "click",
@@ -49,7 +50,6 @@ NOT_FOR_THREAD_LIST = [
     "asyncio",
     "importlib.metadata",
     "zstandard",
-    "xxhash",
     "cryptography",
     "jsonschema",
     "textual",

@@ -101,3 +101,62 @@ def test_destroy_removes_the_files(tmp_path: Path) -> None:
     driver.put("ns", "k", b"v")
     driver.destroy()
     assert list(tmp_path.iterdir()) == []
+
+
+def _raw_row(path: Path, key: bytes) -> tuple[bytes, int, bytes]:
+    with sqlite3.connect(path) as raw:
+        value, version, checksum = raw.execute(
+            "SELECT value, version, checksum FROM kv WHERE ns = 'ns' AND key = ?", (key,)
+        ).fetchone()
+    return bytes(value), int(version), bytes(checksum)
+
+
+@pytest.mark.parametrize("size", [10, 10_000])
+def test_new_rows_carry_the_fast_checksum_and_every_flipped_bit_is_caught(tmp_path: Path, size: int) -> None:
+    """Planted bug: the XXH3 format is compared on its format byte only (or skips the value).
+    Every write stores the current format (a format byte, then XXH3-128 of namespace, key,
+    version and value); a single flipped bit anywhere in the value is refused on read."""
+    from runtime_persistence.storage.drivers._sqlite_rows import ROW_SUM_SIZE
+
+    driver = SqliteDriver(tmp_path / "s.db", durability="relaxed")
+    value = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    driver.put("ns", "k", value)
+    driver.put("ns", "k", value)  # an update re-sums at the new version
+    stored, version, checksum = _raw_row(tmp_path / "s.db", b"k")
+    assert version == 2 and len(checksum) == ROW_SUM_SIZE and checksum[0] == 1
+    for bit in (0, len(stored) * 8 // 2, len(stored) * 8 - 1):
+        damaged = bytearray(stored)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with sqlite3.connect(tmp_path / "s.db") as raw:
+            raw.execute("UPDATE kv SET value = ? WHERE ns = 'ns' AND key = ?", (bytes(damaged), b"k"))
+        with pytest.raises(CorruptionError, match="checksum"):
+            driver.get("ns", "k")
+        with pytest.raises(CorruptionError, match="checksum"):
+            list(driver.scan("ns"))
+    driver.close()
+
+
+def test_rows_written_with_the_old_blake2b_checksum_still_verify(tmp_path: Path) -> None:
+    """Planted bug: the reader knows only the current checksum format, so a store written by an
+    older Keepup (BLAKE2b-64 row sums) reads as damaged; or it accepts an old-format sum
+    without checking it, or a checksum of neither format."""
+    from runtime_persistence.storage.drivers._sqlite_rows import _legacy_row_sum
+
+    driver = SqliteDriver(tmp_path / "s.db", durability="relaxed")
+    driver.put("ns", "small", b"old row")
+    driver.put("ns", "large", b"L" * 9000)
+    with sqlite3.connect(tmp_path / "s.db") as raw:  # as an older Keepup wrote them
+        for key in (b"small", b"large"):
+            value, version, _ = _raw_row(tmp_path / "s.db", key)
+            raw.execute(
+                "UPDATE kv SET checksum = ? WHERE ns = 'ns' AND key = ?",
+                (_legacy_row_sum("ns", key, version, value), key),
+            )
+    assert driver.get("ns", "small") == Entry("small", b"old row", 1)
+    assert [e.key for e in driver.scan("ns")] == ["large", "small"]
+    for checksum in (_legacy_row_sum("ns", b"small", 1, b"old rov"), b"\x01" * 17, b"\x00" * 12, None):
+        with sqlite3.connect(tmp_path / "s.db") as raw:
+            raw.execute("UPDATE kv SET checksum = ? WHERE ns = 'ns' AND key = ?", (checksum, b"small"))
+        with pytest.raises(CorruptionError, match="checksum"):
+            driver.get("ns", "small")
+    driver.close()

@@ -166,9 +166,10 @@ def _checksum(data: bytes | memoryview, place: bytes = b"") -> bytes:
 def place_bytes(at: tuple[str, str]) -> bytes:
     """The bytes a bound record's checksum and associated data cover for ``at`` (namespace,
     key): a tag, then each as a length-prefixed UTF-8 string, so no two places share bytes."""
-    if not (isinstance(at, tuple) and len(at) == 2 and all(isinstance(part, str) for part in at)):
+    if not (isinstance(at, tuple) and len(at) == 2 and isinstance(at[0], str) and isinstance(at[1], str)):
         raise ValidationError(f"a record's place is a (namespace, key) pair of str, got {at!r:.80}")
-    namespace, key = (part.encode("utf-8", "surrogatepass") for part in at)
+    namespace = at[0].encode("utf-8", "surrogatepass")
+    key = at[1].encode("utf-8", "surrogatepass")
     return b"".join((_PLACE_TAG, _LEN.pack(len(namespace)), namespace, _LEN.pack(len(key)), key))
 
 
@@ -249,7 +250,8 @@ def _is_closed(annotation: Any) -> bool:
     if annotation in _CLOSED:
         return True
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType, tuple):
+    # a list of leaves holds no mapping and cannot nest (a mapping's keys would need the check)
+    if origin in (typing.Union, types.UnionType, tuple, list):
         return all(arg is not Ellipsis and _is_closed(arg) for arg in typing.get_args(annotation))
     return False
 
@@ -271,38 +273,49 @@ def _check_tree(value: Any, strict_keys: bool, *, decoded: bool = False) -> None
     reserved one, and no mapping has the LangChain constructor shape), and no nesting deeper than
     MAX_DEPTH. Its cost follows the number of containers and keys, not the bytes of the strings,
     so a state of a few long messages is checked in microseconds."""
+    if type(value) in _LEAVES:
+        return
+    leaves = _LEAVES
     stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
+    pop = stack.pop
+    push = stack.append
+    while stack:  # plain loops, no generator per container: this runs on every record read
+        item, depth = pop()
         kind = type(item)
-        if kind in _LEAVES:
+        if kind in leaves:
             continue
         if depth >= MAX_DEPTH:
             raise _Refused(f"value is nested more than {MAX_DEPTH} containers deep")
+        depth += 1
         if kind is list or kind is tuple:
-            stack.extend((v, depth + 1) for v in item if type(v) not in _LEAVES)
+            for v in item:
+                if type(v) not in leaves:
+                    push((v, depth))
         elif isinstance(item, dict):
-            for key in item:
+            for key, v in item.items():
                 if type(key) is not str:
                     raise _not_str_key(key)
-                if strict_keys:
+                if type(v) not in leaves:
+                    push((v, depth))
+            if strict_keys:
+                for key in item:
                     _check_key(key, True)
-            if (
-                strict_keys
-                and "lc" in item
-                and item.get("type") in ("constructor", "secret", "not_implemented")
-                and isinstance(item.get("id"), list)
-            ):
-                raise _Refused("a mapping has the LangChain constructor shape (names a class to import)")
-            stack.extend((v, depth + 1) for v in item.values() if type(v) not in _LEAVES)
+                if (
+                    "lc" in item
+                    and item.get("type") in ("constructor", "secret", "not_implemented")
+                    and isinstance(item.get("id"), list)
+                ):
+                    raise _Refused("a mapping has the LangChain constructor shape (names a class to import)")
         elif isinstance(item, (list, tuple)):
-            stack.extend((v, depth + 1) for v in item)
+            for v in item:
+                push((v, depth))
         elif isinstance(item, msgspec.Struct):
             # ``decoded``: msgspec built this struct against its declared field types
-            names = _open_fields(kind) if decoded else item.__struct_fields__
-            stack.extend((getattr(item, f), depth + 1) for f in names)
+            for f in _open_fields(kind) if decoded else item.__struct_fields__:
+                push((getattr(item, f), depth))
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend((getattr(item, f.name), depth + 1) for f in dataclasses.fields(item))
+            for field in dataclasses.fields(item):
+                push((getattr(item, field.name), depth))
 
 
 def _may_hold_nonfinite(payload: bytes | memoryview) -> bool:

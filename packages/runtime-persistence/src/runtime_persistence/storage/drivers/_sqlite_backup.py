@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from runtime_core import CorruptionError, NotFoundError, StorageError, ValidationError
 
 from runtime_persistence.storage._backup_stream import BackupDamagedError
-from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
+from runtime_persistence.storage.drivers._sqlite_rows import _row_ok
 from runtime_persistence.storage.serialization import MAGIC as _MAGIC
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
@@ -192,7 +192,9 @@ def verify_sqlite(path: str | os.PathLike[str]) -> VerifyReport:
                 where = f"{ns}/{raw_key.decode('utf-8', 'replace')}"
                 data = bytes(value)
                 if with_sums and (
-                    checksum is None or bytes(checksum) != _row_sum(ns, raw_key, int(version), data)
+                    not _row_ok(
+                        ns, raw_key, int(version), data, None if checksum is None else bytes(checksum)
+                    )
                 ):
                     problems[where] = "the row's checksum does not match its bytes"
                     continue

@@ -44,6 +44,13 @@ def _add_checksums(cursor: Any) -> None:
         )
 
 
+def _mark_fast_sums(cursor: Any) -> None:
+    """Nothing to rewrite: rows keep the checksum they were written with (the reader tells the
+    two formats apart, see ``_sqlite_rows``). The version marks that the store may now hold rows
+    an older Keepup could not verify, so that such a Keepup refuses the store as newer than
+    itself instead of reporting those rows as damaged."""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -58,6 +65,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "row checksums", _add_checksums),
+    Migration(3, "XXH3-128 row checksums for new rows (old rows keep BLAKE2b-64)", _mark_fast_sums),
 )
 """The SQLite schema history (public so that tests can build an older schema)."""
 

@@ -25,7 +25,7 @@ from runtime_persistence.storage.drivers._sqlite_connections import (
     _SqliteConnections,
     _storage_error,
 )
-from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
+from runtime_persistence.storage.drivers._sqlite_rows import _row_ok
 
 _SCAN_PAGE = 512  # rows fetched per statement while scanning
 
@@ -50,7 +50,7 @@ class _SqliteEntries(_SqliteConnections):
 
     # key-value -----------------------------------------------------------------------------------
     def _entry(self, namespace: str, key: bytes, value: bytes, version: int, checksum: bytes | None) -> Entry:
-        if checksum != _row_sum(namespace, key, version, value):
+        if not _row_ok(namespace, key, version, value, checksum):
             raise CorruptionError(
                 f"row {key!r:.80} in namespace {namespace!r} of {self._path} failed its checksum"
             )

@@ -11,8 +11,9 @@ Guarantees:
   serialised by SQLite's lock and wait up to ``busy_timeout`` seconds (default 30) for it.
 * **Order**: keys are stored as their UTF-8 bytes in a BLOB column, so SQLite's memcmp order is the
   contract's byte order.
-* **Integrity**: each row carries a BLAKE2b-64 checksum of its namespace, key, version and value,
-  checked on every read (a damaged row raises CorruptionError). Blobs are stored in 1 MiB chunk
+* **Integrity**: each row carries a checksum of its namespace, key, version and value (XXH3-128;
+  rows written before schema version 3 keep their BLAKE2b-64), checked on every read (a damaged
+  row raises CorruptionError). It detects accidents; authenticity needs a keyring. Blobs are stored in 1 MiB chunk
   rows, written and read in bounded memory, and verified against their digest as they are read.
 * **Schema**: migrated forward on open (table ``keepup_migrations``); ``read_only=1`` refuses a
   store that needs a migration instead of migrating it.
