@@ -163,3 +163,39 @@ def test_a_status_check_on_an_empty_database_reports_version_zero(tmp_path: Path
     status = MigrationRunner(MIGRATIONS).status(conn)
     assert status.current == 0 and status.latest == len(MIGRATIONS) and not status.up_to_date
     conn.close()
+
+
+def _v2_store(path: Path) -> None:
+    """A store at schema version 2 with rows written by that version's code (BLAKE2b-64 sums)."""
+    build_v1_store(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    MigrationRunner(MIGRATIONS[:2]).migrate(conn, begin=lambda c: c.execute("BEGIN IMMEDIATE"))
+    conn.close()
+    assert applied_versions(path) == [1, 2]
+
+
+def test_marker_migrations_neither_block_a_read_only_open_nor_take_a_backup(tmp_path: Path) -> None:
+    # Migration 3 rewrites nothing (it only marks that newer rows carry XXH3 sums): a read-only
+    # open of a version-2 store reads it as it is, and the read-write open that marks it takes no
+    # backup (a gigabyte store would otherwise be copied for a one-row change).
+    assert [m.rewrites for m in MIGRATIONS[2:]] == [False]
+    path = tmp_path / "v2.db"
+    _v2_store(path)
+    reader = SqliteDriver(path, read_only=True)
+    try:
+        assert reader.schema_status().current == 2
+        assert [e.key for e in reader.scan("threads", limit=2)] == ["k/0003/é", "k/0006/é"]
+    finally:
+        reader.close()
+    assert applied_versions(path) == [1, 2]
+    SqliteDriver(path).close()
+    assert applied_versions(path) == [1, 2, 3]
+    assert not (tmp_path / "backups").exists()
+
+
+def test_a_store_lacking_a_migration_that_rewrites_still_gets_its_backup(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    build_v1_store(path)
+    SqliteDriver(path).close()
+    assert applied_versions(path) == [m.version for m in MIGRATIONS]
+    assert [p.suffix for p in (tmp_path / "backups").iterdir() if p.suffix == ".db"] == [".db"]

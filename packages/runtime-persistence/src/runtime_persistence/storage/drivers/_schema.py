@@ -19,11 +19,18 @@ MIGRATIONS_TABLE = "keepup_migrations"
 class Migration:
     """One schema step. ``steps`` is a sequence of SQL statements, or a callable given a DB-API
     cursor (for steps that transform data; the async runner awaits what it returns). It runs
-    inside the migration transaction where the database has transactional DDL (SQLite, PostgreSQL)."""
+    inside the migration transaction where the database has transactional DDL (SQLite, PostgreSQL).
+
+    ``rewrites`` is False for a step that changes no table and no stored row, and only records
+    that the store may from now on hold rows an older Keepup cannot read (so that such a Keepup
+    refuses the store as newer than itself). This code reads a store that lacks only such steps
+    as it is: a read-only open proceeds without them, and applying only such steps takes no
+    backup first (there is nothing to lose)."""
 
     version: int
     name: str
     steps: Sequence[str] | Callable[[Any], Any]
+    rewrites: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,12 @@ class SchemaStatus:
     @property
     def up_to_date(self) -> bool:
         return not self.pending
+
+    @property
+    def rewrites(self) -> bool:
+        """Whether a pending migration changes tables or rows (see :attr:`Migration.rewrites`):
+        only then does a read-only open need them applied, or their application a backup."""
+        return any(m.rewrites for m in self.pending)
 
 
 class MigrationPlan:
@@ -93,8 +106,9 @@ class MigrationPlan:
         return SchemaStatus(current, self.latest, self._migrations[current:])
 
     def refuse_read_only(self, status: SchemaStatus, store: str) -> None:
-        """Raise StorageError when a store opened read-only needs migrations."""
-        if status.pending:
+        """Raise StorageError when a store opened read-only needs migrations that rewrite it (a store
+        lacking only marker migrations is read as it is)."""
+        if status.rewrites:
             raise StorageError(
                 f"{store} is at schema version {status.current} and this Keepup needs "
                 f"{status.latest}; it was opened read-only, so it was not migrated: open it "

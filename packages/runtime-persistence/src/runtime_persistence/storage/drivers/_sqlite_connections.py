@@ -65,7 +65,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "row checksums", _add_checksums),
-    Migration(3, "XXH3-128 row checksums for new rows (old rows keep BLAKE2b-64)", _mark_fast_sums),
+    Migration(
+        3, "XXH3-128 row checksums for new rows (old rows keep BLAKE2b-64)", _mark_fast_sums, rewrites=False
+    ),
 )
 """The SQLite schema history (public so that tests can build an older schema)."""
 
@@ -104,7 +106,7 @@ class _SqliteConnections:
         try:
             if not read_only:
                 status = self._runner.status(conn, f"the SQLite store {self._path}")
-                if status.pending and status.current > 0:  # a store with data: keep a way back
+                if status.rewrites and status.current > 0:  # a store with data: keep a way back
                     # Imported here, not at the top: opening a store (every command) needs no backup code.
                     from runtime_persistence.storage.drivers._sqlite_backup import backup_before_migration
 

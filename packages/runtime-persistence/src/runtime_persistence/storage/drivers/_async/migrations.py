@@ -83,8 +83,8 @@ class AsyncMigrationRunner(MigrationPlan):
         applied, all in that one transaction, which the final commit ends (releasing a
         transaction-scoped lock).
 
-        ``before(status)`` runs once the lock is held and the history read, when migrations are
-        pending, before the first is applied (the server drivers take their backup there, so only
+        ``before(status)`` runs once the lock is held and the history read, when pending
+        migrations rewrite the store (:attr:`SchemaStatus.rewrites`), before the first is applied (the server drivers take their backup there, so only
         the opener that migrates takes one); an error from it rolls back and applies nothing."""
         if read_only:
             self.refuse_read_only(await self.status(connection, store), store)
@@ -101,7 +101,7 @@ class AsyncMigrationRunner(MigrationPlan):
             if begin is not None:
                 await begin(cursor)
             status = self.status_of(await self.applied(cursor), store)
-            if before is not None and status.pending:
+            if before is not None and status.rewrites:
                 await before(status)
             for migration in status.pending:
                 await self._apply(cursor, migration)

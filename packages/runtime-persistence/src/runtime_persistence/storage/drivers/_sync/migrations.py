@@ -81,8 +81,8 @@ class MigrationRunner(MigrationPlan):
         applied, all in that one transaction, which the final commit ends (releasing a
         transaction-scoped lock).
 
-        ``before(status)`` runs once the lock is held and the history read, when migrations are
-        pending, before the first is applied (the server drivers take their backup there, so only
+        ``before(status)`` runs once the lock is held and the history read, when pending
+        migrations rewrite the store (:attr:`SchemaStatus.rewrites`), before the first is applied (the server drivers take their backup there, so only
         the opener that migrates takes one); an error from it rolls back and applies nothing."""
         if read_only:
             self.refuse_read_only(self.status(connection, store), store)
@@ -99,7 +99,7 @@ class MigrationRunner(MigrationPlan):
             if begin is not None:
                 begin(cursor)
             status = self.status_of(self.applied(cursor), store)
-            if before is not None and status.pending:
+            if before is not None and status.rewrites:
                 before(status)
             for migration in status.pending:
                 self._apply(cursor, migration)
