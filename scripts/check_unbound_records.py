@@ -29,9 +29,9 @@ _NOT_SERIALIZERS = frozenset({"json", "tomllib", "pickle", "marshal"})
 ALLOWED: dict[tuple[str, str], str] = {
     # content-addressed blobs: their name is the SHA-256 of their bytes, checked on every read,
     # and the bound record that names them authenticates them
-    ("runtime_persistence/checkpoint/_state.py", "ChannelCodec.encode"): "content-addressed blob",
+    ("runtime_persistence/checkpoint/_state.py", "ChannelCodec._dump"): "content-addressed blob",
+    ("runtime_persistence/checkpoint/_state.py", "ChannelCodec._dump_unchecked"): "content-addressed blob",
     ("runtime_persistence/checkpoint/_state.py", "ChannelCodec.verified"): "content-addressed blob",
-    ("runtime_persistence/checkpoint/_state.py", "ChannelCodec._encode_list"): "content-addressed blob",
     # export frames: covered by the export file's running end checksum, not stored under a key
     ("runtime_persistence/checkpoint/_export_format.py", "FrameWriter.frame"): "export frame",
     ("runtime_persistence/checkpoint/_export_format.py", "FrameWriter.end"): "export frame",
@@ -82,9 +82,14 @@ class _Scan(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("dumps", "loads")
-            and _receiver_root(func.value) not in _NOT_SERIALIZERS
+            (
+                (
+                    isinstance(func, ast.Attribute)
+                    and func.attr in ("dumps", "loads", "dumps_checked")
+                    and _receiver_root(func.value) not in _NOT_SERIALIZERS
+                )
+                or (isinstance(func, ast.Name) and func.id == "dumps_checked")
+            )
             and not any(k.arg == "at" for k in node.keywords)
             and not any(k.arg is None for k in node.keywords)  # **options may carry at=
         ):

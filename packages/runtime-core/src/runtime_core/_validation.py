@@ -36,7 +36,10 @@ def check_name(value: object, what: str, *, allow_empty: bool = True, max_chars:
         raise ValidationError(f"{what} must not be empty")
     if len(value) > max_chars:
         raise ValidationError(f"{what} is {len(value)} characters; the limit is {max_chars}")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    # printable ASCII holds no control character (Cc) and no surrogate (Cs): skip the scan
+    if not (value.isascii() and value.isprintable()) and any(
+        unicodedata.category(ch) in ("Cc", "Cs") for ch in value
+    ):
         raise ValidationError(f"{what} must not contain control characters or lone surrogates")
     return value
 
@@ -53,12 +56,63 @@ def check_non_negative(value: object, what: str) -> int:
     return value
 
 
+_SIZE_OF_EXACT: dict[type, int] = {type(None): 4, bool: 4, int: 8}
+
+
+def _check_str(value: str, what: str) -> int:
+    if not value.isascii():
+        try:  # strict UTF-8 refuses exactly the surrogates, at C speed
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{what} must not contain lone surrogates") from None
+    return len(value) + 2
+
+
 def check_plain(value: Any, what: str, depth: int = 0, *, json_only: bool = False) -> int:
     """Check that ``value`` is plain data and return an estimate of its encoded size.
 
     Plain data is the serializer's allowlist: None, bool, int, float, str, bytes, datetime, UUID,
     list (or tuple) and dict with str keys. With ``json_only`` (metadata, which stores filter on),
-    bytes, datetime and UUID are refused too."""
+    bytes, datetime and UUID are refused too.
+
+    One loop over the containers of exactly those types (every checkpoint save runs this over
+    the whole state); anything else (a subclass, another mapping) is checked by the general
+    recursive check, with the same rules."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        kind = type(item)
+        if kind is dict or kind is list or kind is tuple:
+            if level > MAX_METADATA_DEPTH or (level == MAX_METADATA_DEPTH and item):
+                raise ValidationError(f"{what} is nested deeper than {MAX_METADATA_DEPTH} levels")
+            total += 2
+            children: Any = item
+            if kind is dict:
+                for k in item:
+                    if type(k) is not str and not isinstance(k, str):
+                        raise ValidationError(f"{what} keys must be strings, got {type(k).__name__}")
+                    total += len(k) + 2
+                children = item.values()
+            for child in children:
+                ckind = type(child)
+                if ckind is str:
+                    total += _check_str(child, what)
+                elif ckind in _SIZE_OF_EXACT:
+                    total += _SIZE_OF_EXACT[ckind]
+                else:
+                    stack.append((child, level + 1))
+        elif kind is str:
+            if level > MAX_METADATA_DEPTH:
+                raise ValidationError(f"{what} is nested deeper than {MAX_METADATA_DEPTH} levels")
+            total += _check_str(item, what)
+        else:
+            total += _check_plain_any(item, what, level, json_only=json_only)
+    return total
+
+
+def _check_plain_any(value: Any, what: str, depth: int = 0, *, json_only: bool = False) -> int:
+    """:func:`check_plain` for any value, one recursive call per value."""
     if depth > MAX_METADATA_DEPTH:
         raise ValidationError(f"{what} is nested deeper than {MAX_METADATA_DEPTH} levels")
     if value is None or isinstance(value, bool):
@@ -70,22 +124,17 @@ def check_plain(value: Any, what: str, depth: int = 0, *, json_only: bool = Fals
             raise ValidationError(f"{what} must not contain NaN or infinity")
         return 8
     if isinstance(value, str):
-        if not value.isascii():
-            try:  # strict UTF-8 refuses exactly the surrogates, at C speed
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValidationError(f"{what} must not contain lone surrogates") from None
-        return len(value) + 2
+        return _check_str(value, what)
     if not json_only and isinstance(value, (bytes, datetime, UUID)):
         return len(value) + 2 if isinstance(value, bytes) else 16
     if isinstance(value, (list, tuple)):
-        return 2 + sum(check_plain(v, what, depth + 1, json_only=json_only) for v in value)
+        return 2 + sum(_check_plain_any(v, what, depth + 1, json_only=json_only) for v in value)
     if isinstance(value, Mapping):
         total = 2
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValidationError(f"{what} keys must be strings, got {type(k).__name__}")
-            total += len(k) + 2 + check_plain(v, what, depth + 1, json_only=json_only)
+            total += len(k) + 2 + _check_plain_any(v, what, depth + 1, json_only=json_only)
         return total
     allowed = (
         "None, bool, int, float, str, list, dict"

@@ -57,6 +57,7 @@ from runtime_persistence.checkpoint._layout import (
     fresh,
     matches,
 )
+from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = [
     "BLOB",
@@ -72,6 +73,7 @@ __all__ = [
     "ChannelRef",
     "EncodedState",
     "copy_plain",
+    "dumps_checked",
 ]
 
 BLOB_NS = "ckpt.blob"
@@ -91,6 +93,27 @@ _STAMP = struct.Struct(">Q")
 _PLAIN_ENCODER = msgspec.msgpack.Encoder()
 _PLAIN_DECODER = msgspec.msgpack.Decoder()
 _RAW_ITEMS = msgspec.msgpack.Decoder(list[msgspec.Raw])
+
+
+def dumps_checked(
+    serializer: Serializer, value: Any, *, at: tuple[str, str] | None = None, payload: bytes | None = None
+) -> bytes:
+    """``serializer.dumps(value, at=at)`` of a value already checked as plain data (see
+    :meth:`EnvelopeSerializer.dumps_checked`: the same bytes without a second walk over the value;
+    ``payload`` is its plain MessagePack encoding when the caller has it). Any other serializer
+    makes its own checks."""
+    if type(serializer) is EnvelopeSerializer:
+        return serializer.dumps_checked(value, at=at, payload=payload)
+    return serializer.dumps(value, at=at)
+
+
+def _array(count: int, items: bytes) -> bytes:
+    """The MessagePack array of ``count`` items whose encodings, back to back, are ``items``."""
+    if count < 16:
+        return bytes((0x90 | count,)) + items
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big") + items
+    return b"\xdd" + count.to_bytes(4, "big") + items
 
 
 def _small(value: Any) -> bool:
@@ -222,10 +245,15 @@ class ChannelCodec:
         self._layouts = LayoutMemo(cache_bytes)
         self._kv_max = min(KV_BLOB_MAX, max(0, max_value_size - _STAMP.size))
 
-    def encode(self, state: Mapping[str, Any], known: Iterable[bytes] = ()) -> EncodedState:
+    def encode(
+        self, state: Mapping[str, Any], known: Iterable[bytes] = (), *, checked: bool = False
+    ) -> EncodedState:
         """Split ``state`` into refs and the blobs to write. Blobs named in ``known`` (those the
         parent checkpoint already references, hence stored and kept alive) are not written again;
-        a list that grew at its end writes about its new items (see ``checkpoint/_layout.py``)."""
+        a list that grew at its end writes about its new items (see ``checkpoint/_layout.py``).
+        ``checked``: the state passed ``check_plain`` (a validated ``Checkpoint``'s), so its
+        blobs are serialized from the plain encoding without walking the values again."""
+        dump = self._dump if checked else self._dump_unchecked
         parent = frozenset(known)
         skip = set(parent)
         stamp = _STAMP.pack(int(self._clock.now().timestamp() * 1000))
@@ -252,7 +280,7 @@ class ChannelCodec:
                 if payload is not None and len(payload) > INLINE_MAX:
                     if candidates is None:
                         candidates = self._layouts.candidates(parent) if parent else []
-                    refs[name] = self._encode_list(list(value), payload, candidates, blob)
+                    refs[name] = self._encode_list(list(value), payload, candidates, blob, dump)
                     continue
             if _small(value):  # the record's own envelope checks inline values
                 # a copy: the record is cached, and the caller may mutate its own object later
@@ -266,7 +294,7 @@ class ChannelCodec:
                 if same is not None:  # unchanged since the parent: no serializing, no hashing
                     refs[name] = ChannelRef(BLOB, None, [same])
                     continue
-            ref = blob(self._serializer.dumps(value))
+            ref = blob(dump(value, payload))
             if payload is not None:
                 self._layouts.remember((Piece(ref, None, payload, False, WHOLE),))
             refs[name] = ChannelRef(BLOB, None, [ref])
@@ -278,6 +306,7 @@ class ChannelCodec:
         payload: bytes,
         candidates: list[tuple[Piece, ...]],
         blob: Callable[[bytes], bytes],
+        dump: Callable[[Any, bytes | None], bytes],
     ) -> ChannelRef:
         """The ref of a list whose plain MessagePack encoding is ``payload``: extended from the
         remembered layout of the parent's list when the list only grew at its end, else cut
@@ -304,7 +333,7 @@ class ChannelCodec:
                 sizes = [s for p in best for s in p.sizes or ()] + new_sizes
         if segments is None:
             if len(payload) - head < SPLIT_BYTES:  # one blob; item sizes only if it grows later
-                ref = blob(self._serializer.dumps(items))
+                ref = blob(dump(items, payload))
                 self._layouts.remember((Piece(ref, None, payload[head:], False, n),))
                 return ChannelRef(BLOB, None, [ref])
             sizes = [len(raw) for raw in _RAW_ITEMS.decode(payload)]
@@ -316,7 +345,7 @@ class ChannelCodec:
                 pieces.append(seg.piece)
                 continue
             a, b = seg.start, seg.stop
-            ref = blob(self._serializer.dumps(items[a:b]))
+            ref = blob(dump(items[a:b], _array(b - a, payload[offsets[a] : offsets[b]])))
             pieces.append(Piece(ref, tuple(sizes[a:b]), payload[offsets[a] : offsets[b]], seg.sealed, b - a))
         layout = tuple(pieces)
         if best is not None and best[-1].ref != pieces[-1].ref:
@@ -325,6 +354,12 @@ class ChannelCodec:
         if len(pieces) == 1:
             return ChannelRef(BLOB, None, [pieces[0].ref])
         return ChannelRef(CHUNKED, None, [p.ref for p in pieces], n)
+
+    def _dump(self, value: Any, payload: bytes | None) -> bytes:
+        return dumps_checked(self._serializer, value, payload=payload)
+
+    def _dump_unchecked(self, value: Any, payload: bytes | None) -> bytes:
+        return self._serializer.dumps(value)
 
     def cached(self, ref: bytes) -> tuple[bool, Any]:
         """(True, a fresh copy of the value) when blob ``ref`` was verified before, else (False, None)."""

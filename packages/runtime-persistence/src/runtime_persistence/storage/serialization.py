@@ -531,13 +531,41 @@ class EnvelopeSerializer:
             raise ValidationError(f"value is nested more than {MAX_DEPTH} containers deep") from None
         except (TypeError, msgspec.EncodeError, OverflowError, UnicodeEncodeError, ValueError) as exc:
             raise ValidationError(f"value cannot be stored: {exc}") from exc
+        return self._finish(value, payload, at, checked=False)
+
+    def dumps_checked(
+        self, value: Any, *, at: tuple[str, str] | None = None, payload: bytes | None = None
+    ) -> bytes:
+        """:meth:`dumps` of a value already checked as plain data (``runtime_core``'s
+        ``check_plain``: str keys, at most 16 levels deep, no NaN or infinity; or a record built
+        only of such values and leaves), so the container walk is left out unless the reserved
+        keys must be refused (``strict_keys``). ``payload``, when given, is ``value`` already
+        encoded by a default ``msgspec.msgpack.Encoder`` (used as is with the msgpack codec). The
+        same bytes as :meth:`dumps`."""
+        if payload is None or self._codec_id != CODEC_MSGPACK:
+            try:
+                if self._codec_id == CODEC_MSGPACK:
+                    payload = self._msgpack.encode(value)
+                else:
+                    payload = self._json.encode(value)
+            except RecursionError:
+                raise ValidationError(f"value is nested more than {MAX_DEPTH} containers deep") from None
+            except (TypeError, msgspec.EncodeError, OverflowError, UnicodeEncodeError, ValueError) as exc:
+                raise ValidationError(f"value cannot be stored: {exc}") from exc
+        return self._finish(value, payload, at, checked=not self._strict_keys)
+
+    def _finish(self, value: Any, payload: bytes, at: tuple[str, str] | None, *, checked: bool) -> bytes:
+        """The checks the encoder cannot make (all of them unless ``checked``), compression and
+        the envelope."""
         if len(payload) > self.max_record_size:
             raise ValidationError(
                 f"value is {len(payload)} bytes encoded; the limit is {self.max_record_size} "
                 "(max_record_size)"
             )
         try:
-            if self._codec_id == CODEC_JSON:
+            if checked:
+                pass
+            elif self._codec_id == CODEC_JSON:
                 _walk(value, allow_nan=self._allow_nan, check_strings=False, strict_keys=self._strict_keys)
             else:
                 _check_tree(value, self._strict_keys)

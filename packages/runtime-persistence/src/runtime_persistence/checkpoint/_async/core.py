@@ -55,14 +55,19 @@ from runtime_persistence.checkpoint._shared import (
     check_place,
     revalidate,
 )
-from runtime_persistence.checkpoint._state import EncodedState
+from runtime_persistence.checkpoint._state import EncodedState, dumps_checked
 from runtime_persistence.storage._async.leases import AsyncLeases
+from runtime_persistence.storage.drivers._common import GuardedPut
 from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = ["_AsyncCore"]
 
 _T = TypeVar("_T")
 _Slot = tuple[Record, builtins.list[WriteRecord]]
+
+
+def _dumps(serializer: Serializer, value: Any, *, at: tuple[str, str]) -> bytes:
+    return serializer.dumps(value, at=at)
 
 
 class _AsyncCore:
@@ -89,6 +94,12 @@ class _AsyncCore:
         self._recent: Lru[Record] = Lru(256)
         self._listeners: list[AsyncRemovalListener] = []
         self._decoded = DecodedCache(self._ser)
+        # The head each lane got from this object's last commit: (head, its version, its bytes).
+        # A save may extend it without reading the head, with a compare-and-set on the version
+        # *and the bytes* (a GuardedPut), so a head that moved, or was deleted and written again
+        # up to the same version, fails the commit instead of being extended.
+        self._guarded = self._atomic and getattr(driver, "guarded_cas", False) is True
+        self._heads: Lru[tuple[Head, int, bytes]] = Lru(4096)
 
     @property
     def driver(self) -> AsyncDriver:
@@ -290,33 +301,44 @@ class _AsyncCore:
         encoded: EncodedState,
         head_version: int | None,
         indexes: Sequence[Put] = (),
+        *,
+        checked: bool = False,
+        head_guard: bytes | None = None,
     ) -> None:
         """Blobs, id entry, ``indexes`` (external key, metadata), record (create-only: the commit
-        point), head (compare-and-set)."""
+        point), head (compare-and-set). ``checked``: ``rec`` was built from a validated
+        ``Checkpoint`` (``record_for``), so its envelope needs no second walk over its values.
+        ``head_guard``: the bytes the head key must still hold (with ``head_version``), for a
+        head known from this object's last commit rather than read."""
         await self._channels.write_area_blobs(encoded)
         lane = lane_of(rec)
         slot = slot_key(lane, rec.seq)
         head = Head(rec.id, rec.seq, rec.step, rec.created_at)
+        dumps = dumps_checked if checked else _dumps
         ops: list[Put | _DeleteOp] = [
             *encoded.kv_puts,
             Put(
                 CKPT_ID_NS,
                 rec.id,
-                self._ser.dumps(IdEntry(rec.thread_id, rec.seq, rec.namespace), at=(CKPT_ID_NS, rec.id)),
+                dumps(self._ser, IdEntry(rec.thread_id, rec.seq, rec.namespace), at=(CKPT_ID_NS, rec.id)),
                 if_absent=True,
             ),
             *indexes,
-            Put(CKPT_NS, slot, self._ser.dumps(rec, at=(CKPT_NS, slot)), if_absent=True),
+            Put(CKPT_NS, slot, dumps(self._ser, rec, at=(CKPT_NS, slot)), if_absent=True),
         ]
         head_bytes = b""
         if self._atomic:
-            head_bytes = self._ser.dumps(head, at=(HEAD_NS, lane))
-            ops.append(
-                Put(HEAD_NS, lane, head_bytes, if_absent=head_version is None, if_version=head_version)
-            )
+            head_bytes = dumps(self._ser, head, at=(HEAD_NS, lane))
+            if head_guard is not None and head_version is not None:
+                ops.append(GuardedPut(HEAD_NS, lane, head_bytes, if_version=head_version, expect=head_guard))
+            else:
+                ops.append(
+                    Put(HEAD_NS, lane, head_bytes, if_absent=head_version is None, if_version=head_version)
+                )
         try:
-            await self._driver.batch(ops)
+            results = await self._driver.batch(ops)
         except ConflictError:
+            self._heads.pop(lane)
             if not self._atomic:
                 landed = await self._driver.get(CKPT_NS, slot)
                 if landed is not None and self._load(landed.value, Record, CKPT_NS, slot).id == rec.id:
@@ -331,6 +353,8 @@ class _AsyncCore:
             ) from None
         if self._atomic:
             self._decoded.prime(head_bytes, Head, (HEAD_NS, lane), head)  # the next save reads it back
+            if self._guarded:
+                self._heads.remember(lane, (head, int(results[-1]), head_bytes))
         else:
             await self._advance_head(lane, head, head_version)
         self._remember(rec)

@@ -94,7 +94,46 @@ class _Commits(_Keyed):
                 external_key=external_key,
             )
         lane_ = lane(validate_id(thread_id, "thread id"), check_namespace(namespace))
+        known_head = self._heads.get(lane_) if self._guarded else None
+        if known_head is not None and (parent_id is None or parent_id == known_head[0].id):
+            # extend the head this object committed last, unread: the guarded compare-and-set
+            # fails if it moved meanwhile, and then the save runs again on the head as read
+            try:
+                return self._save_on(
+                    thread_id, lane_, known_head[0], known_head[1], known_head[2], state, parent_id,
+                    source=source, step=step, label=label, metadata=metadata, workspace=workspace,
+                    artifacts=artifacts, namespace=namespace, external_key=external_key,
+                )  # fmt: skip
+            except ConflictError:
+                self._heads.pop(lane_)
         head, version = self._head(lane_)
+        return self._save_on(
+            thread_id, lane_, head, version, None, state, parent_id,
+            source=source, step=step, label=label, metadata=metadata, workspace=workspace,
+            artifacts=artifacts, namespace=namespace, external_key=external_key,
+        )  # fmt: skip
+
+    def _save_on(
+        self,
+        thread_id: str,
+        lane_: str,
+        head: Head | None,
+        version: int | None,
+        head_guard: bytes | None,
+        state: Mapping[str, Any],
+        parent_id: str | None,
+        *,
+        source: CheckpointSource,
+        step: int | None,
+        label: str | None,
+        metadata: Mapping[str, Any] | None,
+        workspace: WorkspaceRef | None,
+        artifacts: tuple[ArtifactRef, ...],
+        namespace: str,
+        external_key: str | None,
+    ) -> Checkpoint:
+        """:meth:`save` after ``head`` at ``version`` (read, or with ``head_guard``: known from
+        this object's last commit)."""
         if head is None:
             self._thread_rec(thread_id)
         if parent_id is not None:
@@ -121,11 +160,11 @@ class _Commits(_Keyed):
             external_key=external_key,
         )
         known = self._known_blobs(head)
-        encoded = self._channels.encode(cp.state, known)
+        encoded = self._channels.encode(cp.state, known, checked=True)
         rec = record_for(cp, head.seq + 1 if head else 0, encoded.refs)
         indexes = self._indexes(rec, first=head is None)
         try:
-            self._commit(rec, encoded, version, indexes)
+            self._commit(rec, encoded, version, indexes, checked=True, head_guard=head_guard)
         except ConflictError:
             self._check_key_free(rec)
             raise
@@ -172,13 +211,13 @@ class _Commits(_Keyed):
             branch=True,
         )
         known = set() if parent is None else set(iter_blob_refs(parent.channels))
-        encoded = self._channels.encode(cp.state, known)
+        encoded = self._channels.encode(cp.state, known, checked=True)
         for _ in range(100):
             head, version = self._head(lane_)
             rec = record_for(cp, head.seq + 1 if head else 0, encoded.refs)
             indexes = self._indexes(rec, first=head is None)
             try:
-                self._commit(rec, encoded, version, indexes)
+                self._commit(rec, encoded, version, indexes, checked=True)
             except ConflictError:
                 self._check_key_free(rec)
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from runtime_core import (
     CorruptionError,
@@ -17,6 +18,17 @@ from runtime_core import (
 )
 
 DEFAULT_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedPut(Put):
+    """A compare-and-set put inside a batch that also requires the key's current value to be
+    exactly ``expect``. A version alone cannot prove what a key holds once it was deleted and
+    created again (versions start over); the bytes can, when they name something unique (a
+    checkpoint head names its checkpoint's id). Only drivers whose ``guarded_cas`` is true
+    accept it; a lost condition is a ConflictError like any other."""
+
+    expect: bytes = b""
 
 
 def check_put(
@@ -66,6 +78,8 @@ def check_batch(ops: Sequence[Put | Delete], max_value_size: int) -> None:
     for op in ops:
         if isinstance(op, Put):
             check_put(op.namespace, op.key, op.value, op.if_absent, op.if_version, max_value_size)
+            if isinstance(op, GuardedPut) and (op.if_version is None or not isinstance(op.expect, bytes)):
+                raise ValidationError("a guarded put needs if_version and the expected value's bytes")
         elif isinstance(op, Delete):
             check_key_op(op.namespace, op.key, op.if_version)
         else:

@@ -158,6 +158,9 @@ def queries(names: dict[str, str]) -> dict[str, Any]:
         "update_if": q(
             "UPDATE {kv} SET v = %b, ver = ver + 1 WHERE ns = %s AND k = %b AND ver = %s RETURNING ver"
         ),
+        "update_if_same": q(
+            "UPDATE {kv} SET v = %b, ver = ver + 1 WHERE ns = %s AND k = %b AND ver = %s AND v = %b RETURNING ver"
+        ),
         "upsert": q(
             "INSERT INTO {kv} AS t (ns, k, v, ver) VALUES (%s, %b, %b, 1) "
             "ON CONFLICT (ns, k) DO UPDATE SET v = EXCLUDED.v, ver = t.ver + 1 RETURNING ver"
@@ -202,6 +205,9 @@ _FUSED_OPS = {
     # (kind) -> (data-modifying statement of the CTE, what it binds)
     "insert": "INSERT INTO {kv} (ns, k, v, ver) VALUES (%s, %b, %b, 1) ON CONFLICT (ns, k) DO NOTHING RETURNING ver",
     "update_if": "UPDATE {kv} SET v = %b, ver = ver + 1 WHERE ns = %s AND k = %b AND ver = %s RETURNING ver",
+    "update_if_same": (
+        "UPDATE {kv} SET v = %b, ver = ver + 1 WHERE ns = %s AND k = %b AND ver = %s AND v = %b RETURNING ver"
+    ),
     "upsert": (
         "INSERT INTO {kv} AS t (ns, k, v, ver) VALUES (%s, %b, %b, 1) "
         "ON CONFLICT (ns, k) DO UPDATE SET v = EXCLUDED.v, ver = t.ver + 1 RETURNING ver"
@@ -209,7 +215,7 @@ _FUSED_OPS = {
     "delete": "DELETE FROM {kv} WHERE ns = %s AND k = %b RETURNING ver",
     "delete_if": "DELETE FROM {kv} WHERE ns = %s AND k = %b AND ver = %s RETURNING ver",
 }
-CONDITIONAL = frozenset({"insert", "update_if", "delete_if"})
+CONDITIONAL = frozenset({"insert", "update_if", "update_if_same", "delete_if"})
 
 
 def fused_batch(kv: str, kinds: tuple[str, ...]) -> bytes:

@@ -16,6 +16,7 @@ from runtime_core import (
 )
 
 from runtime_persistence.storage.drivers._common import (
+    GuardedPut,
     check_batch,
     check_key_op,
     check_put,
@@ -44,9 +45,17 @@ _CAS = (
     "WHERE ns = ?1 AND key = ?2 AND version = ?4 RETURNING version"
 )
 
+_CAS_SAME = (
+    "UPDATE kv SET value = ?3, version = version + 1, checksum = keepup_sum(ns, key, version + 1, ?3) "
+    "WHERE ns = ?1 AND key = ?2 AND version = ?4 AND value = ?5 RETURNING version"
+)
+
 
 class _SqliteEntries(_SqliteConnections):
     """The ordered key-value store of one SQLite store file."""
+
+    guarded_cas = True
+    """Batches accept :class:`GuardedPut` (a compare-and-set on the version and the value)."""
 
     # key-value -----------------------------------------------------------------------------------
     def _entry(self, namespace: str, key: bytes, value: bytes, version: int, checksum: bytes | None) -> Entry:
@@ -188,6 +197,18 @@ class _SqliteEntries(_SqliteConnections):
             rows = conn.execute(_UPSERT, (namespace, kb, value)).fetchall()
         return int(rows[0][0])
 
+    @staticmethod
+    def _put_guarded(conn: sqlite3.Connection, op: GuardedPut) -> int:
+        rows = conn.execute(
+            _CAS_SAME, (op.namespace, op.key.encode("utf-8"), bytes(op.value), op.if_version, op.expect)
+        ).fetchall()
+        if not rows:
+            raise ConflictError(
+                f"key {op.key!r:.200} in {op.namespace!r} no longer holds the expected value "
+                f"at version {op.if_version} (or is absent)"
+            )
+        return int(rows[0][0])
+
     def delete(self, namespace: str, key: str, *, if_version: int | None = None) -> bool:
         """Remove ``key`` in one statement; False if absent, ConflictError if ``if_version`` no
         longer matches (or the key is absent)."""
@@ -223,7 +244,9 @@ class _SqliteEntries(_SqliteConnections):
             try:
                 results: list[int | bool] = []
                 for op in ops:
-                    if isinstance(op, Put):
+                    if isinstance(op, GuardedPut):
+                        results.append(self._put_guarded(conn, op))
+                    elif isinstance(op, Put):
                         results.append(
                             self._put(
                                 conn, op.namespace, op.key, bytes(op.value), op.if_absent, op.if_version

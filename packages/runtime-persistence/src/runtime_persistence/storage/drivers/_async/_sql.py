@@ -42,6 +42,7 @@ from runtime_core import (
 from runtime_persistence.storage.drivers._async._streams import paged_scan, rechunked, slices
 from runtime_persistence.storage.drivers._common import (
     DEFAULT_CHUNK,
+    GuardedPut,
     check_batch,
     check_chunk_size,
     check_digest_of,
@@ -176,6 +177,10 @@ class AsyncSqlDriver:
         self, handle: Any, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
     ) -> int:
         raise NotImplementedError
+
+    async def _put_guarded(self, handle: Any, op: GuardedPut) -> int:
+        """A :class:`GuardedPut` (drivers whose ``guarded_cas`` is true)."""
+        raise ValidationError(f"the {self._KIND} driver does not take guarded puts (guarded_cas is false)")
 
     async def _delete(self, handle: Any, namespace: str, key: str, if_version: int | None) -> bool:
         raise NotImplementedError
@@ -319,7 +324,9 @@ class AsyncSqlDriver:
         async def work(handle: Any) -> list[int | bool]:
             results: list[int | bool] = []
             for op in ops:
-                if isinstance(op, Put):
+                if isinstance(op, GuardedPut):
+                    results.append(await self._put_guarded(handle, op))
+                elif isinstance(op, Put):
                     results.append(
                         await self._put(
                             handle, op.namespace, op.key, bytes(op.value), op.if_absent, op.if_version

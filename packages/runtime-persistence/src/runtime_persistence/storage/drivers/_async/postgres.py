@@ -20,7 +20,7 @@ from runtime_core import ConflictError, Delete, Durability, KeepupError, Put, Va
 from runtime_persistence.storage.drivers import _postgres_sql as pg
 from runtime_persistence.storage.drivers._async._sql import AsyncSqlDriver
 from runtime_persistence.storage.drivers._async.migrations import AsyncMigrationRunner
-from runtime_persistence.storage.drivers._common import check_batch
+from runtime_persistence.storage.drivers._common import GuardedPut, check_batch
 from runtime_persistence.storage.drivers._schema import SchemaStatus
 from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, one_line, unavailable
 from runtime_persistence.storage.stores import redact_url
@@ -35,6 +35,8 @@ class AsyncPostgresDriver(AsyncSqlDriver):
     connection. Open with :meth:`from_url`; one per process."""
 
     _KIND = pg.KIND
+    guarded_cas = True
+    """Batches accept :class:`GuardedPut` (a compare-and-set on the version and the value)."""
     _parse_options = staticmethod(pg.parse_options)
     _errors = (psycopg.Error, psycopg_pool.PoolTimeout)
 
@@ -190,6 +192,8 @@ class AsyncPostgresDriver(AsyncSqlDriver):
             return "delete_if", (op.namespace, k, op.if_version)
         if op.if_absent:
             return "insert", (op.namespace, k, bytes(op.value))
+        if isinstance(op, GuardedPut):
+            return "update_if_same", (bytes(op.value), op.namespace, k, op.if_version, op.expect)
         if op.if_version is not None:
             return "update_if", (bytes(op.value), op.namespace, k, op.if_version)
         return "upsert", (op.namespace, k, bytes(op.value))
@@ -214,6 +218,11 @@ class AsyncPostgresDriver(AsyncSqlDriver):
         self, handle: Any, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
     ) -> int:
         op = Put(namespace, key, value, if_absent=if_absent, if_version=if_version)
+        kind, params = self._statement(op)
+        row = await self._row(handle, self._q[kind], params)
+        return int(self._outcome(op, None if row is None else row[0]))
+
+    async def _put_guarded(self, handle: Any, op: GuardedPut) -> int:
         kind, params = self._statement(op)
         row = await self._row(handle, self._q[kind], params)
         return int(self._outcome(op, None if row is None else row[0]))

@@ -41,6 +41,7 @@ from runtime_core import (
 
 from runtime_persistence.storage.drivers._common import (
     DEFAULT_CHUNK,
+    GuardedPut,
     check_batch,
     check_chunk_size,
     check_digest_of,
@@ -176,6 +177,10 @@ class SqlDriver:
         self, handle: Any, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
     ) -> int:
         raise NotImplementedError
+
+    def _put_guarded(self, handle: Any, op: GuardedPut) -> int:
+        """A :class:`GuardedPut` (drivers whose ``guarded_cas`` is true)."""
+        raise ValidationError(f"the {self._KIND} driver does not take guarded puts (guarded_cas is false)")
 
     def _delete(self, handle: Any, namespace: str, key: str, if_version: int | None) -> bool:
         raise NotImplementedError
@@ -317,7 +322,9 @@ class SqlDriver:
         def work(handle: Any) -> list[int | bool]:
             results: list[int | bool] = []
             for op in ops:
-                if isinstance(op, Put):
+                if isinstance(op, GuardedPut):
+                    results.append(self._put_guarded(handle, op))
+                elif isinstance(op, Put):
                     results.append(
                         self._put(handle, op.namespace, op.key, bytes(op.value), op.if_absent, op.if_version)
                     )

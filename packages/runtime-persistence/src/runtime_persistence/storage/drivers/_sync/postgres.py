@@ -19,7 +19,7 @@ from psycopg import sql
 from runtime_core import ConflictError, Delete, Durability, KeepupError, Put, ValidationError
 
 from runtime_persistence.storage.drivers import _postgres_sql as pg
-from runtime_persistence.storage.drivers._common import check_batch
+from runtime_persistence.storage.drivers._common import GuardedPut, check_batch
 from runtime_persistence.storage.drivers._schema import SchemaStatus
 from runtime_persistence.storage.drivers._servers import DEFAULT_CONNECT_TIMEOUT, one_line, unavailable
 from runtime_persistence.storage.drivers._sync._sql import SqlDriver
@@ -36,6 +36,8 @@ class PostgresDriver(SqlDriver):
     connection. Open with :meth:`from_url`; one per process."""
 
     _KIND = pg.KIND
+    guarded_cas = True
+    """Batches accept :class:`GuardedPut` (a compare-and-set on the version and the value)."""
     _parse_options = staticmethod(pg.parse_options)
     _errors = (psycopg.Error, psycopg_pool.PoolTimeout)
 
@@ -187,6 +189,8 @@ class PostgresDriver(SqlDriver):
             return "delete_if", (op.namespace, k, op.if_version)
         if op.if_absent:
             return "insert", (op.namespace, k, bytes(op.value))
+        if isinstance(op, GuardedPut):
+            return "update_if_same", (bytes(op.value), op.namespace, k, op.if_version, op.expect)
         if op.if_version is not None:
             return "update_if", (bytes(op.value), op.namespace, k, op.if_version)
         return "upsert", (op.namespace, k, bytes(op.value))
@@ -211,6 +215,11 @@ class PostgresDriver(SqlDriver):
         self, handle: Any, namespace: str, key: str, value: bytes, if_absent: bool, if_version: int | None
     ) -> int:
         op = Put(namespace, key, value, if_absent=if_absent, if_version=if_version)
+        kind, params = self._statement(op)
+        row = self._row(handle, self._q[kind], params)
+        return int(self._outcome(op, None if row is None else row[0]))
+
+    def _put_guarded(self, handle: Any, op: GuardedPut) -> int:
         kind, params = self._statement(op)
         row = self._row(handle, self._q[kind], params)
         return int(self._outcome(op, None if row is None else row[0]))
