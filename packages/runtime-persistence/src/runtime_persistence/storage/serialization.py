@@ -522,16 +522,19 @@ class EnvelopeSerializer:
         """Encode ``value`` into an envelope, bound to ``at`` (namespace, key) when given (see
         the module docstring). ValidationError for anything outside the allowlist or a payload
         of MAX_PAYLOAD bytes or more."""
+        return self._finish(value, self._encode(value), at, checked=False)
+
+    def _encode(self, value: Any) -> bytes:
+        """``value`` in this serializer's codec, before the envelope; ValidationError for what
+        the codec cannot encode."""
         try:
             if self._codec_id == CODEC_MSGPACK:
-                payload = self._msgpack.encode(value)
-            else:
-                payload = self._json.encode(value)
+                return self._msgpack.encode(value)
+            return self._json.encode(value)
         except RecursionError:
             raise ValidationError(f"value is nested more than {MAX_DEPTH} containers deep") from None
         except (TypeError, msgspec.EncodeError, OverflowError, UnicodeEncodeError, ValueError) as exc:
             raise ValidationError(f"value cannot be stored: {exc}") from exc
-        return self._finish(value, payload, at, checked=False)
 
     def dumps_checked(
         self, value: Any, *, at: tuple[str, str] | None = None, payload: bytes | None = None
@@ -543,15 +546,7 @@ class EnvelopeSerializer:
         encoded by a default ``msgspec.msgpack.Encoder`` (used as is with the msgpack codec). The
         same bytes as :meth:`dumps`."""
         if payload is None or self._codec_id != CODEC_MSGPACK:
-            try:
-                if self._codec_id == CODEC_MSGPACK:
-                    payload = self._msgpack.encode(value)
-                else:
-                    payload = self._json.encode(value)
-            except RecursionError:
-                raise ValidationError(f"value is nested more than {MAX_DEPTH} containers deep") from None
-            except (TypeError, msgspec.EncodeError, OverflowError, UnicodeEncodeError, ValueError) as exc:
-                raise ValidationError(f"value cannot be stored: {exc}") from exc
+            payload = self._encode(value)
         return self._finish(value, payload, at, checked=not self._strict_keys)
 
     def _finish(self, value: Any, payload: bytes, at: tuple[str, str] | None, *, checked: bool) -> bytes:
