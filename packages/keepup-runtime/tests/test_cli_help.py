@@ -76,6 +76,10 @@ def test_help_has_plain_labels_and_never_breaks_a_word(tmp_path: Path, path: tup
 
 
 def test_a_missing_artifact_is_named_in_plain_words(tmp_path: Path) -> None:
+    from keepup.runtime import open_runtime
+
+    with open_runtime(home=tmp_path):  # a store, so that what is missing is the artifact
+        pass
     result = invoke(tmp_path, "artifact", "get", "scope", "nosuch.json")
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "no artifact 'nosuch.json' in scope 'scope'" in result.stderr

@@ -107,3 +107,24 @@ def test_tables_show_the_shortest_unique_prefix_which_types_back(demo: tuple[Pat
             == report.thread_id
         )
         assert resolve(runtime.driver, RUN, report.run_id.upper()) == report.run_id
+
+
+def test_an_artifact_scope_that_is_a_thread_id_may_be_typed_as_its_prefix(
+    demo: tuple[Path, DemoReport],
+) -> None:
+    home, report = demo
+    prefix = report.thread_id[:13].upper()
+    for args in (
+        ("artifact", "versions", prefix, "reports/tests.json", "--json"),
+        ("artifact", "list", prefix, "--json"),
+        ("artifact", "get", prefix, "reports/tests.json", "--json"),
+    ):
+        result = invoke(home, *args)
+        assert result.exit_code == 0, (args, result.stderr)
+        out = json.loads(result.stdout)
+        assert out.get("scope", out.get("artifact", {}).get("scope")) == report.thread_id, args
+    versions = json.loads(invoke(home, "artifact", "versions", prefix, "reports/tests.json", "--json").stdout)
+    assert len(versions["versions"]) == 4
+    # a scope that is no thread's prefix is read as typed, and holds nothing
+    result = invoke(home, "artifact", "list", "ffffff-not-a-thread", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["artifacts"] == []

@@ -14,6 +14,7 @@ from runtime_core import NotFoundError, TypedArtifact, ValidationError
 from runtime_persistence.storage.private import create_private_file
 
 from keepup._cli.context import runtime_of
+from keepup._cli.ids import THREAD, resolve_arg
 from keepup._cli.options import JsonOption, SinceOption, UntilOption, YesOption, confirm, within
 from keepup._cli.rendering import Column, out_console, print_json, table, when
 from keepup._cli.shapes import artifact_json
@@ -26,7 +27,14 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ScopeArg = Annotated[str, typer.Argument(metavar="SCOPE", help="Scope: a thread id, a session, a user…")]
+ScopeArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SCOPE",
+        help="Scope: a thread id, a session, a user… (to read, a thread id may be shortened to a unique "
+        "prefix of 6+ characters when no scope has that name).",
+    ),
+]
 KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="Key: a relative path like reports/tests.json.")]
 VersionOpt = Annotated[
     int | None, typer.Option("--version", "-v", min=0, help="A version number (default: the latest).")
@@ -42,6 +50,7 @@ def list_(
 ) -> None:
     """List the artifacts of a scope with their latest version."""
     store = runtime_of(ctx).artifacts
+    scope = _scope(ctx, scope)
     latest = [store.info(scope, key) for key in store.keys(scope, prefix)]
     if json_:
         print_json({"scope": scope, "artifacts": [artifact_json(v) for v in latest]})
@@ -81,6 +90,7 @@ def versions(
     json_: JsonOption = False,
 ) -> None:
     """List every version of one artifact, oldest first (--since/--until: by creation time)."""
+    scope = _scope(ctx, scope)
     found = within(runtime_of(ctx).artifacts.versions(scope, key), lambda v: v.created_at, since, until)
     if json_:
         print_json({"scope": scope, "key": key, "versions": [artifact_json(v) for v in found]})
@@ -125,6 +135,7 @@ def get(
 ) -> None:
     """Write an artifact's content to stdout (or --output FILE); with --json print its record and,
     when it is UTF-8 text, its text."""
+    scope = _scope(ctx, scope)
     with _found(scope, key, version):
         info, chunks = runtime_of(ctx).artifacts.open(scope, key, version)
     if output is not None:
@@ -224,6 +235,7 @@ def delete(
 ) -> None:
     """Delete one version of an artifact, or all of them."""
     store = runtime_of(ctx).artifacts
+    scope = _scope(ctx, scope)
     with _found(scope, key, version):
         store.info(scope, key, version)  # NotFoundError before asking
     what = f"version {version} of {key}" if version is not None else f"every version of {key}"
@@ -233,6 +245,19 @@ def delete(
         print_json({"scope": scope, "key": key, "version": version, "deleted": count})
         return
     out_console().print(f"deleted {count} version(s) of {key} in {scope}", markup=False)
+
+
+def _scope(ctx: typer.Context, scope: str) -> str:
+    """The scope a reading command means: ``scope`` itself when it holds an artifact, else the
+    thread whose id it names in any case or as a unique prefix (tables show thread ids that way;
+    an ambiguous prefix lists the candidates), else ``scope`` as typed (the command then says it
+    holds nothing)."""
+    if runtime_of(ctx).artifacts.keys(scope):
+        return scope
+    try:
+        return resolve_arg(ctx, THREAD, scope)
+    except (ValidationError, NotFoundError):
+        return scope
 
 
 @contextmanager
