@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterable, Iterator
 
 import pytest
-from runtime_persistence.testing.blocking import Portal, slow_threshold
+from runtime_persistence.testing.blocking import Portal, blocking, slow_threshold
 
 
 def test_the_threshold_is_a_quarter_second_on_a_quiet_machine_and_stretches_with_load_per_core() -> None:
@@ -33,5 +34,28 @@ def test_a_blocking_call_in_a_coroutine_is_recorded_and_an_await_is_not() -> Non
         assert portal.slow_callbacks == []
         portal.call(blocks())
         assert len(portal.slow_callbacks) == 1
+    finally:
+        portal.close()
+
+
+class _Sink:
+    async def consume(self, chunks: AsyncIterable[bytes]) -> int:
+        return sum([len(c) async for c in chunks])
+
+
+def test_a_sync_source_passed_to_async_code_runs_off_the_loop() -> None:
+    # what a test's own generator does between items (read the server, sleep) is not the async
+    # code under test blocking its loop
+    portal = Portal()
+    try:
+        threshold = portal.loop.slow_callback_duration
+
+        def source() -> Iterator[bytes]:
+            for _ in range(2):
+                time.sleep(threshold * 1.5)
+                yield b"abc"
+
+        assert blocking(_Sink(), portal).consume(source()) == 6
+        assert portal.slow_callbacks == []
     finally:
         portal.close()

@@ -146,7 +146,8 @@ def test_sessions_tasks_and_events_round_trip(section_target: TestStore) -> None
     made = _populate(source)
     buf = io.BytesIO()
     report = _export(source, buf)
-    assert report.records == {"session": 2, "messages": 3, "run": 1, "task": 3, "task_log": 2, "event": 2}
+    # "messages" counts stored chunks of message logs: the two small appends to a's log share one
+    assert report.records == {"session": 2, "messages": 2, "run": 1, "task": 3, "task_log": 2, "event": 2}
     imported = _import(section_target, io.BytesIO(buf.getvalue()))
     assert imported.records == report.records and imported.threads == 2
     assert _records(section_target) == _records(source)
@@ -174,7 +175,7 @@ def test_the_records_of_the_threads_asked_for(section_mode: TestStore) -> None:
     made = _populate(source)
     buf = io.BytesIO()
     report = _export(source, buf, thread_ids=[made["main"]], include=["sessions", "tasks", "events"])
-    assert report.records == {"session": 1, "messages": 2, "run": 1, "task": 2, "task_log": 2, "event": 1}
+    assert report.records == {"session": 1, "messages": 1, "run": 1, "task": 2, "task_log": 2, "event": 1}
     target = _fresh(section_mode)
     _import(target, io.BytesIO(buf.getvalue()))
     got = _records(target)

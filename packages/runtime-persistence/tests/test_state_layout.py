@@ -165,9 +165,10 @@ _STAMP_SIZE = 8
 
 
 def _fixed_chunk_encode(
-    self: ChannelCodec, state: Mapping[str, Any], known: Iterable[bytes] = ()
+    self: ChannelCodec, state: Mapping[str, Any], known: Iterable[bytes] = (), *, checked: bool = False
 ) -> EncodedState:
-    """The encoder of earlier versions (lists of more than CHUNK_ITEMS items cut by position)."""
+    """The encoder of earlier versions (lists of more than CHUNK_ITEMS items cut by position);
+    ``checked`` (a later speed-up that writes the same bytes) is ignored."""
     skip = set(known)
     stamp = int(self._clock.now().timestamp() * 1000).to_bytes(_STAMP_SIZE, "big")
     kv_puts: list[Put] = []

@@ -110,8 +110,15 @@ class Portal:
         self.loop.close()
 
 
+_DONE: Any = object()
+
+
 async def _aiter_of(items: Iterable[_T]) -> AsyncIterator[_T]:
-    for item in items:
+    """``items`` as an async iterator, each item produced on a worker thread: a sync iterable is
+    the caller's code (a test's generator may read the server between items), not the async
+    code under test, so its time does not count against the loop."""
+    iterator = iter(items)
+    while (item := await asyncio.to_thread(next, iterator, _DONE)) is not _DONE:
         yield item
 
 
