@@ -51,10 +51,22 @@ nox.options.sessions = ["ci"]
 PACKAGES = load_packages(ROOT)
 PACKAGE_NAMES = topological_order(PACKAGES)
 DIST = ROOT / "dist"
-TEST_TOOLS = ("pytest", "hypothesis", "psutil")
+TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "psutil")
 PASSTHROUGH_PREFIXES = ("KEEPUP_TEST_", "CI")
 CI_ORDER = ("lint", "typecheck", "arch", "tests", "integration", "build", "isolated")
 QUICK = ("-m", "not slow")  # the slow races run in the stress session, under a time budget
+# The suites long enough to gain from a worker per core (pytest-xdist); the small ones would
+# spend more on starting workers than they save. Every test makes its own stores (random
+# prefixes, temporary folders) and its own servers (free ports), so workers never share state.
+PARALLEL = frozenset({"runtime-persistence", "keepup-runtime", "keepup-server", "integration"})
+
+
+def _workers(name: str) -> tuple[str, ...]:
+    """pytest-xdist's options for suite ``name``: one worker per core (``KEEPUP_TEST_WORKERS``
+    overrides, ``0`` runs in one process)."""
+    if name not in PARALLEL:
+        return ()
+    return ("-n", os.environ.get("KEEPUP_TEST_WORKERS", "auto"))
 
 
 def _constraints(session: nox.Session) -> Path:
@@ -167,6 +179,7 @@ def tests(session: nox.Session, package: str) -> None:
         "-p",
         "no:cacheprovider",
         *QUICK,
+        *_workers(package),
         *session.posargs,
         env=_test_env(),
     )
@@ -177,7 +190,16 @@ def integration(session: nox.Session) -> None:
     """The root tests/ folder against the whole workspace."""
     _sync_workspace(session, "dev")
     session.run(
-        "python", "-m", "pytest", "tests", "-p", "no:cacheprovider", *QUICK, *session.posargs, env=_test_env()
+        "python",
+        "-m",
+        "pytest",
+        "tests",
+        "-p",
+        "no:cacheprovider",
+        *QUICK,
+        *_workers("integration"),
+        *session.posargs,
+        env=_test_env(),
     )
 
 

@@ -7,7 +7,8 @@ import pytest
 from runtime_core import ValidationError, new_id
 from runtime_persistence import Checkpoints, Sessions, Tasks, open_store
 
-ODD_IDS = ["", " ", "0", "not-an-id", new_id().upper() + " ", "../" + new_id(), new_id() + "\x00", "\udc80"]
+_AN_ID = "01a2282e-e61f-7348-aae8-d747b905d5f8"  # fixed, so every test worker collects the same names
+ODD_IDS = ["", " ", "0", "not-an-id", _AN_ID.upper() + " ", "../" + _AN_ID, _AN_ID + "\x00", "\udc80"]
 
 
 @pytest.fixture

@@ -137,9 +137,9 @@ def start_seaweedfs(directory: Path, *, timeout: float = 90.0) -> Iterator[Seawe
             time.sleep(0.2)
         yield SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", access, secret)
     finally:
-        proc.terminate()
+        proc.terminate()  # a test server's data is thrown away: no need to wait long for it
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
