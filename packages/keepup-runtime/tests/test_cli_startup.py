@@ -62,6 +62,21 @@ NOT_FOR_THREAD_LIST = [
     "runtime_core.runs",
     "runtime_core.tasks",
     "runtime_core.tools",
+    # the checkpoint store's other parts: threads are listed by its ThreadLister alone
+    "runtime_core.checkpoints",
+    "runtime_core.artifacts",
+    "runtime_core.workspace",
+    "runtime_core.sessions",
+    "runtime_persistence.checkpoints",
+    "runtime_persistence.checkpoint.checkpoints",
+    "runtime_persistence.checkpoint._shared",
+    "runtime_persistence.checkpoint._sync.checkpoints",
+    "runtime_persistence.checkpoint._sync.core",
+    "runtime_persistence.checkpoint._sync.commits",
+    "runtime_persistence.checkpoint._sync.threads",
+    "runtime_persistence.storage.leases",
+    "runtime_persistence.storage._sync",
+    "runtime_persistence.storage._async",
     "runtime_persistence.artifact",
     "runtime_persistence.checkpoint._async",
     "runtime_persistence.checkpoint.export",
@@ -144,13 +159,13 @@ def _under(loaded: set[str], prefixes: list[str]) -> list[str]:
     return sorted(m for m in loaded if any(m == p or m.startswith(p + ".") for p in prefixes))
 
 
-def test_thread_list_loads_only_the_checkpoint_repository_and_its_store(tmp_path: Path) -> None:
+def test_thread_list_loads_only_the_thread_lister_and_its_store(tmp_path: Path) -> None:
     from keepup.runtime import open_runtime
 
     with open_runtime(home=tmp_path) as runtime:
         runtime.checkpoints.create_thread("t")
     loaded = loaded_after(["thread", "list"], tmp_path)
-    assert {"keepup._cli.thread_list", "runtime_persistence.checkpoint._sync.checkpoints"} <= loaded
+    assert {"keepup._cli.thread_list", "runtime_persistence.checkpoint._sync.listing"} <= loaded
     assert "runtime_persistence.storage.drivers.sqlite" in loaded
     assert _under(loaded, NOT_FOR_THREAD_LIST) == []
 

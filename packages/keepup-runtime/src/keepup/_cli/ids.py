@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runtime_core import Driver, NotFoundError, ValidationError
-from runtime_persistence.checkpoints import CKPT_ID_NS, THREAD_NS
+from runtime_persistence.checkpoint._records import CKPT_ID_NS, THREAD_NS
 
 from keepup._cli.context import runtime_of
 from keepup._cli.exit_codes import CliFailure, ExitCode

@@ -140,6 +140,7 @@ _SUBMODULES = frozenset(
         "_export_format",
         "_layout",
         "_links",
+        "_reading",
         "_records",
         "_shared",
         "_state",
