@@ -75,6 +75,12 @@ NOT_FOR_THREAD_LIST = [
     "runtime_persistence.checkpoint._sync.commits",
     "runtime_persistence.checkpoint._sync.threads",
     "runtime_persistence.storage.leases",
+    # the state codec and its list layout (a thread record names no channel), and the async
+    # migration runner (the SQLite driver is sync)
+    "runtime_persistence.checkpoint._state",
+    "runtime_persistence.checkpoint._layout",
+    "runtime_persistence.storage.drivers._migrations",
+    "runtime_persistence.storage.drivers._async",
     "runtime_persistence.storage._sync",
     "runtime_persistence.storage._async",
     "runtime_persistence.artifact",

@@ -136,6 +136,7 @@ _SOURCES: dict[str, str] = {
 _SUBMODULES = frozenset(
     {
         "_async",
+        "_channel_ref",
         "_collect",
         "_export_format",
         "_layout",

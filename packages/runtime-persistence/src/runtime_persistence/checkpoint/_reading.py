@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 from runtime_core import CorruptionError, Serializer, Thread, ValidationError
 
+from runtime_persistence.checkpoint._channel_ref import copy_plain
 from runtime_persistence.checkpoint._records import (
     Head,
     Record,
@@ -25,7 +26,6 @@ from runtime_persistence.checkpoint._records import (
     slot_key,
     write_key,
 )
-from runtime_persistence.checkpoint._state import copy_plain
 
 __all__ = [
     "MAX_LIST_LIMIT",
