@@ -189,3 +189,27 @@ def test_the_runtime_builds_a_repository_on_first_use(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["[] False", "True True"]
+
+
+def test_the_fast_path_gives_the_garbage_collector_back(tmp_path: Path) -> None:
+    # The fast path runs with the cyclic collector off (start-up CPU) and must turn it back on
+    # before anything else runs, and leave it off for a caller that had turned it off.
+    code = (
+        "import gc, sys\n"
+        "from keepup.cli import main\n"
+        "seen = []\n"
+        "for disabled in (False, True):\n"
+        "    if disabled:\n"
+        "        gc.disable()\n"
+        "    for args in (['thread', 'list'], ['--help'], ['thread', 'list', '--limit', '0']):\n"
+        "        sys.argv = ['keepup', *args]\n"
+        "        try:\n"
+        "            main()\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "        seen.append(gc.isenabled())\n"
+        "sys.__stdout__.write('\\nGC ' + ' '.join(map(str, seen)))\n"
+    )
+    env = {"KEEPUP_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    assert out.rsplit("GC ", 1)[1].split() == ["True"] * 3 + ["False"] * 3
