@@ -211,5 +211,7 @@ def test_the_fast_path_gives_the_garbage_collector_back(tmp_path: Path) -> None:
         "sys.__stdout__.write('\\nGC ' + ' '.join(map(str, seen)))\n"
     )
     env = {"KEEPUP_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert out.rsplit("GC ", 1)[1].split() == ["True"] * 3 + ["False"] * 3
