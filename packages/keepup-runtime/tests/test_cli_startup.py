@@ -62,6 +62,27 @@ NOT_FOR_THREAD_LIST = [
     "runtime_core.runs",
     "runtime_core.tasks",
     "runtime_core.tools",
+    # the checkpoint store's other parts: threads are listed by its ThreadLister alone
+    "runtime_core.checkpoints",
+    "runtime_core.artifacts",
+    "runtime_core.workspace",
+    "runtime_core.sessions",
+    "runtime_persistence.checkpoints",
+    "runtime_persistence.checkpoint.checkpoints",
+    "runtime_persistence.checkpoint._shared",
+    "runtime_persistence.checkpoint._sync.checkpoints",
+    "runtime_persistence.checkpoint._sync.core",
+    "runtime_persistence.checkpoint._sync.commits",
+    "runtime_persistence.checkpoint._sync.threads",
+    "runtime_persistence.storage.leases",
+    # the state codec and its list layout (a thread record names no channel), and the async
+    # migration runner (the SQLite driver is sync)
+    "runtime_persistence.checkpoint._state",
+    "runtime_persistence.checkpoint._layout",
+    "runtime_persistence.storage.drivers._migrations",
+    "runtime_persistence.storage.drivers._async",
+    "runtime_persistence.storage._sync",
+    "runtime_persistence.storage._async",
     "runtime_persistence.artifact",
     "runtime_persistence.checkpoint._async",
     "runtime_persistence.checkpoint.export",
@@ -144,13 +165,13 @@ def _under(loaded: set[str], prefixes: list[str]) -> list[str]:
     return sorted(m for m in loaded if any(m == p or m.startswith(p + ".") for p in prefixes))
 
 
-def test_thread_list_loads_only_the_checkpoint_repository_and_its_store(tmp_path: Path) -> None:
+def test_thread_list_loads_only_the_thread_lister_and_its_store(tmp_path: Path) -> None:
     from keepup.runtime import open_runtime
 
     with open_runtime(home=tmp_path) as runtime:
         runtime.checkpoints.create_thread("t")
     loaded = loaded_after(["thread", "list"], tmp_path)
-    assert {"keepup._cli.thread_list", "runtime_persistence.checkpoint._sync.checkpoints"} <= loaded
+    assert {"keepup._cli.thread_list", "runtime_persistence.checkpoint._sync.listing"} <= loaded
     assert "runtime_persistence.storage.drivers.sqlite" in loaded
     assert _under(loaded, NOT_FOR_THREAD_LIST) == []
 
@@ -168,3 +189,29 @@ def test_the_runtime_builds_a_repository_on_first_use(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["[] False", "True True"]
+
+
+def test_the_fast_path_gives_the_garbage_collector_back(tmp_path: Path) -> None:
+    # The fast path runs with the cyclic collector off (start-up CPU) and must turn it back on
+    # before anything else runs, and leave it off for a caller that had turned it off.
+    code = (
+        "import gc, sys\n"
+        "from keepup.cli import main\n"
+        "seen = []\n"
+        "for disabled in (False, True):\n"
+        "    if disabled:\n"
+        "        gc.disable()\n"
+        "    for args in (['thread', 'list'], ['--help'], ['thread', 'list', '--limit', '0']):\n"
+        "        sys.argv = ['keepup', *args]\n"
+        "        try:\n"
+        "            main()\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "        seen.append(gc.isenabled())\n"
+        "sys.__stdout__.write('\\nGC ' + ' '.join(map(str, seen)))\n"
+    )
+    env = {"KEEPUP_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.rsplit("GC ", 1)[1].split() == ["True"] * 3 + ["False"] * 3

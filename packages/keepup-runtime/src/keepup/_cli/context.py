@@ -6,7 +6,6 @@ folders (a missing store is "no store at …", exit 4), and they work in a read-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,13 +82,17 @@ def _command_of(ctx: typer.Context) -> str:
     return " ".join(reversed(names))
 
 
-@dataclass
 class CliContext:
-    """The global options of one ``keepup`` invocation."""
+    """The global options of one ``keepup`` invocation. (A plain class: building a dataclass at
+    import costs ``keepup thread list`` more than the rest of this module.)"""
 
-    store: str | None = None
-    keyring: str | None = None  # --keyring FILE (else $KEEPUP_KEYRING, else <home>/keyring.toml)
-    _runtime: Runtime | None = field(default=None, repr=False)
+    def __init__(self, store: str | None = None, keyring: str | None = None) -> None:
+        self.store = store
+        self.keyring = keyring  # --keyring FILE (else $KEEPUP_KEYRING, else <home>/keyring.toml)
+        self._runtime: Runtime | None = None
+
+    def __repr__(self) -> str:
+        return f"CliContext(store={self.store!r}, keyring={self.keyring!r})"
 
     def runtime(self, ctx: typer.Context) -> Runtime:
         """Open the runtime (the store named by ``--store``, ``KEEPUP_STORE_URL`` or the default

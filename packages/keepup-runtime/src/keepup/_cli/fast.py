@@ -146,7 +146,7 @@ _LIST_OPTIONS = {
     "--since": "since",
     "--until": "until",
 }
-_NUMBER = re.compile(r"[0-9]{1,6}")
+_NUMBER = r"[0-9]{1,6}"  # patterns are compiled on first use (re caches them), not at import
 _DEFAULT_LIMIT = 50
 
 
@@ -195,7 +195,7 @@ def _parse_thread_list(
     if "limit" in options:
         from keepup._cli.thread_list import MAX_LIMIT
 
-        if not _NUMBER.fullmatch(options["limit"]) or not 1 <= int(options["limit"]) <= MAX_LIMIT:
+        if not re.fullmatch(_NUMBER, options["limit"]) or not 1 <= int(options["limit"]) <= MAX_LIMIT:
             return None  # typer says what is wrong with it
         limit = int(options["limit"])
     # --store/--keyring as typer reads them: the option, else the environment (unless empty).
@@ -391,7 +391,7 @@ def _root_help() -> str | None:
 # The plugin commands, as importlib.metadata.entry_points(group=...) finds them (keepup._cli.
 # command._plugins and _plugin_help), read from the metadata folders on sys.path directly.
 
-_HEADER = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
+_HEADER = r"[\x21-\x39\x3b-\x7e]+:"
 
 
 def _normalize(name: str) -> str:
@@ -457,7 +457,7 @@ def _headers(text: str) -> dict[str, str] | None:
                 return None
             current.append("\n" + line)
             continue
-        if _HEADER.match(line) is None:
+        if re.match(_HEADER, line) is None:
             return None
         name, _, value = line.partition(":")
         current = [value.lstrip(" \t")]

@@ -136,10 +136,12 @@ _SOURCES: dict[str, str] = {
 _SUBMODULES = frozenset(
     {
         "_async",
+        "_channel_ref",
         "_collect",
         "_export_format",
         "_layout",
         "_links",
+        "_reading",
         "_records",
         "_shared",
         "_state",

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from runtime_persistence.checkpoint._state import ChannelRef
+from runtime_persistence.checkpoint._channel_ref import ChannelRef
 
 __all__ = [
     "CKPT_ID_NS",

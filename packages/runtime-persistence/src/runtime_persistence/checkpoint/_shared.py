@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from runtime_core import (
     ArtifactRef,
@@ -19,22 +19,24 @@ from runtime_core import (
     DiffEntry,
     DiffKind,
     PendingWrite,
-    Serializer,
-    Thread,
     ValidationError,
     WorkspaceRef,
 )
 
+from runtime_persistence.checkpoint._reading import (
+    MAX_LIST_LIMIT,
+    DecodedCache,
+    check_filter,
+    check_limit,
+    check_place,
+    matches,
+    thread_of,
+)
 from runtime_persistence.checkpoint._records import (
     RECORD_FORMAT,
-    Head,
     KeyedWrite,
     Record,
-    ThreadRecord,
     WriteRecord,
-    lane_of,
-    slot_key,
-    write_key,
 )
 from runtime_persistence.checkpoint._state import ChannelRef, copy_plain
 
@@ -58,9 +60,6 @@ __all__ = [
     "thread_of",
 ]
 
-_DECODED_ITEMS = 4096
-_DECODED_MAX_BYTES = 4096
-MAX_LIST_LIMIT = 10_000
 DELETE_BATCH = 200
 
 RemovalListener = Callable[[str, tuple[str, ...]], None]
@@ -73,34 +72,12 @@ awaitable (an ``async def``), which is awaited."""
 _T = TypeVar("_T")
 
 
-def check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIST_LIMIT:
-        raise ValidationError(f"limit must be an integer from 0 to {MAX_LIST_LIMIT}, got {limit!r:.40}")
-    return limit
-
-
 def check_namespace(namespace: object) -> str:
     if not isinstance(namespace, str):
         raise ValidationError(f"a checkpoint namespace is a str, got {type(namespace).__name__}")
     if len(namespace) > 1024 or any(ord(c) < 32 for c in namespace):
         raise ValidationError(f"checkpoint namespace {namespace!r:.80} is too long or has control characters")
     return namespace
-
-
-def check_filter(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if metadata is None:
-        return None
-    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
-        raise ValidationError("a metadata filter is a mapping with string keys")
-    return dict(metadata)
-
-
-def matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bool:
-    """Equality on every key of ``wanted`` (evaluated in Python over decoded records, never
-    built into a query)."""
-    if not wanted:
-        return True
-    return all(k in metadata and metadata[k] == v for k, v in wanted.items())
 
 
 class Lru(Generic[_T]):
@@ -125,61 +102,6 @@ class Lru(Generic[_T]):
     def pop(self, key: str, default: None = None) -> _T | None:
         with self._lock:
             return self._items.pop(key, default)
-
-
-class DecodedCache:
-    """Decodes stored records. Records are immutable and their envelopes checksummed and bound
-    to their place, so a decoded record is remembered by its exact bytes *and* the place they
-    were read from: the same bytes at the same place always decode to the same record, damaged
-    bytes are never in the cache, and bytes copied to another place are checked again there."""
-
-    def __init__(self, serializer: Serializer) -> None:
-        self._ser = serializer
-        self._items: OrderedDict[tuple[type[Any], tuple[str, str], bytes], Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def load(self, data: bytes, type_: type[_T], at: tuple[str, str]) -> _T:
-        if len(data) > _DECODED_MAX_BYTES:
-            return self._ser.loads(data, type_, at=at)
-        key = (type_, at, bytes(data))
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return cast(_T, found)
-        value: _T = self._ser.loads(data, type_, at=at)
-        self.prime(data, type_, at, value)
-        return value
-
-    def prime(self, data: bytes, type_: type[_T], at: tuple[str, str], value: _T) -> None:
-        """Remember that ``data`` read at ``at`` decodes to ``value``: for bytes this process
-        has just encoded from ``value`` itself and written there (a save's new head, which the
-        next save reads back)."""
-        if len(data) > _DECODED_MAX_BYTES:
-            return
-        with self._lock:
-            self._items[(type_, at, bytes(data))] = value
-            if len(self._items) > _DECODED_ITEMS:
-                self._items.popitem(last=False)
-
-
-def check_place(namespace: str, key: str, value: _T) -> _T:
-    """``value``, read from (namespace, key), if its own ids name that key; CorruptionError if
-    they name another (a record copied or moved there: bound envelopes catch that too, but records
-    written before binding existed are checked only here)."""
-    expected: str | None = None
-    if isinstance(value, Record):
-        expected = slot_key(lane_of(value), value.seq)
-    elif isinstance(value, WriteRecord):
-        expected = write_key(key.rpartition("/w/")[0], value.task_id, value.channel)
-    elif isinstance(value, ThreadRecord):
-        expected = value.id
-    if expected is not None and expected != key:
-        raise CorruptionError(
-            f"the record at {namespace}/{key!r:.200} belongs at {expected!r:.200}: it was copied or "
-            "moved from another key"
-        )
-    return value
 
 
 def _unchecked(cls: type[_T], **fields: Any) -> _T:
@@ -262,22 +184,6 @@ def revalidate(cp: Checkpoint) -> Checkpoint:
         )
     except ValidationError as exc:
         raise CorruptionError(f"checkpoint {cp.id} does not validate: {exc}") from exc
-
-
-def thread_of(rec: ThreadRecord, head: Head | None) -> Thread:
-    """The public thread of a stored thread record and its head."""
-    updated = rec.updated_at if head is None else max(rec.updated_at, head.at)
-    return Thread(
-        id=rec.id,
-        created_at=rec.created_at,
-        updated_at=updated,
-        name=rec.name,
-        metadata=copy_plain(rec.metadata),
-        parent_thread_id=rec.parent_thread_id,
-        forked_from=rec.forked_from,
-        head=head.id if head else None,
-        external_key=rec.external_key,
-    )
 
 
 def record_for(cp: Checkpoint, seq: int, refs: dict[str, ChannelRef]) -> Record:

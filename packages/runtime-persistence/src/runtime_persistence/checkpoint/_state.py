@@ -47,6 +47,7 @@ from runtime_core import (
     Serializer,
 )
 
+from runtime_persistence.checkpoint._channel_ref import ChannelRef, copy_plain
 from runtime_persistence.checkpoint._layout import (
     SPLIT_BYTES,
     LayoutMemo,
@@ -157,22 +158,6 @@ def _with_sizes(piece: Piece) -> Piece:
     header = msgspec.msgpack.encode([None] * piece.count)[: -piece.count]
     sizes = tuple(len(raw) for raw in _RAW_ITEMS.decode(header + piece.body))
     return Piece(piece.ref, sizes, piece.body, piece.sealed, piece.count)
-
-
-def copy_plain(value: Any) -> Any:
-    """A deep copy of plain data (what the serializer returns), through MessagePack."""
-    if value is None or isinstance(value, (str, int, float, bool, bytes)):
-        return value
-    return _PLAIN_DECODER.decode(_PLAIN_ENCODER.encode(value))
-
-
-class ChannelRef(msgspec.Struct, array_like=True, frozen=True):
-    """How one channel's value is stored: inline, as one blob, or as a chunked list."""
-
-    kind: int
-    value: Any = None
-    blobs: list[bytes] = []
-    count: int = 0
 
 
 class EncodedState(msgspec.Struct, frozen=True):

@@ -23,4 +23,6 @@ class AsyncCheckpoints(_AsyncThreads, _AsyncCommits, _AsyncTravel, _AsyncRetenti
     The operations are grouped by what they do: threads (``_async/threads.py``), saving
     (``_async/commits.py``), reads and history (``_async/reads.py``), time travel: fork, restore,
     replay, diff (``_async/travel.py``), retention and gc (``_async/retention.py``), over the
-    shared core of record reads and the commit path (``_async/core.py``)."""
+    shared core of record reads and the commit path (``_async/core.py``), which is built on
+    :class:`AsyncThreadLister` (``_async/listing.py``: listing threads and reading heads, usable
+    alone)."""

@@ -44,21 +44,18 @@ from runtime_persistence.checkpoint._records import (
     lane_of,
     merge_keyed,
     slot_key,
-    thread_of_lane,
 )
 from runtime_persistence.checkpoint._shared import (
-    DecodedCache,
     Lru,
     RemovalListener,
     build_checkpoint,
-    check_place,
     revalidate,
 )
 from runtime_persistence.checkpoint._state import EncodedState, dumps_checked
 from runtime_persistence.checkpoint._sync.channels import ChannelStore
+from runtime_persistence.checkpoint._sync.listing import ThreadLister
 from runtime_persistence.storage._sync.leases import Leases
 from runtime_persistence.storage.drivers._common import GuardedPut
-from runtime_persistence.storage.serialization import EnvelopeSerializer
 
 __all__ = ["_Core"]
 
@@ -70,7 +67,7 @@ def _dumps(serializer: Serializer, value: Any, *, at: tuple[str, str]) -> bytes:
     return serializer.dumps(value, at=at)
 
 
-class _Core:
+class _Core(ThreadLister):
     """State and shared helpers of the checkpoint store; the public methods live in the mixins
     (threads, commits, reads, travel, retention) that :class:`Checkpoints` combines."""
 
@@ -83,17 +80,14 @@ class _Core:
         clock: Clock | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
-        self._driver = driver
+        super().__init__(driver, serializer=serializer)
         self._clock: Clock = clock or SystemClock()
-        self._ser: Serializer = serializer or EnvelopeSerializer()
         self._leases = leases or Leases(driver, clock=self._clock, serializer=self._ser)
         self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._channels = ChannelStore(driver, self._ser, self._clock)
-        self._atomic = bool(driver.atomic_batch)
         self._locations: Lru[tuple[str, int]] = Lru(65536)
         self._recent: Lru[Record] = Lru(256)
         self._listeners: list[RemovalListener] = []
-        self._decoded = DecodedCache(self._ser)
         # The head each lane got from this object's last commit: (head, its version, its bytes).
         # A save may extend it without reading the head, with a compare-and-set on the version
         # *and the bytes* (a GuardedPut), so a head that moved, or was deleted and written again
@@ -121,11 +115,6 @@ class _Core:
         for listener in [*self._listeners, *([extra] if extra else [])]:
             listener(thread_id, removed)
 
-    def _load(self, data: bytes, type_: type[_T], namespace: str, key: str) -> _T:
-        """Decode the record stored at (namespace, key): bound to that place, and holding the
-        ids that key names (CorruptionError otherwise)."""
-        return check_place(namespace, key, self._decoded.load(data, type_, (namespace, key)))
-
     # records -------------------------------------------------------------------------------------
     def _thread_rec(self, thread_id: str) -> tuple[ThreadRecord, int]:
         validate_id(thread_id, "thread id")
@@ -133,45 +122,6 @@ class _Core:
         if entry is None:
             raise NotFoundError(f"thread {thread_id} not found")
         return self._load(entry.value, ThreadRecord, THREAD_NS, thread_id), entry.version
-
-    def _head(self, thread_id: str) -> tuple[Head | None, int | None]:
-        """The thread's true head and the version of its head key. On drivers without atomic
-        batches the head key may trail a record written just before a crash: follow it.
-        ``thread_id`` may be a lane (one checkpoint namespace of a thread, see ``_records.lane``)."""
-        entry = self._driver.get(HEAD_NS, thread_id)
-        head = self._load(entry.value, Head, HEAD_NS, thread_id) if entry is not None else None
-        version = entry.version if entry is not None else None
-        if not self._atomic:
-            seq = head.seq + 1 if head is not None else 0
-            moved = False
-            while (found := self._driver.get(CKPT_NS, slot_key(thread_id, seq))) is not None:
-                rec = self._load(found.value, Record, CKPT_NS, found.key)
-                head = Head(rec.id, rec.seq, rec.step, rec.created_at)
-                seq += 1
-                moved = True
-            if moved and head is not None:
-                version = self._advance_head(thread_id, head, version)
-        return head, version
-
-    def _advance_head(self, thread_id: str, head: Head, version: int | None) -> int | None:
-        """Move the head key forward to ``head`` unless someone moved it at least as far."""
-        data = self._ser.dumps(head, at=(HEAD_NS, thread_id))
-        for _ in range(1000):
-            try:
-                if version is None:
-                    return self._driver.put(HEAD_NS, thread_id, data, if_absent=True)
-                return self._driver.put(HEAD_NS, thread_id, data, if_version=version)
-            except ConflictError:
-                entry = self._driver.get(HEAD_NS, thread_id)
-                if entry is None:
-                    version = None
-                    if self._driver.get(THREAD_NS, thread_of_lane(thread_id)) is None:
-                        return None  # the thread was deleted meanwhile
-                    continue
-                if self._load(entry.value, Head, HEAD_NS, thread_id).seq >= head.seq:
-                    return entry.version
-                version = entry.version
-        raise ConflictError(f"could not move the head of thread {thread_id}: too much contention")
 
     def _locate(self, checkpoint_id: str) -> tuple[str, int]:
         """The lane (the thread id, for the thread's own namespace) and slot of a checkpoint."""

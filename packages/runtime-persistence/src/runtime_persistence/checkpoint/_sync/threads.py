@@ -4,7 +4,6 @@ Written once as async code; ``_sync/threads.py`` is generated from it."""
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,9 +34,6 @@ from runtime_persistence.checkpoint._records import (
 )
 from runtime_persistence.checkpoint._shared import (
     DELETE_BATCH,
-    check_filter,
-    check_limit,
-    matches,
     thread_of,
 )
 from runtime_persistence.checkpoint._sync.keyed import _Keyed
@@ -93,36 +89,6 @@ class _Threads(_Keyed):
         rec, _ = self._thread_rec(thread_id)
         head, _ = self._head(thread_id)
         return thread_of(rec, head)
-
-    def list_threads(
-        self,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        limit: int = 50,
-        before: str | None = None,
-    ) -> builtins.list[Thread]:
-        """Threads newest first (by creation); ``before`` is the id of the last thread of the
-        previous page. The metadata filter is equality on each given key."""
-        check_limit(limit)
-        wanted = check_filter(metadata)
-        if before is not None:
-            validate_id(before, "before thread id")
-        out: list[Thread] = []
-        page = limit + 1 if wanted is None else max(64, limit)
-        while len(out) < limit:
-            entries = [e for e in self._driver.scan(THREAD_NS, before=before, reverse=True, limit=page)]
-            for entry in entries:
-                rec = self._load(entry.value, ThreadRecord, THREAD_NS, entry.key)
-                if matches(rec.metadata, wanted):
-                    head, _ = self._head(rec.id)
-                    out.append(thread_of(rec, head))
-                    if len(out) == limit:
-                        break
-            if len(entries) < page:
-                break
-            before = entries[-1].key
-            page = min(page * 2, 1024)
-        return out
 
     def _update_thread(self, thread_id: str, change: Callable[[ThreadRecord], ThreadRecord]) -> Thread:
         for _ in range(100):

@@ -23,8 +23,9 @@ from runtime_core import (
     utc_now,
 )
 
-from runtime_persistence.storage.drivers._migrations import Migration, MigrationRunner, SchemaStatus
+from runtime_persistence.storage.drivers._schema import Migration, SchemaStatus
 from runtime_persistence.storage.drivers._sqlite_rows import _row_sum
+from runtime_persistence.storage.drivers._sync.migrations import MigrationRunner
 from runtime_persistence.storage.private import create_private_file
 
 _STALE_UPLOAD = timedelta(days=1)  # unfinished blob uploads older than this are removed on open
