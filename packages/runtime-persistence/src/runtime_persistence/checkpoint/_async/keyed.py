@@ -398,6 +398,7 @@ class _AsyncKeyed(_AsyncCore):
             ]
         self._locations.pop(rec.id, None)
         self._recent.pop(rec.id, None)
+        self._keyed_seen.pop(rec.id, None)
         return ops
 
     async def delete_checkpoints(self, checkpoint_ids: Sequence[str]) -> builtins.list[str]:

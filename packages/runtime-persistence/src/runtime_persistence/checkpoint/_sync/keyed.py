@@ -394,6 +394,7 @@ class _Keyed(_Core):
             ]
         self._locations.pop(rec.id, None)
         self._recent.pop(rec.id, None)
+        self._keyed_seen.pop(rec.id, None)
         return ops
 
     def delete_checkpoints(self, checkpoint_ids: Sequence[str]) -> builtins.list[str]:
