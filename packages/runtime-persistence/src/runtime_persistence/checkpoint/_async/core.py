@@ -66,7 +66,7 @@ __all__ = ["_AsyncCore"]
 
 _T = TypeVar("_T")
 _Slot = tuple[Record, builtins.list[WriteRecord]]
-_KEYED_SEEN_BYTES = 4 << 20  # keyed rows of one checkpoint remembered up to this many bytes
+_KEYED_SEEN_BYTES = 2 << 20  # keyed rows of one checkpoint remembered up to this many bytes (x32)
 
 
 def _dumps(serializer: Serializer, value: Any, *, at: tuple[str, str]) -> bytes:
@@ -98,7 +98,7 @@ class _AsyncCore:
         self._listeners: list[AsyncRemovalListener] = []
         self._decoded = DecodedCache(self._ser)
         # checkpoint id -> (its keyed rows as last read, the pending writes built from them)
-        self._keyed_seen: Lru[tuple[builtins.list[tuple[str, bytes]], tuple[PendingWrite, ...]]] = Lru(64)
+        self._keyed_seen: Lru[tuple[builtins.list[tuple[str, bytes]], tuple[PendingWrite, ...]]] = Lru(32)
         # The head each lane got from this object's last commit: (head, its version, its bytes).
         # A save may extend it without reading the head, with a compare-and-set on the version
         # *and the bytes* (a GuardedPut), so a head that moved, or was deleted and written again
