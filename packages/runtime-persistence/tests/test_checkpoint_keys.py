@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_core import ConflictError, NotFoundError, ValidationError
+from runtime_core import ConflictError, CorruptionError, NotFoundError, ValidationError
 from runtime_persistence import Checkpoints, export_threads, import_threads, open_store
 from runtime_persistence.checkpoint._records import CKPT_WRITE_NS, KeyedWrite, keyed_write_key
 from runtime_persistence.storage.serialization import EnvelopeSerializer
@@ -348,3 +348,29 @@ def test_a_special_write_stored_before_the_tasks_packed_row_stays_first(store: C
     store.put_keyed_writes(thread.id, "k", "t", [("out", 1), ("__interrupt__", "late")], special=SPECIAL)
     got = [(w.channel, w.value, w.index) for w in store.get(cp.id).pending_writes]
     assert got == [("__interrupt__", "first", -3), ("out", 1, 0)]
+
+
+def test_pending_writes_read_again_show_every_change_and_damage(sync_store: TestStore) -> None:
+    """A checkpoint's keyed writes read again are rebuilt whenever a stored row changed (a
+    replacing special write keeps its key), and damaged bytes still fail after a clean read."""
+    store: Checkpoints = sync_store.make(Checkpoints)
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    store.put_keyed_writes(thread.id, "k", "t", [("__interrupt__", "one")], special=SPECIAL)
+    store.put_keyed_writes(thread.id, "k", "u", [("out", 1)], special=SPECIAL)
+    first = [(w.channel, w.value) for w in store.get(cp.id).pending_writes]
+    assert first == [("__interrupt__", "one"), ("out", 1)]
+    assert [(w.channel, w.value) for w in store.get(cp.id).pending_writes] == first
+    store.put_keyed_writes(thread.id, "k", "t", [("__interrupt__", "two")], special=SPECIAL)
+    assert [(w.channel, w.value) for w in store.get(cp.id).pending_writes] == [
+        ("__interrupt__", "two"),
+        ("out", 1),
+    ]
+    store.put_keyed_writes(thread.id, "k", "v", [("out", 2)], special=SPECIAL)
+    assert [w.value for w in store.get(cp.id).pending_writes] == ["two", 1, 2]
+    row = next(iter(sync_store.driver.scan(CKPT_WRITE_NS)))
+    damaged = bytearray(row.value)
+    damaged[-3] ^= 0x01
+    sync_store.driver.put(CKPT_WRITE_NS, row.key, bytes(damaged))
+    with pytest.raises(CorruptionError):
+        store.get(cp.id)

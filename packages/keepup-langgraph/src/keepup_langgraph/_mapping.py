@@ -13,7 +13,7 @@ Metadata is stored as Keepup metadata (plain JSON data), so it is indexed and fi
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -26,7 +26,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from runtime_core import Checkpoint as KeepupCheckpoint
-from runtime_core import ValidationError
+from runtime_core import PendingWrite, ValidationError
 
 __all__ = [
     "SPECIAL_WRITES",
@@ -110,8 +110,19 @@ def to_tuple(serde: SerializerProtocol, thread_key: str, cp: KeepupCheckpoint) -
         checkpoint=checkpoint_of(serde, cp.state),
         metadata=dict(cp.metadata),  # type: ignore[arg-type]
         parent_config=config_of(thread_key, cp.namespace, parent) if parent else None,
-        pending_writes=[(w.task_id, w.channel, decode_typed(serde, w.value)) for w in cp.pending_writes],
+        pending_writes=_pending(serde, cp.pending_writes),
     )
+
+
+def _pending(serde: SerializerProtocol, writes: Sequence[PendingWrite]) -> list[tuple[str, str, Any]]:
+    """(task id, channel, value) of each pending write: ``decode_typed`` inlined (a checkpoint
+    read back may carry hundreds of them)."""
+    loads = serde.loads_typed
+    out = []
+    for w in writes:
+        kind, data = w.value
+        out.append((w.task_id, w.channel, loads((kind, data))))
+    return out
 
 
 def next_version(current: str | int | None) -> str:

@@ -5,11 +5,12 @@ filters, the small caches, building public records from stored ones, and :func:`
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from runtime_core import (
     ArtifactRef,
@@ -55,6 +56,7 @@ __all__ = [
     "derived_record",
     "diff_states",
     "matches",
+    "pending_writes_of",
     "record_for",
     "revalidate",
     "thread_of",
@@ -112,8 +114,41 @@ def _unchecked(cls: type[_T], **fields: Any) -> _T:
     return obj
 
 
+def pending_writes_of(checkpoint_id: str, writes: Sequence[KeyedWrite]) -> tuple[PendingWrite, ...]:
+    """The public records of a checkpoint's keyed writes (validated when they were stored,
+    checksummed since), built without validating them again."""
+    out = []
+    new = object.__new__
+    for w in writes:
+        obj = new(PendingWrite)
+        _PW_ID(obj, checkpoint_id)
+        _PW_TASK(obj, w.task_id)
+        _PW_CHANNEL(obj, w.channel)
+        _PW_VALUE(obj, w.value)
+        _PW_CREATED(obj, w.created_at)
+        _PW_PATH(obj, w.task_path)
+        _PW_INDEX(obj, w.index)
+        out.append(obj)
+    return tuple(out)
+
+
+def _slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
+    """The setter of slot ``name`` of a frozen slots dataclass (bypasses its frozen check)."""
+    return cast(Callable[[Any, Any], None], getattr(cls, name).__set__)
+
+
+_PW_FIELDS = ("checkpoint_id", "task_id", "channel", "value", "created_at", "task_path", "index")
+assert tuple(f.name for f in dataclasses.fields(PendingWrite)) == _PW_FIELDS  # pending_writes_of sets each
+_PW_ID, _PW_TASK, _PW_CHANNEL, _PW_VALUE, _PW_CREATED, _PW_PATH, _PW_INDEX = (
+    _slot_setter(PendingWrite, name) for name in _PW_FIELDS
+)
+
+
 def build_checkpoint(
-    rec: Record, writes: Sequence[tuple[WriteRecord | KeyedWrite, Any]], state: dict[str, Any]
+    rec: Record,
+    writes: Sequence[tuple[WriteRecord | KeyedWrite, Any]],
+    state: dict[str, Any],
+    keyed: tuple[PendingWrite, ...] = (),
 ) -> Checkpoint:
     """The public record of ``rec`` with its decoded ``state`` and its pending ``writes`` (each
     with its decoded value, oldest first). Everything here was validated when it was saved (or
@@ -121,18 +156,21 @@ def build_checkpoint(
     again; values that callers could mutate are fresh copies, never the cached ones."""
     try:
         source = CheckpointSource(rec.source)
-        pending = tuple(
-            _unchecked(
-                PendingWrite,
-                checkpoint_id=rec.id,
-                task_id=w.task_id,
-                channel=w.channel,
-                value=value,
-                created_at=w.created_at,
-                task_path=getattr(w, "task_path", ""),
-                index=getattr(w, "index", 0),
+        pending = (
+            tuple(
+                _unchecked(
+                    PendingWrite,
+                    checkpoint_id=rec.id,
+                    task_id=w.task_id,
+                    channel=w.channel,
+                    value=value,
+                    created_at=w.created_at,
+                    task_path=getattr(w, "task_path", ""),
+                    index=getattr(w, "index", 0),
+                )
+                for w, value in writes
             )
-            for w, value in writes
+            + keyed
         )
         return _unchecked(
             Checkpoint,

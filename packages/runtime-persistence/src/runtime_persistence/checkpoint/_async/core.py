@@ -17,6 +17,7 @@ from runtime_core import (
     Entry,
     NotFoundError,
     NullTelemetry,
+    PendingWrite,
     Put,
     Serializer,
     SystemClock,
@@ -51,6 +52,7 @@ from runtime_persistence.checkpoint._shared import (
     AsyncRemovalListener,
     Lru,
     build_checkpoint,
+    pending_writes_of,
     revalidate,
 )
 from runtime_persistence.checkpoint._state import EncodedState, dumps_checked
@@ -61,6 +63,7 @@ __all__ = ["_AsyncCore"]
 
 _T = TypeVar("_T")
 _Slot = tuple[Record, builtins.list[WriteRecord]]
+_KEYED_SEEN_BYTES = 2 << 20  # keyed rows of one checkpoint remembered up to this many bytes (x32)
 
 
 def _dumps(serializer: Serializer, value: Any, *, at: tuple[str, str]) -> bytes:
@@ -88,6 +91,8 @@ class _AsyncCore(AsyncThreadLister):
         self._locations: Lru[tuple[str, int]] = Lru(65536)
         self._recent: Lru[Record] = Lru(256)
         self._listeners: list[AsyncRemovalListener] = []
+        # checkpoint id -> (its keyed rows as last read, the pending writes built from them)
+        self._keyed_seen: Lru[tuple[builtins.list[tuple[str, bytes]], tuple[PendingWrite, ...]]] = Lru(32)
         # The head each lane got from this object's last commit: (head, its version, its bytes).
         # A save may extend it without reading the head, with a compare-and-set on the version
         # *and the bytes* (a GuardedPut), so a head that moved, or was deleted and written again
@@ -221,9 +226,28 @@ class _AsyncCore(AsyncThreadLister):
         pending: list[tuple[WriteRecord | KeyedWrite, Any]] = []
         for w in sorted(writes, key=lambda w: w.created_at):
             pending.append((w, (await self._channels.decode({"v": w.value}))["v"]))
-        if rec.key is not None:
-            pending.extend((w, w.value) for w in await self._keyed_writes_of(rec))
-        return build_checkpoint(rec, pending, state)
+        keyed = await self._keyed_pending(rec) if rec.key is not None else ()
+        return build_checkpoint(rec, pending, state, keyed)
+
+    async def _keyed_pending(self, rec: Record) -> tuple[PendingWrite, ...]:
+        """``rec``'s pending writes stored by its external key, as public records. One range
+        read of its keyed rows; when they are byte for byte the rows this object last turned
+        into records for ``rec`` (at the same keys: verified and place-bound then), those
+        records are returned again instead of decoding, merging and building each write anew
+        (LangGraph reads a checkpoint with hundreds of pending writes again and again)."""
+        if rec.key is None:
+            return ()
+        prefix = keyed_write_prefix(lane_of(rec), rec.key)
+        rows = [(e.key, bytes(e.value)) async for e in self._driver.scan(CKPT_WRITE_NS, prefix=prefix)]
+        if not rows:
+            return ()
+        seen = self._keyed_seen.get(rec.id)
+        if seen is not None and seen[0] == rows:
+            return seen[1]
+        pending = pending_writes_of(rec.id, merge_keyed([self._keyed_row(k, v) for k, v in rows]))
+        if sum(len(v) for _, v in rows) <= _KEYED_SEEN_BYTES:
+            self._keyed_seen.remember(rec.id, (rows, pending))
+        return pending
 
     async def _keyed_writes_of(self, rec: Record) -> builtins.list[KeyedWrite]:
         """The pending writes stored by ``rec``'s external key (per-index rows and packs)."""

@@ -272,8 +272,9 @@ class _Keyed(_Core):
             checkpoint_key, task_id, task_path, now, [(i, ch, v) for i, (ch, v) in sorted(rows.items())]
         )
         try:
-            self._driver.batch(
-                [Put(CKPT_WRITE_NS, pkey, self._ser.dumps(pack, at=(CKPT_WRITE_NS, pkey)), if_absent=True)]
+            # one create-only put (a single statement where a batch would add its own BEGIN/COMMIT)
+            self._driver.put(
+                CKPT_WRITE_NS, pkey, self._ser.dumps(pack, at=(CKPT_WRITE_NS, pkey)), if_absent=True
             )
             return
         except ConflictError:
@@ -394,6 +395,7 @@ class _Keyed(_Core):
             ]
         self._locations.pop(rec.id, None)
         self._recent.pop(rec.id, None)
+        self._keyed_seen.pop(rec.id, None)
         return ops
 
     def delete_checkpoints(self, checkpoint_ids: Sequence[str]) -> builtins.list[str]:
