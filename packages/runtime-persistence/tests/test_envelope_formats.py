@@ -223,3 +223,41 @@ def test_an_envelope_shorter_than_its_header_is_corruption() -> None:
     for data in (b"", b"KU", header, header + b"\x00" * 4):
         with pytest.raises(CorruptionError):
             loads(data)
+
+
+def test_an_export_file_written_in_format_1_frames_still_imports(tmp_path: Path) -> None:
+    """``data/format2-export.kup``: the threads of the format-2 store, exported by the Keepup
+    that wrote it (its frames and blobs are format-1 envelopes, checksummed with BLAKE2b)."""
+    from runtime_persistence.checkpoint.export import export_threads, import_threads
+
+    data = (DATA / "format2-export.kup").read_bytes()
+    assert data[12:15] == b"KU\x01", "the fixture's frames must be format-1 envelopes"
+    store = open_store(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    try:
+        cps = Checkpoints(store)
+        report = import_threads(cps, DATA / "format2-export.kup")
+        assert (report.threads, report.checkpoints) == (2, 4)
+        threads = {t.name: t for t in cps.list_threads()}
+        history = cps.list(threads["old thread"].id)
+        assert [c.state["n"] for c in history] == [2, 1, 0]
+        assert history[0].state["messages"][2999] == "m2999"
+        assert history[1].state["big"] == "x" * 5000
+        assert [w.value for w in history[0].pending_writes] == ["pending"]
+        cps.save(threads["old thread"].id, {"n": 3})  # and written on in the current format
+        again = tmp_path / "again.kup"
+        export_threads(cps, again)
+        assert again.read_bytes()[12:15] == bytes((75, 85, FORMAT_UNBOUND))
+        assert import_threads(Checkpoints(open_store("memory://")), again).checkpoints == 5
+    finally:
+        store.close()
+
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0x01
+    with pytest.raises(CorruptionError):
+        import_threads(Checkpoints(open_store("memory://")), bytes_file(tmp_path, bytes(damaged)))
+
+
+def bytes_file(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "damaged.kup"
+    path.write_bytes(data)
+    return path

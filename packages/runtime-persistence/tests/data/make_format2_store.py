@@ -1,4 +1,4 @@
-"""Writes ``format2-store.sqlite`` and ``format2-envelopes.json``: data made by Keepup before the
+"""Writes ``format2-store.sqlite``, ``format2-envelopes.json`` and ``format2-export.kup``: data made by Keepup before the
 envelope checksum became XXH3 (envelope formats 2 and 1, BLAKE2b-64 checksums; main at f6cc475),
 used by test_envelope_formats.py to prove such data stays readable. Run it with that Keepup (it
 is kept for the record, not run by the tests):
@@ -65,7 +65,17 @@ def envelopes(path: Path) -> None:
     path.write_text(json.dumps(out, indent=1) + "\n")
 
 
+def export(store_path: Path, path: Path) -> None:
+    """The threads of the store above, exported (frames and blobs in envelope format 1)."""
+    from runtime_persistence.checkpoint.export import export_threads
+
+    driver = open_store(f"sqlite:///{store_path}")
+    export_threads(Checkpoints(driver), path)
+    driver.close()
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     store(folder / "format2-store.sqlite")
     envelopes(folder / "format2-envelopes.json")
+    export(folder / "format2-store.sqlite", folder / "format2-export.kup")
