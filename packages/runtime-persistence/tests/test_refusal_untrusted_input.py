@@ -24,13 +24,13 @@ from typing import Any
 import msgspec
 import pytest
 from runtime_core import CorruptionError
-from runtime_persistence.storage.serialization import EnvelopeSerializer, _checksum, loads
+from runtime_persistence.storage.serialization import FORMAT_UNBOUND, EnvelopeSerializer, _checksum, loads
 
 
 def envelope(payload: bytes, codec: int = 1, length: int | None = None) -> bytes:
     """A well-formed envelope (valid checksum) around an arbitrary payload."""
     body = (
-        struct.pack(">2sBBBBB", b"KU", 1, codec, 0, 0, 0)
+        struct.pack(">2sBBBBB", b"KU", FORMAT_UNBOUND, codec, 0, 0, 0)
         + struct.pack(">I", len(payload) if length is None else length)
         + payload
     )

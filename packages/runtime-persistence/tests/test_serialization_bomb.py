@@ -19,6 +19,7 @@ from runtime_persistence.storage.serialization import (
     _LEN,
     COMPRESSION_ZSTD,
     DEFAULT_MAX_RECORD_SIZE,
+    FORMAT_UNBOUND,
     EnvelopeSerializer,
     _checksum,
     loads,
@@ -44,7 +45,7 @@ def _zstd_frame(size: int, *, declare: bool) -> bytes:
 def _envelope(payload: bytes) -> bytes:
     """A well-formed, correctly checksummed envelope around a forged compressed payload: what
     anyone who can write to the store can produce (the checksum is not a secret)."""
-    header = _HEADER.pack(b"KU", 1, 1, COMPRESSION_ZSTD, 0, 0)
+    header = _HEADER.pack(b"KU", FORMAT_UNBOUND, 1, COMPRESSION_ZSTD, 0, 0)
     body = header + _LEN.pack(len(payload)) + payload
     return body + _checksum(body)
 

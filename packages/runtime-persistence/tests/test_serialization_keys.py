@@ -5,7 +5,6 @@ it on dumps (ValidationError), and a stored record with a non-str key is Corrupt
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import uuid
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 from runtime_core import CorruptionError, ValidationError
-from runtime_persistence.storage.serialization import EnvelopeSerializer, dumps, loads
+from runtime_persistence.storage.serialization import EnvelopeSerializer, _checksum, dumps, loads
 
 
 class Holder(msgspec.Struct):
@@ -50,7 +49,7 @@ def test_the_module_dumps_refuses_an_int_key() -> None:
 def _forge(payload: bytes) -> bytes:
     header = dumps({"a": 1})[:7]
     body = header + struct.pack(">I", len(payload)) + payload
-    return body + hashlib.blake2b(body, digest_size=8).digest()
+    return body + _checksum(body)
 
 
 @pytest.mark.parametrize("value", [{1: "x"}, {"a": [{2.5: "y"}]}, {None: 1}])

@@ -3,7 +3,6 @@ value through, however the payload spells it."""
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from runtime_persistence.storage.serialization import (
     CODEC_JSON,
     CODEC_MSGPACK,
     EnvelopeSerializer,
+    _checksum,
     _needs_walk,
 )
 
@@ -24,7 +24,7 @@ def _forge(serializer: EnvelopeSerializer, payload: bytes) -> bytes:
     store (but not break the checksum's purpose, which is damage detection) would make it."""
     header = serializer.dumps({"a": 1})[:7]
     body = header + struct.pack(">I", len(payload)) + payload
-    return body + hashlib.blake2b(body, digest_size=8).digest()
+    return body + _checksum(body)
 
 
 @pytest.mark.parametrize(

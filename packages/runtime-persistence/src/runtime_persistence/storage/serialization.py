@@ -4,7 +4,8 @@ versioned envelope, optionally compressed (zstd) and encrypted (AES-256-GCM with
 Envelope layout (all integers big-endian)::
 
     magic  b"KU"        2 bytes
-    format version      1 byte   (2 = bound to its place; 1 = unbound, see below)
+    format version      1 byte   (3 = bound to its place, 4 = unbound: written now; 2 and 1,
+                                  their older twins with a BLAKE2b checksum, are still read)
     codec               1 byte   (1 = MessagePack, 2 = JSON)
     compression         1 byte   (0 = none, 1 = zstd)
     encryption          1 byte   (0 = none, 1 = AES-256-GCM)
@@ -13,10 +14,29 @@ Envelope layout (all integers big-endian)::
     payload             (encrypted: 12-byte nonce, ciphertext, 16-byte tag; the header, and
                         for a bound record its place, is the associated data, so a record
                         cannot be moved under another key id, namespace or key)
-    checksum            8 bytes  BLAKE2b-64 of (for a bound record) its place, then everything
-                        before the checksum
+    checksum            8 bytes  XXH3-64 of (for a bound record) its place, then everything
+                        before the checksum (formats 2 and 1: BLAKE2b-64 of the same bytes)
 
-A record is *bound to its place*: ``dumps(value, at=(namespace, key))`` makes a format-2
+The checksum detects accidents (a flipped bit, a truncated or misdirected write, a record copied
+under another key), not attacks: it is unkeyed, so anyone who can write the store can recompute
+it whatever the hash, and authenticity comes only from encrypting with a keyring (AES-GCM, whose
+associated data is the header and the place). So it is a fast non-cryptographic hash: XXH3-64,
+which for inputs over 240 bytes is the low half of XXH3-128, about 40 times faster than BLAKE2b
+over a 10 KB value. 64 bits suffice: each record is compared only with its own stored sum, never
+with other records' sums, so the chance that a damaged or misplaced record passes is 2^-64, and
+no birthday bound applies. Formats 2 and 1 (BLAKE2b-64, written before) keep verifying with their
+own hash; a record is rewritten in the current format the next time it is written.
+
+| version | place | checksum | written |
+|---|---|---|---|
+| 1 | unbound | BLAKE2b-64 | before records were bound |
+| 2 | bound | BLAKE2b-64 | before the XXH3 checksum |
+| 3 | bound | XXH3-64 | now, ``dumps(value, at=...)`` |
+| 4 | unbound | XXH3-64 | now, ``dumps(value)`` (blobs, export frames) |
+
+Any other version is refused (CorruptionError naming it: written by a newer Keepup, or damaged).
+
+A record is *bound to its place*: ``dumps(value, at=(namespace, key))`` makes a bound (format-3)
 envelope whose checksum, and when encrypting whose AES-GCM associated data, also covers the
 namespace and key it is stored under (they are not stored in the envelope: the reader supplies
 them, ``loads(data, at=(namespace, key))``). A record copied or swapped under another key, or
@@ -25,7 +45,7 @@ The format version is in the header, which both cover, so a bound record cannot 
 as an unbound one without recomputing the checksum (which needs no secret on a plaintext store:
 there binding catches misplaced records, not forgery) or re-encrypting (which needs the key).
 
-``at=None`` makes a format-1 (unbound) envelope, for data that is bound otherwise: blobs, whose
+``at=None`` makes an unbound (format-4) envelope, for data that is bound otherwise: blobs, whose
 name is the digest of their bytes (checked on read), and export frames, under the file's hash.
 Format-1 records written at a place by Keepup before binding existed are still read: without a
 keyring as they are (plaintext stores never protected against writers of the store), with a
@@ -93,6 +113,8 @@ from uuid import UUID
 
 import msgspec
 from runtime_core import CorruptionError, DriverUnavailableError, KeepupError, ValidationError
+from xxhash import xxh3_64 as _xxh3_64
+from xxhash import xxh3_64_digest as _xxh3_64_digest
 
 __all__ = [
     "DEFAULT_MAX_RECORD_SIZE",
@@ -107,8 +129,13 @@ __all__ = [
 T = TypeVar("T")
 
 MAGIC = b"KU"
-FORMAT_VERSION = 2  # bound to (namespace, key)
-FORMAT_UNBOUND = 1
+FORMAT_VERSION = 3  # bound to (namespace, key), XXH3-64 checksum
+FORMAT_UNBOUND = 4  # unbound, XXH3-64 checksum
+FORMAT_BOUND_BLAKE2B = 2  # bound, BLAKE2b-64 checksum: written before format 3, still read
+FORMAT_UNBOUND_BLAKE2B = 1  # unbound, BLAKE2b-64 checksum: written before format 2, still read
+_BOUND = frozenset({FORMAT_VERSION, FORMAT_BOUND_BLAKE2B})
+_UNBOUND = frozenset({FORMAT_UNBOUND, FORMAT_UNBOUND_BLAKE2B})
+_BLAKE2B = frozenset({FORMAT_BOUND_BLAKE2B, FORMAT_UNBOUND_BLAKE2B})
 _PLACE_TAG = b"keepup-place\x00"
 CODEC_MSGPACK = 1
 CODEC_JSON = 2
@@ -157,7 +184,23 @@ class _Refused(Exception):
     """A value holds something the allowlist refuses (raised inside the walk)."""
 
 
+_SPLIT = 4096  # envelopes larger than this are hashed in place rather than copied after the place
+
+
 def _checksum(data: bytes | memoryview, place: bytes = b"") -> bytes:
+    """The checksum of formats 3 and 4 (the current ones): XXH3-64 of ``place`` then ``data``."""
+    if not place:
+        return _xxh3_64_digest(data)
+    if len(data) > _SPLIT:
+        hasher = _xxh3_64(place)
+        hasher.update(data)
+        return hasher.digest()
+    return _xxh3_64_digest(place + data)
+
+
+def _blake2b_checksum(data: bytes | memoryview, place: bytes = b"") -> bytes:
+    """The checksum of formats 1 and 2 (written before format 3): BLAKE2b-64 of ``place`` then
+    ``data``."""
     hasher = hashlib.blake2b(place, digest_size=_CHECKSUM_SIZE)
     hasher.update(data)
     return hasher.digest()
@@ -630,10 +673,11 @@ class EnvelopeSerializer:
         view = memoryview(data)
         if len(view) >= _HEADER.size:
             _, version, _, _, encryption, kid_len = _HEADER.unpack_from(view, 0)
-            wanted = FORMAT_UNBOUND if at is None else FORMAT_VERSION
+            # a record of either checksum format is as safe under AES-GCM: not rewritten
+            wanted = _UNBOUND if at is None else _BOUND
             active = self._keyring.active_id.encode("utf-8")
             if (
-                version == wanted
+                version in wanted
                 and encryption == ENCRYPTION_AES_GCM
                 and bytes(view[_HEADER.size : _HEADER.size + kid_len]) == active
             ):
@@ -655,24 +699,29 @@ class EnvelopeSerializer:
         body, checksum = view[:-_CHECKSUM_SIZE], view[-_CHECKSUM_SIZE:]
         magic, version, codec, compression, encryption, kid_len = _HEADER.unpack_from(view, 0)
         if magic != MAGIC:
-            if _checksum(body) != checksum:
+            if _checksum(body) != checksum and _blake2b_checksum(body) != checksum:
                 raise CorruptionError("record checksum mismatch: the stored bytes were damaged")
             raise CorruptionError("record does not start with the Keepup envelope magic")
-        if version == FORMAT_VERSION:
+        if version in _BOUND:
             if at is None:
                 raise CorruptionError(
                     "record is bound to the namespace and key it was stored under, and was read "
                     "without them (a blob or frame position holds a record copied from elsewhere)"
                 )
             place = place_bytes(at)
-        elif version == FORMAT_UNBOUND:
+        elif version in _UNBOUND:
             place = b""
         else:
-            raise CorruptionError(f"record envelope version {version} is not supported")
+            raise CorruptionError(
+                f"record envelope version {version} is not supported: this Keepup reads versions "
+                f"1 to {max(_BOUND | _UNBOUND)}. The record was written by a newer Keepup (upgrade "
+                "to read it), or its stored bytes were damaged"
+            )
         # content_addressed: the whole envelope already hashed to the digest an authenticated
         # record names, which proves it is the envelope that was written (checksum included)
-        if not content_addressed and _checksum(body, place) != checksum:
-            if at is not None and version == FORMAT_VERSION:
+        summed = _blake2b_checksum if version in _BLAKE2B else _checksum
+        if not content_addressed and summed(body, place) != checksum:
+            if at is not None and version in _BOUND:
                 raise CorruptionError(
                     f"record checksum mismatch at {at[0]!r}/{at[1]!r:.200}: the stored bytes were "
                     "damaged, or the record was copied or moved here from another key"
@@ -685,9 +734,10 @@ class EnvelopeSerializer:
                     "are refused (anyone who can write the store could inject them). To encrypt an "
                     "existing store, run `keepup store encrypt`"
                 )
-            if version == FORMAT_UNBOUND and at is not None:
+            if version in _UNBOUND and at is not None:
                 raise CorruptionError(
-                    "record predates binding records to their key (envelope format 1), and this "
+                    f"record is not bound to its key (envelope format {version}; format 1 "
+                    "predates binding records to their key), and this "
                     "serializer has a keyring: such a record could have been moved here from "
                     "another key. Rewrite the store with `keepup store encrypt`"
                 )
