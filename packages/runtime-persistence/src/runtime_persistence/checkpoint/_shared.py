@@ -5,6 +5,7 @@ filters, the small caches, building public records from stored ones, and :func:`
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -138,16 +139,29 @@ class DecodedCache:
         self._items: OrderedDict[tuple[type[Any], tuple[str, str], bytes], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, data: bytes, type_: type[_T], at: tuple[str, str]) -> _T:
+    def load(
+        self,
+        data: bytes,
+        type_: type[_T],
+        at: tuple[str, str],
+        check: Callable[[str, str, _T], _T] | None = None,
+    ) -> _T:
+        """``data`` read at ``at`` decoded as ``type_``; a value decoded here is passed to
+        ``check(namespace, key, value)`` before it is returned or remembered, so a remembered
+        value has passed it (bytes that fail it are never cached)."""
+        value: _T
         if len(data) > _DECODED_MAX_BYTES:
-            return self._ser.loads(data, type_, at=at)
+            value = self._ser.loads(data, type_, at=at)
+            return value if check is None else check(at[0], at[1], value)
         key = (type_, at, bytes(data))
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return cast(_T, found)
-        value: _T = self._ser.loads(data, type_, at=at)
+        value = self._ser.loads(data, type_, at=at)
+        if check is not None:
+            value = check(at[0], at[1], value)
         self.prime(data, type_, at, value)
         return value
 
@@ -182,11 +196,47 @@ def check_place(namespace: str, key: str, value: _T) -> _T:
     return value
 
 
-def _unchecked(cls: type[_T], **fields: Any) -> _T:
-    """An instance of a frozen slots dataclass built from already-validated fields."""
+def _slot_setters(cls: type[Any], names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot descriptors' setters of a frozen slots dataclass whose fields are ``names`` in
+    this order (they bypass the frozen ``__setattr__`` as ``object.__setattr__`` does, without a
+    name lookup each). Refuses to load if the class's fields are not exactly these."""
+    found = tuple(f.name for f in dataclasses.fields(cls))
+    if found != names:
+        raise RuntimeError(f"{cls.__name__} has fields {found}, build_checkpoint assumes {names}")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_CHECKPOINT_SET = _slot_setters(
+    Checkpoint,
+    (
+        "id",
+        "thread_id",
+        "parent_id",
+        "step",
+        "source",
+        "created_at",
+        "state",
+        "label",
+        "metadata",
+        "pending_writes",
+        "workspace",
+        "artifacts",
+        "namespace",
+        "external_key",
+        "branch",
+    ),
+)
+_PENDING_SET = _slot_setters(
+    PendingWrite, ("checkpoint_id", "task_id", "channel", "value", "created_at", "task_path", "index")
+)
+_SOURCES: dict[str, CheckpointSource] = {s.value: s for s in CheckpointSource}
+
+
+def _build(cls: type[_T], setters: tuple[Callable[[Any, Any], None], ...], values: tuple[Any, ...]) -> _T:
+    """An instance of a frozen slots dataclass from already-validated values in field order."""
     obj = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+    for set_, value in zip(setters, values, strict=True):
+        set_(obj, value)
     return obj
 
 
@@ -198,37 +248,47 @@ def build_checkpoint(
     imported) and has passed its checksums since, so it is assembled without validating it
     again; values that callers could mutate are fresh copies, never the cached ones."""
     try:
-        source = CheckpointSource(rec.source)
-        pending = tuple(
-            _unchecked(
-                PendingWrite,
-                checkpoint_id=rec.id,
-                task_id=w.task_id,
-                channel=w.channel,
-                value=value,
-                created_at=w.created_at,
-                task_path=getattr(w, "task_path", ""),
-                index=getattr(w, "index", 0),
+        source = _SOURCES.get(rec.source) or CheckpointSource(rec.source)
+        pending = (
+            tuple(
+                _build(
+                    PendingWrite,
+                    _PENDING_SET,
+                    (
+                        rec.id,
+                        w.task_id,
+                        w.channel,
+                        value,
+                        w.created_at,
+                        getattr(w, "task_path", ""),
+                        getattr(w, "index", 0),
+                    ),
+                )
+                for w, value in writes
             )
-            for w, value in writes
+            if writes
+            else ()
         )
-        return _unchecked(
+        return _build(
             Checkpoint,
-            id=rec.id,
-            thread_id=rec.thread_id,
-            parent_id=rec.parent_id,
-            step=rec.step,
-            source=source,
-            created_at=rec.created_at,
-            state=state,
-            label=rec.label,
-            metadata=copy_plain(rec.metadata) if rec.metadata else {},
-            pending_writes=pending,
-            workspace=WorkspaceRef(*rec.workspace) if rec.workspace else None,
-            artifacts=tuple(ArtifactRef(*a) for a in rec.artifacts),
-            namespace=rec.namespace,
-            external_key=rec.key,
-            branch=rec.branch,
+            _CHECKPOINT_SET,
+            (
+                rec.id,
+                rec.thread_id,
+                rec.parent_id,
+                rec.step,
+                source,
+                rec.created_at,
+                state,
+                rec.label,
+                copy_plain(rec.metadata) if rec.metadata else {},
+                pending,
+                WorkspaceRef(*rec.workspace) if rec.workspace else None,
+                tuple(ArtifactRef(*a) for a in rec.artifacts) if rec.artifacts else (),
+                rec.namespace,
+                rec.key,
+                rec.branch,
+            ),
         )
     except (ValidationError, ValueError, TypeError) as exc:
         raise CorruptionError(f"checkpoint {rec.id} does not validate: {exc}") from exc
