@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from runtime_core import CorruptionError, Serializer, Thread, ValidationError
@@ -77,16 +77,29 @@ class DecodedCache:
         self._items: OrderedDict[tuple[type[Any], tuple[str, str], bytes], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, data: bytes, type_: type[_T], at: tuple[str, str]) -> _T:
+    def load(
+        self,
+        data: bytes,
+        type_: type[_T],
+        at: tuple[str, str],
+        check: Callable[[str, str, _T], _T] | None = None,
+    ) -> _T:
+        """``data`` read at ``at`` decoded as ``type_``; a value decoded here is passed to
+        ``check(namespace, key, value)`` before it is returned or remembered, so a remembered
+        value has passed it (bytes that fail it are never cached)."""
+        value: _T
         if len(data) > _DECODED_MAX_BYTES:
-            return self._ser.loads(data, type_, at=at)
+            value = self._ser.loads(data, type_, at=at)
+            return value if check is None else check(at[0], at[1], value)
         key = (type_, at, bytes(data))
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return cast(_T, found)
-        value: _T = self._ser.loads(data, type_, at=at)
+        value = self._ser.loads(data, type_, at=at)
+        if check is not None:
+            value = check(at[0], at[1], value)
         self.prime(data, type_, at, value)
         return value
 

@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from runtime_core import (
     ArtifactRef,
@@ -106,42 +106,61 @@ class Lru(Generic[_T]):
             return self._items.pop(key, default)
 
 
-def _unchecked(cls: type[_T], **fields: Any) -> _T:
-    """An instance of a frozen slots dataclass built from already-validated fields."""
+def _slot_setters(cls: type[Any], names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot descriptors' setters of a frozen slots dataclass whose fields are ``names`` in
+    this order (they bypass the frozen ``__setattr__`` as ``object.__setattr__`` does, without a
+    name lookup each). Refuses to load if the class's fields are not exactly these."""
+    found = tuple(f.name for f in dataclasses.fields(cls))
+    if found != names:
+        raise RuntimeError(f"{cls.__name__} has fields {found}, build_checkpoint assumes {names}")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_CHECKPOINT_SET = _slot_setters(
+    Checkpoint,
+    (
+        "id",
+        "thread_id",
+        "parent_id",
+        "step",
+        "source",
+        "created_at",
+        "state",
+        "label",
+        "metadata",
+        "pending_writes",
+        "workspace",
+        "artifacts",
+        "namespace",
+        "external_key",
+        "branch",
+    ),
+)
+_PENDING_SET = _slot_setters(
+    PendingWrite, ("checkpoint_id", "task_id", "channel", "value", "created_at", "task_path", "index")
+)
+_SOURCES: dict[str, CheckpointSource] = {s.value: s for s in CheckpointSource}
+
+
+def _build(cls: type[_T], setters: tuple[Callable[[Any, Any], None], ...], values: tuple[Any, ...]) -> _T:
+    """An instance of a frozen slots dataclass from already-validated values in field order."""
     obj = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+    for set_, value in zip(setters, values, strict=True):
+        set_(obj, value)
     return obj
 
 
 def pending_writes_of(checkpoint_id: str, writes: Sequence[KeyedWrite]) -> tuple[PendingWrite, ...]:
     """The public records of a checkpoint's keyed writes (validated when they were stored,
     checksummed since), built without validating them again."""
-    out = []
-    new = object.__new__
-    for w in writes:
-        obj = new(PendingWrite)
-        _PW_ID(obj, checkpoint_id)
-        _PW_TASK(obj, w.task_id)
-        _PW_CHANNEL(obj, w.channel)
-        _PW_VALUE(obj, w.value)
-        _PW_CREATED(obj, w.created_at)
-        _PW_PATH(obj, w.task_path)
-        _PW_INDEX(obj, w.index)
-        out.append(obj)
-    return tuple(out)
-
-
-def _slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
-    """The setter of slot ``name`` of a frozen slots dataclass (bypasses its frozen check)."""
-    return cast(Callable[[Any, Any], None], getattr(cls, name).__set__)
-
-
-_PW_FIELDS = ("checkpoint_id", "task_id", "channel", "value", "created_at", "task_path", "index")
-assert tuple(f.name for f in dataclasses.fields(PendingWrite)) == _PW_FIELDS  # pending_writes_of sets each
-_PW_ID, _PW_TASK, _PW_CHANNEL, _PW_VALUE, _PW_CREATED, _PW_PATH, _PW_INDEX = (
-    _slot_setter(PendingWrite, name) for name in _PW_FIELDS
-)
+    return tuple(
+        _build(
+            PendingWrite,
+            _PENDING_SET,
+            (checkpoint_id, w.task_id, w.channel, w.value, w.created_at, w.task_path, w.index),
+        )
+        for w in writes
+    )
 
 
 def build_checkpoint(
@@ -155,40 +174,47 @@ def build_checkpoint(
     imported) and has passed its checksums since, so it is assembled without validating it
     again; values that callers could mutate are fresh copies, never the cached ones."""
     try:
-        source = CheckpointSource(rec.source)
+        source = _SOURCES.get(rec.source) or CheckpointSource(rec.source)
         pending = (
             tuple(
-                _unchecked(
+                _build(
                     PendingWrite,
-                    checkpoint_id=rec.id,
-                    task_id=w.task_id,
-                    channel=w.channel,
-                    value=value,
-                    created_at=w.created_at,
-                    task_path=getattr(w, "task_path", ""),
-                    index=getattr(w, "index", 0),
+                    _PENDING_SET,
+                    (
+                        rec.id,
+                        w.task_id,
+                        w.channel,
+                        value,
+                        w.created_at,
+                        getattr(w, "task_path", ""),
+                        getattr(w, "index", 0),
+                    ),
                 )
                 for w, value in writes
             )
-            + keyed
-        )
-        return _unchecked(
+            if writes
+            else ()
+        ) + keyed
+        return _build(
             Checkpoint,
-            id=rec.id,
-            thread_id=rec.thread_id,
-            parent_id=rec.parent_id,
-            step=rec.step,
-            source=source,
-            created_at=rec.created_at,
-            state=state,
-            label=rec.label,
-            metadata=copy_plain(rec.metadata) if rec.metadata else {},
-            pending_writes=pending,
-            workspace=WorkspaceRef(*rec.workspace) if rec.workspace else None,
-            artifacts=tuple(ArtifactRef(*a) for a in rec.artifacts),
-            namespace=rec.namespace,
-            external_key=rec.key,
-            branch=rec.branch,
+            _CHECKPOINT_SET,
+            (
+                rec.id,
+                rec.thread_id,
+                rec.parent_id,
+                rec.step,
+                source,
+                rec.created_at,
+                state,
+                rec.label,
+                copy_plain(rec.metadata) if rec.metadata else {},
+                pending,
+                WorkspaceRef(*rec.workspace) if rec.workspace else None,
+                tuple(ArtifactRef(*a) for a in rec.artifacts) if rec.artifacts else (),
+                rec.namespace,
+                rec.key,
+                rec.branch,
+            ),
         )
     except (ValidationError, ValueError, TypeError) as exc:
         raise CorruptionError(f"checkpoint {rec.id} does not validate: {exc}") from exc

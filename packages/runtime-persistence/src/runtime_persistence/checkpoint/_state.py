@@ -354,10 +354,14 @@ class ChannelCodec:
             return False, None
         return True, _PLAIN_DECODER.decode(plain)
 
-    def verified(self, ref: bytes, envelope: bytes) -> Any:
+    def verified(self, ref: bytes, envelope: bytes | memoryview) -> Any:
         """Decode the verified envelope of blob ``ref`` and remember its value."""
-        value: Any = self._serializer.loads(envelope, content_addressed=True)
-        self._cache.put(ref, _PLAIN_ENCODER.encode(value))
+        plain: bytes | None = None
+        if type(self._serializer) is EnvelopeSerializer:  # its checked payload is plain MessagePack
+            value, plain = self._serializer.loads_plain(envelope, content_addressed=True)
+        else:
+            value = self._serializer.loads(bytes(envelope), content_addressed=True)
+        self._cache.put(ref, _PLAIN_ENCODER.encode(value) if plain is None else plain)
         return value
 
     def kv_put_for(self, ref: bytes, envelope: bytes) -> Put:
@@ -374,6 +378,14 @@ def check_ref(ref: object) -> bytes:
 def kv_envelope(digest: str, value: bytes) -> bytes:
     """The envelope of a KV blob stored as ``value`` under ``digest``, after its digest check."""
     envelope = value[_STAMP.size :]
+    if len(value) < _STAMP.size or hashlib.sha256(envelope).hexdigest() != digest:
+        raise CorruptionError(f"blob {digest} failed its digest check: the stored bytes were damaged")
+    return envelope
+
+
+def kv_envelope_view(digest: str, value: bytes) -> memoryview:
+    """:func:`kv_envelope` as a view into ``value`` (no copy of the envelope)."""
+    envelope = memoryview(value)[_STAMP.size :]
     if len(value) < _STAMP.size or hashlib.sha256(envelope).hexdigest() != digest:
         raise CorruptionError(f"blob {digest} failed its digest check: the stored bytes were damaged")
     return envelope

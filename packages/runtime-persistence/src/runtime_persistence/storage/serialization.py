@@ -662,6 +662,20 @@ class EnvelopeSerializer:
             payload = self._decompress(payload)
         return cast(T, self._decode(codec, payload, type))
 
+    def loads_plain(
+        self, data: bytes | memoryview, *, content_addressed: bool = False
+    ) -> tuple[Any, bytes | None]:
+        """:meth:`loads` of an unbound envelope (a blob), with the plain MessagePack bytes of the
+        value when its codec is MessagePack: the payload that was just checked and decoded
+        (decrypted and decompressed), so a caller that keeps values as plain MessagePack does
+        not encode them again. None instead of bytes for a JSON payload."""
+        # _open takes any bytes-like envelope (it checks and views it through a memoryview)
+        codec, compression, payload = self._open(cast(bytes, data), None, content_addressed=content_addressed)
+        if compression == COMPRESSION_ZSTD:
+            payload = self._decompress(payload)
+        value = self._decode(codec, payload, Any)
+        return value, (bytes(payload) if codec == CODEC_MSGPACK else None)
+
     def reseal(self, data: bytes, *, at: tuple[str, str] | None) -> bytes | None:
         """``data`` (an envelope read from ``at``) rewritten bound to ``at`` and encrypted with
         the active key, keeping its codec and encoded payload as they are; None when it already

@@ -18,7 +18,9 @@ from runtime_persistence.checkpoint._state import (
     EncodedState,
     assemble,
     check_ref,
+    copy_plain,
     kv_envelope,
+    kv_envelope_view,
     ref_digest,
 )
 
@@ -45,17 +47,25 @@ class AsyncChannelStore(ChannelCodec):
         damaged (a referenced blob is never collected, so a missing one means damage)."""
         state: dict[str, Any] = {}
         for name, ref in refs.items():
-            loaded = [] if ref.kind == INLINE else [await self._load(r) for r in ref.blobs]
-            state[name] = assemble(name, ref, loaded)
+            if ref.kind == INLINE:
+                state[name] = copy_plain(ref.value)
+            else:
+                state[name] = assemble(name, ref, [await self._load(r) for r in ref.blobs])
         return state
 
     async def _load(self, ref: bytes) -> Any:
         """The value of one blob. The first read verifies it fully (digest, envelope checksum,
         the serializer's allowlist); the verified value is then kept as plain MessagePack and
         later reads decode a fresh copy of it."""
-        hit, value = self.cached(ref)
+        hit, value = self.cached(ref)  # checks the ref
         if hit:
             return value
+        if ref[0] == LOC_KV:  # the common case, without copying the envelope out of its row
+            digest = ref_digest(ref)
+            entry = await self._driver.get(BLOB_NS, digest)
+            if entry is None:
+                raise CorruptionError(f"blob {digest} named by a checkpoint is missing")
+            return self.verified(ref, kv_envelope_view(digest, entry.value))
         return self.verified(ref, await self.read_blob(ref))
 
     async def read_blob(self, ref: bytes) -> bytes:

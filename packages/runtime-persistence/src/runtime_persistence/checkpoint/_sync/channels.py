@@ -19,7 +19,9 @@ from runtime_persistence.checkpoint._state import (
     EncodedState,
     assemble,
     check_ref,
+    copy_plain,
     kv_envelope,
+    kv_envelope_view,
     ref_digest,
 )
 
@@ -46,17 +48,25 @@ class ChannelStore(ChannelCodec):
         damaged (a referenced blob is never collected, so a missing one means damage)."""
         state: dict[str, Any] = {}
         for name, ref in refs.items():
-            loaded = [] if ref.kind == INLINE else [self._load(r) for r in ref.blobs]
-            state[name] = assemble(name, ref, loaded)
+            if ref.kind == INLINE:
+                state[name] = copy_plain(ref.value)
+            else:
+                state[name] = assemble(name, ref, [self._load(r) for r in ref.blobs])
         return state
 
     def _load(self, ref: bytes) -> Any:
         """The value of one blob. The first read verifies it fully (digest, envelope checksum,
         the serializer's allowlist); the verified value is then kept as plain MessagePack and
         later reads decode a fresh copy of it."""
-        hit, value = self.cached(ref)
+        hit, value = self.cached(ref)  # checks the ref
         if hit:
             return value
+        if ref[0] == LOC_KV:  # the common case, without copying the envelope out of its row
+            digest = ref_digest(ref)
+            entry = self._driver.get(BLOB_NS, digest)
+            if entry is None:
+                raise CorruptionError(f"blob {digest} named by a checkpoint is missing")
+            return self.verified(ref, kv_envelope_view(digest, entry.value))
         return self.verified(ref, self.read_blob(ref))
 
     def read_blob(self, ref: bytes) -> bytes:

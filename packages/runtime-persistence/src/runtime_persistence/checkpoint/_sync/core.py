@@ -130,14 +130,15 @@ class _Core(ThreadLister):
 
     def _locate(self, checkpoint_id: str) -> tuple[str, int]:
         """The lane (the thread id, for the thread's own namespace) and slot of a checkpoint."""
-        validate_id(checkpoint_id, "checkpoint id")
-        found = self._locations.get(checkpoint_id)
+        found = self._locations.get(checkpoint_id)  # holds valid ids only
         if found is not None:
             return found
+        validate_id(checkpoint_id, "checkpoint id")
         entry = self._driver.get(CKPT_ID_NS, checkpoint_id)
         if entry is None:
             raise NotFoundError(f"checkpoint {checkpoint_id} not found")
-        loc = self._load(entry.value, IdEntry, CKPT_ID_NS, checkpoint_id)
+        # an id entry is read once and its result kept in _locations: no decoded-record cache
+        loc: IdEntry = self._ser.loads(entry.value, IdEntry, at=(CKPT_ID_NS, checkpoint_id))
         result = (lane_of(loc), loc.seq)
         self._locations.remember(checkpoint_id, result)
         return result
@@ -220,7 +221,7 @@ class _Core(ThreadLister):
         """Build the public record (its state and pending writes decoded; no second validation)."""
         state = self._channels.decode(rec.channels)
         pending: list[tuple[WriteRecord | KeyedWrite, Any]] = []
-        for w in sorted(writes, key=lambda w: w.created_at):
+        for w in sorted(writes, key=lambda w: w.created_at) if writes else ():
             pending.append((w, (self._channels.decode({"v": w.value}))["v"]))
         keyed = self._keyed_pending(rec) if rec.key is not None else ()
         return build_checkpoint(rec, pending, state, keyed)

@@ -54,7 +54,7 @@ class ThreadLister:
     def _load(self, data: bytes, type_: type[_T], namespace: str, key: str) -> _T:
         """Decode the record stored at (namespace, key): bound to that place, and holding the
         ids that key names (CorruptionError otherwise)."""
-        return check_place(namespace, key, self._decoded.load(data, type_, (namespace, key)))
+        return self._decoded.load(data, type_, (namespace, key), check_place)
 
     def _head(self, thread_id: str) -> tuple[Head | None, int | None]:
         """The thread's true head and the version of its head key. On drivers without atomic

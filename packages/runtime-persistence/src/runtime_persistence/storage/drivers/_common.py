@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from runtime_core import (
+    MAX_KEY_BYTES,
     CorruptionError,
     Delete,
     Put,
@@ -55,14 +56,42 @@ def _check_if_version(if_version: int | None) -> None:
         raise ValidationError(f"if_version must be a positive integer, got {if_version!r}")
 
 
+_VALID_NAMESPACES: set[str] = set()
+_VALID_NAMESPACES_MAX = 1024
+
+
+def _check_namespace(namespace: str) -> None:
+    """:func:`validate_namespace`, remembering (up to a bound) the namespaces found valid."""
+    if type(namespace) is not str or namespace not in _VALID_NAMESPACES:
+        validate_namespace(namespace)
+        if len(_VALID_NAMESPACES) < _VALID_NAMESPACES_MAX:
+            _VALID_NAMESPACES.add(namespace)
+
+
+def checked_key_bytes(namespace: str, key: str) -> bytes:
+    """The UTF-8 bytes of ``key`` after the checks of :func:`check_key_op` (namespace and key;
+    ValidationError otherwise), for a read that needs those bytes anyway: one encode, and a
+    namespace already found valid is not matched again."""
+    _check_namespace(namespace)
+    if type(key) is str and key and "\x00" not in key:
+        try:
+            kb = key.encode("utf-8")
+        except UnicodeEncodeError:
+            kb = b""
+        if kb and len(kb) <= MAX_KEY_BYTES:
+            return kb
+    validate_key(key)  # raises: says what is wrong with it
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def check_key_op(namespace: str, key: str, if_version: int | None = None) -> None:
-    validate_namespace(namespace)
+    _check_namespace(namespace)
     validate_key(key)
     _check_if_version(if_version)
 
 
 def check_scan(namespace: str, prefix: str, after: str | None, before: str | None, limit: int | None) -> None:
-    validate_namespace(namespace)
+    _check_namespace(namespace)
     if not isinstance(prefix, str) or "\x00" in prefix:
         raise ValidationError("a scan prefix must be a str without NUL")
     if prefix:

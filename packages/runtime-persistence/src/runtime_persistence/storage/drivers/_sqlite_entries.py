@@ -21,6 +21,7 @@ from runtime_persistence.storage.drivers._common import (
     check_key_op,
     check_put,
     check_scan,
+    checked_key_bytes,
 )
 from runtime_persistence.storage.drivers._sqlite_connections import (
     _SqliteConnections,
@@ -71,15 +72,19 @@ class _SqliteEntries(_SqliteConnections):
 
     def get(self, namespace: str, key: str) -> Entry | None:
         """The entry at ``key``, or None. CorruptionError if its row fails the checksum."""
-        check_key_op(namespace, key)
-        kb = key.encode("utf-8")
+        kb = checked_key_bytes(namespace, key)
         try:
             row = self._conn().execute(_GET, (namespace, kb)).fetchone()
         except sqlite3.DatabaseError as exc:
             raise _storage_error(exc, self._path) from exc
         if row is None:
             return None
-        return self._entry(namespace, kb, row[0], row[1], row[2])
+        value, version, checksum = row
+        if not _row_ok(namespace, kb, version, value, checksum):
+            raise CorruptionError(
+                f"row {kb!r:.80} in namespace {namespace!r} of {self._path} failed its checksum"
+            )
+        return Entry(key, value, version)
 
     def namespaces(self) -> Iterator[str]:
         """The namespaces that hold keys, in byte order (for backups)."""
@@ -127,19 +132,16 @@ class _SqliteEntries(_SqliteConnections):
                 hi = bb
         remaining = limit
         while remaining is None or remaining > 0:
-            clauses = ["ns = ?"]
             params: list[Any] = [namespace]
             if lo is not None:
-                clauses.append("key >= ?" if lo_inclusive else "key > ?")
                 params.append(lo)
             if hi is not None:
-                clauses.append("key < ?")
                 params.append(hi)
             page = _SCAN_PAGE if remaining is None else min(_SCAN_PAGE, remaining)
-            sql = (
-                f"SELECT key, value, version, checksum FROM kv WHERE {' AND '.join(clauses)} "
-                f"ORDER BY key {'DESC' if reverse else 'ASC'} LIMIT {page}"
-            )
+            shape = (lo is not None, lo_inclusive, hi is not None, reverse, page)
+            sql = _SCAN_SQL.get(shape)
+            if sql is None:
+                sql = _SCAN_SQL[shape] = _scan_sql(*shape)
             try:
                 rows = self._conn().execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
@@ -262,6 +264,22 @@ class _SqliteEntries(_SqliteConnections):
                 raise
         except sqlite3.DatabaseError as exc:
             raise _storage_error(exc, self._path) from exc
+
+
+_SCAN_SQL: dict[tuple[bool, bool, bool, bool, int], str] = {}
+"""The text of each shape of scan statement (bounds present, reverse, page size): built once."""
+
+
+def _scan_sql(has_lo: bool, lo_inclusive: bool, has_hi: bool, reverse: bool, page: int) -> str:
+    clauses = ["ns = ?"]
+    if has_lo:
+        clauses.append("key >= ?" if lo_inclusive else "key > ?")
+    if has_hi:
+        clauses.append("key < ?")
+    return (
+        f"SELECT key, value, version, checksum FROM kv WHERE {' AND '.join(clauses)} "
+        f"ORDER BY key {'DESC' if reverse else 'ASC'} LIMIT {int(page)}"
+    )
 
 
 def _bytes_upper_bound(prefix: bytes) -> bytes | None:
