@@ -17,6 +17,7 @@ from runtime_core import (
     CorruptionError,
     ManualClock,
     PendingWrite,
+    ValidationError,
     WorkspaceRef,
     new_id,
 )
@@ -153,3 +154,22 @@ def test_a_read_checkpoint_has_every_field_it_was_saved_with() -> None:
         (saved.id, "task-1", "err", "None"),
     }
     assert new_id() != saved.id
+
+
+def test_the_sqlite_get_takes_a_key_of_a_str_subclass_and_refuses_a_bad_key(tmp_path: Any) -> None:
+    """The get's one-encode key check is a shortcut for plain str keys; anything else goes to
+    the full key check, which decides (a valid str subclass reads as its text)."""
+
+    class Key(str):
+        pass
+
+    store = open_store(f"sqlite:///{tmp_path / 'k.db'}")
+    try:
+        store.put("ns", "abc", b"value")
+        entry = store.get("ns", Key("abc"))
+        assert entry is not None and entry.value == b"value"
+        for bad in ["", "a\x00b", "\udc80"]:
+            with pytest.raises(ValidationError):
+                store.get("ns", bad)
+    finally:
+        store.close()
