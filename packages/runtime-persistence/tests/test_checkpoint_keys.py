@@ -350,6 +350,22 @@ def test_a_special_write_stored_before_the_tasks_packed_row_stays_first(store: C
     assert got == [("__interrupt__", "first", -3), ("out", 1, 0)]
 
 
+def test_a_caller_changing_a_pending_write_it_read_does_not_change_the_next_read(
+    sync_store: TestStore,
+) -> None:
+    """Values handed out are the caller's own: the records kept to answer the next read of the
+    same rows are never the objects returned."""
+    store: Checkpoints = sync_store.make(Checkpoints)
+    thread = store.create_thread()
+    cp = store.save(thread.id, {}, external_key="k")
+    store.put_keyed_writes(thread.id, "k", "t", [("out", ["json", b"1"]), ("deep", {"a": [1, {"b": 2}]})])
+    for _ in range(3):  # the first read builds the records; the next ones reuse them
+        got = {w.channel: w.value for w in store.get(cp.id).pending_writes}
+        assert got == {"out": ["json", b"1"], "deep": {"a": [1, {"b": 2}]}}
+        got["out"].append("changed")
+        got["deep"]["a"][1]["b"] = 3
+
+
 def test_pending_writes_read_again_show_every_change_and_damage(sync_store: TestStore) -> None:
     """A checkpoint's keyed writes read again are rebuilt whenever a stored row changed (a
     replacing special write keeps its key), and damaged bytes still fail after a clean read."""

@@ -150,14 +150,26 @@ def _build(cls: type[_T], setters: tuple[Callable[[Any, Any], None], ...], value
     return obj
 
 
+_IMMUTABLE_LEAVES = frozenset({str, bytes, int, float, bool, type(None)})
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of plain ``value`` that shares no mutable container with it (a list of leaves,
+    such as LangGraph's ``[type, bytes]`` pairs, by a shallow copy)."""
+    if type(value) is list and all(type(v) in _IMMUTABLE_LEAVES for v in value):
+        return list(value)
+    return copy_plain(value)
+
+
 def pending_writes_of(checkpoint_id: str, writes: Sequence[KeyedWrite]) -> tuple[PendingWrite, ...]:
     """The public records of a checkpoint's keyed writes (validated when they were stored,
-    checksummed since), built without validating them again."""
+    checksummed since), built without validating them again; each value is a fresh copy, so
+    ``writes`` may be kept and built from again."""
     return tuple(
         _build(
             PendingWrite,
             _PENDING_SET,
-            (checkpoint_id, w.task_id, w.channel, w.value, w.created_at, w.task_path, w.index),
+            (checkpoint_id, w.task_id, w.channel, _fresh(w.value), w.created_at, w.task_path, w.index),
         )
         for w in writes
     )

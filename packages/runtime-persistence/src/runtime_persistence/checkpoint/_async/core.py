@@ -91,8 +91,8 @@ class _AsyncCore(AsyncThreadLister):
         self._locations: Lru[tuple[str, int]] = Lru(65536)
         self._recent: Lru[Record] = Lru(256)
         self._listeners: list[AsyncRemovalListener] = []
-        # checkpoint id -> (its keyed rows as last read, the pending writes built from them)
-        self._keyed_seen: Lru[tuple[builtins.list[tuple[str, bytes]], tuple[PendingWrite, ...]]] = Lru(32)
+        # checkpoint id -> (its keyed rows as last read, the writes decoded and merged from them)
+        self._keyed_seen: Lru[tuple[builtins.list[tuple[str, bytes]], builtins.list[KeyedWrite]]] = Lru(32)
         # The head each lane got from this object's last commit: (head, its version, its bytes).
         # A save may extend it without reading the head, with a compare-and-set on the version
         # *and the bytes* (a GuardedPut), so a head that moved, or was deleted and written again
@@ -244,11 +244,11 @@ class _AsyncCore(AsyncThreadLister):
             return ()
         seen = self._keyed_seen.get(rec.id)
         if seen is not None and seen[0] == rows:
-            return seen[1]
-        pending = pending_writes_of(rec.id, merge_keyed([self._keyed_row(k, v) for k, v in rows]))
+            return pending_writes_of(rec.id, seen[1])  # values copied: the kept ones stay unshared
+        writes = merge_keyed([self._keyed_row(k, v) for k, v in rows])
         if sum(len(v) for _, v in rows) <= _KEYED_SEEN_BYTES:
-            self._keyed_seen.remember(rec.id, (rows, pending))
-        return pending
+            self._keyed_seen.remember(rec.id, (rows, writes))
+        return pending_writes_of(rec.id, writes)
 
     async def _keyed_writes_of(self, rec: Record) -> builtins.list[KeyedWrite]:
         """The pending writes stored by ``rec``'s external key (per-index rows and packs)."""
