@@ -29,7 +29,9 @@ def run_tiny(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "test_tiny.py"],
         cwd=tmp_path,
-        env={**clean, **env},
+        # no third-party plugins: the tiny file needs none, and loading them all (hypothesis,
+        # LangSmith's...) took most of each run's 5-30 s
+        env={**clean, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **env},
         capture_output=True,
         text=True,
         timeout=120,
